@@ -1,0 +1,209 @@
+"""The asset catalog: one table for every persistent by-product of the work.
+
+``Asset`` rows carry a ``kind`` and the typed kinds (``DataAsset``,
+``ArtifactAsset``, ``LogAsset``, ``CheckpointAsset``, ``ErrorTraceAsset``) are
+proxy classes over the same table, so one query crosses kinds and scopes.
+``workspace`` is always set; ``project``/``experiment``/``run`` narrow the scope.
+A version is unique per (scope, kind, name). ``search_text`` is the text the
+catalog indexes (name, tags, description, metadata, traceback, log text); on
+PostgreSQL a stored tsvector column with a GIN index and a trigram index on the
+name are added by migration ``0002``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from runs_app.models import Execution, Experiment, Project, Run, Workspace
+
+from .choices import AssetKind, ImportAction, ScopeKind
+
+
+class AssetQuerySet(models.QuerySet):
+    def of_kind(self, kind: str) -> AssetQuerySet:
+        return self.filter(kind=kind)
+
+
+class KindManager(models.Manager):
+    """Manager of a typed kind: only rows of that kind."""
+
+    def __init__(self, kind: str | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def get_queryset(self) -> AssetQuerySet:
+        qs = AssetQuerySet(self.model, using=self._db)
+        return qs.filter(kind=self.kind) if self.kind else qs
+
+
+class Asset(models.Model):
+    """A typed, named, versioned, scoped file of the record (SPEC §3)."""
+
+    KIND: str | None = None
+
+    kind = models.CharField(max_length=12, choices=AssetKind.choices)
+    name = models.CharField(max_length=255)
+    version = models.PositiveIntegerField(default=1)
+    scope = models.CharField(max_length=10, choices=ScopeKind.choices)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="assets")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="assets")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="assets")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="assets")
+    # "<workspace>/<project>/<experiment>/<run>" with empty parts for wider scopes: one
+    # portable key for the version uniqueness (NULLs would be distinct in SQLite).
+    scope_key = models.CharField(max_length=100, editable=False)
+    file = models.FileField(max_length=500, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    media_type = models.CharField(max_length=150, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    search_text = models.TextField(blank=True, help_text="Text indexed by the catalog search.")
+    producer_run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_assets"
+    )
+    producer_execution = models.ForeignKey(
+        Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="produced_assets"
+    )
+    producer_task = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # data
+    source_path = models.CharField(max_length=1000, blank=True)
+    import_action = models.CharField(max_length=10, choices=ImportAction.choices, blank=True)
+    # log
+    line_count = models.PositiveBigIntegerField(default=0)
+    # checkpoint
+    data = models.JSONField(null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    # error trace (its execution and task are the producer's)
+    exception_type = models.CharField(max_length=255, blank=True)
+    exception_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+
+    objects = KindManager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["scope_key", "kind", "name", "version"], name="asset_unique_version"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="asset_ws_id"),
+            models.Index(fields=["workspace", "kind", "-id"], name="asset_ws_kind_id"),
+            models.Index(fields=["workspace", "-created_at"], name="asset_ws_created"),
+            models.Index(fields=["workspace", "name", "-version"], name="asset_ws_name_version"),
+            models.Index(fields=["sha256"], name="asset_sha256"),
+            models.Index(fields=["producer_run", "-id"], name="asset_producer_run"),
+            models.Index(fields=["run", "kind", "name"], name="asset_run_kind_name"),
+            models.Index(fields=["experiment", "kind", "name"], name="asset_exp_kind_name"),
+            models.Index(fields=["project", "kind", "name"], name="asset_project_kind_name"),
+            models.Index(fields=["workspace", "fingerprint"], name="asset_ws_fingerprint"),
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.KIND and not self.kind:
+            self.kind = self.KIND
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.kind})"
+
+    @staticmethod
+    def make_scope_key(workspace_id: int, project_id: int | None, experiment_id: int | None, run_id: int | None) -> str:
+        return "/".join("" if v is None else str(v) for v in (workspace_id, project_id, experiment_id, run_id))
+
+    def get_absolute_url(self) -> str:
+        return reverse("assets:asset-detail", kwargs={"pk": self.pk})
+
+    def as_kind(self) -> Asset:
+        """This row as its typed proxy class (DataAsset, LogAsset, …)."""
+        cls = KIND_CLASSES.get(self.kind, Asset)
+        if type(self) is not cls:
+            self.__class__ = cls
+        return self
+
+
+class DataAsset(Asset):
+    """An imported or uploaded dataset (source path and import action)."""
+
+    KIND = AssetKind.DATA
+    objects = KindManager(AssetKind.DATA)
+
+    class Meta:
+        proxy = True
+
+
+class ArtifactAsset(Asset):
+    """A file a task produced with ``ctx.artifact.save``."""
+
+    KIND = AssetKind.ARTIFACT
+    objects = KindManager(AssetKind.ARTIFACT)
+
+    class Meta:
+        proxy = True
+
+
+class LogAsset(Asset):
+    """A named log of a run, with its line count."""
+
+    KIND = AssetKind.LOG
+    objects = KindManager(AssetKind.LOG)
+
+    class Meta:
+        proxy = True
+
+
+class CheckpointAsset(Asset):
+    """A checkpoint of a run: JSON data and/or a file, chained to the previous one by ``parent``."""
+
+    KIND = AssetKind.CHECKPOINT
+    objects = KindManager(AssetKind.CHECKPOINT)
+
+    class Meta:
+        proxy = True
+
+
+class ErrorTraceAsset(Asset):
+    """A captured exception: type, message, traceback, failing task, and a fingerprint for grouping."""
+
+    KIND = AssetKind.ERROR_TRACE
+    objects = KindManager(AssetKind.ERROR_TRACE)
+
+    class Meta:
+        proxy = True
+
+
+KIND_CLASSES: dict[str, type[Asset]] = {
+    AssetKind.DATA: DataAsset,
+    AssetKind.ARTIFACT: ArtifactAsset,
+    AssetKind.LOG: LogAsset,
+    AssetKind.CHECKPOINT: CheckpointAsset,
+    AssetKind.ERROR_TRACE: ErrorTraceAsset,
+}
+
+
+class AssetUse(models.Model):
+    """Lineage: a run (execution, task) resolved this asset version as an input."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="uses")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="asset_uses")
+    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="asset_uses")
+    task_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["asset", "-id"], name="assetuse_asset_id"),
+            models.Index(fields=["run", "-id"], name="assetuse_run_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} used {self.asset}"

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RunsAppConfig(AppConfig):
+    name = "runs_app"
+    label = "runs_app"
+    verbose_name = "Runs"

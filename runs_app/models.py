@@ -1,0 +1,301 @@
+"""The record model of runs_app: workspaces and their members, projects,
+experiments, runs, executions (attempts), task executions, run events and metrics.
+
+Rows here are the source of truth for what happened; Celery only carries ids.
+Status fields are changed only by ``runs_app.services.status_transition``, which
+refuses illegal moves and appends a ``RunEvent`` for every legal one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from .choices import (
+    TERMINAL_RUN_STATUSES,
+    EventSubject,
+    ExecutionStatus,
+    Role,
+    RunStatus,
+    TaskStatus,
+    Trigger,
+)
+
+
+class Workspace(models.Model):
+    """A team's space: members with roles, projects, and one asset catalog."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("runs:workspace-detail", kwargs={"ws": self.slug})
+
+
+class Membership(models.Model):
+    """A user's role in one workspace: viewer reads, editor launches and uploads, owner manages."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")]
+        indexes = [models.Index(fields=["user", "workspace"], name="membership_user_ws")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} as {self.role}"
+
+
+class Project(models.Model):
+    """A line of research inside a workspace; holds experiments and a data library."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "slug"], name="project_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("runs:project-detail", kwargs={"ws": self.workspace.slug, "project": self.slug})
+
+
+class Experiment(models.Model):
+    """One workflow under study in a project, with the git state captured at creation.
+
+    ``workflow_source`` is the workflow file's path relative to a configured
+    workflow directory; ``workflow_name`` picks one workflow when the file
+    defines several. ``topology`` is the task graph read in a subprocess.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    workflow_source = models.CharField(max_length=500, blank=True)
+    workflow_name = models.CharField(max_length=200, blank=True)
+    topology = models.JSONField(default=dict, blank=True)
+    git_commit = models.CharField(max_length=64, blank=True)
+    git_branch = models.CharField(max_length=255, blank=True)
+    git_dirty = models.BooleanField(null=True, blank=True)
+    git_diff = models.TextField(blank=True)
+    run_counter = models.PositiveIntegerField(default=0, help_text="Last run number handed out.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "slug"], name="experiment_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "runs:experiment-detail",
+            kwargs={"ws": self.workspace.slug, "project": self.project.slug, "experiment": self.slug},
+        )
+
+
+class SourceBlob(models.Model):
+    """Workflow source bytes, stored once per SHA-256 and shared by every run that snapshot them."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    content = models.BinaryField()
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.sha256[:12]
+
+
+class Run(models.Model):
+    """One run of an experiment: its sweep cell, profile, merged config and record.
+
+    ``workflow_snapshot`` holds what the worker executes and what makes the run
+    reproducible: source sha256 (bytes in ``SourceBlob``), topology hash, the
+    workflow path and name, and the git commit/branch/dirty flag/diff at launch.
+    ``workspace`` and ``project`` repeat the experiment's keys so that
+    permission-scoped lists need no joins.
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
+    params = models.JSONField(default=dict, blank=True)
+    profile = models.CharField(max_length=200, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    config_hash = models.CharField(max_length=64, blank=True)
+    overrides = models.JSONField(default=list, blank=True)
+    workflow_snapshot = models.JSONField(default=dict, blank=True)
+    source_blob = models.ForeignKey(SourceBlob, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    results = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    cloned_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones")
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="run_unique_number")]
+        indexes = [
+            models.Index(fields=["experiment", "-id"], name="run_exp_id"),
+            models.Index(fields=["experiment", "status", "-id"], name="run_exp_status_id"),
+            models.Index(fields=["workspace", "status", "-id"], name="run_ws_status_id"),
+            models.Index(fields=["workspace", "-created_at"], name="run_ws_created"),
+            models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment} #{self.number}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    def get_absolute_url(self) -> str:
+        """The human URL; callers select_related experiment, project and workspace."""
+        return reverse(
+            "runs:run-detail",
+            kwargs={
+                "ws": self.workspace.slug,
+                "project": self.project.slug,
+                "experiment": self.experiment.slug,
+                "number": self.number,
+            },
+        )
+
+
+class Execution(models.Model):
+    """One attempt at a run (launch, rerun, resume or retry) on one worker."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="executions")
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.LAUNCH)
+    status = models.CharField(max_length=12, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED)
+    worker_hostname = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="execution_unique_number")]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="execution_status_heartbeat"),
+            models.Index(fields=["status", "queued_at"], name="execution_status_queued"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} attempt {self.number}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+class TaskExecution(models.Model):
+    """One task of the workflow inside one execution; ``reused`` marks outputs taken over by a resume."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="task_executions")
+    task_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    reused = models.BooleanField(default=False)
+    output_ref = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "id"]
+        constraints = [models.UniqueConstraint(fields=["execution", "task_name"], name="task_execution_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} ({self.status})"
+
+
+class RunEvent(models.Model):
+    """An append-only record of one status change of a run or of one of its executions."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    subject = models.CharField(max_length=10, choices=EventSubject.choices, default=EventSubject.RUN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="runevent_run_id")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.from_status or '∅'} → {self.to_status}"
+
+
+class Metric(models.Model):
+    """One point of a named metric series of a run (optionally at a step)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    execution = models.ForeignKey(Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=200)
+    step = models.BigIntegerField(null=True, blank=True)
+    value = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "key", "step", "id"]
+        indexes = [models.Index(fields=["run", "key", "step"], name="metric_run_key_step")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"

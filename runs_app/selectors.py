@@ -1,0 +1,188 @@
+"""Reads of runs_app, scoped to what a user may see.
+
+Invariants:
+- Every selector that takes ``user`` returns only rows of workspaces the user is
+  a member of (staff see all). Pages, the API and commands share these
+  functions, so scoping cannot drift between them.
+- A row the user may not see is reported as ``Http404`` (never 403), so an
+  outsider cannot even learn that it exists.
+- List selectors return querysets shaped for their page (``select_related``,
+  ``only``) so that a page costs a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
+from .models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def _is_staff(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def visible_workspace_ids(*, user: User) -> QuerySet | None:
+    """A subquery of the workspace ids ``user`` may read, or None for staff (everything)."""
+    if _is_staff(user):
+        return None
+    if not user.is_authenticated:
+        return Workspace.objects.none().values("id")
+    return Membership.objects.filter(user_id=user.pk).values("workspace_id")
+
+
+def scope_to_user(qs: QuerySet, *, user: User, field: str = "workspace_id") -> QuerySet:
+    """Restrict any queryset with a workspace key to what ``user`` may read (NetBox's ``restrict``)."""
+    ids = visible_workspace_ids(user=user)
+    return qs if ids is None else qs.filter(**{f"{field}__in": ids})
+
+
+def workspace_role(*, user: User, workspace: Workspace) -> str | None:
+    """The user's role in the workspace; staff count as owner; None for outsiders."""
+    if _is_staff(user):
+        return Role.OWNER
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
+
+
+def workspace_require_role(*, user: User, workspace: Workspace, role: str) -> str:
+    """Return the user's role if it is at least ``role``.
+
+    Raises ``Http404`` for non-members (the workspace stays invisible) and
+    ``PermissionDenied`` for members whose role is too low.
+    """
+    have = workspace_role(user=user, workspace=workspace)
+    if have is None:
+        raise Http404("No such workspace.")
+    if ROLE_RANK[Role(have)] < ROLE_RANK[Role(role)]:
+        raise PermissionDenied(f"This needs the {role} role in workspace '{workspace.slug}'; you are {have}.")
+    return have
+
+
+def workspace_list(*, user: User) -> QuerySet[Workspace]:
+    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
+    return qs.annotate(
+        project_count=Count("projects", distinct=True),
+    ).order_by("name", "id")
+
+
+def workspace_get(*, user: User, slug: str | None = None, pk: Any = None) -> Workspace:
+    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
+    lookup = {"slug": slug} if slug is not None else {"pk": pk}
+    try:
+        return qs.get(**lookup)
+    except (Workspace.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such workspace.") from None
+
+
+def membership_list(*, user: User, workspace: Workspace) -> QuerySet[Membership]:
+    """Members of a workspace, readable by any member."""
+    workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
+    return Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__username")
+
+
+def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:
+    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
+    return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
+
+
+def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = None, slug: str | None = None) -> Project:
+    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
+    try:
+        if slug is not None:
+            return qs.get(workspace=workspace, slug=slug)
+        return qs.get(pk=pk)
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project.") from None
+
+
+def experiment_list(*, user: User, project: Project | None = None) -> QuerySet[Experiment]:
+    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    if project is not None:
+        qs = qs.filter(project=project)
+    return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")
+
+
+def experiment_get(
+    *, user: User, pk: Any = None, project: Project | None = None, slug: str | None = None
+) -> Experiment:
+    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    try:
+        if slug is not None:
+            return qs.get(project=project, slug=slug)
+        return qs.get(pk=pk)
+    except (Experiment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such experiment.") from None
+
+
+RUN_LIST_FIELDS = (
+    "id", "number", "status", "params", "profile", "config_hash", "results", "created_at", "started_at",
+    "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id",
+    "experiment__name", "experiment__slug", "project__name", "project__slug", "workspace__name", "workspace__slug",
+    "launched_by__username",
+)  # fmt: skip
+
+
+def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[Run]:
+    """Runs the user may read, newest first, with what a list row shows (one query)."""
+    qs = scope_to_user(Run.objects.all(), user=user)
+    filters = filters or {}
+    for key in ("experiment", "project", "workspace"):
+        if filters.get(key) not in (None, ""):
+            qs = qs.filter(**{f"{key}_id": filters[key]})
+    for key in ("status", "profile", "config_hash"):
+        if filters.get(key) not in (None, ""):
+            qs = qs.filter(**{key: filters[key]})
+    return qs.select_related("experiment", "project", "workspace", "launched_by").only(*RUN_LIST_FIELDS).order_by("-id")
+
+
+def run_get(*, user: User, pk: Any) -> Run:
+    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
+    try:
+        return qs.get(pk=pk)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run.") from None
+
+
+def run_get_by_number(*, user: User, experiment: Experiment, number: Any) -> Run:
+    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
+    try:
+        return qs.get(experiment=experiment, number=number)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run.") from None
+
+
+def execution_list(*, run: Run) -> QuerySet[Execution]:
+    """A run's attempts, oldest first, with their task executions (2 queries)."""
+    return Execution.objects.filter(run=run).prefetch_related("task_executions").order_by("number")
+
+
+def run_event_list(*, run: Run) -> QuerySet[RunEvent]:
+    return RunEvent.objects.filter(run=run).order_by("id")
+
+
+def dashboard_running(*, user: User, limit: int = 20) -> list[Run]:
+    statuses = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.CANCELLING]
+    return list(run_list(user=user).filter(status__in=statuses)[:limit])
+
+
+def dashboard_recent_failures(*, user: User, limit: int = 10) -> list[Run]:
+    return list(run_list(user=user).filter(status__in=[RunStatus.FAILED, RunStatus.LOST])[:limit])
+
+
+def execution_stale_list(*, older_than) -> QuerySet[Execution]:
+    """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``."""
+    active = [ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING]
+    return Execution.objects.filter(status__in=active).filter(
+        Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, started_at__lt=older_than)
+    )

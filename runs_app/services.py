@@ -1,0 +1,345 @@
+"""Writes of runs_app: the only code that changes workspaces, memberships,
+projects, experiments, runs and executions.
+
+Invariants:
+- Every status change of a run or an execution goes through
+  ``status_transition``: a conditional UPDATE that only succeeds from the status
+  the caller saw, checked against ``RUN_TRANSITIONS``/``EXECUTION_TRANSITIONS``,
+  and a ``RunEvent`` appended in the same transaction. An illegal or lost-race
+  transition raises ``IllegalTransition`` and writes nothing.
+- Permission checks happen here, not in views: HTML views, API views, commands
+  and tasks call the same function and get the same answer.
+- Celery messages are sent only after the transaction commits, and carry ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from molexp_site.errors import Conflict, IllegalTransition
+
+from .choices import (
+    EXECUTION_TRANSITIONS,
+    RUN_TRANSITIONS,
+    EventSubject,
+    ExecutionStatus,
+    Role,
+    RunStatus,
+    Trigger,
+)
+from .gitstate import git_capture
+from .models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
+from .selectors import execution_stale_list, workspace_require_role
+
+logger = logging.getLogger(__name__)
+
+User = get_user_model()
+
+#: Statuses after which a run or execution records ``finished_at``.
+_FINISHED = {"succeeded", "failed", "cancelled", "lost"}
+
+
+# --- status ---------------------------------------------------------------------
+
+
+def status_transition(*, obj: Run | Execution, to_status: str, message: str = "", **fields: Any) -> Run | Execution:
+    """Move a run or an execution to ``to_status`` and append a ``RunEvent``.
+
+    ``fields`` are further columns written in the same UPDATE (``started_at``,
+    ``error``, ``worker_hostname`` …). The UPDATE is conditional on the status
+    ``obj`` holds, so two processes racing for the same change cannot both win.
+
+    Raises ``IllegalTransition`` when the state machine forbids the move or when
+    the row's status changed under us; nothing is written then.
+    """
+    is_run = isinstance(obj, Run)
+    table = RUN_TRANSITIONS if is_run else EXECUTION_TRANSITIONS
+    label = f"run {obj.pk}" if is_run else f"execution {obj.pk} of run {obj.run_id}"
+    from_status = obj.status
+    if from_status not in table:
+        raise IllegalTransition(f"{label} has unknown status {from_status!r}")
+    if to_status not in table[from_status]:
+        allowed = ", ".join(sorted(table[from_status])) or "none (final)"
+        raise IllegalTransition(
+            f"Illegal transition for {label}: {from_status} → {to_status}. Allowed from {from_status}: {allowed}."
+        )
+    now = timezone.now()
+    updates: dict[str, Any] = {"status": to_status, **fields}
+    if to_status in _FINISHED and "finished_at" not in fields:
+        updates["finished_at"] = now
+    if to_status == "running" and "started_at" not in fields:
+        updates["started_at"] = now
+    if is_run:
+        updates["updated_at"] = now
+    model = type(obj)._meta.concrete_model
+    with transaction.atomic():
+        changed = model.objects.filter(pk=obj.pk, status=from_status).update(**updates)
+        if changed != 1:
+            current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+            raise IllegalTransition(
+                f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
+            )
+        RunEvent.objects.create(
+            run_id=obj.pk if is_run else obj.run_id,
+            execution_id=None if is_run else obj.pk,
+            subject=EventSubject.RUN if is_run else EventSubject.EXECUTION,
+            from_status=from_status,
+            to_status=to_status,
+            message=message,
+        )
+    for key, value in updates.items():
+        setattr(obj, key, value)
+    return obj
+
+
+# --- workspaces and members -------------------------------------------------------
+
+
+def _unique_slug(model, base: str, **parent: Any) -> str:
+    base = slugify(base)[:90] or "item"
+    slug, n = base, 1
+    while model.objects.filter(slug=slug, **parent).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A name is required."})
+    if len(name) > 200:
+        raise ValidationError({"name": "Names are at most 200 characters."})
+    return name
+
+
+def _check_slug(model, slug: str, **parent: Any) -> str:
+    cleaned = slugify(slug)
+    if cleaned != slug or not slug:
+        raise ValidationError({"slug": f"'{slug}' is not a valid slug (lowercase letters, digits, - and _)."})
+    if model.objects.filter(slug=slug, **parent).exists():
+        raise ValidationError({"slug": f"'{slug}' is already taken here."})
+    return slug
+
+
+@transaction.atomic
+def workspace_create(*, user, name: str, slug: str = "", description: str = "") -> Workspace:
+    """Create a workspace; its creator becomes its owner. Any signed-in user may do this."""
+    if not user.is_authenticated:
+        raise ValidationError("Sign in to create a workspace.")
+    name = _clean_name(name)
+    slug = _check_slug(Workspace, slug) if slug else _unique_slug(Workspace, name)
+    workspace = Workspace(name=name, slug=slug, description=description or "", created_by=user)
+    workspace.full_clean()
+    workspace.save()
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> Membership:
+    """Add a user to a workspace or change their role (owner only).
+
+    Raises ``ValidationError`` for an unknown user or role and ``Conflict`` when
+    the change would leave the workspace without an owner.
+    """
+    workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+    try:
+        member = User.objects.get(username=username)
+    except User.DoesNotExist:
+        raise ValidationError({"username": f"No user named {username!r}."}) from None
+    membership = Membership.objects.select_for_update().filter(workspace=workspace, user=member).first()
+    if membership is None:
+        return Membership.objects.create(workspace=workspace, user=member, role=role)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _require_another_owner(workspace=workspace, leaving=member)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, workspace: Workspace, username: str) -> None:
+    """Remove a member (owner only); the last owner cannot be removed."""
+    workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
+    membership = Membership.objects.select_for_update().filter(workspace=workspace, user__username=username).first()
+    if membership is None:
+        raise ValidationError({"username": f"{username!r} is not a member of this workspace."})
+    if membership.role == Role.OWNER:
+        _require_another_owner(workspace=workspace, leaving=membership.user)
+    membership.delete()
+
+
+def _require_another_owner(*, workspace: Workspace, leaving) -> None:
+    others = Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(user=leaving)
+    if not others.exists():
+        raise Conflict("A workspace needs at least one owner; make someone else owner first.")
+
+
+# --- projects and experiments -----------------------------------------------------
+
+
+@transaction.atomic
+def project_create(*, user, workspace: Workspace, name: str, slug: str = "", description: str = "") -> Project:
+    """Create a project in a workspace (editor or owner)."""
+    workspace_require_role(user=user, workspace=workspace, role=Role.EDITOR)
+    name = _clean_name(name)
+    slug = _check_slug(Project, slug, workspace=workspace) if slug else _unique_slug(Project, name, workspace=workspace)
+    project = Project(workspace=workspace, name=name, slug=slug, description=description or "", created_by=user)
+    project.full_clean()
+    project.save()
+    return project
+
+
+def workflow_resolve(workflow_source: str) -> Path:
+    """The absolute path of ``workflow_source`` under one of ``MOLEXP_WORKFLOW_DIRS``.
+
+    The name must be a relative path to a ``.py`` file that stays inside its
+    directory (no ``..``, no absolute path, no symlink escaping the directory).
+    Raises ``ValidationError`` naming the problem.
+    """
+    raw = (workflow_source or "").strip()
+    if not raw:
+        raise ValidationError(
+            {"workflow_source": "A workflow file is required (a path relative to a workflow directory)."}
+        )
+    if "\x00" in raw or raw.startswith(("/", "\\")) or ".." in Path(raw).parts or Path(raw).is_absolute():
+        raise ValidationError({"workflow_source": f"{raw!r} must be a relative path inside a workflow directory."})
+    if not raw.endswith(".py"):
+        raise ValidationError({"workflow_source": f"{raw!r} is not a Python file (.py)."})
+    for directory in settings.MOLEXP_WORKFLOW_DIRS:
+        root = Path(directory).resolve()
+        candidate = (root / raw).resolve()
+        if candidate.is_file() and candidate.is_relative_to(root):
+            return candidate
+    dirs = ", ".join(str(d) for d in settings.MOLEXP_WORKFLOW_DIRS) or "(none configured)"
+    raise ValidationError({"workflow_source": f"No workflow file {raw!r} in the workflow directories: {dirs}."})
+
+
+def experiment_create(
+    *,
+    user,
+    project: Project,
+    name: str,
+    workflow_source: str,
+    workflow_name: str = "",
+    slug: str = "",
+    description: str = "",
+) -> Experiment:
+    """Create an experiment (editor or owner) with the git state of its workflow file.
+
+    Git is read before the transaction opens (slow I/O stays outside it).
+    Raises ``ValidationError`` for an unknown or unsafe workflow path.
+    """
+    workspace_require_role(user=user, workspace=project.workspace, role=Role.EDITOR)
+    name = _clean_name(name)
+    path = workflow_resolve(workflow_source)
+    git = git_capture(path)
+    with transaction.atomic():
+        slug = (
+            _check_slug(Experiment, slug, project=project) if slug else _unique_slug(Experiment, name, project=project)
+        )
+        experiment = Experiment(
+            project=project,
+            workspace_id=project.workspace_id,
+            name=name,
+            slug=slug,
+            description=description or "",
+            workflow_source=workflow_source.strip(),
+            workflow_name=(workflow_name or "").strip(),
+            git_commit=git.commit,
+            git_branch=git.branch,
+            git_dirty=git.dirty,
+            git_diff=git.diff,
+            created_by=user,
+        )
+        experiment.full_clean()
+        try:
+            experiment.save()
+        except IntegrityError:
+            raise ValidationError({"slug": f"'{slug}' is already taken in this project."}) from None
+    return experiment
+
+
+# --- executions -------------------------------------------------------------------
+
+
+def _dispatch_execution(execution: Execution) -> None:
+    """Send the execution's id to the ``runs`` queue once the transaction commits."""
+    from molexp_site.celery import app
+
+    execution_id, task_id = execution.pk, str(execution.uuid)
+
+    def send() -> None:
+        app.send_task("runs.execution_run", kwargs={"execution_id": execution_id}, task_id=task_id, queue="runs")
+        Execution.objects.filter(pk=execution_id).update(dispatched_at=timezone.now())
+
+    transaction.on_commit(send)
+
+
+def execution_reap_stale(*, now=None) -> dict[str, int]:
+    """Mark executions whose heartbeat went silent as ``lost`` and apply the retry policy.
+
+    An execution is stale when its heartbeat (or its start, before the first
+    beat) is older than ``MOLEXP_LOST_AFTER_SECONDS``. Its run goes
+    ``running → lost``; if fewer than ``MOLEXP_LOST_RETRIES`` retry executions
+    exist, a new execution with trigger ``retry`` is queued (run ``lost → queued``)
+    and dispatched after commit, otherwise the run goes ``lost → failed``.
+    Each execution is handled in its own transaction; losing a race to the
+    worker (which finished meanwhile) is skipped, never an error.
+    Returns counts ``{"lost": n, "retried": n, "failed": n}``.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS)
+    counts = {"lost": 0, "retried": 0, "failed": 0}
+    for execution_id in list(execution_stale_list(older_than=cutoff).values_list("pk", flat=True)[:500]):
+        try:
+            with transaction.atomic():
+                execution = Execution.objects.select_related("run").get(pk=execution_id)
+                age = now - (execution.heartbeat_at or execution.started_at or now)
+                message = f"No heartbeat for {int(age.total_seconds())} s from {execution.worker_hostname or 'worker'}"
+                status_transition(obj=execution, to_status=ExecutionStatus.LOST, message=message)
+                run = execution.run
+                if run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
+                    counts["lost"] += 1
+                    continue
+                status_transition(obj=run, to_status=RunStatus.LOST, message=message)
+                counts["lost"] += 1
+                retries = run.executions.filter(trigger=Trigger.RETRY).count()
+                if retries < settings.MOLEXP_LOST_RETRIES and not run.cancel_requested:
+                    retry = Execution.objects.create(run=run, number=run.executions.count() + 1, trigger=Trigger.RETRY)
+                    status_transition(
+                        obj=run, to_status=RunStatus.QUEUED, message=f"Retry {retries + 1} as execution {retry.number}"
+                    )
+                    _dispatch_execution(retry)
+                    counts["retried"] += 1
+                else:
+                    error = {
+                        "type": "WorkerLost",
+                        "message": message,
+                        "task": None,
+                        "execution": execution.number,
+                        "traceback_asset": None,
+                    }
+                    status_transition(
+                        obj=run,
+                        to_status=RunStatus.FAILED,
+                        message=f"Lost and out of retries ({settings.MOLEXP_LOST_RETRIES})",
+                        error=error,
+                    )
+                    counts["failed"] += 1
+        except IllegalTransition as exc:
+            logger.info("reaper skipped execution %s: %s", execution_id, exc)
+    return counts

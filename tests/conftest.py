@@ -1,0 +1,107 @@
+"""Shared fixtures: the four roles of SPEC §3 on one workspace, plus anonymous and staff.
+
+``ws`` has ``owner``, ``editor`` and ``viewer`` as members; ``outsider`` is a
+signed-in user of another workspace (``other_ws``); ``staff`` sees everything.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from runs_app.choices import Role
+
+from . import factories as f
+
+ROLES = ("owner", "editor", "viewer", "outsider", "anonymous")
+
+
+@pytest.fixture
+def owner(db):
+    return f.UserFactory(username="owner")
+
+
+@pytest.fixture
+def editor(db):
+    return f.UserFactory(username="editor")
+
+
+@pytest.fixture
+def viewer(db):
+    return f.UserFactory(username="viewer")
+
+
+@pytest.fixture
+def outsider(db):
+    return f.UserFactory(username="outsider")
+
+
+@pytest.fixture
+def staff(db):
+    return f.UserFactory(username="staff", is_staff=True)
+
+
+@pytest.fixture
+def ws(owner, editor, viewer):
+    workspace = f.WorkspaceFactory(name="Lab", slug="lab")
+    f.MembershipFactory(workspace=workspace, user=owner, role=Role.OWNER)
+    f.MembershipFactory(workspace=workspace, user=editor, role=Role.EDITOR)
+    f.MembershipFactory(workspace=workspace, user=viewer, role=Role.VIEWER)
+    return workspace
+
+
+@pytest.fixture
+def other_ws(outsider):
+    workspace = f.WorkspaceFactory(name="Elsewhere", slug="elsewhere")
+    f.MembershipFactory(workspace=workspace, user=outsider, role=Role.OWNER)
+    return workspace
+
+
+@pytest.fixture
+def project(ws):
+    return f.ProjectFactory(workspace=ws, name="QM9", slug="qm9")
+
+
+@pytest.fixture
+def experiment(project):
+    return f.ExperimentFactory(project=project, name="Baseline", slug="baseline")
+
+
+@pytest.fixture
+def run(experiment):
+    return f.RunFactory(experiment=experiment, number=1)
+
+
+@pytest.fixture
+def users(owner, editor, viewer, outsider, other_ws):
+    """Role name → user (None for anonymous)."""
+    return {"owner": owner, "editor": editor, "viewer": viewer, "outsider": outsider, "anonymous": None}
+
+
+@pytest.fixture
+def api_client_for(users):
+    """Build an APIClient authenticated as the named role (token auth)."""
+
+    def make(role: str) -> APIClient:
+        client = APIClient()
+        user = users[role]
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def web_client_for(users, client):
+    """Build a Django test client logged in as the named role."""
+    from django.test import Client
+
+    def make(role: str) -> Client:
+        c = Client()
+        user = users[role]
+        if user is not None:
+            c.force_login(user)
+        return c
+
+    return make
