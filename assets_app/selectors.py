@@ -28,6 +28,8 @@ def asset_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Asset
     """Assets the user may read, newest first (one query per page)."""
     qs = scope_to_user(Asset.objects.all(), user=user)
     filters = filters or {}
+    # Column filters are applied by assets_app.filtersets.AssetFilterSet; these are the
+    # keys that commands and services pass directly.
     for key in ("workspace", "project", "experiment", "run"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{f"{key}_id": filters[key]})
@@ -36,19 +38,7 @@ def asset_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Asset
             qs = qs.filter(**{key: filters[key]})
     if filters.get("producer_run") not in (None, ""):
         qs = qs.filter(producer_run_id=filters["producer_run"])
-    if filters.get("tag") not in (None, ""):
-        qs = (
-            qs.filter(tags__contains=[filters["tag"]])
-            if _json_contains_supported()
-            else qs.filter(tags__icontains=f'"{filters["tag"]}"')
-        )
     return qs.select_related("workspace", "project", "experiment").only(*ASSET_LIST_FIELDS).order_by("-id")
-
-
-def _json_contains_supported() -> bool:
-    from django.db import connection
-
-    return connection.features.supports_json_field_contains
 
 
 def asset_get(*, user, pk: Any) -> Asset:

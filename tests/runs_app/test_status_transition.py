@@ -55,7 +55,18 @@ def test_execution_transition_matrix(start, target):
 @pytest.mark.django_db
 def test_spec_lifecycle_is_legal():
     run = f.RunFactory(status=RunStatus.PENDING)
-    for status in ("queued", "running", "cancelling", "cancelled", "queued", "running", "lost", "queued", "running", "succeeded"):
+    for status in (
+        "queued",
+        "running",
+        "cancelling",
+        "cancelled",
+        "queued",
+        "running",
+        "lost",
+        "queued",
+        "running",
+        "succeeded",
+    ):
         status_transition(obj=run, to_status=status)
     assert list(RunEvent.objects.filter(run=run).values_list("to_status", flat=True))[-1] == "succeeded"
     assert RunEvent.objects.filter(run=run).count() == 10
