@@ -16,6 +16,12 @@ from . import factories as f
 ROLES = ("owner", "editor", "viewer", "outsider", "anonymous")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """PBKDF2 is slow on purpose; tests hash many passwords and do not test hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def owner(db):
     return f.UserFactory(username="owner")
