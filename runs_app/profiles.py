@@ -1,0 +1,191 @@
+"""Profiles: ``molcfg.yaml`` resolution, overrides and the config hash (SPEC §5).
+
+Invariants:
+- Resolution is ``defaults ← extended chain (root first) ← profile ← overrides``,
+  merged deeply (mappings merge key by key; any other value replaces).
+- Profile names normalize ``-`` to ``_`` both in the file and in requests.
+- ``config_hash`` is the hex SHA-256 of
+  ``json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+  encoded as UTF-8, exactly.
+- Every problem raises ``ProfileError`` whose message names it (the profile,
+  the cycle, the YAML line, the override); nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MOLCFG_NAME = "molcfg.yaml"
+
+
+class ProfileError(ValueError):
+    """A molcfg.yaml, profile or override problem, with a message naming it."""
+
+
+def normalize_profile_name(name: str) -> str:
+    return (name or "").strip().replace("-", "_")
+
+
+def config_hash(config: dict) -> str:
+    payload = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """A new mapping: ``top`` merged over ``base``; nested mappings merge, other values replace."""
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_molcfg(text: str, *, source: str = MOLCFG_NAME) -> dict:
+    """Parse and validate molcfg text; returns ``{"defaults": {...}, "profiles": {normalized: {...}}}``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{source}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: the top level must be a mapping, not {type(data).__name__}")
+    version = data.get("version", 1)
+    if version != 1:
+        raise ProfileError(f"{source}: unsupported version {version!r} (expected 1)")
+    unknown = set(data) - {"version", "defaults", "profiles"}
+    if unknown:
+        raise ProfileError(f"{source}: unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ProfileError(f"{source}: 'defaults' must be a mapping")
+    profiles_raw = data.get("profiles") or {}
+    if not isinstance(profiles_raw, dict):
+        raise ProfileError(f"{source}: 'profiles' must be a mapping of name → mapping")
+    profiles: dict[str, dict] = {}
+    for name, body in profiles_raw.items():
+        norm = normalize_profile_name(str(name))
+        if norm in profiles:
+            raise ProfileError(f"{source}: profiles {name!r} and another name both normalize to {norm!r}")
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ProfileError(f"{source}: profile {name!r} must be a mapping")
+        extends = body.get("extends")
+        if extends is not None and not isinstance(extends, str):
+            raise ProfileError(f"{source}: profile {name!r}: 'extends' must be a profile name")
+        profiles[norm] = body
+    for norm, body in profiles.items():
+        if body.get("extends") is not None and normalize_profile_name(body["extends"]) not in profiles:
+            raise ProfileError(f"{source}: profile {norm!r} extends unknown profile {body['extends']!r}")
+    return {"defaults": defaults, "profiles": profiles}
+
+
+def load_molcfg(path: Path) -> dict:
+    """Read ``molcfg.yaml`` at ``path``; a missing file means no defaults and no profiles."""
+    if not path.exists():
+        return {"defaults": {}, "profiles": {}}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path.name}: cannot be read: {exc}") from None
+    return parse_molcfg(text, source=str(path.name))
+
+
+def resolve_profile(molcfg: dict, profile: str | None) -> tuple[str, dict]:
+    """The normalized profile name and ``defaults ← extended chain ← profile`` (without ``extends``).
+
+    An empty profile name picks ``default`` when the file defines it, else the defaults alone.
+    """
+    profiles = molcfg["profiles"]
+    name = normalize_profile_name(profile or "")
+    if not name:
+        if "default" not in profiles:
+            return "", copy.deepcopy(molcfg["defaults"])
+        name = "default"
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none defined"
+        raise ProfileError(f"Unknown profile {profile!r} (known: {known})")
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in chain:
+            cycle = " → ".join([*chain, current])
+            raise ProfileError(f"Profile inheritance cycle: {cycle}")
+        chain.append(current)
+        parent = profiles[current].get("extends")
+        current = normalize_profile_name(parent) if parent is not None else None
+    config = copy.deepcopy(molcfg["defaults"])
+    for link in reversed(chain):
+        body = {k: v for k, v in profiles[link].items() if k != "extends"}
+        config = deep_merge(config, body)
+    return name, config
+
+
+def coerce_value(raw: str) -> Any:
+    """Coerce an override value: bool, then int, then float (finite), then the string itself."""
+    text = raw.strip()
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"optimizer.lr=5e-4"`` → ``(["optimizer", "lr"], 0.0005)``; raises ``ProfileError`` if malformed."""
+    if not isinstance(item, str) or "=" not in item:
+        raise ProfileError(f"Malformed override {item!r}: expected KEY=VALUE (e.g. optimizer.lr=5e-4)")
+    key, value = item.split("=", 1)
+    key = key.strip()
+    path = key.split(".")
+    if not key or any(not part.strip() for part in path):
+        raise ProfileError(f"Malformed override {item!r}: the key {key!r} has an empty part")
+    return [part.strip() for part in path], coerce_value(value)
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    """A new config with each ``KEY=VALUE`` override set at its dot path (intermediate mappings created)."""
+    result = copy.deepcopy(config)
+    for item in overrides or []:
+        path, value = parse_override(item)
+        node = result
+        for depth, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(path[: depth + 1])
+                raise ProfileError(f"Override {item!r}: {where!r} is {child!r}, not a mapping")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def build_config(molcfg: dict, profile: str | None, overrides: list[str] | None) -> tuple[str, dict, str]:
+    """Resolve a profile and apply overrides: ``(normalized profile, config, config_hash)``."""
+    name, config = resolve_profile(molcfg, profile)
+    config = apply_overrides(config, overrides or [])
+    try:
+        digest = config_hash(config)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"The merged config is not JSON-serializable: {exc}") from None
+    return name, config, digest

@@ -1,0 +1,34 @@
+"""The workflow authoring API, engine and RunContext (SPEC §4, §6).
+
+Import what workflow files need from here::
+
+    from runs_app.workflow import Workflow, shell
+
+This package imports no Django request objects and no Celery; the RunContext
+(``runs_app.workflow.context``) is imported only by the worker.
+"""
+
+from .authoring import Parameter, TaskSpec, Workflow
+from .errors import (
+    AssetNotFound,
+    MapTaskFailed,
+    MissingTaskInput,
+    RunCancelled,
+    ShellCommandFailed,
+    WorkflowError,
+)
+from .shell import ShellResult, shell
+
+__all__ = [
+    "AssetNotFound",
+    "MapTaskFailed",
+    "MissingTaskInput",
+    "Parameter",
+    "RunCancelled",
+    "ShellCommandFailed",
+    "ShellResult",
+    "TaskSpec",
+    "Workflow",
+    "WorkflowError",
+    "shell",
+]
