@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "assets"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("catalog/", views.asset_list_view, name="asset-list"),
+    path("assets/<int:pk>/", views.asset_detail, name="asset-detail"),
+]

@@ -12,15 +12,17 @@ Invariants:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
-from .models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
+from .models import Execution, Experiment, Membership, Metric, Project, Run, RunEvent, Workspace
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -186,3 +188,90 @@ def execution_stale_list(*, older_than) -> QuerySet[Execution]:
     return Execution.objects.filter(status__in=active).filter(
         Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, started_at__lt=older_than)
     )
+
+
+# --- added for the HTML pages --------------------------------------------------------
+
+
+def experiment_get_by_path(*, user: User, ws: str, project: str, experiment: str) -> Experiment:
+    """The experiment at ``/w/<ws>/p/<project>/e/<experiment>/`` in one query; ``Http404`` if invisible."""
+    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    try:
+        return qs.get(workspace__slug=ws, project__slug=project, slug=experiment)
+    except (Experiment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such experiment.") from None
+
+
+def run_get_by_path(*, user: User, ws: str, project: str, experiment: str, number: Any) -> Run:
+    """The run at its human URL in one query (with experiment, project, workspace); ``Http404`` if invisible."""
+    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
+    try:
+        return qs.get(workspace__slug=ws, project__slug=project, experiment__slug=experiment, number=number)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run.") from None
+
+
+def metric_latest_list(*, run: Run) -> QuerySet[Metric]:
+    """The last recorded point of each metric key of a run (highest step, then newest), one query."""
+    latest = (
+        Metric.objects.filter(run_id=run.pk, key=OuterRef("key"))
+        .order_by(F("step").desc(nulls_last=True), "-id")
+        .values("id")[:1]
+    )
+    return (
+        Metric.objects.filter(run_id=run.pk)
+        .annotate(latest_id=Subquery(latest))
+        .filter(id=F("latest_id"))
+        .order_by("key")
+    )
+
+
+def workflow_file_list() -> list[str]:
+    """The ``.py`` files under ``settings.MOLEXP_WORKFLOW_DIRS``, as paths relative to their directory.
+
+    Hidden directories, ``__pycache__`` and symlinks leaving the directory are
+    skipped; the result is sorted and de-duplicated (the first directory wins,
+    as in ``services.workflow_resolve``).
+    """
+    found: list[str] = []
+    for directory in settings.MOLEXP_WORKFLOW_DIRS:
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(root)
+            if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                continue
+            if not path.resolve().is_relative_to(root) or not path.is_file():
+                continue
+            name = rel.as_posix()
+            if name not in found:
+                found.append(name)
+    return sorted(found)
+
+
+def api_token_get(*, user: User):
+    """The user's DRF API token, or None."""
+    from rest_framework.authtoken.models import Token
+
+    if not user.is_authenticated:
+        return None
+    return Token.objects.filter(user_id=user.pk).first()
+
+
+# --- added for the REST API ----------------------------------------------------------
+
+
+def workspace_list_with_role(*, user: User) -> QuerySet[Workspace]:
+    """``workspace_list`` annotated with ``role``: the caller's role in each workspace, in the same query.
+
+    Staff count as owner everywhere, as in ``workspace_role``.
+    """
+    from django.db import models as db_models
+
+    if _is_staff(user):
+        role = db_models.Value(Role.OWNER, output_field=db_models.CharField())
+    else:
+        mine = Membership.objects.filter(workspace_id=db_models.OuterRef("pk"), user_id=user.pk).values("role")[:1]
+        role = db_models.Subquery(mine, output_field=db_models.CharField())
+    return workspace_list(user=user).annotate(role=role)

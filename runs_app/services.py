@@ -343,3 +343,22 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
         except IllegalTransition as exc:
             logger.info("reaper skipped execution %s: %s", execution_id, exc)
     return counts
+
+
+# --- API tokens -------------------------------------------------------------------
+
+
+@transaction.atomic
+def token_regenerate(*, user):
+    """Replace the user's DRF API token with a new one and return it.
+
+    The old key stops working at once. Raises ``PermissionDenied`` for an
+    anonymous user.
+    """
+    from django.core.exceptions import PermissionDenied
+    from rest_framework.authtoken.models import Token
+
+    if not user.is_authenticated:
+        raise PermissionDenied("Sign in to create an API token.")
+    Token.objects.filter(user_id=user.pk).delete()
+    return Token.objects.create(user=user)

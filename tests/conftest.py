@@ -111,3 +111,12 @@ def web_client_for(users, client):
         return c
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Pages render ``{% static %}``; tests run without ``collectstatic``, so skip the manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
