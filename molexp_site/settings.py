@@ -138,6 +138,17 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
+# The web process and the worker both write: WAL lets readers go on during a
+# write, IMMEDIATE takes the write lock at BEGIN so two writers queue on the busy
+# timeout instead of failing on a lock upgrade. Applied to the embedded default
+# and to any sqlite:// DATABASE_URL, so a worker pointed at a SQLite file by URL
+# behaves like the embedded default.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+SQLITE_TEST = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
@@ -148,20 +159,17 @@ if DATABASE_URL:
         }
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from exc
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+        # Tests on a SQLite URL use a file (not :memory:) so a real worker process can share it.
+        DATABASES["default"]["TEST"] = dict(SQLITE_TEST)
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {
-                # The web process and the worker both write: WAL lets readers go
-                # on during a write, IMMEDIATE takes the write lock at BEGIN so
-                # two writers queue on busy_timeout instead of failing on upgrade.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-            "TEST": {"NAME": str(VAR_DIR / "test_db.sqlite3")},
+            "OPTIONS": dict(SQLITE_OPTIONS),
+            "TEST": dict(SQLITE_TEST),
         }
     }
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
