@@ -1,4 +1,4 @@
-"""DRF defaults for the whole API: the exception handler and pagination.
+"""DRF defaults for the whole API: the exception handler, pagination and the filter backend.
 
 Every error leaves as JSON ``{"detail": …}`` with 400, 401, 403, 404 or 409.
 Field errors are also given per field beside ``detail``. Services raise Django's
@@ -8,11 +8,16 @@ they are mapped here so no view translates them by hand.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.http import Http404
+from django_filters import utils as filter_utils
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -62,3 +67,44 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+#: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _is_integer_column(filterset, name: str) -> bool:
+    field_name = filterset.filters[name].field_name
+    try:
+        field = filterset.queryset.model._meta.get_field(field_name)
+    except FieldDoesNotExist:
+        return False
+    if field.is_relation:
+        field = field.target_field
+    return isinstance(field, models.IntegerField)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend that also refuses number filters on integer columns that are not integers.
+
+    ``NumberFilter`` parses decimals: on an id column ``1.5`` would silently be
+    truncated to 1, and a 23-digit value overflows SQLite. Both are a 400 field
+    error instead of a wrong answer or a 500.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise filter_utils.translate_validation(filterset.errors)
+        errors = {
+            name: ["Enter a whole number in range."]
+            for name, value in filterset.form.cleaned_data.items()
+            if isinstance(value, Decimal)
+            and _is_integer_column(filterset, name)
+            and not (value == value.to_integral_value() and _INT_MIN <= value <= _INT_MAX)
+        }
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return filterset.qs

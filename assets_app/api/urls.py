@@ -1,1 +1,11 @@
-urlpatterns: list = []
+"""API routes of assets_app, mounted under /api/ by ``molexp_site.urls``."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("assets", views.AssetViewSet, basename="asset")
+
+urlpatterns = [path("", include(router.urls))]

@@ -1,1 +1,22 @@
-urlpatterns: list = []
+"""API routes of runs_app, mounted under /api/ by ``molexp_site.urls``."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register("experiments", views.ExperimentViewSet, basename="experiment")
+router.register("runs", views.RunViewSet, basename="run")
+
+members = views.MembershipViewSet.as_view({"get": "list", "post": "create"})
+member = views.MembershipViewSet.as_view({"delete": "destroy"})
+
+urlpatterns = [
+    path("auth/token/", views.TokenCreateView.as_view(), name="api-token"),
+    path("workspaces/<str:workspace_pk>/members/", members, name="workspace-members"),
+    path("workspaces/<str:workspace_pk>/members/<str:username>/", member, name="workspace-member"),
+    path("", include(router.urls)),
+]

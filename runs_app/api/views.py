@@ -1,0 +1,208 @@
+"""The runs_app REST API: thin viewsets over the selectors (reads) and services (writes).
+
+Every queryset comes from a user-scoped selector, so an outsider gets 404 for a
+row and never sees it in a list or a count. Writes validate the body with an
+input serializer, call one service and answer with the output serializer;
+errors the services raise are mapped by ``molexp_site.api.exception_handler``.
+
+Viewsets accept any path segment as an id (``lookup_value_regex``) so that a
+malformed id reaches the selector and is a JSON 404, not an HTML one.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
+from ..models import Experiment, Membership, Project, Run, Workspace
+from .serializers import (
+    ExperimentCreateSerializer,
+    ExperimentDetailSerializer,
+    ExperimentSerializer,
+    MembershipSerializer,
+    MembershipSetSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    RunDetailSerializer,
+    RunHistorySerializer,
+    RunSerializer,
+    TokenSerializer,
+    WorkspaceCreateSerializer,
+    WorkspaceSerializer,
+)
+
+
+class TokenCreateView(APIView):
+    """Exchange a username and password for the user's API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=AuthTokenSerializer, responses={200: TokenSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response(TokenSerializer({"token": token.key}).data)
+
+
+# --- workspaces -----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer}),
+)
+class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Workspaces the caller is a member of (staff: all). Anyone signed in may create one and owns it."""
+
+    queryset = Workspace.objects.none()
+    lookup_value_regex = "[^/]+"
+    serializer_class = WorkspaceSerializer
+
+    def get_queryset(self) -> QuerySet[Workspace]:
+        return selectors.workspace_list_with_role(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        body = WorkspaceCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workspace = services.workspace_create(user=request.user, **body.validated_data)
+        workspace = self.get_queryset().get(pk=workspace.pk)
+        return Response(WorkspaceSerializer(workspace).data, status=status.HTTP_201_CREATED)
+
+
+_WORKSPACE_PK = OpenApiParameter("workspace_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Workspace id.")
+_USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH, description="Member's username.")
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[_WORKSPACE_PK]),
+    create=extend_schema(
+        parameters=[_WORKSPACE_PK], request=MembershipSetSerializer, responses={201: MembershipSerializer}
+    ),
+    destroy=extend_schema(parameters=[_WORKSPACE_PK, _USERNAME], responses={204: None}),
+)
+class MembershipViewSet(viewsets.GenericViewSet):
+    """Members of a workspace: any member reads them; owners add, change and remove them."""
+
+    queryset = Membership.objects.none()
+    serializer_class = MembershipSerializer
+
+    def _workspace(self) -> Workspace:
+        return selectors.workspace_get(user=self.request.user, pk=self.kwargs["workspace_pk"])
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        if getattr(self, "swagger_fake_view", False):
+            return Membership.objects.none()
+        return selectors.membership_list(user=self.request.user, workspace=self._workspace())
+
+    def list(self, request: Request, workspace_pk: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+
+    def create(self, request: Request, workspace_pk: str) -> Response:
+        workspace = self._workspace()
+        body = MembershipSetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        membership = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, workspace_pk: str, username: str) -> Response:
+        services.membership_remove(actor=request.user, workspace=self._workspace(), username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- projects and experiments -----------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer}),
+)
+class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Projects of the caller's workspaces; editors and owners create them."""
+
+    queryset = Project.objects.none()
+    lookup_value_regex = "[^/]+"
+    serializer_class = ProjectSerializer
+    filterset_class = ProjectFilterSet
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return selectors.project_list(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        body = ProjectCreateSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        project = services.project_create(user=request.user, **body.validated_data)
+        project = self.get_queryset().get(pk=project.pk)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    create=extend_schema(request=ExperimentCreateSerializer, responses={201: ExperimentDetailSerializer}),
+)
+class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Experiments of the caller's workspaces; editors and owners create them from a workflow file."""
+
+    queryset = Experiment.objects.none()
+    lookup_value_regex = "[^/]+"
+    filterset_class = ExperimentFilterSet
+
+    def get_serializer_class(self):
+        return ExperimentSerializer if self.action == "list" else ExperimentDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Experiment]:
+        return selectors.experiment_list(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        body = ExperimentCreateSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        experiment = services.experiment_create(user=request.user, **body.validated_data)
+        experiment = self.get_queryset().get(pk=experiment.pk)
+        return Response(ExperimentDetailSerializer(experiment).data, status=status.HTTP_201_CREATED)
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs of the caller's workspaces: flat rows in the list, the full record in the detail."""
+
+    queryset = Run.objects.none()
+    lookup_value_regex = "[^/]+"
+    filterset_class = RunFilterSet
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return RunSerializer
+        if self.action == "history":
+            return RunHistorySerializer
+        return RunDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Run]:
+        return selectors.run_list(user=self.request.user)
+
+    def get_object(self) -> Run:
+        return selectors.run_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(responses=RunHistorySerializer)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def history(self, request: Request, pk: str) -> Response:
+        """Every execution of the run with its task executions, and the run's status events in order."""
+        run = self.get_object()
+        history = {
+            "run": run.pk,
+            "status": run.status,
+            "executions": selectors.execution_list(run=run),
+            "events": selectors.run_event_list(run=run),
+        }
+        return Response(RunHistorySerializer(history).data)
