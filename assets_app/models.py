@@ -122,6 +122,24 @@ class Asset(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("assets:asset-detail", kwargs={"pk": self.pk})
 
+    def open(self, mode: str = "rb"):
+        """Open the asset's bytes from storage (read-only)."""
+        if not self.file:
+            raise FileNotFoundError(f"Asset {self.name!r} v{self.version} has no file")
+        return self.file.storage.open(self.file.name, mode)
+
+    def read_bytes(self) -> bytes:
+        with self.open("rb") as fh:
+            return fh.read()
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    @property
+    def path(self) -> str:
+        """A local file-system path to the bytes (file-system storage only)."""
+        return self.file.storage.path(self.file.name)
+
     def as_kind(self) -> Asset:
         """This row as its typed proxy class (DataAsset, LogAsset, …)."""
         cls = KIND_CLASSES.get(self.kind, Asset)

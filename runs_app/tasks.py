@@ -2,7 +2,8 @@
 
 Invariants: tasks are registered under stable names (``runs.*``), carry only
 JSON primitives, and are safe to run twice (the services they call claim their
-rows or are idempotent).
+rows or are idempotent). A failed workflow is recorded by the service and is
+never retried by Celery; only transient database errors before the claim are.
 """
 
 from __future__ import annotations
@@ -10,16 +11,44 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from . import services
+from . import run_services, services
 
 logger = logging.getLogger(__name__)
 
 
+@shared_task(
+    name="runs.execution_run",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+    time_limit=settings.MOLEXP_TASK_TIME_LIMIT,
+    soft_time_limit=settings.MOLEXP_TASK_TIME_LIMIT - 60,
+)
+def execution_run_task(execution_id: int) -> str:
+    """Execute one run attempt (queue ``runs``)."""
+    return run_services.execution_run(execution_id=execution_id)
+
+
+@shared_task(name="runs.execution_terminate", ignore_result=True)
+def execution_terminate_task(execution_id: int) -> bool:
+    """Kill an execution still cancelling after the grace period."""
+    return run_services.execution_terminate(execution_id=execution_id)
+
+
 @shared_task(name="runs.maintenance", ignore_result=True)
 def maintenance_task() -> dict:
-    """Periodic maintenance (beat, every ``MOLEXP_MAINTENANCE_INTERVAL`` s): reap stale executions."""
+    """Periodic maintenance (beat, every ``MOLEXP_MAINTENANCE_INTERVAL`` s).
+
+    Reaps executions whose heartbeat stopped (lost → retry or fail), then
+    re-sends queued executions whose broker message was lost.
+    """
     counts = services.execution_reap_stale()
+    counts["redispatched"] = run_services.execution_reconcile()
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts

@@ -1,0 +1,461 @@
+"""Writes of the asset catalog: the only code that stores asset bytes and rows.
+
+Invariants:
+- Bytes are content-addressed: a blob lives at ``blobs/<aa>/<bb>/<sha256>`` and
+  identical bytes are stored once, whatever their names. Asset names are only
+  database strings; no user-supplied name ever becomes a file-system path.
+- A blob is written to a temporary file while its SHA-256 is computed, fsynced
+  and renamed into place (atomic on one file system), so a crash never leaves a
+  partial file under a published name.
+- A version is unique per (scope, kind, name): the next version is chosen under
+  the unique constraint and retried if a concurrent writer took it.
+- ``runs_app`` reaches assets only through these functions (SPEC §1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import tempfile
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from runs_app.models import Execution, Experiment, Project, Run, Workspace
+
+from .choices import AssetKind, ScopeKind
+from .models import KIND_CLASSES, Asset, AssetUse
+
+CHUNK = 1024 * 1024
+#: How much of a log's text the catalog indexes (its tail), so search stays bounded.
+SEARCH_TEXT_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    name: str  # storage name
+    sha256: str
+    size: int
+
+
+def asset_name_clean(name: str) -> str:
+    """Validate an asset name: 1–255 printable characters (it is a label, never a path)."""
+    if not isinstance(name, str):
+        raise ValidationError({"name": "An asset name must be a string."})
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name:
+        raise ValidationError({"name": "An asset name is required."})
+    if len(name) > 255:
+        raise ValidationError({"name": "Asset names are at most 255 characters."})
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        raise ValidationError({"name": "Asset names cannot contain control characters."})
+    return name
+
+
+def _blob_name(sha256: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def _tmp_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
+    """Store a stream of bytes content-addressed, hashing while writing; returns the blob."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_path = tempfile.mkstemp(dir=_tmp_dir(), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        name = _blob_name(sha)
+        if isinstance(default_storage, FileSystemStorage):
+            final = Path(default_storage.path(name))
+            if not final.exists():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_path, final)  # atomic: readers see all bytes or no file
+        elif not default_storage.exists(name):
+            with open(tmp_path, "rb") as fh:
+                default_storage.save(name, File(fh))
+        return StoredBlob(name=name, sha256=sha, size=size)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def blob_store_fileobj(fileobj: IO[bytes]) -> StoredBlob:
+    def chunks():
+        while True:
+            chunk = fileobj.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+
+    return blob_store_chunks(chunks())
+
+
+def blob_store_bytes(data: bytes) -> StoredBlob:
+    return blob_store_chunks([data])
+
+
+def blob_store_path(path: Path) -> StoredBlob:
+    with open(path, "rb") as fh:
+        return blob_store_fileobj(fh)
+
+
+def _scope_of(
+    *, workspace: Workspace, project: Project | None, experiment: Experiment | None, run: Run | None
+) -> tuple[str, dict[str, Any]]:
+    if run is not None:
+        return ScopeKind.RUN, {
+            "workspace_id": run.workspace_id,
+            "project_id": run.project_id,
+            "experiment_id": run.experiment_id,
+            "run_id": run.pk,
+        }
+    if experiment is not None:
+        return ScopeKind.EXPERIMENT, {
+            "workspace_id": experiment.workspace_id,
+            "project_id": experiment.project_id,
+            "experiment_id": experiment.pk,
+            "run_id": None,
+        }
+    if project is not None:
+        return ScopeKind.PROJECT, {
+            "workspace_id": project.workspace_id,
+            "project_id": project.pk,
+            "experiment_id": None,
+            "run_id": None,
+        }
+    return ScopeKind.WORKSPACE, {
+        "workspace_id": workspace.pk,
+        "project_id": None,
+        "experiment_id": None,
+        "run_id": None,
+    }
+
+
+def _search_text(*, name: str, tags: list[str], description: str, metadata: Any, extra: str = "") -> str:
+    meta = json.dumps(metadata, ensure_ascii=False, default=str) if metadata else ""
+    return " ".join(part for part in (name, " ".join(tags), description, meta, extra) if part)[:SEARCH_TEXT_LIMIT]
+
+
+def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+    cleaned = []
+    for tag in tags or ():
+        if not isinstance(tag, str):
+            raise ValidationError({"tags": "Tags must be strings."})
+        tag = tag.strip()
+        if tag and tag not in cleaned:
+            if len(tag) > 100:
+                raise ValidationError({"tags": "Tags are at most 100 characters."})
+            cleaned.append(tag)
+    return cleaned
+
+
+def asset_create(
+    *,
+    kind: str,
+    name: str,
+    workspace: Workspace | None = None,
+    project: Project | None = None,
+    experiment: Experiment | None = None,
+    run: Run | None = None,
+    blob: StoredBlob | None = None,
+    media_type: str = "",
+    tags: Iterable[str] | None = None,
+    description: str = "",
+    metadata: dict | None = None,
+    producer_execution: Execution | None = None,
+    producer_task: str = "",
+    created_by=None,
+    reuse_identical: bool = False,
+    search_extra: str = "",
+    **kind_fields: Any,
+) -> Asset:
+    """Register the next version of ``name`` in its scope and return it as its typed kind.
+
+    The narrowest of ``run``/``experiment``/``project``/``workspace`` given is the
+    scope. With ``reuse_identical`` (data libraries), when the newest version
+    already has the same SHA-256, that version is returned and nothing is written.
+    Raises ``ValidationError`` for a bad name, tags or metadata.
+    """
+    if kind not in AssetKind.values:
+        raise ValidationError({"kind": f"Unknown asset kind {kind!r}."})
+    name = asset_name_clean(name)
+    tags = _clean_tags(tags)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError({"metadata": "Metadata must be a JSON object."})
+    try:
+        json.dumps(metadata or {})
+    except (TypeError, ValueError):
+        raise ValidationError({"metadata": "Metadata must be JSON-serializable."}) from None
+    if workspace is None and project is None and experiment is None and run is None:
+        raise ValidationError("An asset needs a scope (workspace, project, experiment or run).")
+    scope, keys = _scope_of(workspace=workspace, project=project, experiment=experiment, run=run)
+    scope_key = Asset.make_scope_key(keys["workspace_id"], keys["project_id"], keys["experiment_id"], keys["run_id"])
+    if not media_type:
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    producer_run_id = producer_execution.run_id if producer_execution is not None else None
+    cls = KIND_CLASSES[kind]
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                latest = (
+                    Asset.objects.filter(scope_key=scope_key, kind=kind, name=name)
+                    .order_by("-version")
+                    .only("id", "version", "sha256")
+                    .first()
+                )
+                if reuse_identical and latest is not None and blob is not None and latest.sha256 == blob.sha256:
+                    return cls.objects.get(pk=latest.pk)
+                asset = cls(
+                    kind=kind,
+                    name=name,
+                    version=(latest.version + 1) if latest else 1,
+                    scope=scope,
+                    scope_key=scope_key,
+                    file=blob.name if blob else "",
+                    size=blob.size if blob else 0,
+                    sha256=blob.sha256 if blob else "",
+                    media_type=media_type,
+                    tags=tags,
+                    description=description or "",
+                    metadata=metadata or {},
+                    search_text=_search_text(
+                        name=name, tags=tags, description=description, metadata=metadata, extra=search_extra
+                    ),
+                    producer_run_id=producer_run_id,
+                    producer_execution=producer_execution,
+                    producer_task=producer_task or "",
+                    created_by=created_by,
+                    **keys,
+                    **kind_fields,
+                )
+                asset.save()
+                return asset
+        except IntegrityError:
+            continue  # a concurrent writer took this version number; pick the next one
+    raise ValidationError(f"Could not allocate a version for {name!r}: too many concurrent writers.")
+
+
+def asset_use_record(*, asset: Asset, run: Run, execution: Execution | None, task_name: str) -> AssetUse:
+    """Record that a run (execution, task) resolved this asset version (lineage)."""
+    return AssetUse.objects.create(asset=asset, run=run, execution=execution, task_name=task_name or "")
+
+
+# --- logs -------------------------------------------------------------------------
+
+
+def log_open(*, run: Run, execution: Execution | None, name: str, task: str = "") -> Asset:
+    """The run's log asset called ``name`` (one per name per run), created empty if new.
+
+    Its bytes live in an append-only file keyed by the asset id (never by its name).
+    """
+    name = asset_name_clean(name)
+    existing = Asset.objects.filter(run=run, kind=AssetKind.LOG, name=name).order_by("-version").first()
+    if existing is not None:
+        return existing.as_kind()
+    asset = asset_create(
+        kind=AssetKind.LOG,
+        name=name,
+        run=run,
+        media_type="text/plain",
+        producer_execution=execution,
+        producer_task=task,
+    )
+    storage_name = f"logs/run-{run.pk}/{asset.pk}.log"
+    Asset.objects.filter(pk=asset.pk).update(file=storage_name)
+    asset.file = storage_name
+    path = Path(default_storage.path(storage_name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    return asset
+
+
+def log_append_lines(*, asset: Asset, lines: list[str]) -> None:
+    """Append lines to a log's file, then count them with one UPDATE (one DB round trip per flush).
+
+    The file is written (and flushed to the OS) before the row, so a line the
+    row counts is always in the file.
+    """
+    if not lines:
+        return
+    payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8", errors="replace")
+    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
+    with open(path, "ab") as fh:
+        fh.write(payload)
+        fh.flush()
+    Asset.objects.filter(pk=asset.pk).update(line_count=F("line_count") + len(lines), size=F("size") + len(payload))
+
+
+def log_finalize(*, asset: Asset) -> None:
+    """Record a finished log's SHA-256 and index its tail for catalog search."""
+    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
+    if not path.exists():
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+        size = fh.tell()
+        fh.seek(max(0, size - SEARCH_TEXT_LIMIT))
+        tail = fh.read().decode("utf-8", errors="replace")
+    Asset.objects.filter(pk=asset.pk).update(
+        sha256=digest.hexdigest(),
+        size=size,
+        search_text=_search_text(name=asset.name, tags=list(asset.tags or []), description=asset.description,
+                                 metadata=asset.metadata, extra=tail),
+    )  # fmt: skip
+
+
+def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:
+    """The last lines of a log without reading it whole."""
+    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
+    if not path.exists():
+        return []
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - max_bytes))
+        data = fh.read().decode("utf-8", errors="replace")
+    lines = data.splitlines()
+    if size > max_bytes and lines:
+        lines = lines[1:]  # the first line is probably cut
+    return lines[-max_lines:]
+
+
+# --- error traces -----------------------------------------------------------------
+
+
+def error_fingerprint(exception_type: str, frames: list[tuple[str, str]]) -> str:
+    """Exception type plus normalized frames (file base name and function, no line numbers)."""
+    normalized = [f"{Path(filename).name}:{function}" for filename, function in frames]
+    return hashlib.sha256("|".join([exception_type, *normalized]).encode("utf-8")).hexdigest()[:32]
+
+
+def error_trace_create(
+    *,
+    run: Run,
+    execution: Execution,
+    task: str,
+    exception_type: str,
+    message: str,
+    traceback_text: str,
+    frames: list[tuple[str, str]],
+) -> Asset:
+    """Save an ``ErrorTraceAsset`` with the traceback as its file and its fingerprint."""
+    blob = blob_store_bytes(traceback_text.encode("utf-8", errors="replace"))
+    return asset_create(
+        kind=AssetKind.ERROR_TRACE,
+        name=f"error-{task or 'run'}",
+        run=run,
+        blob=blob,
+        media_type="text/plain",
+        producer_execution=execution,
+        producer_task=task,
+        exception_type=exception_type[:255],
+        exception_message=message,
+        traceback=traceback_text,
+        fingerprint=error_fingerprint(exception_type, frames),
+        search_extra=f"{exception_type} {message} {traceback_text}",
+        metadata={"frames": [f"{Path(f).name}:{fn}" for f, fn in frames[-20:]]},
+    )
+
+
+# --- run-time helpers used by the RunContext ----------------------------------------
+
+
+class AssetLookupError(LookupError):
+    """No asset of that name in any scope searched; ``scopes`` lists them, narrowest first."""
+
+    def __init__(self, message: str, scopes: list[str]) -> None:
+        super().__init__(message)
+        self.scopes = scopes
+
+
+def asset_resolve_for_run(
+    *, run: Run, execution: Execution | None, task: str, name: str, kind: str | None = None, version: int | None = None
+) -> Asset:
+    """Find ``name`` in run → experiment → project → workspace and record an ``AssetUse``.
+
+    The first scope that has the name wins; there the newest version is taken,
+    or ``version`` when pinned. One query finds the candidates of all scopes.
+    Raises ``AssetLookupError`` listing the scopes searched.
+    """
+    from django.db.models import Q
+
+    order = [
+        (ScopeKind.RUN, Q(scope=ScopeKind.RUN, run_id=run.pk), f"run #{run.number}"),
+        (ScopeKind.EXPERIMENT, Q(scope=ScopeKind.EXPERIMENT, experiment_id=run.experiment_id), "experiment"),
+        (ScopeKind.PROJECT, Q(scope=ScopeKind.PROJECT, project_id=run.project_id), "project"),
+        (ScopeKind.WORKSPACE, Q(scope=ScopeKind.WORKSPACE, workspace_id=run.workspace_id), "workspace"),
+    ]
+    where = Q()
+    for _, q, _label in order:
+        where |= q
+    qs = Asset.objects.filter(where, workspace_id=run.workspace_id, name=name)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if version is not None:
+        qs = qs.filter(version=version)
+    candidates = list(qs.order_by("-version").values_list("id", "scope")[:200])
+    for scope, _q, _label in order:
+        for asset_id, candidate_scope in candidates:
+            if candidate_scope == scope:
+                asset = Asset.objects.get(pk=asset_id).as_kind()
+                asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
+                return asset
+    searched = [label for _, _, label in order]
+    what = f"{kind} asset" if kind else "asset"
+    pinned = f" version {version}" if version is not None else ""
+    raise AssetLookupError(f"No {what} {name!r}{pinned} in the scopes searched: {', '.join(searched)}", searched)
+
+
+def checkpoint_create(
+    *,
+    run: Run,
+    execution: Execution | None,
+    task: str,
+    name: str,
+    data: Any = None,
+    blob: StoredBlob | None = None,
+) -> Asset:
+    """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint."""
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError):
+        raise ValidationError({"data": "Checkpoint data must be JSON-serializable."}) from None
+    parent = Asset.objects.filter(run=run, kind=AssetKind.CHECKPOINT).order_by("-id").only("id").first()
+    return asset_create(
+        kind=AssetKind.CHECKPOINT,
+        name=name,
+        run=run,
+        blob=blob,
+        media_type="application/json" if blob is None else "",
+        producer_execution=execution,
+        producer_task=task,
+        data=data,
+        parent_id=parent.pk if parent else None,
+    )

@@ -1,0 +1,281 @@
+"""RunContext: what a task's ``ctx`` offers (SPEC §6).
+
+Invariants:
+- Asset writes go through ``assets_app.services``; metric and result rows are
+  this app's own.
+- Log lines and metric points are buffered in memory and flushed by one
+  background thread at least every second, at the end of every task and at the
+  end of the execution; each flush costs one database round trip per log and
+  one for all metric points. A line or point counts as recorded once flushed.
+- The same thread writes the execution's heartbeat every
+  ``MOLEXP_HEARTBEAT_SECONDS`` and polls the run's cancel flag every second;
+  ``check_cancel`` (called between tasks and on every write) only reads a flag.
+- Artifact writes are atomic (see ``assets_app.services.blob_store_chunks``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from assets_app import services as asset_services
+
+from ..models import Execution, Metric, Run
+from .current import current_task
+from .errors import AssetNotFound, RunCancelled
+
+logger = logging.getLogger(__name__)
+
+#: Lines buffered per log before an append flushes by itself.
+LOG_BUFFER_LINES = 50_000
+METRIC_BUFFER_POINTS = 50_000
+
+
+class LogWriter:
+    """Buffered appender for one named log of the run."""
+
+    def __init__(self, ctx: RunContext, name: str) -> None:
+        self._ctx = ctx
+        self.name = name
+        self._asset = None
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+
+    def append(self, line: Any) -> None:
+        self._ctx.check_cancel()
+        text = str(line)
+        with self._lock:
+            if "\n" in text.rstrip("\n"):
+                self._buffer.extend(text.rstrip("\n").split("\n"))
+            else:
+                self._buffer.append(text)
+            full = len(self._buffer) >= LOG_BUFFER_LINES
+        if full:
+            self.flush()
+
+    def extend(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.append(line)
+
+    @property
+    def asset(self):
+        if self._asset is None:
+            self._asset = asset_services.log_open(
+                run=self._ctx.run, execution=self._ctx.execution, name=self.name, task=self._ctx.task or ""
+            )
+        return self._asset
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            if lines:
+                asset_services.log_append_lines(asset=self.asset, lines=lines)
+
+    def finalize(self) -> None:
+        self.flush()
+        if self._asset is not None:
+            asset_services.log_finalize(asset=self._asset)
+
+
+class ArtifactStore:
+    """``ctx.artifact``: save task outputs as versioned ``ArtifactAsset`` rows."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+
+    def save(self, name: str, data: Any, *, tags: Iterable[str] = (), metadata: dict | None = None):
+        """Save bytes, str, a path (``pathlib.Path``), a file object or a JSON-serializable object.
+
+        A ``str`` is saved as text (use ``Path`` for a file on disk). Saving a
+        name twice in a run makes version 2. Returns the ``ArtifactAsset``.
+        """
+        self._ctx.check_cancel()
+        media_type = ""
+        if isinstance(data, bytes | bytearray | memoryview):
+            blob = asset_services.blob_store_bytes(bytes(data))
+        elif isinstance(data, str):
+            blob = asset_services.blob_store_bytes(data.encode("utf-8"))
+            if "." not in name.rsplit("/", 1)[-1]:
+                media_type = "text/plain"
+        elif isinstance(data, Path):
+            path = data if data.is_absolute() else Path(self._ctx.workdir) / data
+            blob = asset_services.blob_store_path(path)
+        elif hasattr(data, "read"):
+            blob = asset_services.blob_store_fileobj(data)
+        else:
+            try:
+                payload = json.dumps(data, ensure_ascii=False, indent=None, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"artifact.save({name!r}): data must be bytes, str, a Path, a file object or JSON-serializable ({exc})"
+                ) from None
+            blob = asset_services.blob_store_bytes(payload.encode("utf-8"))
+            media_type = "application/json"
+        return asset_services.asset_create(
+            kind="artifact",
+            name=name,
+            run=self._ctx.run,
+            blob=blob,
+            media_type=media_type,
+            tags=tags,
+            metadata=metadata,
+            producer_execution=self._ctx.execution,
+            producer_task=self._ctx.task or "",
+        )
+
+
+class RunContext:
+    """The ``ctx`` every task receives: the run's params, config, work directory and record writers."""
+
+    def __init__(self, *, run: Run, execution: Execution, workdir: Path) -> None:
+        self.run = run
+        self.execution = execution
+        self.params: dict = dict(run.params or {})
+        self.config: dict = dict(run.config or {})
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.artifact = ArtifactStore(self)
+        self._logs: dict[str, LogWriter] = {}
+        self._logs_lock = threading.Lock()
+        self._metrics: list[Metric] = []
+        self._metrics_lock = threading.Lock()
+        self._results: dict = dict(run.results or {})
+        self._results_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._stop = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._heartbeat_every = float(settings.MOLEXP_HEARTBEAT_SECONDS)
+
+    # --- identity ---
+    @property
+    def task(self) -> str | None:
+        """The name of the task running on this thread."""
+        return current_task()
+
+    # --- lifecycle (called by the worker) ---
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._background, name=f"ctx-run-{self.run.pk}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the background thread and flush and finalize everything buffered."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.flush()
+        for writer in list(self._logs.values()):
+            writer.finalize()
+
+    def _background(self) -> None:
+        last_beat = 0.0
+        try:
+            while not self._stop.wait(timeout=0.5):
+                now = time.monotonic()
+                try:
+                    self.flush()
+                    if now - last_beat >= self._heartbeat_every:
+                        Execution.objects.filter(pk=self.execution.pk).update(heartbeat_at=timezone.now())
+                        last_beat = now
+                    if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+                        self._cancel.set()
+                except Exception:  # a transient DB error must not kill the heartbeat thread
+                    logger.exception("run %s: background flush/heartbeat failed; will retry", self.run.pk)
+                    close_old_connections()
+        finally:
+            connection.close()
+
+    # --- cancellation ---
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise RunCancelled(f"Run {self.run.pk} was asked to cancel")
+
+    def request_cancel(self) -> None:
+        self._cancel.set()
+
+    # --- writers ---
+    def log(self, name: str) -> LogWriter:
+        """The run's log called ``name`` (a ``LogAsset``), created on first write."""
+        with self._logs_lock:
+            writer = self._logs.get(name)
+            if writer is None:
+                writer = self._logs[name] = LogWriter(self, name)
+            return writer
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Buffer one metric point; written in batches (one INSERT per flush)."""
+        self.check_cancel()
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"log_metric({key!r}): value {value!r} is not a number") from None
+        if step is not None and not isinstance(step, int):
+            raise TypeError(f"log_metric({key!r}): step must be an int")
+        point = Metric(run_id=self.run.pk, execution_id=self.execution.pk, key=str(key)[:200], step=step, value=number)
+        with self._metrics_lock:
+            self._metrics.append(point)
+            full = len(self._metrics) >= METRIC_BUFFER_POINTS
+        if full:
+            self.flush()
+
+    def set_result(self, key: str, value: Any) -> None:
+        """Set ``results[key]`` on the run (JSON-serializable), written at once."""
+        self.check_cancel()
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"set_result({key!r}): value is not JSON-serializable ({exc})") from None
+        with self._results_lock:
+            self._results[str(key)] = value
+            Run.objects.filter(pk=self.run.pk).update(results=dict(self._results))
+            self.run.results = dict(self._results)
+
+    def checkpoint(self, name: str, data: Any = None, file: bytes | str | Path | IO[bytes] | None = None):
+        """Save a ``CheckpointAsset`` (JSON ``data`` and/or a ``file``), chained to the previous one."""
+        self.check_cancel()
+        blob = None
+        if file is not None:
+            if isinstance(file, bytes | bytearray):
+                blob = asset_services.blob_store_bytes(bytes(file))
+            elif isinstance(file, str | Path):
+                path = Path(file)
+                blob = asset_services.blob_store_path(path if path.is_absolute() else self.workdir / path)
+            elif hasattr(file, "read"):
+                blob = asset_services.blob_store_fileobj(file)
+            else:
+                raise TypeError("checkpoint(file=...) takes bytes, a path or a file object")
+        return asset_services.checkpoint_create(
+            run=self.run, execution=self.execution, task=self.task or "", name=name, data=data, blob=blob
+        )
+
+    def find_asset(self, name: str, kind: str | None = None, version: int | None = None):
+        """Newest (or pinned) asset ``name`` from run → experiment → project → workspace; records the use."""
+        try:
+            return asset_services.asset_resolve_for_run(
+                run=self.run, execution=self.execution, task=self.task or "", name=name, kind=kind, version=version
+            )
+        except asset_services.AssetLookupError as exc:
+            raise AssetNotFound(str(exc)) from None
+
+    def flush(self) -> None:
+        """Write buffered log lines and metric points now."""
+        with self._flush_lock:
+            for writer in list(self._logs.values()):
+                writer.flush()
+            with self._metrics_lock:
+                points, self._metrics = self._metrics, []
+            if points:
+                Metric.objects.bulk_create(points, batch_size=5000)
