@@ -148,7 +148,8 @@ SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
 }
-SQLITE_TEST = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+# Per process, so two test runs on one machine never share (and corrupt) one file.
+SQLITE_TEST = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
