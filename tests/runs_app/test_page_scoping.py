@@ -22,8 +22,8 @@ def lab_activity(ws, experiment, other_ws):
 
 def test_dashboard_shows_only_my_workspaces_and_runs(web_client_for, lab_activity):
     body = web_client_for("outsider").get("/").content.decode()
-    assert "Elsewhere" in body
-    assert "Lab" not in body
+    assert ">Elsewhere<" in body
+    assert ">Lab<" not in body and "/w/lab/" not in body
     assert "lab-secret-profile" not in body
     assert "Baseline" not in body
 
@@ -36,9 +36,9 @@ def test_dashboard_project_counts_cover_only_visible_projects(web_client_for, la
 
 def test_member_sees_own_workspace_and_not_the_outsiders(web_client_for, lab_activity):
     body = web_client_for("viewer").get("/").content.decode()
-    assert "Lab" in body
+    assert ">Lab<" in body
     assert "lab-secret-profile" in body
-    assert "Elsewhere" not in body
+    assert "Elsewhere" not in body and "/w/elsewhere/" not in body
 
 
 def test_catalog_hides_other_workspaces_assets_and_filter_options(web_client_for, lab_activity, ws):
@@ -64,4 +64,4 @@ def test_run_status_and_run_by_id_are_invisible_to_outsiders(web_client_for, run
 def test_staff_see_every_workspace(client, staff, lab_activity):
     client.force_login(staff)
     body = client.get("/").content.decode()
-    assert "Lab" in body and "Elsewhere" in body
+    assert ">Lab<" in body and ">Elsewhere<" in body
