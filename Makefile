@@ -62,9 +62,11 @@ lint: $(VENV)/.installed-dev
 	$(EMBEDDED_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 test: lint
+	rm -rf $(TEST_VAR_DIR)
+	@# The production static pipeline (manifest + compression) must accept every vendored file.
+	$(EMBEDDED_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "=== suite on SQLite + filesystem broker ==="
-	rm -rf $(TEST_VAR_DIR) && mkdir -p $(TEST_VAR_DIR)/staticfiles
 	$(EMBEDDED_ENV) $(PY) -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
 	@echo
 	@echo "=== suite on PostgreSQL + Redis ==="
