@@ -24,11 +24,7 @@ def main(argv: list[str]) -> int:
     try:
         source = path.read_bytes()
         workflows = load_workflows(source, filename=str(path), search_path=str(path.parent))
-        result = {
-            "workflows": [
-                {**wf.topology(), "topology_hash": wf.topology_hash()} for wf in workflows.values()
-            ]
-        }
+        result = {"workflows": [{**wf.topology(), "topology_hash": wf.topology_hash()} for wf in workflows.values()]}
     except (OSError, WorkflowError) as exc:
         result = {"error": str(exc)}
     print(json.dumps(result, default=repr))
