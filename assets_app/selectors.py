@@ -57,3 +57,86 @@ def asset_use_list(*, asset: Asset) -> QuerySet[AssetUse]:
     return AssetUse.objects.filter(asset=asset).select_related(
         "run__experiment", "run__project", "run__workspace", "execution"
     )
+
+
+# --- added for the run page fragments and the asset preview ---------------------------
+
+#: Bytes of a text, JSON or CSV asset the asset page shows at most.
+PREVIEW_MAX_BYTES = 64 * 1024
+#: Rows of a CSV asset the preview shows as a table at most.
+PREVIEW_MAX_CSV_ROWS = 100
+_TEXT_TYPES = ("application/json", "application/x-yaml", "application/yaml", "application/xml", "application/csv")
+_TEXT_SUFFIXES = (".txt", ".json", ".csv", ".tsv", ".log", ".yaml", ".yml", ".md", ".py", ".xyz", ".smi", ".sdf")
+
+
+def asset_use_list_for_run(*, run) -> QuerySet[AssetUse]:
+    """The asset versions a run resolved (its inputs), oldest first, with the asset; one query.
+
+    The caller has already checked that the user may read ``run`` (its assets share its workspace).
+    """
+    return (
+        AssetUse.objects.filter(run_id=run.pk)
+        .select_related("asset", "execution")
+        .only(
+            "id", "task_name", "created_at", "execution__number", "asset__id", "asset__name", "asset__version",
+            "asset__kind", "asset__sha256", "asset__size",
+        )
+        .order_by("id")
+    )  # fmt: skip
+
+
+def log_list_for_run(*, run) -> QuerySet[Asset]:
+    """The log assets of a run (one per name), by name; one query."""
+    return (
+        Asset.objects.filter(run_id=run.pk, kind="log")
+        .only("id", "name", "version", "line_count", "file", "kind", "size")
+        .order_by("name", "-version")
+    )
+
+
+def asset_preview(*, asset: Asset, max_bytes: int = PREVIEW_MAX_BYTES) -> dict[str, Any] | None:
+    """A capped, plain-text preview of a text, JSON or CSV asset, or None for other content.
+
+    Reads at most ``max_bytes`` (+1 to know whether it was cut) from storage. Returns
+    ``{"format": "json" | "csv" | "text", "text": str, "rows": list[list[str]] | None,
+    "truncated": bool, "max_bytes": int}``. The text is returned as is; templates escape it
+    (a preview is never rendered as HTML).
+    """
+    import csv
+    import io
+    import json
+
+    media = (asset.media_type or "").split(";")[0].strip().lower()
+    name = asset.name.lower()
+    is_text = media.startswith("text/") or media in _TEXT_TYPES or media.endswith("+json")
+    if not is_text and not name.endswith(_TEXT_SUFFIXES):
+        return None
+    if not asset.file:
+        return None
+    try:
+        with asset.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError:
+        return None
+    truncated = len(data) > max_bytes
+    data = data[:max_bytes]
+    text = data.decode("utf-8", errors="replace")
+    if truncated:
+        text = text.rsplit("\n", 1)[0] if "\n" in text else text  # never end on half a line
+    fmt, rows = "text", None
+    if media == "application/json" or media.endswith("+json") or name.endswith(".json"):
+        fmt = "json"
+        if not truncated:
+            try:
+                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            except ValueError:
+                fmt = "text"
+    elif media in ("text/csv", "application/csv", "text/tab-separated-values") or name.endswith((".csv", ".tsv")):
+        fmt = "csv"
+        delimiter = "\t" if (media == "text/tab-separated-values" or name.endswith(".tsv")) else ","
+        rows = []
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            rows.append(row)
+            if len(rows) > PREVIEW_MAX_CSV_ROWS:
+                break
+    return {"format": fmt, "text": text, "rows": rows, "truncated": truncated, "max_bytes": max_bytes}

@@ -6,17 +6,33 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from runs_app.selectors import project_list, workspace_list
+from runs_app.selectors import project_list, run_get, workspace_list
 
+from .choices import AssetKind
 from .filtersets import AssetFilterSet
 from .forms import catalog_filter_choices
-from .selectors import asset_get, asset_list, asset_use_list
+from .selectors import (
+    asset_get,
+    asset_list,
+    asset_preview,
+    asset_use_list,
+    asset_use_list_for_run,
+    log_list_for_run,
+)
+from .services import log_tail
 
 PAGE_SIZE = 25
+#: Lines and bytes of a log that a page tails at most.
+LOG_TAIL_LINES = 200
+LOG_TAIL_BYTES = 64 * 1024
+#: Characters of a traceback file shown when the row holds none.
+TRACEBACK_MAX_BYTES = 64 * 1024
+#: htmx "stop polling" status code.
+HTMX_STOP_POLLING = 286
 
 
 @login_required
@@ -60,5 +76,108 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else "",
             "versions": versions,
             "uses": asset_use_list(asset=asset)[:100],
+            "preview": asset_preview(asset=asset) if asset.kind not in (AssetKind.LOG, AssetKind.ERROR_TRACE) else None,
+            "log_lines": log_tail(asset=asset, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES)
+            if asset.kind == AssetKind.LOG and asset.file
+            else None,
+            "log_tail_lines": LOG_TAIL_LINES,
         },
+    )
+
+
+#: Media types that a browser could execute or render as a page; always sent as opaque bytes.
+_ACTIVE_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+)
+
+
+@login_required
+@require_GET
+def asset_download(request: HttpRequest, pk: int) -> FileResponse:
+    """Stream an asset's file as an attachment, never rendered: ``nosniff`` and a sandboxing CSP.
+
+    ``asset_get`` scopes the lookup (an invisible asset is 404); an asset without a file is 404.
+    """
+    asset = asset_get(user=request.user, pk=pk)
+    try:
+        handle = asset.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("This asset has no file to download.") from None
+    media = (asset.media_type or "").split(";")[0].strip().lower()
+    content_type = "application/octet-stream" if not media or media in _ACTIVE_TYPES else media
+    filename = asset.name.rsplit("/", 1)[-1] or f"asset-{asset.pk}"
+    response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    if asset.sha256:
+        response["ETag"] = f'"{asset.sha256}"'
+    return response
+
+
+# --- fragments of the run page (runs_app reaches assets only through these) -----------
+
+
+@login_required
+@require_GET
+def run_inputs(request: HttpRequest, run_pk: int) -> HttpResponse:
+    """The asset versions a run used (lineage from ``AssetUse``)."""
+    run = run_get(user=request.user, pk=run_pk)
+    return render(
+        request, "assets_app/partials/_run_inputs.html", {"run": run, "uses": asset_use_list_for_run(run=run)}
+    )
+
+
+@login_required
+@require_GET
+def run_logs(request: HttpRequest, run_pk: int) -> HttpResponse:
+    """The tail of one of the run's logs (``?log=<asset id>``, default the first); polls until the run ends."""
+    run = run_get(user=request.user, pk=run_pk)
+    logs = list(log_list_for_run(run=run))
+    selected = None
+    wanted = request.GET.get("log", "")
+    for log in logs:
+        if str(log.pk) == wanted:
+            selected = log
+    if selected is None and logs:
+        selected = logs[0]
+    lines = log_tail(asset=selected, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES) if selected else []
+    response = render(
+        request,
+        "assets_app/partials/_run_logs.html",
+        {"run": run, "logs": logs, "selected": selected, "lines": lines, "max_lines": LOG_TAIL_LINES},
+    )
+    if run.is_terminal:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_GET
+def run_error(request: HttpRequest, run_pk: int) -> HttpResponse:
+    """The run's error: exception type, message, failing task and the traceback of its error-trace asset."""
+    run = run_get(user=request.user, pk=run_pk)
+    error = run.error or {}
+    trace, traceback_text = None, ""
+    if error.get("traceback_asset"):
+        try:
+            trace = asset_get(user=request.user, pk=error["traceback_asset"])
+        except Http404:
+            trace = None
+    if trace is not None:
+        traceback_text = trace.traceback
+        if not traceback_text and trace.file:
+            try:
+                with trace.open("rb") as fh:
+                    traceback_text = fh.read(TRACEBACK_MAX_BYTES).decode("utf-8", errors="replace")
+            except OSError:
+                traceback_text = ""
+    return render(
+        request,
+        "assets_app/partials/_run_error.html",
+        {"run": run, "error": error, "trace": trace, "traceback": traceback_text},
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from .choices import Role
+from .profiles import coerce_value
 
 
 class BootstrapMixin:
@@ -55,3 +58,87 @@ class MembershipSetForm(BootstrapMixin, forms.Form):
 
 class MembershipRemoveForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.HiddenInput)
+
+
+class RunLaunchForm(BootstrapMixin, forms.Form):
+    """Launch a run (params) or a sweep: parses the text fields; the service validates everything else.
+
+    ``overrides``: one ``KEY=VALUE`` per line. ``params``: a JSON object. ``sweep``: one
+    ``AXIS=v1,v2,…`` per line (values coerced like overrides) or a JSON object axis → list.
+    """
+
+    profile = forms.CharField(required=False, widget=forms.Select, help_text="A profile of the workflow's molcfg.yaml.")
+    overrides = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "optimizer.lr=5e-4", "spellcheck": "false"}),
+        help_text="One KEY=VALUE per line; dotted keys reach into nested settings.",
+    )
+    params = forms.CharField(
+        required=False,
+        label="Parameters (JSON)",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"seed": 0}', "spellcheck": "false"}),
+        help_text="A JSON object for a single run. Leave empty to launch a sweep or a run without parameters.",
+    )
+    sweep = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "seed=0,1,2\nscale=1.0,2.0", "spellcheck": "false"}),
+        help_text="One AXIS=v1,v2,… per line (or a JSON object of axis → list); one run per combination.",
+    )
+
+    def __init__(self, *args, profiles: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(name, name) for name in profiles] or [("", "(no profiles: defaults only)")]
+        self.fields["profile"].widget.choices = choices
+        if profiles and not self.is_bound:
+            self.initial.setdefault("profile", "default" if "default" in profiles else profiles[0])
+
+    def clean_overrides(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["overrides"].splitlines() if line.strip()]
+
+    def clean_params(self) -> dict | None:
+        text = self.cleaned_data["params"].strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Parameters are not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(f"Parameters must be a JSON object (name → value), not {type(value).__name__}.")
+        return value
+
+    def clean_sweep(self) -> dict | None:
+        text = self.cleaned_data["sweep"].strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise forms.ValidationError(f"The sweep is not valid JSON: {exc}") from None
+            return value  # the service checks that every axis is a list
+        sweep: dict[str, list] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if not line:
+                continue
+            axis, sep, values = line.partition("=")
+            if not sep or not axis.strip():
+                raise forms.ValidationError(f"Sweep line {number} ({line!r}) is not AXIS=v1,v2,…")
+            items = [v for v in values.split(",") if v.strip()]
+            if not items:
+                raise forms.ValidationError(f"Sweep axis {axis.strip()!r} (line {number}) has no values.")
+            sweep[axis.strip()] = [coerce_value(v.strip()) for v in items]
+        return sweep
+
+
+class RunCloneForm(BootstrapMixin, forms.Form):
+    """Clone a run, optionally with overrides on top of its config (one KEY=VALUE per line)."""
+
+    overrides = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "optimizer.lr=5e-4", "spellcheck": "false"}),
+    )
+
+    def clean_overrides(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["overrides"].splitlines() if line.strip()]

@@ -275,3 +275,81 @@ def workspace_list_with_role(*, user: User) -> QuerySet[Workspace]:
         mine = Membership.objects.filter(workspace_id=db_models.OuterRef("pk"), user_id=user.pk).values("role")[:1]
         role = db_models.Subquery(mine, output_field=db_models.CharField())
     return workspace_list(user=user).annotate(role=role)
+
+
+# --- added for the live run and launch pages --------------------------------------------
+
+
+def execution_latest(*, run: Run) -> Execution | None:
+    """The run's newest execution (highest number), or None; one query."""
+    return Execution.objects.filter(run_id=run.pk).order_by("-number").first()
+
+
+def execution_queue_position(*, execution: Execution) -> int:
+    """1-based place of a queued execution in the queue: queued executions queued before it, plus one.
+
+    The queue is global (workers take executions of every workspace), but only a count
+    is returned, so nothing about other workspaces is revealed. One query.
+    """
+    ahead = Execution.objects.filter(status=ExecutionStatus.QUEUED).filter(
+        Q(queued_at__lt=execution.queued_at) | Q(queued_at=execution.queued_at, id__lt=execution.pk)
+    )
+    return ahead.count() + 1
+
+
+def metric_latest_by_run(*, run_ids: list[int]) -> dict[int, list[Metric]]:
+    """The last point of every metric key of each run in ``run_ids``, run id → metrics by key; one query."""
+    if not run_ids:
+        return {}
+    latest = (
+        Metric.objects.filter(run_id=OuterRef("run_id"), key=OuterRef("key"))
+        .order_by(F("step").desc(nulls_last=True), "-id")
+        .values("id")[:1]
+    )
+    rows = (
+        Metric.objects.filter(run_id__in=run_ids)
+        .annotate(latest_id=Subquery(latest))
+        .filter(id=F("latest_id"))
+        .only("id", "run_id", "key", "step", "value")
+        .order_by("run_id", "key")
+    )
+    found: dict[int, list[Metric]] = {}
+    for metric in rows:
+        found.setdefault(metric.run_id, []).append(metric)
+    return found
+
+
+def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
+    """The run's snapshot source against the workflow file as it is now (``difflib.unified_diff``).
+
+    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str}``:
+    ``missing`` when the run has no stored source or the file is gone (the message says which).
+    One query (the source blob); reads the current file, never imports it.
+    """
+    import difflib
+
+    from django.core.exceptions import ValidationError
+
+    from .models import SourceBlob
+    from .services import workflow_resolve
+
+    snapshot = run.workflow_snapshot or {}
+    source_name = snapshot.get("workflow_source") or run.experiment.workflow_source
+    content = SourceBlob.objects.filter(pk=run.source_blob_id).values_list("content", flat=True).first()
+    if content is None:
+        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot."}
+    try:
+        current = workflow_resolve(source_name).read_bytes()
+    except (ValidationError, OSError):
+        return {"status": "missing", "diff": "", "message": f"The workflow file {source_name!r} is no longer there."}
+    old = bytes(content)
+    if old == current:
+        return {"status": "identical", "diff": "", "message": ""}
+    lines = difflib.unified_diff(
+        old.decode("utf-8", errors="replace").splitlines(keepends=True),
+        current.decode("utf-8", errors="replace").splitlines(keepends=True),
+        fromfile=f"{source_name} (run snapshot)",
+        tofile=f"{source_name} (current)",
+        n=context_lines,
+    )
+    return {"status": "changed", "diff": "".join(lines), "message": ""}

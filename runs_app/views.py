@@ -14,26 +14,33 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from molexp_site.errors import Conflict
 
-from . import selectors, services
-from .choices import ROLE_RANK, Role, RunStatus
+from . import run_services, selectors, services
+from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
 from .filtersets import RunFilterSet
 from .forms import (
     ExperimentCreateForm,
     MembershipRemoveForm,
     MembershipSetForm,
     ProjectCreateForm,
+    RunCloneForm,
+    RunLaunchForm,
     WorkspaceCreateForm,
 )
 
 PAGE_SIZE = 25
+#: Runs with the same config hash that the launch preview lists.
+PREVIEW_EXISTING = 10
+#: Points per metric key the run page's charts get at most.
+METRIC_CHART_POINTS = 500
 #: htmx "stop polling" status code.
 HTMX_STOP_POLLING = 286
 
@@ -265,6 +272,9 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     filterset = RunFilterSet(request.GET or None, queryset=runs)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = _with_durations(page.object_list)
+    metrics = selectors.metric_latest_by_run(run_ids=[r.pk for r in page.object_list])
+    for row in page.object_list:
+        row.last_metrics = metrics.get(row.pk, [])
     context = {
         "experiment": experiment_obj,
         "project": experiment_obj.project,
@@ -276,35 +286,242 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     }
     if request.htmx:
         return render(request, "runs_app/partials/_run_table.html", context)
+    role = selectors.workspace_role(user=user, workspace=experiment_obj.workspace)
+    entry = _workflow_entry(experiment_obj)
+    topology = _topology(experiment_obj, entry)
+    context.update(
+        {
+            "can_edit": _can(role, Role.EDITOR),
+            "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
+            "profiles": (entry or {}).get("profiles", []),
+            "topology": topology,
+            "graph": _mermaid(topology),
+        }
+    )
     return render(request, "runs_app/experiment_detail.html", context)
+
+
+def _workflow_entry(experiment) -> dict | None:
+    """The ``workflow_list()`` entry of the experiment's file (topologies come from a subprocess)."""
+    for entry in run_services.workflow_list():
+        if entry["workflow_source"] == experiment.workflow_source:
+            return entry
+    return None
+
+
+def _topology(experiment, entry: dict | None) -> dict:
+    """The experiment's stored topology, else the one inspected from its file now; {} if unknown."""
+    if (experiment.topology or {}).get("tasks"):
+        return experiment.topology
+    workflows = (entry or {}).get("workflows", [])
+    for workflow in workflows:
+        if workflow.get("name") == experiment.workflow_name:
+            return workflow
+    return workflows[0] if len(workflows) == 1 else {}
+
+
+def _mermaid(topology: dict) -> str:
+    """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
+    tasks = topology.get("tasks") or []
+    if not tasks:
+        return ""
+    ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
+    lines = ["flowchart LR"]
+    for task in tasks:
+        label = str(task["name"]).replace('"', "'")
+        if task.get("map_over"):
+            label += f" ⟮map over {task['map_over']}⟯"
+        lines.append(f'  {ids[task["name"]]}["{label}"]')
+    for task in tasks:
+        for dep in task.get("depends_on") or []:
+            if dep in ids:
+                lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
+    return "\n".join(lines)
+
+
+# --- launching ------------------------------------------------------------------------
+
+
+def _launch_context(request: HttpRequest, experiment_obj) -> tuple[RunLaunchForm, dict]:
+    """The launch form bound to the request (POST) or unbound (GET), and the page context."""
+    entry = _workflow_entry(experiment_obj)
+    profiles = (entry or {}).get("profiles", [])
+    form = RunLaunchForm(request.POST or None, profiles=profiles)
+    context = {
+        "profiles": profiles,
+        "experiment": experiment_obj,
+        "project": experiment_obj.project,
+        "workspace": experiment_obj.workspace,
+        "form": form,
+        "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
+    }
+    return form, context
+
+
+def _launch_kwargs(form: RunLaunchForm) -> dict:
+    data = form.cleaned_data
+    return {
+        "profile": data["profile"],
+        "overrides": data["overrides"],
+        "params": data["params"],
+        "sweep": data["sweep"],
+    }
+
+
+def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
+    """Validate the form, then ask ``launch_plan`` (writes nothing) what the launch would do."""
+    if not form.is_valid():
+        return {"preview_errors": [f"{name}: {e}" if name != "__all__" else e
+                                   for name, errors in form.errors.items() for e in errors]}  # fmt: skip
+    try:
+        plan = run_services.launch_plan(experiment=experiment_obj, capture_git=False, **_launch_kwargs(form))
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return {"preview_errors": [f"{name}: {m}" for name, msgs in exc.message_dict.items() for m in msgs]
+                if hasattr(exc, "error_dict") else exc.messages}  # fmt: skip
+    same = selectors.run_list(
+        user=request.user, filters={"workspace": experiment_obj.workspace_id, "config_hash": plan.config_hash}
+    )
+    existing = list(same[:PREVIEW_EXISTING])
+    return {
+        "plan": plan,
+        "preview_config": _pretty(plan.config),
+        "preview_runs": len(plan.cells),
+        "preview_cells": [_pretty(c) for c in plan.cells[:5]],
+        "existing_runs": existing,
+        "existing_more": same.count() - len(existing) if len(existing) == PREVIEW_EXISTING else 0,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
+    """The launch form: GET shows it with a preview of the default profile; POST launches, then redirects."""
+    user = request.user
+    experiment_obj = selectors.experiment_get_by_path(user=user, ws=ws, project=project, experiment=experiment)
+    selectors.workspace_require_role(user=user, workspace=experiment_obj.workspace, role=Role.EDITOR)
+    form, context = _launch_context(request, experiment_obj)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                runs = run_services.run_launch(user=user, experiment=experiment_obj, **_launch_kwargs(form))
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                if len(runs) == 1:
+                    messages.success(request, f"Run {runs[0].number} launched ({runs[0].profile or 'defaults'}).")
+                    return _redirect(request, runs[0].get_absolute_url())
+                messages.success(request, f"{len(runs)} runs launched (runs {runs[0].number}–{runs[-1].number}).")
+                return _redirect(request, experiment_obj.get_absolute_url())
+        context.update(_preview(request, form, experiment_obj) if not form.errors else {})
+        return render(request, "runs_app/run_launch.html", context, status=400)
+    # The page opens with the preview of the default profile (also what a browser without JavaScript sees).
+    initial = RunLaunchForm({"profile": form.initial.get("profile", "")}, profiles=context["profiles"])
+    context.update(_preview(request, initial, experiment_obj))
+    return render(request, "runs_app/run_launch.html", context)
+
+
+@login_required
+@require_POST
+def run_launch_preview(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
+    """The live preview: merged config, its hash, the number of runs, and runs that already used that config.
+
+    htmx gets the fragment; without JavaScript the "Preview" button renders the whole launch page.
+    """
+    user = request.user
+    experiment_obj = selectors.experiment_get_by_path(user=user, ws=ws, project=project, experiment=experiment)
+    selectors.workspace_require_role(user=user, workspace=experiment_obj.workspace, role=Role.EDITOR)
+    form, context = _launch_context(request, experiment_obj)
+    context.update(_preview(request, form, experiment_obj))
+    if request.htmx:
+        return render(request, "runs_app/partials/_launch_preview.html", context)
+    return render(request, "runs_app/run_launch.html", context)
 
 
 # --- runs -----------------------------------------------------------------------------
 
 
+#: Statuses from which a run can be restarted (rerun/resume), as the services allow.
+RESTARTABLE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
+CANCELLABLE = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def _live_context(*, user, run) -> dict:
+    """What the live status fragment shows: queue position, worker, heartbeat age, allowed actions."""
+    execution = selectors.execution_latest(run=run)
+    queue_position = None
+    if run.status == RunStatus.QUEUED and execution is not None and execution.status == ExecutionStatus.QUEUED:
+        queue_position = selectors.execution_queue_position(execution=execution)
+    heartbeat_age = None
+    if execution is not None and execution.heartbeat_at and not execution.is_terminal:
+        heartbeat_age = max(0, int((timezone.now() - execution.heartbeat_at).total_seconds()))
+    can_edit = _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
+    return {
+        "run": run,
+        "execution": execution,
+        "queue_position": queue_position,
+        "heartbeat_age": heartbeat_age,
+        "can_edit": can_edit,
+        "can_cancel": can_edit and run.status in CANCELLABLE,
+        "can_restart": can_edit and run.status in RESTARTABLE,
+        "can_clone": can_edit and bool(run.source_blob_id),
+    }
+
+
+def _timeline(executions, *, now) -> list:
+    """Executions with each task's bar placed proportionally inside its execution's time span."""
+    rows = list(executions)
+    for ex in rows:
+        tasks = list(ex.task_executions.all())
+        starts = [t.started_at for t in tasks if t.started_at]
+        ends = [t.finished_at for t in tasks if t.finished_at]
+        begin = ex.started_at or (min(starts) if starts else None)
+        finish = ex.finished_at or (now if not ex.is_terminal else (max(ends) if ends else None))
+        span = (finish - begin).total_seconds() if begin and finish else 0
+        for t in tasks:
+            t.bar_left, t.bar_width = 0.0, 0.0
+            if t.started_at and begin and span > 0:
+                stop = t.finished_at or finish
+                t.bar_left = min(100.0, max(0.0, (t.started_at - begin).total_seconds() / span * 100))
+                t.bar_width = max(0.6, min(100.0 - t.bar_left, (stop - t.started_at).total_seconds() / span * 100))
+            t.duration_display = (
+                _format_duration(t.finished_at - t.started_at) if t.started_at and t.finished_at else ""
+            )
+        ex.tasks = tasks
+        ex.duration_display = _format_duration(finish - begin) if begin and finish else ""
+    return rows
+
+
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, number: int) -> HttpResponse:
-    run = selectors.run_get_by_path(user=request.user, ws=ws, project=project, experiment=experiment, number=number)
+    user = request.user
+    run = selectors.run_get_by_path(user=user, ws=ws, project=project, experiment=experiment, number=number)
     snapshot = run.workflow_snapshot or {}
+    hidden = {"git_diff", "molcfg", "tasks"}
     return render(
         request,
         "runs_app/run_detail.html",
         {
-            "run": run,
+            **_live_context(user=user, run=run),
             "experiment": run.experiment,
             "project": run.project,
             "workspace": run.workspace,
             "duration": _format_duration(run.duration),
             "params_json": _pretty(run.params),
             "config_json": _pretty(run.config),
+            "overrides": run.overrides or [],
             "results": sorted((run.results or {}).items()),
             "error_json": _pretty(run.error) if run.error else "",
-            "snapshot": sorted((k, v) for k, v in snapshot.items() if k != "git_diff"),
+            "snapshot": sorted((k, v) for k, v in snapshot.items() if k not in hidden),
+            "snapshot_tasks": snapshot.get("tasks") or [],
             "snapshot_diff": snapshot.get("git_diff", ""),
-            "executions": selectors.execution_list(run=run),
+            "snapshot_molcfg": snapshot.get("molcfg", ""),
+            "source_diff": selectors.run_source_diff(run=run),
+            "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
             "events": selectors.run_event_list(run=run),
             "metrics": selectors.metric_latest_list(run=run),
+            "clone_form": RunCloneForm(),
         },
     )
 
@@ -319,12 +536,108 @@ def run_by_id(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_status(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live status fragment; 286 tells htmx to stop polling once the run is terminal."""
+    """The live status fragment; 286 tells htmx to stop polling once the run is terminal.
+
+    The page passes the status it was rendered with (``?seen=``); when the run has moved on
+    since, an htmx request gets ``HX-Refresh`` so every section of the page is redrawn.
+    """
     run = selectors.run_get(user=request.user, pk=pk)
-    response = render(request, "runs_app/partials/_run_status.html", {"run": run})
+    response = render(request, "runs_app/partials/_run_status.html", _live_context(user=request.user, run=run))
+    seen = request.GET.get("seen")
+    if request.htmx and seen and seen != run.status:
+        response["HX-Refresh"] = "true"
     if run.is_terminal:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+@login_required
+@require_GET
+def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The execution timeline fragment (polled while the run is active; 286 once terminal)."""
+    run = selectors.run_get(user=request.user, pk=pk)
+    response = render(
+        request,
+        "runs_app/partials/_run_timeline.html",
+        {"run": run, "executions": _timeline(selectors.execution_list(run=run), now=timezone.now())},
+    )
+    if run.is_terminal:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_GET
+def run_metrics_data(request: HttpRequest, pk: int) -> JsonResponse:
+    """The run's metric series for the charts: key → {total, points: [[x, y], …]} (downsampled)."""
+    run = selectors.run_get(user=request.user, pk=pk)
+    series = selectors.metric_series(run=run, max_points=METRIC_CHART_POINTS)
+    data = {
+        key: {
+            "total": entry["total"],
+            "points": [[p.step if p.step is not None else i, p.value] for i, p in enumerate(entry["points"])],
+        }
+        for key, entry in series.items()
+    }
+    return JsonResponse({"run": run.pk, "status": run.status, "terminal": run.is_terminal, "series": data})
+
+
+def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Call one control service on a run, then go back to a run page; conflicts become messages.
+
+    ``PermissionDenied`` (viewer) propagates as 403 and ``Http404`` (outsider) as 404.
+    """
+    user = request.user
+    run = selectors.run_get(user=user, pk=pk)
+    target = run.get_absolute_url()
+    try:
+        if action == "cancel":
+            run = run_services.run_cancel(user=user, run=run)
+            done = (
+                "Cancelled."
+                if run.status == RunStatus.CANCELLED
+                else "Cancel requested; the run stops at its next check."
+            )
+            messages.success(request, f"Run {run.number}: {done}")
+        elif action in ("rerun", "resume"):
+            service = run_services.run_rerun if action == "rerun" else run_services.run_resume
+            execution = service(user=user, run=run)
+            messages.success(request, f"Run {run.number}: attempt {execution.number} queued ({action}).")
+        else:
+            form = RunCloneForm(request.POST)
+            form.is_valid()
+            clone = run_services.run_clone(user=user, run=run, overrides=form.cleaned_data.get("overrides") or None)
+            messages.success(request, f"Run {clone.number} launched as a clone of run {run.number}.")
+            target = clone.get_absolute_url()
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return _redirect(request, target)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run_action(request, pk, "cancel")
+
+
+@login_required
+@require_POST
+def run_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run_action(request, pk, "rerun")
+
+
+@login_required
+@require_POST
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run_action(request, pk, "resume")
+
+
+@login_required
+@require_POST
+def run_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run_action(request, pk, "clone")
 
 
 # --- account ----------------------------------------------------------------------------
