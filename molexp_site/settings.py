@@ -164,6 +164,9 @@ if DATABASE_URL:
         DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
         # Tests on a SQLite URL use a file (not :memory:) so a real worker process can share it.
         DATABASES["default"]["TEST"] = dict(SQLITE_TEST)
+    elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Per process too: two suites on one server must not create, flush and drop one test database.
+        DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
     DATABASES = {
         "default": {
