@@ -7,6 +7,8 @@ Free-text search (``q``) arrives with the catalog issue; these are column filter
 import django_filters
 from django.db import connection
 
+from runs_app.filtersets import IdFilter
+
 from .choices import AssetKind, ScopeKind
 from .models import Asset
 
@@ -14,11 +16,11 @@ from .models import Asset
 class AssetFilterSet(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=AssetKind.choices)
     scope = django_filters.ChoiceFilter(choices=ScopeKind.choices)
-    workspace = django_filters.NumberFilter(field_name="workspace_id")
-    project = django_filters.NumberFilter(field_name="project_id")
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
-    run = django_filters.NumberFilter(field_name="run_id")
-    producer_run = django_filters.NumberFilter(field_name="producer_run_id")
+    workspace = IdFilter(field_name="workspace_id")
+    project = IdFilter(field_name="project_id")
+    experiment = IdFilter(field_name="experiment_id")
+    run = IdFilter(field_name="run_id")
+    producer_run = IdFilter(field_name="producer_run_id")
     name = django_filters.CharFilter()
     sha256 = django_filters.CharFilter()
     tag = django_filters.CharFilter(method="filter_tag")

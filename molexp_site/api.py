@@ -1,4 +1,4 @@
-"""DRF defaults for the whole API: the exception handler, pagination and the filter backend.
+"""DRF defaults for the whole API: the exception handler, pagination, the filter backend and the JSON 404.
 
 Every error leaves as JSON ``{"detail": …}`` with 400, 401, 403, 404 or 409.
 Field errors are also given per field beside ``detail``. Services raise Django's
@@ -11,11 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, pagination, status
@@ -108,3 +110,21 @@ class FilterBackend(DjangoFilterBackend):
         if errors:
             raise exceptions.ValidationError(errors)
         return filterset.qs
+
+
+def not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
+    """JSON 404 for any path under /api/ that no endpoint matches (instead of Django's HTML page).
+
+    A plain Django view (no authentication): an unknown path is a 404 for everyone.
+    A GET without its trailing slash is redirected like ``CommonMiddleware`` would,
+    since this catch-all keeps the middleware from seeing a 404.
+    """
+    path = request.path_info
+    if settings.APPEND_SLASH and not path.endswith("/") and request.method in ("GET", "HEAD"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -2,14 +2,18 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .api import not_found
 
 api_patterns = [
     path("", include("runs_app.api.urls")),
     path("", include("assets_app.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other path under /api/ is a JSON 404, not the HTML page.
+    re_path(r"^(?P<unmatched>.*)$", not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

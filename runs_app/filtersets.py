@@ -5,13 +5,32 @@ selector has already scoped to the user; they never widen it.
 """
 
 import django_filters
+from django import forms
 
 from .choices import RunStatus
 from .models import Experiment, Project, Run
 
+#: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER (and PostgreSQL's bigint).
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+
+
+class IdFilter(django_filters.Filter):
+    """An integer key filter: a decimal (``1.5``), an exponent (``1e3``), ``NaN`` or a value outside
+    the 64-bit range is a form error (a 400 in the API), never a silently rounded id or a 500.
+
+    (``NumberFilter`` parses a ``Decimal``, so ``experiment=1.5`` would have matched id 1.)
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
+
 
 class ProjectFilterSet(django_filters.FilterSet):
-    workspace = django_filters.NumberFilter(field_name="workspace_id")
+    workspace = IdFilter(field_name="workspace_id")
 
     class Meta:
         model = Project
@@ -19,8 +38,8 @@ class ProjectFilterSet(django_filters.FilterSet):
 
 
 class ExperimentFilterSet(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id")
-    workspace = django_filters.NumberFilter(field_name="workspace_id")
+    project = IdFilter(field_name="project_id")
+    workspace = IdFilter(field_name="workspace_id")
 
     class Meta:
         model = Experiment
@@ -28,9 +47,9 @@ class ExperimentFilterSet(django_filters.FilterSet):
 
 
 class RunFilterSet(django_filters.FilterSet):
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
-    project = django_filters.NumberFilter(field_name="project_id")
-    workspace = django_filters.NumberFilter(field_name="workspace_id")
+    experiment = IdFilter(field_name="experiment_id")
+    project = IdFilter(field_name="project_id")
+    workspace = IdFilter(field_name="workspace_id")
     status = django_filters.ChoiceFilter(choices=RunStatus.choices)
     profile = django_filters.CharFilter()
     config_hash = django_filters.CharFilter()

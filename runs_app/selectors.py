@@ -277,6 +277,72 @@ def workspace_list_with_role(*, user: User) -> QuerySet[Workspace]:
     return workspace_list(user=user).annotate(role=role)
 
 
+# --- added for the launch and run-control API -----------------------------------------
+
+#: Points per metric key that ``metric_series`` returns at most.
+METRIC_SERIES_MAX_POINTS = 2000
+
+
+def run_list_with_executions(*, user: User, pks: list[int]) -> QuerySet[Run]:
+    """Runs ``pks`` the user may read with their executions and task executions prefetched (3 queries).
+
+    The executions are on ``run.execution_rows``, oldest first, as ``execution_list`` orders them.
+    """
+    from django.db.models import Prefetch
+
+    executions = Execution.objects.order_by("number").prefetch_related("task_executions")
+    qs = scope_to_user(Run.objects.filter(pk__in=pks), user=user)
+    return (
+        qs.select_related("experiment", "project", "workspace", "launched_by")
+        .prefetch_related(Prefetch("executions", queryset=executions, to_attr="execution_rows"))
+        .order_by("number", "id")
+    )
+
+
+def run_list_by_config_hash(*, user: User, workspace: Workspace, config_hash: str) -> QuerySet[Run]:
+    """Runs of ``workspace`` the user may read whose config hashes to ``config_hash``, newest first.
+
+    Used by the launch preview ("this configuration already ran"); the row shape
+    of ``run_list`` (experiment, project and workspace slugs for the run's URL).
+    """
+    return run_list(user=user, filters={"workspace": workspace.pk, "config_hash": config_hash})
+
+
+def metric_series(
+    *, run: Run, keys: list[str] | None = None, max_points: int = METRIC_SERIES_MAX_POINTS
+) -> dict[str, dict[str, Any]]:
+    """The metric series of a run, key → ``{"total": n, "points": [Metric, …]}``, in one query.
+
+    Points are ordered by step (points without a step first), then by insertion.
+    A key with more than ``max_points`` points is downsampled in the database to
+    every n-th point counted back from the last one (n = ceil(total / max_points)),
+    so the last point is always kept and at most ``max_points`` are returned per key.
+    ``keys`` (optional) restricts the keys; unknown keys are absent from the result.
+    """
+    from django.db.models import Count, Window
+    from django.db.models.functions import Mod, RowNumber
+
+    if max_points < 1:
+        raise ValueError("max_points must be at least 1")
+    qs = Metric.objects.filter(run_id=run.pk)
+    if keys:
+        qs = qs.filter(key__in=keys)
+    backwards = [F("step").desc(nulls_last=True), F("id").desc()]
+    qs = qs.annotate(
+        from_end=Window(RowNumber(), partition_by=[F("key")], order_by=backwards),
+        total=Window(Count("id"), partition_by=[F("key")]),
+    )
+    # Integer division on both SQLite and PostgreSQL: the stride is ceil(total / max_points).
+    stride = (F("total") + (max_points - 1)) / max_points
+    qs = qs.annotate(phase=Mod(F("from_end") - 1, stride)).filter(phase=0)
+    rows = qs.only("key", "step", "value", "created_at").order_by("key", F("step").asc(nulls_first=True), "id")
+    series: dict[str, dict[str, Any]] = {}
+    for point in rows:
+        entry = series.setdefault(point.key, {"total": point.total, "points": []})
+        entry["points"].append(point)
+    return series
+
+
 # --- added for the live run and launch pages --------------------------------------------
 
 

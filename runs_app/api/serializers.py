@@ -7,6 +7,7 @@ the caller cannot see is reported exactly like one that does not exist.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -211,7 +212,9 @@ class RunDetailSerializer(RunSerializer):
 
     @extend_schema_field(ExecutionSerializer(many=True))
     def get_executions(self, run: Run) -> list[dict[str, Any]]:
-        return ExecutionSerializer(execution_list(run=run), many=True).data
+        # ``run_list_with_executions`` prefetches them for a batch of runs; one run reads its own.
+        rows = getattr(run, "execution_rows", None)
+        return ExecutionSerializer(rows if rows is not None else execution_list(run=run), many=True).data
 
 
 class RunHistorySerializer(serializers.Serializer):
@@ -221,6 +224,125 @@ class RunHistorySerializer(serializers.Serializer):
     status = serializers.CharField(read_only=True)
     executions = ExecutionSerializer(many=True, read_only=True)
     events = RunEventSerializer(many=True, read_only=True)
+
+
+# --- launching and controlling runs ---------------------------------------------------
+
+
+class LaunchSerializer(serializers.Serializer):
+    """A launch request; it checks JSON types only, ``run_services.launch_plan`` checks the meaning."""
+
+    profile = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="Profile of the workflow's molcfg.yaml (``-`` and ``_`` are the same); empty: defaults only.",
+    )  # fmt: skip
+    overrides = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False, default=list, help_text="``KEY=VALUE`` with dot paths, e.g. ``optimizer.lr=5e-4``.",
+    )  # fmt: skip
+    params = serializers.DictField(
+        required=False, allow_null=True, default=None, help_text="Run parameters (name → value); not with sweep."
+    )
+    sweep = serializers.DictField(
+        required=False, allow_null=True, default=None,
+        help_text="Axis → list of values; one run per cell of the Cartesian product; not with params.",
+    )  # fmt: skip
+
+
+class LaunchResultSerializer(serializers.Serializer):
+    runs = RunDetailSerializer(many=True, read_only=True)
+
+
+class ExistingRunSerializer(serializers.Serializer):
+    """A run that already used the previewed configuration."""
+
+    id = serializers.IntegerField(read_only=True)
+    number = serializers.IntegerField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    experiment = serializers.IntegerField(source="experiment_id", read_only=True)
+    experiment_name = serializers.CharField(source="experiment.name", read_only=True)
+    url = serializers.SerializerMethodField(help_text="The run's page.")
+
+    def get_url(self, run: Run) -> str:
+        return run.get_absolute_url()
+
+
+class LaunchPreviewSerializer(serializers.Serializer):
+    """What a launch would do, resolved and validated but not written."""
+
+    profile = serializers.CharField(read_only=True, help_text="Normalized profile name.")
+    config = serializers.JSONField(read_only=True)
+    config_hash = serializers.CharField(read_only=True)
+    run_count = serializers.IntegerField(read_only=True, help_text="Runs the launch would create (sweep cells).")
+    existing_runs = ExistingRunSerializer(
+        many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
+    )
+    existing_count = serializers.IntegerField(read_only=True)
+
+
+class RunCloneSerializer(serializers.Serializer):
+    """Edits for a clone: overrides on top of the source run's config, and params that replace its params."""
+
+    overrides = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False, default=list
+    )
+    params = serializers.DictField(required=False, allow_null=True, default=None)
+
+
+# --- workflows and metrics --------------------------------------------------------------
+
+
+class WorkflowParameterSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    required = serializers.BooleanField(read_only=True)
+    default = serializers.JSONField(read_only=True, required=False, help_text="Absent when required.")
+
+
+class WorkflowTaskSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    depends_on = serializers.ListField(child=serializers.CharField(), read_only=True)
+    map_over = serializers.CharField(read_only=True, allow_null=True)
+    parameters = WorkflowParameterSerializer(many=True, read_only=True)
+    doc = serializers.CharField(read_only=True)
+
+
+class WorkflowSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    order = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Tasks in run order.")
+    tasks = WorkflowTaskSerializer(many=True, read_only=True)
+    topology_hash = serializers.CharField(read_only=True)
+
+
+class WorkflowFileSerializer(serializers.Serializer):
+    """A workflow file under ``MOLEXP_WORKFLOW_DIRS`` with its workflows and its molcfg.yaml profiles."""
+
+    workflow_source = serializers.CharField(read_only=True, help_text="Path relative to its workflow directory.")
+    workflows = WorkflowSerializer(many=True, read_only=True)
+    profiles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    defaults = serializers.JSONField(read_only=True, help_text="The ``defaults`` of molcfg.yaml.")
+    error = serializers.CharField(
+        read_only=True, help_text="Why the file or its molcfg.yaml cannot be used; empty if fine."
+    )
+
+
+class MetricPointSerializer(serializers.Serializer):
+    step = serializers.IntegerField(read_only=True, allow_null=True)
+    value = serializers.SerializerMethodField(help_text="null for NaN and infinities (not representable in JSON).")
+    time = serializers.DateTimeField(source="created_at", read_only=True)
+
+    def get_value(self, point) -> float | None:
+        return point.value if math.isfinite(point.value) else None
+
+
+class MetricSeriesSerializer(serializers.Serializer):
+    series = serializers.DictField(
+        child=MetricPointSerializer(many=True), read_only=True,
+        help_text="Key → points by step; at most 2000 per key (every n-th point, the last one always kept).",
+    )  # fmt: skip
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True, help_text="Key → points recorded (before downsampling)."
+    )
 
 
 class TokenSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ member = views.MembershipViewSet.as_view({"delete": "destroy"})
 
 urlpatterns = [
     path("auth/token/", views.TokenCreateView.as_view(), name="api-token"),
+    path("workflows/", views.WorkflowListView.as_view(), name="workflow-list"),
     path("workspaces/<str:workspace_pk>/members/", members, name="workspace-members"),
     path("workspaces/<str:workspace_pk>/members/<str:username>/", member, name="workspace-member"),
     path("", include(router.urls)),

@@ -18,29 +18,40 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import run_services, selectors, services
+from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
 from ..models import Experiment, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
     ExperimentSerializer,
+    LaunchPreviewSerializer,
+    LaunchResultSerializer,
+    LaunchSerializer,
     MembershipSerializer,
     MembershipSetSerializer,
+    MetricSeriesSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    RunCloneSerializer,
     RunDetailSerializer,
     RunHistorySerializer,
     RunSerializer,
     TokenSerializer,
+    WorkflowFileSerializer,
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
 )
+
+#: Runs listed by the launch preview as "this configuration already ran".
+PREVIEW_EXISTING_RUNS = 10
 
 
 class TokenCreateView(APIView):
@@ -170,12 +181,64 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         experiment = self.get_queryset().get(pk=experiment.pk)
         return Response(ExperimentDetailSerializer(experiment).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=LaunchSerializer, responses={201: LaunchResultSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def launch(self, request: Request, pk: str) -> Response:
+        """Launch one run (``params``) or one per sweep cell (``sweep``); editors and owners.
+
+        A bad request (unknown profile, malformed override, a sweep axis that is
+        not a list, params and sweep together, a missing workflow file) is a 400
+        naming the problem, and creates nothing. The runs are queued after commit.
+        """
+        experiment = selectors.experiment_get(user=request.user, pk=pk)
+        # Refuse a viewer before reading the body, as a permission class would.
+        selectors.workspace_require_role(user=request.user, workspace=experiment.workspace, role=Role.EDITOR)
+        body = LaunchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        runs = run_services.run_launch(user=request.user, experiment=experiment, **body.validated_data)
+        runs = selectors.run_list_with_executions(user=request.user, pks=[run.pk for run in runs])
+        return Response(LaunchResultSerializer({"runs": runs}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=LaunchSerializer, responses={200: LaunchPreviewSerializer})
+    @action(detail=True, methods=["post"], url_path="launch-preview", filterset_class=None, pagination_class=None)
+    def launch_preview(self, request: Request, pk: str) -> Response:
+        """Validate a launch and resolve its config without writing anything; any member.
+
+        Also lists runs of the workspace that already used the resulting config
+        (same ``config_hash``). Git state is not captured (it is not previewed).
+        """
+        experiment = selectors.experiment_get(user=request.user, pk=pk)
+        body = LaunchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        plan = run_services.launch_plan(experiment=experiment, capture_git=False, **body.validated_data)
+        existing = selectors.run_list_by_config_hash(
+            user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
+        )
+        preview = {
+            "profile": plan.profile,
+            "config": plan.config,
+            "config_hash": plan.config_hash,
+            "run_count": len(plan.cells),
+            "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
+            "existing_count": existing.count(),
+        }
+        return Response(LaunchPreviewSerializer(preview).data)
+
 
 # --- runs -------------------------------------------------------------------------------
 
 
+_METRIC_KEY = OpenApiParameter(
+    "key", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True, description="Only these metric keys (repeatable)."
+)
+
+
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Runs of the caller's workspaces: flat rows in the list, the full record in the detail."""
+    """Runs of the caller's workspaces: flat rows in the list, the full record in the detail.
+
+    Cancel, rerun, resume and clone need the editor role; their state rules
+    (409 for a run in the wrong state) live in ``run_services``.
+    """
 
     queryset = Run.objects.none()
     lookup_value_regex = "[^/]+"
@@ -206,3 +269,71 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             "events": selectors.run_event_list(run=run),
         }
         return Response(RunHistorySerializer(history).data)
+
+    @extend_schema(responses=MetricSeriesSerializer, parameters=[_METRIC_KEY])
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def metrics(self, request: Request, pk: str) -> Response:
+        """The run's metric series by key (``?key=`` repeatable), each bounded to 2000 points."""
+        run = self.get_object()
+        keys = [key for key in request.query_params.getlist("key") if key]
+        series = selectors.metric_series(run=run, keys=keys or None)
+        body = {
+            "series": {key: entry["points"] for key, entry in series.items()},
+            "counts": {key: entry["total"] for key, entry in series.items()},
+        }
+        return Response(MetricSeriesSerializer(body).data)
+
+    def _editable_run(self) -> Run:
+        run = self.get_object()
+        selectors.workspace_require_role(user=self.request.user, workspace=run.workspace, role=Role.EDITOR)
+        return run
+
+    def _detail(self, run_pk: int, *, status_code: int = status.HTTP_200_OK) -> Response:
+        run = selectors.run_list_with_executions(user=self.request.user, pks=[run_pk]).get()
+        return Response(RunDetailSerializer(run).data, status=status_code)
+
+    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Cancel a queued run at once, a running one cooperatively; 409 if it already ended."""
+        run = run_services.run_cancel(user=request.user, run=self._editable_run())
+        return self._detail(run.pk)
+
+    @extend_schema(request=None, responses={201: RunDetailSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def rerun(self, request: Request, pk: str) -> Response:
+        """A new execution from the top; 409 unless the run is failed, cancelled or lost."""
+        execution = run_services.run_rerun(user=request.user, run=self._editable_run())
+        return self._detail(execution.run_id, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: RunDetailSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def resume(self, request: Request, pk: str) -> Response:
+        """A new execution reusing the outputs of tasks that succeeded; 409 unless failed, cancelled or lost."""
+        execution = run_services.run_resume(user=request.user, run=self._editable_run())
+        return self._detail(execution.run_id, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RunCloneSerializer, responses={201: RunDetailSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def clone(self, request: Request, pk: str) -> Response:
+        """A new run with the same snapshot and config, optionally edited (overrides, params), queued at once."""
+        run = self._editable_run()
+        body = RunCloneSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        clone = run_services.run_clone(user=request.user, run=run, **body.validated_data)
+        return self._detail(clone.pk, status_code=status.HTTP_201_CREATED)
+
+
+class WorkflowListView(ListAPIView):
+    """Workflow files the server discovered under ``MOLEXP_WORKFLOW_DIRS``: workflows, tasks and profiles.
+
+    Server configuration rather than workspace data, so any signed-in user may
+    read it. The files are inspected in a subprocess (cached by content), never
+    imported by the web process. Paginated like every list.
+    """
+
+    serializer_class = WorkflowFileSerializer
+    filter_backends: list = []
+
+    def get_queryset(self) -> list[dict]:
+        return run_services.workflow_list()
