@@ -90,6 +90,15 @@ def parse_molcfg(text: str, *, source: str = MOLCFG_NAME) -> dict:
     for norm, body in profiles.items():
         if body.get("extends") is not None and normalize_profile_name(body["extends"]) not in profiles:
             raise ProfileError(f"{source}: profile {norm!r} extends unknown profile {body['extends']!r}")
+    for norm in profiles:  # cycles are a file error, reported whichever profile is asked for
+        chain = [norm]
+        parent = profiles[norm].get("extends")
+        while parent is not None:
+            parent = normalize_profile_name(parent)
+            if parent in chain:
+                raise ProfileError(f"{source}: profile inheritance cycle: {' → '.join([*chain, parent])}")
+            chain.append(parent)
+            parent = profiles[parent].get("extends")
     return {"defaults": defaults, "profiles": profiles}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -224,6 +225,11 @@ class RunContext:
             raise TypeError(f"log_metric({key!r}): value {value!r} is not a number") from None
         if step is not None and not isinstance(step, int):
             raise TypeError(f"log_metric({key!r}): step must be an int")
+        if not math.isfinite(number):
+            # NaN/inf cannot be stored portably (SQLite turns NaN into NULL) and would break
+            # the whole batch; a diverging run must still be visible, so say so in a log.
+            self.log("metrics").append(f"dropped non-finite value {number} for {key!r} at step {step}")
+            return
         point = Metric(run_id=self.run.pk, execution_id=self.execution.pk, key=str(key)[:200], step=step, value=number)
         with self._metrics_lock:
             self._metrics.append(point)

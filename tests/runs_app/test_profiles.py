@@ -145,3 +145,8 @@ def test_build_config_end_to_end():
 def test_non_json_config_is_an_error():
     with pytest.raises(ProfileError, match="not JSON-serializable"):
         build_config(parse_molcfg("defaults: {when: 2024-01-01}"), None, [])
+
+
+def test_cycle_is_a_file_error_whatever_profile_is_asked():
+    with pytest.raises(ProfileError, match="inheritance cycle: a → a"):
+        parse_molcfg("profiles:\n  a: {extends: a}\n  b: {}\n")
