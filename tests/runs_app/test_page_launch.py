@@ -109,7 +109,9 @@ def test_bad_launch_shows_a_form_error_and_creates_nothing(
 
 def test_preview_shows_config_hash_run_count(web_client_for, chem_experiment):
     response = web_client_for("editor").post(
-        PREVIEW, {"profile": "quick-test", "overrides": "optimizer.lr=5e-4", "sweep": "seed=1,2,3"}, HTTP_HX_REQUEST="true"
+        PREVIEW,
+        {"profile": "quick-test", "overrides": "optimizer.lr=5e-4", "sweep": "seed=1,2,3"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
     body = response.content.decode()
