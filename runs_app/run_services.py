@@ -529,9 +529,16 @@ def execution_reconcile(*, now=None) -> int:
     stale = list(queued.filter(dispatched_at__lt=stale_cutoff).order_by("queued_at").values_list("pk", "uuid")[:5000])
     to_send = list(never)
     if stale:
+        from kombu.exceptions import ChannelError
+
         try:
             with app.connection_for_write() as conn:
-                in_broker = conn.default_channel.queue_declare(queue="runs", passive=True).message_count
+                try:
+                    in_broker = conn.default_channel.queue_declare(queue="runs", passive=True).message_count
+                except ChannelError as exc:
+                    if "NOT_FOUND" not in str(exc):
+                        raise
+                    in_broker = 0  # the broker does not know the queue at all: it came back empty
         except Exception:
             logger.warning("reconciler: cannot read the broker's queue length; not re-sending yet")
             in_broker = None
