@@ -459,3 +459,40 @@ def checkpoint_create(
         data=data,
         parent_id=parent.pk if parent else None,
     )
+
+
+def data_asset_add_file(
+    *,
+    user,
+    path: Path,
+    name: str = "",
+    workspace: Workspace,
+    project: Project | None = None,
+    experiment: Experiment | None = None,
+    tags: Iterable[str] | None = None,
+    description: str = "",
+) -> Asset:
+    """Copy a trusted server-side file into a data library (editor or owner); same bytes → same version.
+
+    Used by the demo seed. Imports of user-named server paths (checked against
+    ``MOLEXP_IMPORT_ROOTS``, with move/symlink/hardlink) build on this with their checks.
+    """
+    from runs_app.choices import Role
+    from runs_app.selectors import workspace_require_role
+
+    workspace_require_role(user=user, workspace=workspace, role=Role.EDITOR)
+    blob = blob_store_path(path)
+    return asset_create(
+        kind=AssetKind.DATA,
+        name=name or path.name,
+        workspace=workspace,
+        project=project,
+        experiment=experiment,
+        blob=blob,
+        tags=tags,
+        description=description,
+        created_by=user,
+        reuse_identical=True,
+        source_path=str(path),
+        import_action="copy",
+    )

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from assets_app.models import DataAsset
 from runs_app.choices import Role
 from runs_app.models import Experiment, Membership, Project, Workspace
 
@@ -52,6 +53,9 @@ def test_seed_demo_creates_admin_workspace_project_and_experiment(var_dir, monke
     assert project.name == "Ligand screening"
     experiment = Experiment.objects.get(project=project, slug="featurize-baseline")
     assert (experiment.name, experiment.workflow_source) == ("Featurize baseline", "featurize.py")
+    dataset = DataAsset.objects.get(workspace=workspace, name="ligands.csv")
+    assert dataset.version == 1 and dataset.scope == "workspace" and dataset.size > 0 and len(dataset.sha256) == 64
+    assert dataset.read_text().startswith("name,smiles")
 
 
 def test_seed_demo_twice_changes_nothing_and_prints_same_credentials():
@@ -61,6 +65,7 @@ def test_seed_demo_twice_changes_nothing_and_prints_same_credentials():
         Workspace.objects.count(),
         Project.objects.count(),
         Experiment.objects.count(),
+        DataAsset.objects.count(),
     )
     password_hash = get_user_model().objects.get(username="admin").password
 
@@ -73,6 +78,7 @@ def test_seed_demo_twice_changes_nothing_and_prints_same_credentials():
         Workspace.objects.count(),
         Project.objects.count(),
         Experiment.objects.count(),
+        DataAsset.objects.count(),
     )
     assert get_user_model().objects.get(username="admin").password == password_hash
 

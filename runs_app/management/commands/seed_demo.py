@@ -17,9 +17,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from assets_app import services as asset_services
 from runs_app import services
 from runs_app.models import Experiment, Project, Workspace
 
+DATASET = Path(settings.BASE_DIR) / "examples" / "data" / "ligands.csv"
 ADMIN_USERNAME = "admin"
 PASSWORD_FILE_NAME = "demo-admin-password"
 
@@ -78,6 +80,11 @@ class Command(BaseCommand):
         if not Experiment.objects.filter(project=project, slug=EXPERIMENT["slug"]).exists():
             experiment = services.experiment_create(user=admin, project=project, **EXPERIMENT)
             self.stdout.write(f"Created experiment {experiment.name!r}.")
+        dataset = asset_services.data_asset_add_file(
+            user=admin, path=DATASET, workspace=workspace, tags=["demo", "smiles"],
+            description="46 drug-like molecules (name, SMILES) for the featurize demo.",
+        )  # fmt: skip
+        self.stdout.write(f"Data asset {dataset.name!r} v{dataset.version} is in the workspace library.")
 
         port = os.environ.get("PORT") or "8000"
         self.stdout.write(
