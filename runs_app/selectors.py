@@ -229,7 +229,7 @@ def metric_latest_list(*, run: Run) -> QuerySet[Metric]:
 def workflow_file_list() -> list[str]:
     """The ``.py`` files under ``settings.MOLEXP_WORKFLOW_DIRS``, as paths relative to their directory.
 
-    Hidden directories, ``__pycache__`` and symlinks leaving the directory are
+    Hidden or private (``.``/``_``-prefixed) parts and symlinks leaving the directory are
     skipped; the result is sorted and de-duplicated (the first directory wins,
     as in ``services.workflow_resolve``).
     """
@@ -240,7 +240,8 @@ def workflow_file_list() -> list[str]:
             continue
         for path in sorted(root.rglob("*.py")):
             rel = path.relative_to(root)
-            if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            # hidden files and private helper modules ("_util.py", "__pycache__") are not workflows
+            if any(part.startswith((".", "_")) for part in rel.parts):
                 continue
             if not path.resolve().is_relative_to(root) or not path.is_file():
                 continue

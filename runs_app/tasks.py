@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import run_services, services
+from . import services
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +31,13 @@ logger = logging.getLogger(__name__)
 )
 def execution_run_task(execution_id: int) -> str:
     """Execute one run attempt (queue ``runs``)."""
-    return run_services.execution_run(execution_id=execution_id)
+    return services.execution_run(execution_id=execution_id)
 
 
 @shared_task(name="runs.execution_terminate", ignore_result=True)
 def execution_terminate_task(execution_id: int) -> bool:
     """Kill an execution still cancelling after the grace period."""
-    return run_services.execution_terminate(execution_id=execution_id)
+    return services.execution_terminate(execution_id=execution_id)
 
 
 @shared_task(name="runs.maintenance", ignore_result=True)
@@ -48,7 +48,7 @@ def maintenance_task() -> dict:
     re-sends queued executions whose broker message was lost.
     """
     counts = services.execution_reap_stale()
-    counts["redispatched"] = run_services.execution_reconcile()
+    counts["redispatched"] = services.execution_reconcile()
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts

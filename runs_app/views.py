@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from molexp_site.errors import Conflict
 
-from . import run_services, selectors, services
+from . import selectors, services
 from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
 from .filtersets import RunFilterSet
 from .forms import (
@@ -303,7 +303,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
 
 def _workflow_entry(experiment) -> dict | None:
     """The ``workflow_list()`` entry of the experiment's file (topologies come from a subprocess)."""
-    for entry in run_services.workflow_list():
+    for entry in services.workflow_list():
         if entry["workflow_source"] == experiment.workflow_source:
             return entry
     return None
@@ -374,7 +374,7 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
         return {"preview_errors": [f"{name}: {e}" if name != "__all__" else e
                                    for name, errors in form.errors.items() for e in errors]}  # fmt: skip
     try:
-        plan = run_services.launch_plan(experiment=experiment_obj, capture_git=False, **_launch_kwargs(form))
+        plan = services.launch_plan(experiment=experiment_obj, capture_git=False, **_launch_kwargs(form))
     except ValidationError as exc:
         _add_errors(form, exc)
         return {"preview_errors": [f"{name}: {m}" for name, msgs in exc.message_dict.items() for m in msgs]
@@ -404,7 +404,7 @@ def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> 
     if request.method == "POST":
         if form.is_valid():
             try:
-                runs = run_services.run_launch(user=user, experiment=experiment_obj, **_launch_kwargs(form))
+                runs = services.run_launch(user=user, experiment=experiment_obj, **_launch_kwargs(form))
             except ValidationError as exc:
                 _add_errors(form, exc)
             else:
@@ -592,7 +592,7 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     target = run.get_absolute_url()
     try:
         if action == "cancel":
-            run = run_services.run_cancel(user=user, run=run)
+            run = services.run_cancel(user=user, run=run)
             done = (
                 "Cancelled."
                 if run.status == RunStatus.CANCELLED
@@ -600,13 +600,13 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             )
             messages.success(request, f"Run {run.number}: {done}")
         elif action in ("rerun", "resume"):
-            service = run_services.run_rerun if action == "rerun" else run_services.run_resume
+            service = services.run_rerun if action == "rerun" else services.run_resume
             execution = service(user=user, run=run)
             messages.success(request, f"Run {run.number}: attempt {execution.number} queued ({action}).")
         else:
             form = RunCloneForm(request.POST)
             form.is_valid()
-            clone = run_services.run_clone(user=user, run=run, overrides=form.cleaned_data.get("overrides") or None)
+            clone = services.run_clone(user=user, run=run, overrides=form.cleaned_data.get("overrides") or None)
             messages.success(request, f"Run {clone.number} launched as a clone of run {run.number}.")
             target = clone.get_absolute_url()
     except Conflict as exc:

@@ -230,7 +230,7 @@ class RunHistorySerializer(serializers.Serializer):
 
 
 class LaunchSerializer(serializers.Serializer):
-    """A launch request; it checks JSON types only, ``run_services.launch_plan`` checks the meaning."""
+    """A launch request; it checks JSON types only, ``services.launch_plan`` checks the meaning."""
 
     profile = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False,

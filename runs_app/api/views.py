@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import run_services, selectors, services
+from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
 from ..models import Experiment, Membership, Project, Run, Workspace
@@ -195,7 +195,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         selectors.workspace_require_role(user=request.user, workspace=experiment.workspace, role=Role.EDITOR)
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        runs = run_services.run_launch(user=request.user, experiment=experiment, **body.validated_data)
+        runs = services.run_launch(user=request.user, experiment=experiment, **body.validated_data)
         runs = selectors.run_list_with_executions(user=request.user, pks=[run.pk for run in runs])
         return Response(LaunchResultSerializer({"runs": runs}).data, status=status.HTTP_201_CREATED)
 
@@ -210,7 +210,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         experiment = selectors.experiment_get(user=request.user, pk=pk)
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        plan = run_services.launch_plan(experiment=experiment, capture_git=False, **body.validated_data)
+        plan = services.launch_plan(experiment=experiment, capture_git=False, **body.validated_data)
         existing = selectors.run_list_by_config_hash(
             user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
         )
@@ -237,7 +237,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     """Runs of the caller's workspaces: flat rows in the list, the full record in the detail.
 
     Cancel, rerun, resume and clone need the editor role; their state rules
-    (409 for a run in the wrong state) live in ``run_services``.
+    (409 for a run in the wrong state) live in ``runs_app.services``.
     """
 
     queryset = Run.objects.none()
@@ -296,21 +296,21 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
     def cancel(self, request: Request, pk: str) -> Response:
         """Cancel a queued run at once, a running one cooperatively; 409 if it already ended."""
-        run = run_services.run_cancel(user=request.user, run=self._editable_run())
+        run = services.run_cancel(user=request.user, run=self._editable_run())
         return self._detail(run.pk)
 
     @extend_schema(request=None, responses={201: RunDetailSerializer})
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
     def rerun(self, request: Request, pk: str) -> Response:
         """A new execution from the top; 409 unless the run is failed, cancelled or lost."""
-        execution = run_services.run_rerun(user=request.user, run=self._editable_run())
+        execution = services.run_rerun(user=request.user, run=self._editable_run())
         return self._detail(execution.run_id, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: RunDetailSerializer})
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
     def resume(self, request: Request, pk: str) -> Response:
         """A new execution reusing the outputs of tasks that succeeded; 409 unless failed, cancelled or lost."""
-        execution = run_services.run_resume(user=request.user, run=self._editable_run())
+        execution = services.run_resume(user=request.user, run=self._editable_run())
         return self._detail(execution.run_id, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(request=RunCloneSerializer, responses={201: RunDetailSerializer})
@@ -320,7 +320,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         run = self._editable_run()
         body = RunCloneSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        clone = run_services.run_clone(user=request.user, run=run, **body.validated_data)
+        clone = services.run_clone(user=request.user, run=run, **body.validated_data)
         return self._detail(clone.pk, status_code=status.HTTP_201_CREATED)
 
 
@@ -336,4 +336,4 @@ class WorkflowListView(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self) -> list[dict]:
-        return run_services.workflow_list()
+        return services.workflow_list()

@@ -12,6 +12,8 @@ import pytest
 
 from tests.integration.conftest import celery_worker, wait_until  # noqa: F401 - shared fixtures
 
+# Set at collection: the session-scoped Playwright loop starts before any function fixture.
+# tests/test_settings_deploy.py drops it from its production-like subprocess environment.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"

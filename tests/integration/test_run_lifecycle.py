@@ -18,8 +18,7 @@ from assets_app.services import asset_create, blob_store_bytes
 from molexp_site.celery import app
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Metric, Run, RunEvent, TaskExecution
-from runs_app.run_services import run_cancel, run_launch, run_resume
-from runs_app.services import experiment_create
+from runs_app.services import experiment_create, run_cancel, run_launch, run_resume
 
 from .conftest import purge_queues, wait_until
 from .lifecycle_workflow import MOLCFG, WORKFLOW

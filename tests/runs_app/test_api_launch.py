@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from runs_app.models import Execution, Run
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

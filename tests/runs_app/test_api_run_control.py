@@ -10,7 +10,7 @@ import pytest
 
 from runs_app.models import Execution, Run
 from runs_app.profiles import config_hash
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,7 @@ from django.conf import settings as django_settings
 
 from assets_app.services import asset_create, blob_store_path
 from runs_app.models import Execution, Run
-from runs_app.run_services import execution_run, run_launch
-from runs_app.services import experiment_create
+from runs_app.services import execution_run, experiment_create, run_launch
 
 EXAMPLES = Path(django_settings.BASE_DIR) / "examples"
 
@@ -24,7 +23,7 @@ def demo_experiment(project, editor, settings, tmp_path, monkeypatch):
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
     settings.MEDIA_ROOT = str(tmp_path)
-    monkeypatch.setattr("runs_app.run_services._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
     asset_create(kind="data", name="ligands.csv", workspace=project.workspace,
                  blob=blob_store_path(EXAMPLES / "data" / "ligands.csv"))  # fmt: skip
     return experiment_create(user=editor, project=project, name="Demo", workflow_source="featurize.py")

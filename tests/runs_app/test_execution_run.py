@@ -5,7 +5,7 @@ import pytest
 from assets_app.models import Asset, AssetUse
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Metric, Run, RunEvent, TaskExecution
-from runs_app.run_services import execution_run, run_launch, run_resume
+from runs_app.services import execution_run, run_launch, run_resume
 from runs_app.tasks import execution_run_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,7 @@ def _launch(experiment, user, **kwargs):
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """These tests call the task body directly; dispatch to the broker is the outside world here."""
-    monkeypatch.setattr("runs_app.run_services._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
 
 
 def test_success_records_everything_and_a_second_delivery_does_nothing(chem_experiment, editor):
@@ -83,7 +83,7 @@ def test_resume_reuses_tasks_that_succeeded(chem_experiment, editor):
 
 def test_cancel_requested_before_start_ends_cancelled(chem_experiment, editor):
     run, execution = _launch(chem_experiment, editor)
-    from runs_app.run_services import run_cancel
+    from runs_app.services import run_cancel
 
     run_cancel(user=editor, run=run)
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED

@@ -8,7 +8,7 @@ import pytest
 
 from runs_app.models import Run
 from runs_app.profiles import config_hash
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from runs_app.choices import ExecutionStatus, RunStatus, Trigger
 from runs_app.models import Run
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

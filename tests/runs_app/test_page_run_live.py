@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from runs_app.choices import ExecutionStatus, RunStatus, TaskStatus
-from runs_app.run_services import execution_run, run_launch
+from runs_app.services import execution_run, run_launch
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from runs_app.choices import RunStatus
 from runs_app.models import Execution, Run, RunEvent, SourceBlob
 from runs_app.profiles import config_hash
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.http import Http404
 
 from runs_app.models import Experiment
 from runs_app.profiles import ProfileError, coerce_value
-from runs_app.run_services import run_launch
+from runs_app.services import run_launch
 
 
 def _pairs(items: list[str], what: str) -> list[tuple[str, str]]:

@@ -42,12 +42,12 @@ from django.utils import timezone
 from assets_app import services as asset_services
 from molexp_site.errors import Conflict, IllegalTransition
 
-from .choices import ExecutionStatus, Role, RunStatus, TaskStatus, Trigger
-from .gitstate import GitState, git_capture
-from .models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
-from .profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
-from .selectors import workspace_require_role
-from .services import status_transition, workflow_resolve
+from ..choices import ExecutionStatus, Role, RunStatus, TaskStatus, Trigger
+from ..gitstate import GitState, git_capture
+from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
+from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
+from ..selectors import execution_stale_list, workflow_file_list, workspace_require_role
+from .core import status_transition, workflow_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -95,30 +95,23 @@ def workflow_inspect(*, path: Path) -> dict:
 def workflow_list() -> list[dict]:
     """Every workflow file under ``MOLEXP_WORKFLOW_DIRS`` with its workflows, tasks and profiles."""
     found = []
-    seen: set[str] = set()
-    for directory in settings.MOLEXP_WORKFLOW_DIRS:
-        root = Path(directory).resolve()
-        if not root.is_dir():
+    for rel in workflow_file_list():
+        try:
+            path = workflow_resolve(rel)
+        except ValidationError:
             continue
-        for path in sorted(root.rglob("*.py")):
-            rel = path.relative_to(root).as_posix()
-            if rel in seen or any(part.startswith((".", "_")) for part in path.relative_to(root).parts):
-                continue
-            if not path.resolve().is_relative_to(root):
-                continue
-            seen.add(rel)
-            entry: dict[str, Any] = {"workflow_source": rel, "directory": str(root)}
-            info = workflow_inspect(path=path)
-            entry["workflows"] = info.get("workflows", [])
-            entry["error"] = info.get("error", "")
-            try:
-                molcfg = load_molcfg(path.parent / MOLCFG_NAME)
-                entry["profiles"] = sorted(molcfg["profiles"])
-                entry["defaults"] = molcfg["defaults"]
-            except ProfileError as exc:
-                entry["profiles"], entry["defaults"] = [], {}
-                entry["error"] = entry["error"] or str(exc)
-            found.append(entry)
+        entry: dict[str, Any] = {"workflow_source": rel, "directory": str(path.parent)}
+        info = workflow_inspect(path=path)
+        entry["workflows"] = info.get("workflows", [])
+        entry["error"] = info.get("error", "")
+        try:
+            molcfg = load_molcfg(path.parent / MOLCFG_NAME)
+            entry["profiles"] = sorted(molcfg["profiles"])
+            entry["defaults"] = molcfg["defaults"]
+        except ProfileError as exc:
+            entry["profiles"], entry["defaults"] = [], {}
+            entry["error"] = entry["error"] or str(exc)
+        found.append(entry)
     return found
 
 
@@ -369,7 +362,7 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     config = dict(run.config or {})
     if overrides:
-        from .profiles import ProfileError, apply_overrides, config_hash
+        from ..profiles import ProfileError, apply_overrides, config_hash
 
         try:
             config = apply_overrides(config, overrides)
@@ -561,6 +554,65 @@ def execution_reconcile(*, now=None) -> int:
     return len(sent)
 
 
+# --- lost executions -------------------------------------------------------------------
+
+
+def execution_reap_stale(*, now=None) -> dict[str, int]:
+    """Mark executions whose heartbeat went silent as ``lost`` and apply the retry policy.
+
+    An execution is stale when its heartbeat (or its start, before the first
+    beat) is older than ``MOLEXP_LOST_AFTER_SECONDS``. Its run goes
+    ``running → lost``; if fewer than ``MOLEXP_LOST_RETRIES`` retry executions
+    exist, a new execution with trigger ``retry`` is queued (run ``lost → queued``)
+    and dispatched after commit, otherwise the run goes ``lost → failed``.
+    Each execution is handled in its own transaction; losing a race to the
+    worker (which finished meanwhile) is skipped, never an error.
+    Returns counts ``{"lost": n, "retried": n, "failed": n}``.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS)
+    counts = {"lost": 0, "retried": 0, "failed": 0}
+    for execution_id in list(execution_stale_list(older_than=cutoff).values_list("pk", flat=True)[:500]):
+        try:
+            with transaction.atomic():
+                execution = Execution.objects.select_related("run").get(pk=execution_id)
+                age = now - (execution.heartbeat_at or execution.started_at or now)
+                message = f"No heartbeat for {int(age.total_seconds())} s from {execution.worker_hostname or 'worker'}"
+                status_transition(obj=execution, to_status=ExecutionStatus.LOST, message=message)
+                run = execution.run
+                if run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
+                    counts["lost"] += 1
+                    continue
+                status_transition(obj=run, to_status=RunStatus.LOST, message=message)
+                counts["lost"] += 1
+                retries = run.executions.filter(trigger=Trigger.RETRY).count()
+                if retries < settings.MOLEXP_LOST_RETRIES and not run.cancel_requested:
+                    retry = Execution.objects.create(run=run, number=run.executions.count() + 1, trigger=Trigger.RETRY)
+                    status_transition(
+                        obj=run, to_status=RunStatus.QUEUED, message=f"Retry {retries + 1} as execution {retry.number}"
+                    )
+                    _dispatch([(retry.pk, str(retry.uuid))])
+                    counts["retried"] += 1
+                else:
+                    error = {
+                        "type": "WorkerLost",
+                        "message": message,
+                        "task": None,
+                        "execution": execution.number,
+                        "traceback_asset": None,
+                    }
+                    status_transition(
+                        obj=run,
+                        to_status=RunStatus.FAILED,
+                        message=f"Lost and out of retries ({settings.MOLEXP_LOST_RETRIES})",
+                        error=error,
+                    )
+                    counts["failed"] += 1
+        except IllegalTransition as exc:
+            logger.info("reaper skipped execution %s: %s", execution_id, exc)
+    return counts
+
+
 # --- execution in the worker --------------------------------------------------------------
 
 _environment_cache: dict | None = None
@@ -634,7 +686,7 @@ class _TaskRecorder:
         self._save(name, status=TaskStatus.SUCCEEDED, finished_at=timezone.now(), output_ref=_output_ref(output))
 
     def task_failed(self, name: str, exc: BaseException) -> None:
-        from .workflow import RunCancelled
+        from ..workflow import RunCancelled
 
         self.ctx.flush()
         status = TaskStatus.CANCELLED if isinstance(exc, RunCancelled) else TaskStatus.FAILED
@@ -702,10 +754,10 @@ def execution_run(*, execution_id: int) -> str:
     structured error and an ``ErrorTraceAsset`` on failure. Safe to call twice
     with the same id: the second call finds nothing queued and returns.
     """
-    from .workflow import RunCancelled, WorkflowError
-    from .workflow.context import RunContext
-    from .workflow.engine import TaskFailed, execute
-    from .workflow.loader import load_workflows, pick_workflow
+    from ..workflow import RunCancelled, WorkflowError
+    from ..workflow.context import RunContext
+    from ..workflow.engine import TaskFailed, execute
+    from ..workflow.loader import load_workflows, pick_workflow
 
     execution = (
         Execution.objects.select_related("run", "run__source_blob", "run__experiment").filter(pk=execution_id).first()

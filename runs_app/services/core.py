@@ -15,7 +15,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,15 @@ from django.utils.text import slugify
 
 from molexp_site.errors import Conflict, IllegalTransition
 
-from .choices import (
+from ..choices import (
     EXECUTION_TRANSITIONS,
     RUN_TRANSITIONS,
     EventSubject,
-    ExecutionStatus,
     Role,
-    RunStatus,
-    Trigger,
 )
-from .gitstate import git_capture
-from .models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
-from .selectors import execution_stale_list, workspace_require_role
+from ..gitstate import git_capture
+from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
+from ..selectors import workspace_require_role
 
 logger = logging.getLogger(__name__)
 
@@ -271,78 +267,6 @@ def experiment_create(
         except IntegrityError:
             raise ValidationError({"slug": f"'{slug}' is already taken in this project."}) from None
     return experiment
-
-
-# --- executions -------------------------------------------------------------------
-
-
-def _dispatch_execution(execution: Execution) -> None:
-    """Send the execution's id to the ``runs`` queue once the transaction commits."""
-    from molexp_site.celery import app
-
-    execution_id, task_id = execution.pk, str(execution.uuid)
-
-    def send() -> None:
-        app.send_task("runs.execution_run", kwargs={"execution_id": execution_id}, task_id=task_id, queue="runs")
-        Execution.objects.filter(pk=execution_id).update(dispatched_at=timezone.now())
-
-    transaction.on_commit(send)
-
-
-def execution_reap_stale(*, now=None) -> dict[str, int]:
-    """Mark executions whose heartbeat went silent as ``lost`` and apply the retry policy.
-
-    An execution is stale when its heartbeat (or its start, before the first
-    beat) is older than ``MOLEXP_LOST_AFTER_SECONDS``. Its run goes
-    ``running → lost``; if fewer than ``MOLEXP_LOST_RETRIES`` retry executions
-    exist, a new execution with trigger ``retry`` is queued (run ``lost → queued``)
-    and dispatched after commit, otherwise the run goes ``lost → failed``.
-    Each execution is handled in its own transaction; losing a race to the
-    worker (which finished meanwhile) is skipped, never an error.
-    Returns counts ``{"lost": n, "retried": n, "failed": n}``.
-    """
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS)
-    counts = {"lost": 0, "retried": 0, "failed": 0}
-    for execution_id in list(execution_stale_list(older_than=cutoff).values_list("pk", flat=True)[:500]):
-        try:
-            with transaction.atomic():
-                execution = Execution.objects.select_related("run").get(pk=execution_id)
-                age = now - (execution.heartbeat_at or execution.started_at or now)
-                message = f"No heartbeat for {int(age.total_seconds())} s from {execution.worker_hostname or 'worker'}"
-                status_transition(obj=execution, to_status=ExecutionStatus.LOST, message=message)
-                run = execution.run
-                if run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
-                    counts["lost"] += 1
-                    continue
-                status_transition(obj=run, to_status=RunStatus.LOST, message=message)
-                counts["lost"] += 1
-                retries = run.executions.filter(trigger=Trigger.RETRY).count()
-                if retries < settings.MOLEXP_LOST_RETRIES and not run.cancel_requested:
-                    retry = Execution.objects.create(run=run, number=run.executions.count() + 1, trigger=Trigger.RETRY)
-                    status_transition(
-                        obj=run, to_status=RunStatus.QUEUED, message=f"Retry {retries + 1} as execution {retry.number}"
-                    )
-                    _dispatch_execution(retry)
-                    counts["retried"] += 1
-                else:
-                    error = {
-                        "type": "WorkerLost",
-                        "message": message,
-                        "task": None,
-                        "execution": execution.number,
-                        "traceback_asset": None,
-                    }
-                    status_transition(
-                        obj=run,
-                        to_status=RunStatus.FAILED,
-                        message=f"Lost and out of retries ({settings.MOLEXP_LOST_RETRIES})",
-                        error=error,
-                    )
-                    counts["failed"] += 1
-        except IllegalTransition as exc:
-            logger.info("reaper skipped execution %s: %s", execution_id, exc)
-    return counts
 
 
 # --- API tokens -------------------------------------------------------------------
