@@ -24,3 +24,11 @@ class ImportAction(models.TextChoices):
     MOVE = "move", "Move"
     SYMLINK = "symlink", "Symlink"
     HARDLINK = "hardlink", "Hardlink"
+
+
+class UploadStatus(models.TextChoices):
+    RECEIVING = "receiving", "Receiving"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+    ABORTED = "aborted", "Aborted"
+    EXPIRED = "expired", "Expired"

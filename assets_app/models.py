@@ -12,13 +12,15 @@ name are added by migration ``0002``.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
-from .choices import AssetKind, ImportAction, ScopeKind
+from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
 
 
 class AssetQuerySet(models.QuerySet):
@@ -225,3 +227,41 @@ class AssetUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} used {self.asset}"
+
+
+class Upload(models.Model):
+    """A tus 1.0 upload in progress (SPEC §7): bytes go to a private partial file until complete.
+
+    Only a complete upload whose length (and checksum, when the client sent
+    one) matched becomes a ``DataAsset`` version (``asset``). ``partial_name``
+    is a server-chosen name below the uploads folder; nothing the client sends
+    becomes a path.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="uploads")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    tags = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="The decoded Upload-Metadata pairs.")
+    length = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    partial_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=UploadStatus.choices, default=UploadStatus.RECEIVING)
+    error = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="upload_status_expires")]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} of {self.filename} ({self.offset}/{self.length})"

@@ -34,8 +34,8 @@ from django.db.models import F
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
-from .choices import AssetKind, ScopeKind
-from .models import KIND_CLASSES, Asset, AssetUse
+from ..choices import AssetKind, ScopeKind
+from ..models import KIND_CLASSES, Asset, AssetUse
 
 CHUNK = 1024 * 1024
 #: How much of a log's text the catalog indexes (its tail), so search stays bounded.
