@@ -36,10 +36,9 @@ def test_sweep_from_the_command_line(cli_experiment, editor, capsys, django_capt
     ],
 )
 def test_bad_arguments_are_command_errors_and_create_nothing(cli_experiment, editor, args, message):
+    as_user = [] if "--user" in args else ["--user", "editor"]
     with pytest.raises(CommandError, match=message):
-        call_command(
-            "launch", str(cli_experiment.pk), "--user", "editor", *args
-        ) if "--user" not in args else call_command("launch", str(cli_experiment.pk), *args)
+        call_command("launch", str(cli_experiment.pk), *as_user, *args)
     assert not Run.objects.exists()
 
 
