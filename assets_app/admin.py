@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import ArtifactAsset, Asset, AssetUse, CheckpointAsset, DataAsset, ErrorTraceAsset, LogAsset
+from .models import ArtifactAsset, Asset, AssetUse, CheckpointAsset, DataAsset, ErrorTraceAsset, LogAsset, Upload
 
 
 @admin.register(Asset)
@@ -53,3 +53,22 @@ class AssetUseAdmin(admin.ModelAdmin):
     list_display = ["asset", "run", "execution", "task_name", "created_at"]
     list_select_related = ["asset", "run__experiment", "execution__run__experiment"]
     raw_id_fields = ["asset", "run", "execution"]
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """tus uploads: in progress, complete (with their asset), failed, aborted or expired. Read-only."""
+
+    list_display = ["id", "name", "workspace", "created_by", "status", "offset", "length", "asset", "expires_at"]
+    list_filter = ["status"]
+    list_select_related = ["workspace", "created_by", "asset"]
+    search_fields = ["name", "filename", "sha256"]
+    raw_id_fields = ["workspace", "project", "experiment", "created_by", "asset"]
+    readonly_fields = [
+        "id", "filename", "name", "tags", "description", "metadata", "length", "offset", "partial_name", "status",
+        "error", "sha256", "created_at", "updated_at", "expires_at",
+    ]  # fmt: skip
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import upload_views, views
 
 app_name = "assets"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("catalog/", views.asset_list_view, name="asset-list"),
     path("assets/<int:pk>/", views.asset_detail, name="asset-detail"),
     path("assets/<int:pk>/download/", views.asset_download, name="asset-download"),
+    path("uploads/new/", upload_views.upload_new, name="upload"),
     path("assets/runs/<int:run_pk>/inputs/", views.run_inputs, name="run-inputs"),
     path("assets/runs/<int:run_pk>/logs/", views.run_logs, name="run-logs"),
     path("assets/runs/<int:run_pk>/error/", views.run_error, name="run-error"),

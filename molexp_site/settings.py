@@ -306,6 +306,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("MOLEXP_MAINTENANCE_INTERVAL", 15)),
     },
 }
+# Uploads: expire abandoned tus partials and remove orphan *.part files (queue "default").
+CELERY_BEAT_SCHEDULE["assets-maintenance"] = {
+    "task": "assets.maintenance",
+    "schedule": float(env_int("MOLEXP_UPLOAD_SWEEP_INTERVAL", 300)),
+}
 
 # --- MolExp -------------------------------------------------------------------------
 MOLEXP_WORKFLOW_DIRS = env_list("MOLEXP_WORKFLOW_DIRS", [str(BASE_DIR / "examples" / "workflows")], sep=os.pathsep)
@@ -316,6 +321,9 @@ MOLEXP_LOST_AFTER_SECONDS = env_int("MOLEXP_LOST_AFTER_SECONDS", 45)
 MOLEXP_CANCEL_GRACE_SECONDS = env_int("MOLEXP_CANCEL_GRACE_SECONDS", 20)
 MOLEXP_REDISPATCH_AFTER_SECONDS = env_int("MOLEXP_REDISPATCH_AFTER_SECONDS", 30)
 MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
+# tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
+MOLEXP_UPLOAD_MAX_SIZE = env_int("MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3)
+MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)
 
 LOGGING = {
     "version": 1,

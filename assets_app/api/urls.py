@@ -8,4 +8,7 @@ from . import views
 router = SimpleRouter(trailing_slash=True)
 router.register("assets", views.AssetViewSet, basename="asset")
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("", include(router.urls)),
+    path("", include("assets_app.api.uploads")),  # tus 1.0 at uploads/
+]
