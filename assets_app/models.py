@@ -12,10 +12,14 @@ name are added by migration ``0002``.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
+from django.db.models.query import ModelIterable
 from django.urls import reverse
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
@@ -23,13 +27,73 @@ from runs_app.models import Execution, Experiment, Project, Run, Workspace
 from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
 
 
+class TypedAssetIterable(ModelIterable):
+    """Yield each row as its typed proxy class (``DataAsset``, ``LogAsset``, …)."""
+
+    def __iter__(self):
+        for obj in super().__iter__():
+            yield obj.as_kind()
+
+
+def _glob_regex(pattern: str) -> str:
+    """An anchored regular expression for a glob with ``*`` and ``?`` (other characters are literal)."""
+    parts = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern]
+    return "^" + "".join(parts) + "$"
+
+
 class AssetQuerySet(models.QuerySet):
     def of_kind(self, kind: str) -> AssetQuerySet:
         return self.filter(kind=kind)
 
+    def typed(self) -> AssetQuerySet:
+        """The same rows, each returned as its typed kind."""
+        clone = self._chain()
+        clone._iterable_class = TypedAssetIterable
+        return clone
+
+    def catalog(
+        self,
+        *,
+        kind: str | type | Iterable[str] | None = None,
+        producer_task: str | None = None,
+        tag: str | None = None,
+        name: str | None = None,
+        scope: str | None = None,
+    ) -> AssetQuerySet:
+        """The catalog filters behind ``<scope>.assets.query()``: typed assets, newest first.
+
+        ``kind`` is a kind value, a typed class (``DataAsset``) or several kinds;
+        ``name`` may be a glob (``*`` and ``?``); ``tag`` keeps assets carrying that tag;
+        ``scope`` keeps only rows whose scope kind is exactly that one.
+        """
+        qs = self
+        if kind is not None:
+            if isinstance(kind, type):
+                kind = kind.KIND
+            if isinstance(kind, str):
+                qs = qs.filter(kind=kind)
+            else:
+                qs = qs.filter(kind__in=[getattr(k, "KIND", k) for k in kind])
+        if producer_task is not None:
+            qs = qs.filter(producer_task=producer_task)
+        if tag is not None:
+            if connections[qs.db].features.supports_json_field_contains:
+                qs = qs.filter(tags__contains=[tag])
+            else:  # SQLite: match the JSON-encoded element
+                qs = qs.filter(tags__icontains=json.dumps(tag))
+        if name is not None:
+            qs = qs.filter(name__regex=_glob_regex(name)) if ("*" in name or "?" in name) else qs.filter(name=name)
+        if scope is not None:
+            qs = qs.filter(scope=scope)
+        return qs.order_by("-id").typed()
+
 
 class KindManager(models.Manager):
-    """Manager of a typed kind: only rows of that kind."""
+    """Manager of a typed kind: only rows of that kind.
+
+    Related managers (``workspace.assets``, ``project.assets``, ``experiment.assets``,
+    ``run.assets``) are built from this class, so they offer :meth:`query` too.
+    """
 
     def __init__(self, kind: str | None = None) -> None:
         super().__init__()
@@ -38,6 +102,30 @@ class KindManager(models.Manager):
     def get_queryset(self) -> AssetQuerySet:
         qs = AssetQuerySet(self.model, using=self._db)
         return qs.filter(kind=self.kind) if self.kind else qs
+
+    def query(
+        self,
+        *,
+        kind: str | type | Iterable[str] | None = None,
+        producer_task: str | None = None,
+        tag: str | None = None,
+        name: str | None = None,
+        recursive: bool = True,
+    ) -> AssetQuerySet:
+        """Catalog view of this scope (SPEC §6): typed assets, newest first.
+
+        On a related manager (``project.assets``) ``recursive=True`` covers that
+        scope and every narrower one below it (project → its experiments → their
+        runs), which is what the foreign key already selects; ``recursive=False``
+        keeps only assets whose scope is exactly that object. (A queryset cannot
+        carry a method called ``query``: Django uses that attribute for the SQL.)
+        """
+        field = getattr(self, "field", None)
+        scope = None
+        if not recursive and getattr(self, "instance", None) is not None and field is not None:
+            if field.name in ScopeKind.values:
+                scope = field.name
+        return self.get_queryset().catalog(kind=kind, producer_task=producer_task, tag=tag, name=name, scope=scope)
 
 
 class Asset(models.Model):

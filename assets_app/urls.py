@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import upload_views, views
+from . import library_views, upload_views, views
 
 app_name = "assets"
 
@@ -12,4 +12,11 @@ urlpatterns = [
     path("assets/runs/<int:run_pk>/inputs/", views.run_inputs, name="run-inputs"),
     path("assets/runs/<int:run_pk>/logs/", views.run_logs, name="run-logs"),
     path("assets/runs/<int:run_pk>/error/", views.run_error, name="run-error"),
+    path("library/<slug:ws>/", library_views.library_workspace, name="library-workspace"),
+    path("library/<slug:ws>/<slug:project>/", library_views.library_project, name="library-project"),
+    path(
+        "library/<slug:ws>/<slug:project>/<slug:experiment>/",
+        library_views.library_experiment,
+        name="library-experiment",
+    ),
 ]

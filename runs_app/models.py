@@ -46,6 +46,13 @@ class Workspace(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("runs:workspace-detail", kwargs={"ws": self.slug})
 
+    @property
+    def data_assets(self):
+        """This workspace's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
+        from assets_app.services import data_library_for  # runs_app reaches assets only through services
+
+        return data_library_for(self)
+
 
 class Membership(models.Model):
     """A user's role in one workspace: viewer reads, editor launches and uploads, owner manages."""
@@ -84,6 +91,13 @@ class Project(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("runs:project-detail", kwargs={"ws": self.workspace.slug, "project": self.slug})
+
+    @property
+    def data_assets(self):
+        """This project's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
+        from assets_app.services import data_library_for  # runs_app reaches assets only through services
+
+        return data_library_for(self)
 
 
 class Experiment(models.Model):
@@ -124,6 +138,13 @@ class Experiment(models.Model):
             "runs:experiment-detail",
             kwargs={"ws": self.workspace.slug, "project": self.project.slug, "experiment": self.slug},
         )
+
+    @property
+    def data_assets(self):
+        """This experiment's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
+        from assets_app.services import data_library_for  # runs_app reaches assets only through services
+
+        return data_library_for(self)
 
 
 class SourceBlob(models.Model):

@@ -4,11 +4,13 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .lineage import AssetLineageView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("assets", views.AssetViewSet, basename="asset")
 
 urlpatterns = [
+    path("assets/<str:pk>/lineage/", AssetLineageView.as_view(), name="asset-lineage"),
     path("", include(router.urls)),
     path("", include("assets_app.api.uploads")),  # tus 1.0 at uploads/
 ]

@@ -26,6 +26,16 @@ from .core import (
     log_open,
     log_tail,
 )
+from .libraries import (
+    AssetNotFound,
+    DataLibrary,
+    data_asset_get,
+    data_asset_import,
+    data_asset_upload,
+    data_library_for,
+    data_library_list,
+    import_source_resolve,
+)
 from .uploads import (
     UploadChecksumMismatch,
     UploadError,
@@ -64,6 +74,14 @@ __all__ = [
     "log_finalize",
     "log_open",
     "log_tail",
+    "AssetNotFound",
+    "DataLibrary",
+    "data_asset_get",
+    "data_asset_import",
+    "data_asset_upload",
+    "data_library_for",
+    "data_library_list",
+    "import_source_resolve",
     "UploadChecksumMismatch",
     "UploadError",
     "UploadGone",
