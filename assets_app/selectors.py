@@ -140,3 +140,61 @@ def asset_preview(*, asset: Asset, max_bytes: int = PREVIEW_MAX_BYTES) -> dict[s
             if len(rows) > PREVIEW_MAX_CSV_ROWS:
                 break
     return {"format": fmt, "text": text, "rows": rows, "truncated": truncated, "max_bytes": max_bytes}
+
+
+# --- catalog search (SPEC §8) -------------------------------------------------------------
+
+
+def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
+    """The user's assets (scoped FIRST) narrowed by the shared AssetFilterSet's column filters.
+
+    ``strict``: an invalid column filter is a ``ValidationError`` (the API's 400); otherwise
+    invalid filters are ignored (the HTML page keeps showing results).
+    """
+    from django.core.exceptions import ValidationError
+
+    from .filtersets import AssetFilterSet
+
+    filterset = AssetFilterSet(filters or None, queryset=asset_list(user=user))
+    if strict and filters and not filterset.is_valid():
+        raise ValidationError({k: [str(e) for e in v] for k, v in filterset.errors.items()})
+    return filterset.qs
+
+
+def _shape_rows(qs: QuerySet[Asset]) -> QuerySet[Asset]:
+    return qs.select_related("workspace", "project", "experiment").only(*ASSET_LIST_FIELDS)
+
+
+def asset_search(*, user, q: str | None = "", filters: Any = None, sort: str = "relevance", strict: bool = True):
+    """The catalog search: parse ``q`` (``QueryError`` if malformed), scope to the user, apply the
+    column filters and the query. Returns an ``assets_app.search.AssetSearch`` whose ``page()``
+    and ``facets()`` cost a constant number of bounded queries."""
+    from .search import AssetSearch, parse
+
+    node = parse(q or "")
+    base = _catalog_base(user=user, filters=filters, strict=strict)
+    return AssetSearch(base, node, sort=sort, shape=_shape_rows)
+
+
+def trace_group_list(*, user, filters: Any = None, q: str | None = "") -> QuerySet:
+    """Error-trace groups by fingerprint over the user's traces (``workspace``/``project``/
+    ``experiment``/``run`` filters and an optional catalog query ``q``), most recently seen first.
+
+    Returns a grouped values queryset; pass a page of it to ``trace_group_detail_list``.
+    """
+    from .search import AssetSearch, parse
+    from .search.traces import trace_groups
+
+    base = _catalog_base(user=user, filters=filters, strict=True)
+    return trace_groups(AssetSearch(base, parse(q or "")).matching)
+
+
+def trace_group_detail_list(
+    *, user, groups: list[dict[str, Any]], filters: Any = None, q: str | None = ""
+) -> list[dict[str, Any]]:
+    """Add the sample message and the latest runs (capped) to one page of groups; two queries."""
+    from .search import AssetSearch, parse
+    from .search.traces import trace_group_details
+
+    base = _catalog_base(user=user, filters=filters, strict=False)
+    return trace_group_details(list(groups), scoped=AssetSearch(base, parse(q or "")).matching)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from runs_app.selectors import project_list, run_get, workspace_list
+from runs_app.selectors import run_get
 
 from .choices import AssetKind
-from .filtersets import AssetFilterSet
-from .forms import catalog_filter_choices
+from .search import SORTS, PageTooDeep, QueryError
 from .selectors import (
     asset_get,
     asset_list,
     asset_preview,
+    asset_search,
     asset_use_list,
     asset_use_list_for_run,
     log_list_for_run,
+    trace_group_detail_list,
+    trace_group_list,
 )
 from .services import log_tail
 
@@ -35,16 +38,87 @@ TRACEBACK_MAX_BYTES = 64 * 1024
 HTMX_STOP_POLLING = 286
 
 
+#: Error-trace groups the catalog page shows beside results that include traces.
+TRACE_GROUPS_ON_PAGE = 5
+#: Column filters (AssetFilterSet) the page carries along as hidden fields.
+CARRIED_FILTERS = (
+    "kind",
+    "scope",
+    "workspace",
+    "project",
+    "experiment",
+    "run",
+    "producer_run",
+    "name",
+    "sha256",
+    "tag",
+)
+
+
+def _facet_links(q: str, facets: dict) -> dict:
+    """Each facet value with the query that adds it as a filter (``q`` + `` key:value``)."""
+
+    def add(term: str) -> str:
+        return f"{q.strip()} {term}".strip()
+
+    return {
+        "kind": [{**f, "q": add(f"kind:{f['value']}")} for f in facets["kind"]],
+        "project": [{**f, "q": add(f"project:{f['id']}")} for f in facets["project"]],
+        "status": [{**f, "q": add(f"status:{f['value']}")} for f in facets["status"]],
+        "capped": facets["capped"],
+        "sampled": facets["sampled"],
+    }
+
+
 @login_required
 @require_GET
 def asset_list_view(request: HttpRequest) -> HttpResponse:
+    """The catalog: one search box (the API's ``q`` syntax), facets, trace groups, sort, pages.
+
+    A malformed query renders the message with the bad token highlighted (status 200 so htmx swaps
+    it in). The full page and the htmx fragment cost the same constant number of queries.
+    """
     user = request.user
-    filterset = AssetFilterSet(request.GET or None, queryset=asset_list(user=user))
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "filters": request.GET}
+    q = request.GET.get("q", "")
+    sort = request.GET.get("sort") or "relevance"
+    raw_page = request.GET.get("page") or "1"
+    number = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 6 else 1
+    context = {
+        "q": q,
+        "sort": sort if sort in SORTS else "relevance",
+        "sorts": list(SORTS),
+        "filters": request.GET,
+        "carried": [(k, request.GET[k]) for k in CARRIED_FILTERS if request.GET.get(k)],
+        "page": None,
+        "facets": None,
+        "trace_groups": [],
+        "error": None,
+    }
+    try:
+        search = asset_search(user=user, q=q, filters=request.GET, sort=context["sort"], strict=False)
+        context["page"] = search.page(number, PAGE_SIZE)
+        facets = search.facets()
+        context["facets"] = _facet_links(q, facets)
+        if any(f["value"] == AssetKind.ERROR_TRACE for f in facets["kind"]):
+            groups = list(trace_group_list(user=user, filters=request.GET, q=q)[:TRACE_GROUPS_ON_PAGE])
+            context["trace_groups"] = trace_group_detail_list(user=user, groups=groups, filters=request.GET, q=q)
+    except QueryError as exc:
+        pos = min(max(exc.position, 0), len(q))
+        width = max(len(exc.token), 1)
+        context["error"] = {
+            "detail": exc.detail,
+            "message": exc.message,
+            "position": exc.position,
+            "before": q[:pos],
+            "token": q[pos : pos + width],
+            "after": q[pos + width :],
+        }
+    except PageTooDeep as exc:
+        context["error"] = {"detail": str(exc), "message": str(exc), "position": None}
+    except ValidationError as exc:  # only from strict filters; kept for safety
+        context["error"] = {"detail": "; ".join(exc.messages), "message": "; ".join(exc.messages), "position": None}
     if request.htmx:
-        return render(request, "assets_app/partials/_asset_table.html", context)
-    context["choices"] = catalog_filter_choices(workspaces=workspace_list(user=user), projects=project_list(user=user))
+        return render(request, "assets_app/partials/_catalog_results.html", context)
     return render(request, "assets_app/asset_list.html", context)
 
 
@@ -113,6 +187,15 @@ def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
     from django.utils.http import content_disposition_header
 
     asset = asset_get(user=request.user, pk=pk)
+    if asset.import_action == "symlink":
+        # A symlinked import is read through its link at download time: the target may have
+        # been swapped since the import, so it must still resolve below an import root.
+        from .services import import_source_resolve
+
+        try:
+            import_source_resolve(os.path.realpath(asset.path))
+        except (ValidationError, NotImplementedError, ValueError):
+            raise Http404("This asset's linked source is no longer below an import root.") from None
     try:
         handle = asset.open("rb")
         size = handle.size

@@ -8,6 +8,7 @@ checkpoint: data and parent; error trace: exception, traceback, fingerprint).
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from ..choices import AssetKind
@@ -82,3 +83,75 @@ DETAIL_SERIALIZERS: dict[str, type[AssetDetailSerializer]] = {
     AssetKind.CHECKPOINT: CheckpointAssetDetailSerializer,
     AssetKind.ERROR_TRACE: ErrorTraceAssetDetailSerializer,
 }
+
+
+# --- catalog search and error-trace groups ------------------------------------------------
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ProjectFacetSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class FacetsSerializer(serializers.Serializer):
+    """Counts by kind, project and producing-run status over the newest ``sampled`` matches."""
+
+    kind = FacetValueSerializer(many=True)
+    project = ProjectFacetSerializer(many=True)
+    status = FacetValueSerializer(many=True)
+    sampled = serializers.IntegerField(help_text="Matching rows the facets counted.")
+    capped = serializers.BooleanField(help_text="True when only the newest matches were counted.")
+
+
+@extend_schema_serializer(many=False)  # already a page: never wrapped in the paginator's envelope
+class AssetSearchPageSerializer(serializers.Serializer):
+    """A page of catalog results; ``count`` stops at the cap (then ``count_capped`` is true: "1000+")."""
+
+    count = serializers.IntegerField()
+    count_capped = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    sort = serializers.CharField()
+    ranked = serializers.BooleanField(help_text="True when the page is in relevance order.")
+    results = AssetSerializer(many=True)
+    facets = FacetsSerializer(required=False, help_text="Only with ?facets=true.")
+
+
+class QueryErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    position = serializers.IntegerField(help_text="0-based character offset of the bad token in q.")
+    token = serializers.CharField(allow_blank=True)
+
+
+class TraceRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    experiment = serializers.CharField(help_text="The run's experiment slug.")
+
+
+class TraceExperimentSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class TraceGroupSerializer(serializers.Serializer):
+    """One failure across runs: error traces sharing a fingerprint."""
+
+    fingerprint = serializers.CharField()
+    exception_type = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True, help_text="The newest trace's message (cut at 500).")
+    task = serializers.CharField(allow_blank=True)
+    experiment = TraceExperimentSerializer(allow_null=True, help_text="The newest trace's experiment.")
+    count = serializers.IntegerField()
+    run_count = serializers.IntegerField()
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    sample_id = serializers.IntegerField(help_text="The newest trace (an asset id).")
+    runs = TraceRunSerializer(many=True, help_text="Latest runs hit (capped).")

@@ -8,6 +8,7 @@ from .lineage import AssetLineageView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("assets", views.AssetViewSet, basename="asset")
+router.register("traces", views.TraceGroupViewSet, basename="trace")
 
 urlpatterns = [
     path("assets/<str:pk>/lineage/", AssetLineageView.as_view(), name="asset-lineage"),

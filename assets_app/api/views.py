@@ -10,15 +10,25 @@ malformed id reaches the selector and is a JSON 404, not an HTML one.
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from ..filtersets import AssetFilterSet
 from ..models import Asset
-from ..selectors import asset_get, asset_list
-from .serializers import DETAIL_SERIALIZERS, AssetDetailSerializer, AssetSerializer
+from ..search import SORTS, PageTooDeep, QueryError
+from ..selectors import asset_get, asset_list, asset_search, trace_group_detail_list, trace_group_list
+from .serializers import (
+    DETAIL_SERIALIZERS,
+    AssetDetailSerializer,
+    AssetSearchPageSerializer,
+    AssetSerializer,
+    QueryErrorSerializer,
+    TraceGroupSerializer,
+)
 
 _ASSET_DETAIL = PolymorphicProxySerializer(
     component_name="AssetDetail",
@@ -27,7 +37,41 @@ _ASSET_DETAIL = PolymorphicProxySerializer(
 )
 
 
-@extend_schema_view(retrieve=extend_schema(responses=_ASSET_DETAIL))
+_Q_PARAM = OpenApiParameter(
+    "q",
+    OpenApiTypes.STR,
+    description="Catalog query: free words, key:value filters (kind scope workspace project experiment run task "
+    'tag status name sha256 version after before config_hash), OR, -, parentheses, "phrases".',
+)
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _page_params(request: Request, paginator) -> tuple[int, int]:
+    """``page`` (not a number ≥ 1: 404 "Invalid page.", like DRF) and ``page_size`` (bad: the default;
+    clamped to the maximum, like DRF)."""
+    raw = request.query_params.get("page") or "1"
+    if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        raise exceptions.NotFound("Invalid page.")
+    size = paginator.page_size
+    raw_size = request.query_params.get("page_size") or ""
+    if raw_size.isdigit() and len(raw_size) <= 9 and int(raw_size) >= 1:
+        size = min(int(raw_size), paginator.max_page_size)
+    return int(raw), size
+
+
+@extend_schema_view(
+    retrieve=extend_schema(responses=_ASSET_DETAIL),
+    list=extend_schema(
+        parameters=[
+            _Q_PARAM,
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=list(SORTS), description="Default relevance."),
+            OpenApiParameter("facets", OpenApiTypes.BOOL, description="Add facet counts (kind, project, status)."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: AssetSearchPageSerializer, 400: QueryErrorSerializer},
+    ),
+)
 class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The asset catalog across the caller's workspaces (staff: all)."""
 
@@ -39,7 +83,76 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self) -> QuerySet[Asset]:
         return asset_list(user=self.request.user)
 
+    def list(self, request: Request) -> Response:
+        """The catalog search: ``q`` plus the column filters, scoped to the caller, capped counts."""
+        params = request.query_params
+        sort = params.get("sort") or "relevance"
+        if sort not in SORTS:
+            raise exceptions.ValidationError({"sort": [f"One of {', '.join(SORTS)}."]})
+        number, size = _page_params(request, self.paginator)
+        try:
+            search = asset_search(user=request.user, q=params.get("q", ""), filters=params, sort=sort)
+        except QueryError as exc:
+            return Response(exc.as_dict(), status=400)
+        try:
+            page = search.page(number, size)
+        except PageTooDeep as exc:
+            raise exceptions.NotFound(str(exc)) from None
+        if number > 1 and not page.rows:
+            raise exceptions.NotFound("Invalid page.")
+        url = request.build_absolute_uri()
+        data = {
+            "count": page.count,
+            "count_capped": page.count_capped,
+            "next": replace_query_param(url, "page", number + 1) if page.has_next else None,
+            "previous": (
+                None
+                if number == 1
+                else remove_query_param(url, "page")
+                if number == 2
+                else replace_query_param(url, "page", number - 1)
+            ),
+            "sort": page.sort,
+            "ranked": page.ranked,
+            "results": AssetSerializer(page.rows, many=True).data,
+        }
+        if (params.get("facets") or "").lower() in _TRUE:
+            data["facets"] = search.facets()
+        return Response(data)
+
     def retrieve(self, request: Request, pk: str) -> Response:
         asset = asset_get(user=request.user, pk=pk)
         serializer = DETAIL_SERIALIZERS.get(asset.kind, AssetDetailSerializer)
         return Response(serializer(asset).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _Q_PARAM,
+            OpenApiParameter("workspace", OpenApiTypes.INT),
+            OpenApiParameter("project", OpenApiTypes.INT),
+            OpenApiParameter("experiment", OpenApiTypes.INT),
+            OpenApiParameter("run", OpenApiTypes.INT),
+        ],
+        responses={200: TraceGroupSerializer(many=True), 400: QueryErrorSerializer},
+    )
+)
+class TraceGroupViewSet(viewsets.GenericViewSet):
+    """Error traces grouped by fingerprint (the same failure across runs), most recently seen first."""
+
+    queryset = Asset.objects.none()
+    serializer_class = TraceGroupSerializer
+    filter_backends: list = []
+
+    def list(self, request: Request) -> Response:
+        params = request.query_params
+        filters = {k: params.get(k) for k in ("workspace", "project", "experiment", "run") if params.get(k)}
+        q = params.get("q", "")
+        try:
+            groups = trace_group_list(user=request.user, filters=filters, q=q)
+        except QueryError as exc:
+            return Response(exc.as_dict(), status=400)
+        page = self.paginate_queryset(groups)
+        rows = trace_group_detail_list(user=request.user, groups=page, filters=filters, q=q)
+        return self.get_paginated_response(TraceGroupSerializer(rows, many=True).data)

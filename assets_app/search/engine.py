@@ -1,0 +1,181 @@
+"""Executing a catalog search with bounded cost (MEASURED.md: never rank every hit, no exact
+COUNT over huge sets, no deep OFFSET).
+
+- Counting: ``COUNT(*)`` over at most ``COUNT_CAP + 1`` matching ids; above the cap the
+  result says ``count_capped`` ("1000+").
+- Relevance: only the newest ``RANK_CAP`` matching rows are ranked (``ts_rank`` /
+  FTS5 ``bm25``); results after them follow in recency order. Without free words
+  relevance is recency.
+- Paging: page numbers, offsets at most ``MAX_OFFSET`` (deeper: refine the query).
+- Facets: kind × project × producing-run status counted in ONE grouped query over
+  the newest ``FACET_CAP`` matching rows (``facets_capped`` when cut).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, QuerySet
+
+from .compiler import compile_query
+from .expressions import text_rank
+from .parser import Node, positive_terms
+
+COUNT_CAP = 1000
+RANK_CAP = 200
+FACET_CAP = 5000
+MAX_OFFSET = 10_000
+SORTS = {
+    "relevance": ("-id",),
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "name": ("name", "-version", "id"),
+    "size": ("-size", "-id"),
+}
+
+
+@dataclass
+class SearchPage:
+    rows: list
+    number: int
+    page_size: int
+    count: int
+    count_capped: bool
+    has_next: bool
+    sort: str
+    ranked: bool
+    facets: dict[str, Any] | None = field(default=None)
+
+    @property
+    def object_list(self) -> list:
+        return self.rows
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def count_display(self) -> str:
+        return f"{self.count}+" if self.count_capped else str(self.count)
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * self.page_size + len(self.rows)
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+class AssetSearch:
+    """A compiled search over an already user-scoped, column-filtered queryset."""
+
+    def __init__(self, base: QuerySet, node: Node | None, *, sort: str = "relevance", shape=None) -> None:
+        """``shape(qs)`` adds ``select_related``/``only`` to the ranked page's id lookup."""
+        self.node = node
+        self.shape = shape or (lambda qs: qs)
+        self.sort = sort if sort in SORTS else "relevance"
+        self.matching = base.filter(compile_query(node))
+        self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
+
+    @property
+    def ranked(self) -> bool:
+        return self.sort == "relevance" and bool(self.terms)
+
+    def count(self) -> tuple[int, bool]:
+        n = self.matching.order_by().values("pk")[: COUNT_CAP + 1].count()
+        return min(n, COUNT_CAP), n > COUNT_CAP
+
+    def _ordered(self) -> QuerySet:
+        return self.matching.order_by(*SORTS[self.sort])
+
+    def _ranked_slice(self, start: int, stop: int) -> list:
+        candidates = self.matching.order_by("-id").values("pk")[:RANK_CAP]
+        rank = text_rank(self.terms, vendor=connection.vendor)
+        # Rank by id only (the candidates already satisfy the query): never re-run the match.
+        qs = (
+            self.shape(self.matching.model.objects.filter(pk__in=candidates))
+            .annotate(search_rank=rank)
+            .order_by("-search_rank", "-id")
+        )
+        return list(qs[start:stop])
+
+    def rows(self, start: int, stop: int) -> list:
+        """Rows ``start``..``stop`` (exclusive) of the result in the chosen order."""
+        if not self.ranked:
+            return list(self._ordered()[start:stop])
+        out = []
+        if start < RANK_CAP:
+            out = self._ranked_slice(start, min(stop, RANK_CAP))
+            if len(out) < min(stop, RANK_CAP) - start:
+                return out  # fewer candidates than the cap: nothing follows
+        if stop > RANK_CAP:
+            out += list(self.matching.order_by("-id")[max(start, RANK_CAP) : stop])
+        return out
+
+    def page(self, number: int, page_size: int, *, with_count: bool = True) -> SearchPage:
+        number = max(1, number)
+        start = (number - 1) * page_size
+        if start > MAX_OFFSET:
+            raise PageTooDeep(f"Pages stop at {MAX_OFFSET} results; refine the query.")
+        rows = self.rows(start, start + page_size + 1)
+        has_next = len(rows) > page_size
+        rows = rows[:page_size]
+        count, capped = self.count() if with_count else (0, False)
+        return SearchPage(
+            rows=rows,
+            number=number,
+            page_size=page_size,
+            count=count,
+            count_capped=capped,
+            has_next=has_next,
+            sort=self.sort,
+            ranked=self.ranked,
+        )
+
+    def facets(self) -> dict[str, Any]:
+        """Counts by kind, project and producing-run status (one grouped query, capped sample)."""
+        sample = self.matching.order_by("-id").values("pk")[:FACET_CAP]
+        groups = (
+            self.matching.model.objects.filter(pk__in=sample)
+            .values("kind", "project_id", "project__name", "project__slug", "producer_run__status")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        kinds: dict[str, int] = {}
+        projects: dict[Any, dict[str, Any]] = {}
+        statuses: dict[str, int] = {}
+        total = 0
+        for g in groups:
+            n = g["n"]
+            total += n
+            kinds[g["kind"]] = kinds.get(g["kind"], 0) + n
+            if g["project_id"] is not None:
+                entry = projects.setdefault(
+                    g["project_id"],
+                    {"id": g["project_id"], "name": g["project__name"], "slug": g["project__slug"], "count": 0},
+                )
+                entry["count"] += n
+            if g["producer_run__status"]:
+                statuses[g["producer_run__status"]] = statuses.get(g["producer_run__status"], 0) + n
+        return {
+            "kind": [{"value": k, "count": v} for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "project": sorted(projects.values(), key=lambda p: (-p["count"], p["name"] or "")),
+            "status": [{"value": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "sampled": total,
+            "capped": total >= FACET_CAP,
+        }
+
+
+class PageTooDeep(Exception):
+    pass

@@ -1,0 +1,131 @@
+"""ORM expressions for the catalog's text search, safe inside subqueries.
+
+The PostgreSQL ``search_vector`` column (migration 0002) and the SQLite
+``asset_fts`` table (migration 0004) are not declared on the model, so raw SQL
+would have to name the asset table, which Django re-aliases (``U0``) when a
+queryset becomes a subquery. These expressions compile ``F("id")`` first and
+derive the alias from it, so they stay correct wherever Django puts them.
+"""
+
+from __future__ import annotations
+
+from django.db.models import BooleanField, Expression, F, FloatField, Lookup
+
+FTS_TABLE = "asset_fts"
+
+
+class _AliasedColumn(Expression):
+    """``<alias of the asset table>.<column>`` for a column the model does not declare."""
+
+    def __init__(self, column: str, output_field=None) -> None:
+        super().__init__(output_field=output_field)
+        self.column = column
+        self.ref = F("id")
+
+    def get_source_expressions(self):
+        return [self.ref]
+
+    def set_source_expressions(self, exprs):
+        (self.ref,) = exprs
+
+    def as_sql(self, compiler, connection):
+        sql, params = compiler.compile(self.ref)
+        suffix = connection.ops.quote_name("id")
+        if not sql.endswith(suffix):  # pragma: no cover - Django always compiles a Col here
+            raise ValueError(f"Unexpected column SQL {sql!r}")
+        return sql[: -len(suffix)] + connection.ops.quote_name(self.column), params
+
+
+class _Condition(Expression):
+    """A boolean SQL template over the asset row: ``{id}``/``{col}`` are filled from the aliased table."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, template: str, params: list, column: str = "id") -> None:
+        super().__init__()
+        self.template = template
+        self.params = list(params)
+        self.col = _AliasedColumn(column)
+
+    def get_source_expressions(self):
+        return [self.col]
+
+    def set_source_expressions(self, exprs):
+        (self.col,) = exprs
+
+    def as_sql(self, compiler, connection):
+        col_sql, col_params = compiler.compile(self.col)
+        return self.template.format(col=col_sql), [*col_params, *self.params]
+
+
+def pg_text_match(text: str, *, phrase: bool) -> Expression:
+    """PostgreSQL: the indexed ``search_vector @@ plainto_tsquery/phraseto_tsquery('simple', text)``."""
+    func = "phraseto_tsquery" if phrase else "plainto_tsquery"
+    return _Condition(f"{{col}} @@ {func}('simple'::regconfig, %s)", [text], column="search_vector")
+
+
+def fts5_quote(text: str, *, prefix: bool = True) -> str:
+    """An FTS5 string (a phrase of the text's tokens), the last token matched as a prefix."""
+    return '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
+def sqlite_text_match(text: str) -> Expression:
+    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"*')``."""
+    return _Condition("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", [fts5_quote(text)])
+
+
+class _Rank(Expression):
+    output_field = FloatField()
+
+    def __init__(self, template: str, params: list, column: str) -> None:
+        super().__init__()
+        self.template = template
+        self.params = list(params)
+        self.col = _AliasedColumn(column)
+
+    def get_source_expressions(self):
+        return [self.col]
+
+    def set_source_expressions(self, exprs):
+        (self.col,) = exprs
+
+    def as_sql(self, compiler, connection):
+        col_sql, col_params = compiler.compile(self.col)
+        return self.template.format(col=col_sql), [*col_params, *self.params]
+
+
+def text_rank(terms: list[tuple[str, bool]], *, vendor: str) -> Expression:
+    """A relevance score (higher is better) of the row for the positive free terms ``(text, phrase)``."""
+    if vendor == "postgresql":
+        parts, params = [], []
+        for text, phrase in terms:
+            parts.append(("phraseto_tsquery" if phrase else "plainto_tsquery") + "('simple'::regconfig, %s)")
+            params.append(text)
+        return _Rank(f"ts_rank({{col}}, {' || '.join(parts)})", params, "search_vector")
+    match = " OR ".join(fts5_quote(text) for text, _ in terms)
+    return _Rank("-(SELECT bm25(asset_fts) FROM asset_fts WHERE asset_fts MATCH %s AND rowid = {col})", [match], "id")
+
+
+class ILike(Lookup):
+    """Case-insensitive ``LIKE`` with ``\\`` as escape: ``ILIKE`` on PostgreSQL (trigram-indexed on
+    the name), ``LIKE`` on SQLite (case-insensitive for ASCII). Used as an expression:
+    ``ILike(F("name"), pattern)``."""
+
+    lookup_name = "molexp_ilike"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        op = "ILIKE" if connection.vendor == "postgresql" else "LIKE"
+        return f"{lhs} {op} {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def glob_to_like(glob: str) -> str:
+    """``*`` → ``%``, ``?`` → ``_``; everything else literal."""
+    return "".join("%" if ch == "*" else "_" if ch == "?" else like_escape(ch) for ch in glob)

@@ -1,0 +1,73 @@
+"""The search list endpoint, the trace groups and the catalog page cost a constant number of
+queries at two data sizes (API list with q, sort and facets: at most 6)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets_app import services
+from assets_app.choices import AssetKind
+from runs_app.choices import RunStatus
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def grow(experiment, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(tmp_path)}},
+    }
+
+    def add(n):
+        for _ in range(n):
+            run = f.RunFactory(experiment=experiment, status=RunStatus.FAILED)
+            ex = f.ExecutionFactory(run=run, number=1)
+            services.error_trace_create(
+                run=run, execution=ex, task="train", exception_type="RuntimeError", message="CUDA out of memory",
+                traceback_text="RuntimeError: CUDA out of memory", frames=[("a.py", "f")],
+            )  # fmt: skip
+            services.asset_create(kind=AssetKind.CHECKPOINT, name="ckpt", run=run, producer_execution=ex, tags=["best"])
+
+    return add
+
+
+def _count(client, url, **headers):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, **headers)
+    assert response.status_code == 200, response.content[:500]
+    return len(ctx)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/assets/?q=CUDA&facets=true",
+        "/api/assets/?q=kind:checkpoint+tag:best+-status:failed&facets=1&sort=name",
+        "/api/assets/?q=memory+OR+ckpt&sort=relevance&facets=true&page_size=5",
+        "/api/traces/?q=CUDA",
+    ],
+)
+def test_api_constant(api_client_for, grow, url):
+    client = api_client_for("viewer")
+    grow(2)
+    small = _count(client, url)
+    grow(12)
+    large = _count(client, url)
+    assert small == large <= 6, (small, large)
+
+
+@pytest.mark.parametrize("hx", [False, True])
+def test_catalog_page_constant(web_client_for, grow, hx):
+    client = web_client_for("viewer")
+    headers = {"HTTP_HX_REQUEST": "true"} if hx else {}
+    url = "/catalog/?q=CUDA+OR+ckpt"
+    grow(2)
+    client.get(url, **headers)
+    small = _count(client, url, **headers)
+    grow(12)
+    large = _count(client, url, **headers)
+    assert small == large <= 10, (small, large)
