@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from assets_app import services as asset_services
@@ -664,6 +664,15 @@ def _load_output(ref: dict) -> tuple[bool, Any]:
     return False, None
 
 
+def _reconnect_if_broken() -> None:
+    """Drop this thread's connection if it broke (database restart); the next query reconnects.
+
+    Outside a transaction only: closing inside one would lose it.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 class _TaskRecorder:
     """Engine hooks backed by TaskExecution rows (one row per task per execution)."""
 
@@ -682,12 +691,16 @@ class _TaskRecorder:
         self._save(name, status=TaskStatus.RUNNING, started_at=timezone.now())
 
     def task_succeeded(self, name: str, output: Any) -> None:
+        # The task may have computed for minutes without touching the database; if the server
+        # restarted meanwhile this thread's connection is dead: health-check it (reconnect) first.
+        _reconnect_if_broken()
         self.ctx.flush()
         self._save(name, status=TaskStatus.SUCCEEDED, finished_at=timezone.now(), output_ref=_output_ref(output))
 
     def task_failed(self, name: str, exc: BaseException) -> None:
         from ..workflow import RunCancelled
 
+        _reconnect_if_broken()  # the failure may be a lost connection: record it on a fresh one
         self.ctx.flush()
         status = TaskStatus.CANCELLED if isinstance(exc, RunCancelled) else TaskStatus.FAILED
         error = {"type": type(exc).__name__, "message": str(exc)[:4000]}
@@ -726,6 +739,7 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     cancelling → succeeded/failed). An execution already terminal (terminated
     after the grace period, or reaped as lost) is left as recorded.
     """
+    _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
         execution = Execution.objects.get(pk=execution.pk)
         run = Run.objects.get(pk=run.pk)
@@ -830,6 +844,7 @@ def _workflow_dir_of(workflow_source: str) -> str | None:
 
 
 def _record_failure(*, execution: Execution, run: Run, task: str, exc: BaseException) -> None:
+    _reconnect_if_broken()  # the failure may be the lost connection itself: record it on a fresh one
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     frames = [(fs.filename, fs.name) for fs in traceback.extract_tb(exc.__traceback__)]
     trace = asset_services.error_trace_create(

@@ -173,6 +173,8 @@ class RunContext:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if not connection.in_atomic_block:
+            close_old_connections()  # reconnect if the database restarted while the task computed
         self.flush()
         for writer in list(self._logs.values()):
             writer.finalize()
@@ -284,4 +286,10 @@ class RunContext:
             with self._metrics_lock:
                 points, self._metrics = self._metrics, []
             if points:
-                Metric.objects.bulk_create(points, batch_size=5000)
+                try:
+                    Metric.objects.bulk_create(points, batch_size=5000)
+                except Exception:
+                    # A failed write (database restarting) must not drop the batch: the next flush retries it.
+                    with self._metrics_lock:
+                        self._metrics[:0] = points
+                    raise
