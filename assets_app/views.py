@@ -118,7 +118,11 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:  # only from strict filters; kept for safety
         context["error"] = {"detail": "; ".join(exc.messages), "message": "; ".join(exc.messages), "position": None}
     if request.htmx:
-        return render(request, "assets_app/partials/_catalog_results.html", context)
+        # The page's controls target #catalog-results (results, facets, trace groups); any other
+        # htmx caller gets the bare results table (#asset-table), as before the search existed.
+        if request.htmx.target == "catalog-results" or context["error"]:
+            return render(request, "assets_app/partials/_catalog_results.html", context)
+        return render(request, "assets_app/partials/_asset_table.html", context)
     return render(request, "assets_app/asset_list.html", context)
 
 

@@ -14,6 +14,7 @@ COUNT over huge sets, no deep OFFSET).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection
@@ -51,6 +52,11 @@ class SearchPage:
     @property
     def object_list(self) -> list:
         return self.rows
+
+    @property
+    def paginator(self) -> SimpleNamespace:
+        """Django ``Page`` compatibility: ``paginator.count`` (capped) and ``num_pages``."""
+        return SimpleNamespace(count=self.count, num_pages=-(-self.count // self.page_size) if self.count else 1)
 
     @property
     def has_previous(self) -> bool:

@@ -45,10 +45,13 @@ def test_search_results_facets_and_trace_groups(web_client_for, data):
 
 
 def test_htmx_request_renders_the_fragment(web_client_for, data):
-    response = web_client_for("viewer").get("/catalog/", {"q": "ckpt"}, HTTP_HX_REQUEST="true")
+    client = web_client_for("viewer")
+    response = client.get("/catalog/", {"q": "ckpt"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="catalog-results")
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="catalog-results">')
-    assert "<html" not in html
+    assert "<html" not in html and 'id="catalog-facets"' in html
+    table = client.get("/catalog/", {"q": "ckpt"}, HTTP_HX_REQUEST="true").content.decode()
+    assert table.lstrip().startswith('<div id="asset-table">')
 
 
 def test_malformed_query_shows_message_and_highlights_token(web_client_for, data):

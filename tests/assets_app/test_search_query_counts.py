@@ -63,7 +63,7 @@ def test_api_constant(api_client_for, grow, url):
 @pytest.mark.parametrize("hx", [False, True])
 def test_catalog_page_constant(web_client_for, grow, hx):
     client = web_client_for("viewer")
-    headers = {"HTTP_HX_REQUEST": "true"} if hx else {}
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "catalog-results"} if hx else {}
     url = "/catalog/?q=CUDA+OR+ckpt"
     grow(2)
     client.get(url, **headers)
