@@ -8,6 +8,7 @@ module's docstring states its invariants.
 
 from .core import (
     AssetLookupError,
+    LogCountPending,
     StoredBlob,
     asset_create,
     asset_name_clean,
@@ -57,6 +58,7 @@ from .uploads import (
 
 __all__ = [
     "AssetLookupError",
+    "LogCountPending",
     "StoredBlob",
     "asset_create",
     "asset_name_clean",

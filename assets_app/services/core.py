@@ -20,6 +20,7 @@ import mimetypes
 import os
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
@@ -285,29 +286,48 @@ def log_open(*, run: Run, execution: Execution | None, name: str, task: str = ""
         producer_execution=execution,
         producer_task=task,
     )
-    storage_name = f"logs/run-{run.pk}/{asset.pk}.log"
-    Asset.objects.filter(pk=asset.pk).update(file=storage_name)
-    asset.file = storage_name
+    # A random part keeps two databases sharing one media folder (or a restored backup)
+    # from ever appending to each other's file under the same row ids.
+    storage_name = f"logs/run-{run.pk}/{asset.pk}-{uuid.uuid4().hex[:12]}.log"
     path = Path(default_storage.path(storage_name))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(exist_ok=True)
+    path.touch(exist_ok=False)
+    Asset.objects.filter(pk=asset.pk).update(file=storage_name)
+    asset.file = storage_name
     return asset
 
 
-def log_append_lines(*, asset: Asset, lines: list[str]) -> None:
+class LogCountPending(Exception):
+    """Lines reached the log's file but their count did not reach the row; carry it to the next flush."""
+
+    def __init__(self, lines: int, size: int) -> None:
+        super().__init__(f"{lines} log lines written but not yet counted")
+        self.lines = lines
+        self.size = size
+
+
+def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, int] = (0, 0)) -> None:
     """Append lines to a log's file, then count them with one UPDATE (one DB round trip per flush).
 
     The file is written (and flushed to the OS) before the row, so a line the
-    row counts is always in the file.
+    row counts is always in the file. If the UPDATE fails (the database is
+    restarting), ``LogCountPending`` carries the uncounted lines and bytes, which
+    the caller passes back as ``uncounted`` on its next flush: no line is lost
+    from the count.
     """
-    if not lines:
-        return
     payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8", errors="replace")
-    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
-    with open(path, "ab") as fh:
-        fh.write(payload)
-        fh.flush()
-    Asset.objects.filter(pk=asset.pk).update(line_count=F("line_count") + len(lines), size=F("size") + len(payload))
+    if payload:
+        path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
+        with open(path, "ab") as fh:
+            fh.write(payload)
+            fh.flush()
+    count, size = len(lines) + uncounted[0], len(payload) + uncounted[1]
+    if not count and not size:
+        return
+    try:
+        Asset.objects.filter(pk=asset.pk).update(line_count=F("line_count") + count, size=F("size") + size)
+    except DatabaseError as exc:
+        raise LogCountPending(count, size) from exc
 
 
 def log_finalize(*, asset: Asset) -> None:

@@ -49,6 +49,7 @@ class LogWriter:
         self.name = name
         self._asset = None
         self._buffer: list[str] = []
+        self._uncounted = (0, 0)
         self._lock = threading.Lock()
 
     def append(self, line: Any) -> None:
@@ -78,8 +79,15 @@ class LogWriter:
     def flush(self) -> None:
         with self._lock:
             lines, self._buffer = self._buffer, []
-            if lines:
-                asset_services.log_append_lines(asset=self.asset, lines=lines)
+            if not lines and self._uncounted == (0, 0):
+                return
+            uncounted, self._uncounted = self._uncounted, (0, 0)
+            try:
+                asset_services.log_append_lines(asset=self.asset, lines=lines, uncounted=uncounted)
+            except asset_services.LogCountPending as pending:
+                # The lines are in the file; only their count is owed to the row.
+                self._uncounted = (pending.lines, pending.size)
+                raise
 
     def finalize(self) -> None:
         self.flush()

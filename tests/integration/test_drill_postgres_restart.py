@@ -98,4 +98,8 @@ def test_database_restart_mid_run_ends_cleanly_and_keeps_records(drill, editor, 
     last_step = int(Asset.objects.get(run=run, name="drill").read_text().rsplit("working ", 1)[1].split()[0])
     steps = sorted(Metric.objects.filter(run=run, key="progress").values_list("value", flat=True))
     assert steps == [float(n) for n in range(1, last_step + 1)]
+    # ... and every line in the log's file is counted on its row (a count that failed during
+    # the cut is carried to the next flush, never dropped).
+    log = Asset.objects.get(run=run, name="drill")
+    assert log.line_count == len(log.read_text().splitlines())
     print(f"DRILL postgres-restart: {last_step} metric points, all recorded; log line_count {log_lines()}")
