@@ -176,6 +176,7 @@ class Asset(models.Model):
     exception_message = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     fingerprint = models.CharField(max_length=64, blank=True)
+    imported = models.BooleanField(default=False, help_text="Registered from an imported crate (read-only).")
 
     objects = KindManager()
 

@@ -185,6 +185,25 @@ class Run(models.Model):
     error = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     cloned_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones")
+    reproduction_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reproductions",
+        help_text="The run this one re-executes to check that it reproduces.",
+    )
+    input_pins = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Asset name → asset id that find_asset must return (a reproduction uses the exact inputs).",
+    )
+    verdict = models.JSONField(
+        null=True, blank=True, help_text="For a reproduction: how it compares with the original run."
+    )
+    imported = models.JSONField(
+        null=True, blank=True, help_text="Set when the run came from an imported crate: read-only record."
+    )
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -23,10 +23,10 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from molexp_site.errors import Conflict
 
-from . import selectors, services
-from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
-from .filtersets import RunFilterSet
-from .forms import (
+from .. import selectors, services
+from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
+from ..filtersets import RunFilterSet
+from ..forms import (
     ExperimentCreateForm,
     MembershipRemoveForm,
     MembershipSetForm,
