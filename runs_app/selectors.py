@@ -420,3 +420,27 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
         n=context_lines,
     )
     return {"status": "changed", "diff": "".join(lines), "message": ""}
+
+
+# --- added for reproduce and verify ------------------------------------------------------
+
+
+def run_list_same_config(*, user: User, run: Run) -> QuerySet[Run]:
+    """Other runs of ``run``'s workspace the user may read with the same ``config_hash``, newest first.
+
+    Each row has ``same_source`` (the same workflow snapshot sha256, i.e. the same
+    ``SourceBlob``) and the row shape of ``run_list``; one query. Empty for a run
+    without a config hash.
+    """
+    from django.db.models import BooleanField, ExpressionWrapper
+
+    if not run.config_hash:
+        return Run.objects.none()
+    same_source = ExpressionWrapper(Q(source_blob_id=run.source_blob_id), output_field=BooleanField())
+    if run.source_blob_id is None:
+        same_source = ExpressionWrapper(Q(pk__in=[]), output_field=BooleanField())
+    return (
+        run_list(user=user, filters={"workspace": run.workspace_id, "config_hash": run.config_hash})
+        .exclude(pk=run.pk)
+        .annotate(same_source=same_source)
+    )

@@ -423,9 +423,22 @@ def asset_resolve_for_run(
     The first scope that has the name wins; there the newest version is taken,
     or ``version`` when pinned. One query finds the candidates of all scopes.
     Raises ``AssetLookupError`` listing the scopes searched.
+
+    A reproduction's ``run.input_pins`` (name → asset id) wins: it returns exactly
+    that asset (still within the run's workspace), unless ``kind``/``version`` ask
+    for another one; a pinned asset that is gone is an error, never "the newest".
     """
     from django.db.models import Q
 
+    pinned = (run.input_pins or {}).get(name)
+    if pinned is not None:
+        asset = Asset.objects.filter(pk=pinned, workspace_id=run.workspace_id).first()
+        if asset is None:
+            raise AssetLookupError(f"The pinned input {name!r} (asset id {pinned}) is no longer there", ["pinned"])
+        if (not kind or asset.kind == kind) and (version is None or asset.version == version):
+            asset = asset.as_kind()
+            asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
+            return asset
     order = [
         (ScopeKind.RUN, Q(scope=ScopeKind.RUN, run_id=run.pk), f"run #{run.number}"),
         (ScopeKind.EXPERIMENT, Q(scope=ScopeKind.EXPERIMENT, experiment_id=run.experiment_id), "experiment"),

@@ -17,6 +17,13 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
+from .reproduce import (
+    reproduction_verdict_build,
+    reproduction_verdict_compute,
+    reproduction_verdict_get,
+    run_input_pins,
+    run_reproduce,
+)
 from .runs import (
     LaunchPlan,
     execution_reap_stale,
@@ -44,9 +51,14 @@ __all__ = [
     "membership_remove",
     "membership_set",
     "project_create",
+    "reproduction_verdict_build",
+    "reproduction_verdict_compute",
+    "reproduction_verdict_get",
     "run_cancel",
     "run_clone",
+    "run_input_pins",
     "run_launch",
+    "run_reproduce",
     "run_rerun",
     "run_resume",
     "status_transition",

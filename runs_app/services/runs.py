@@ -48,6 +48,7 @@ from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceB
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
 from ..selectors import execution_stale_list, workflow_file_list, workspace_require_role
 from .core import status_transition, workflow_resolve
+from .reproduce import reproduction_verdict_compute
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +284,14 @@ def _dispatch(executions: list[tuple[int, str]]) -> None:
     transaction.on_commit(send)
 
 
-def _create_runs(*, plan: LaunchPlan, user, cloned_from: Run | None = None) -> list[Run]:
+def _create_runs(
+    *,
+    plan: LaunchPlan,
+    user,
+    cloned_from: Run | None = None,
+    reproduction_of: Run | None = None,
+    input_pins: dict | None = None,
+) -> list[Run]:
     experiment = plan.experiment
     with transaction.atomic():
         blob = _source_blob(content=plan.source, sha256=plan.source_sha256)
@@ -309,6 +317,8 @@ def _create_runs(*, plan: LaunchPlan, user, cloned_from: Run | None = None) -> l
                     source_blob=blob,
                     launched_by=user if getattr(user, "is_authenticated", False) else None,
                     cloned_from=cloned_from,
+                    reproduction_of=reproduction_of,
+                    input_pins=dict(input_pins or {}),
                     created_at=now,
                     updated_at=now,
                 )
@@ -325,6 +335,7 @@ def _create_runs(*, plan: LaunchPlan, user, cloned_from: Run | None = None) -> l
         events = []
         for run, execution in zip(runs, executions, strict=True):
             message = f"launched by {user}" + (f" (clone of run #{cloned_from.number})" if cloned_from else "")
+            message += f" (reproduction of run #{reproduction_of.number})" if reproduction_of else ""
             events.append(RunEvent(run_id=run.pk, subject=EventSubject.RUN, from_status=RunStatus.PENDING,
                                    to_status=RunStatus.QUEUED, message=message))  # fmt: skip
             events.append(RunEvent(run_id=run.pk, execution_id=execution.pk, subject=EventSubject.EXECUTION,
@@ -373,17 +384,29 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
         digest = run.config_hash
     if params is not None and not isinstance(params, dict):
         raise ValidationError({"params": "params must be a JSON object."})
-    blob = run.source_blob
-    if blob is None:
-        raise Conflict("This run has no stored workflow snapshot to clone.")
-    snapshot = dict(run.workflow_snapshot or {})
-    plan = LaunchPlan(
-        experiment=run.experiment,
-        profile=run.profile,
-        overrides=[*(run.overrides or []), *(overrides or [])],
+    plan = _plan_from_run(
+        run=run,
         config=config,
         config_hash=digest,
-        cells=[dict(params if params is not None else run.params or {})],
+        overrides=[*(run.overrides or []), *(overrides or [])],
+        params=dict(params if params is not None else run.params or {}),
+    )
+    return _create_runs(plan=plan, user=user, cloned_from=run)[0]
+
+
+def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[str], params: dict) -> LaunchPlan:
+    """A one-run plan re-using ``run``'s recorded snapshot (same SourceBlob, topology and git state)."""
+    blob = run.source_blob
+    if blob is None:
+        raise Conflict(f"Run #{run.number} has no stored workflow snapshot.")
+    snapshot = dict(run.workflow_snapshot or {})
+    return LaunchPlan(
+        experiment=run.experiment,
+        profile=run.profile,
+        overrides=overrides,
+        config=config,
+        config_hash=config_hash,
+        cells=[params],
         source=bytes(blob.content),
         source_sha256=blob.sha256,
         workflow_name=snapshot.get("workflow_name", ""),
@@ -397,7 +420,6 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
             diff=snapshot.get("git_diff", ""),
         ),
     )
-    return _create_runs(plan=plan, user=user, cloned_from=run)[0]
 
 
 def _restart(*, user, run: Run, trigger: str) -> Execution:
@@ -833,6 +855,7 @@ def execution_run(*, execution_id: int) -> str:
             raise
     else:
         _finish(execution=execution, run=run, status=ExecutionStatus.SUCCEEDED, message="all tasks succeeded")
+    reproduction_verdict_compute(run=run)  # a reproduction (reproduction_of set) compares itself with its original
     return outcome
 
 
