@@ -424,6 +424,8 @@ def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[
 
 def _restart(*, user, run: Run, trigger: str) -> Execution:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    if run.imported:
+        raise Conflict("imported runs are read-only")
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status not in RESTARTABLE:
@@ -456,6 +458,8 @@ def run_cancel(*, user, run: Run) -> Run:
     Raises ``Conflict`` for a run that already ended.
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    if run.imported:
+        raise Conflict("imported runs are read-only")
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         execution = run.executions.order_by("-number").first()
