@@ -27,6 +27,7 @@ from .core import (
     log_open,
     log_tail,
 )
+from .crate import CrateImportResult, crate_export, crate_filename, crate_import
 from .libraries import (
     AssetNotFound,
     DataLibrary,
@@ -76,6 +77,10 @@ __all__ = [
     "log_finalize",
     "log_open",
     "log_tail",
+    "CrateImportResult",
+    "crate_export",
+    "crate_filename",
+    "crate_import",
     "AssetNotFound",
     "DataLibrary",
     "data_asset_get",

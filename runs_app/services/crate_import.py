@@ -1,0 +1,232 @@
+"""Rows of an imported run record (RO-Crate import, SPEC §3): project, experiment, run and its history.
+
+Split of the crate feature between the apps: ``assets_app.services.crate``
+reads and checks the crate (zip safety, checksums, metadata) and stores the
+asset bytes; it calls :func:`run_import_create` here for every ``runs_app``
+row, so each app's rows are written by its own services.
+
+Invariants:
+- Called inside the importer's transaction: either the whole record is
+  created or nothing is.
+- The run is terminal and marked ``imported``; its executions are terminal,
+  so neither the reaper nor the reconciler ever picks them up, and the
+  control services refuse it (409).
+- Times (run, executions, task executions, events, metrics) are the
+  original ones, not the import time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
+
+from ..choices import TERMINAL_RUN_STATUSES, EventSubject, ExecutionStatus, TaskStatus, Trigger
+from ..models import Execution, Experiment, Metric, Project, Run, RunEvent, SourceBlob, TaskExecution, Workspace
+
+MAX_NAME = 200
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"Bad timestamp in the crate: {value!r}.")
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValidationError(f"Bad timestamp in the crate: {value!r}.")
+    return parsed
+
+
+def _text(value: Any, limit: int = MAX_NAME) -> str:
+    return str(value or "")[:limit]
+
+
+def _choice(value: Any, choices: list[str], default: str) -> str:
+    return value if value in choices else default
+
+
+def _project_for(*, workspace: Workspace, project: Project | None, name: str, user) -> Project:
+    if project is not None:
+        return project
+    name = _text(name) or "Imported runs"
+    slug = slugify(name)[:100] or "imported"
+    found, _ = Project.objects.get_or_create(
+        workspace=workspace, slug=slug, defaults={"name": name, "created_by": user if user else None}
+    )
+    return found
+
+
+def _experiment_for(*, project: Project, record: dict, user) -> Experiment:
+    exp = record.get("experiment") or {}
+    name = _text(exp.get("name")) or "Imported experiment"
+    slug = slugify(exp.get("slug") or name)[:100] or "imported"
+    found, _ = Experiment.objects.get_or_create(
+        project=project,
+        slug=slug,
+        defaults={
+            "workspace_id": project.workspace_id,
+            "name": name,
+            "description": _text(exp.get("description"), 10_000),
+            "workflow_source": _text(exp.get("workflow_source"), 500),
+            "workflow_name": _text(exp.get("workflow_name")),
+            "topology": exp.get("topology") if isinstance(exp.get("topology"), dict) else {},
+            "git_commit": _text(exp.get("git_commit"), 64),
+            "git_branch": _text(exp.get("git_branch"), 255),
+            "git_dirty": exp.get("git_dirty") if isinstance(exp.get("git_dirty"), bool) else None,
+            "git_diff": str(exp.get("git_diff") or ""),
+            "created_by": user if user else None,
+        },
+    )
+    return found
+
+
+def run_import_create(
+    *,
+    user,
+    workspace: Workspace,
+    project: Project | None,
+    record: dict,
+    source: bytes | None,
+    source_sha256: str,
+    imported: dict,
+) -> tuple[Run, dict[int, Execution]]:
+    """Create the imported run's rows from a crate's MolExp record (a dict, already checked for shape).
+
+    Creates (or reuses, by slug) the project and experiment named in the record
+    inside ``workspace`` (or uses ``project``), a ``SourceBlob`` for the snapshot
+    bytes (shared by sha256), the ``Run`` marked ``imported``, and its executions,
+    task executions, events and metrics with their original times. Returns the
+    run and a map original execution number → new ``Execution`` (for asset producers).
+    Raises ``ValidationError`` for a record that is not a finished run.
+    """
+    data = record.get("run") or {}
+    status = data.get("status")
+    if status not in TERMINAL_RUN_STATUSES:
+        raise ValidationError(f"Only finished runs can be imported; this crate's run is {status!r}.")
+    executions = record.get("executions") or []
+    for ex in executions:
+        if ex.get("status") not in TERMINAL_RUN_STATUSES:
+            raise ValidationError("Only finished runs can be imported; an execution in the crate is not finished.")
+    with transaction.atomic():
+        project = _project_for(workspace=workspace, project=project, name=(record.get("project") or {}).get("name"),
+                               user=user)  # fmt: skip
+        experiment = _experiment_for(project=project, record=record, user=user)
+        blob = None
+        if source is not None:
+            blob, _ = SourceBlob.objects.get_or_create(
+                sha256=source_sha256, defaults={"content": source, "size": len(source)}
+            )
+        # Same numbering lock as a launch: the experiment row serializes run numbers.
+        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        number = locked.run_counter + 1
+        Experiment.objects.filter(pk=experiment.pk).update(run_counter=number)
+        run = Run.objects.create(
+            experiment=experiment,
+            project=project,
+            workspace=workspace,
+            number=number,
+            status=status,
+            params=data.get("params") if isinstance(data.get("params"), dict) else {},
+            profile=_text(data.get("profile")),
+            config=data.get("config") if isinstance(data.get("config"), dict) else {},
+            config_hash=_text(data.get("config_hash"), 64),
+            overrides=data.get("overrides") if isinstance(data.get("overrides"), list) else [],
+            workflow_snapshot=data.get("workflow_snapshot") if isinstance(data.get("workflow_snapshot"), dict) else {},
+            source_blob=blob,
+            results=data.get("results") if isinstance(data.get("results"), dict) else {},
+            error=data.get("error"),
+            imported=imported,
+            started_at=_when(data.get("started_at")),
+            finished_at=_when(data.get("finished_at")),
+        )
+        created = _when(data.get("created_at"))
+        if created:
+            Run.objects.filter(pk=run.pk).update(created_at=created)
+        by_number: dict[int, Execution] = {}
+        for ex in executions:
+            execution = Execution.objects.create(
+                uuid=uuid.uuid4(),
+                run=run,
+                number=int(ex.get("number") or len(by_number) + 1),
+                trigger=_choice(ex.get("trigger"), Trigger.values, Trigger.LAUNCH),
+                status=_choice(ex.get("status"), ExecutionStatus.values, ExecutionStatus.FAILED),
+                worker_hostname=_text(ex.get("worker_hostname"), 255),
+                worker_pid=ex.get("worker_pid") if isinstance(ex.get("worker_pid"), int) else None,
+                celery_task_id=_text(ex.get("celery_task_id"), 255),
+                dispatched_at=_when(ex.get("dispatched_at")),
+                started_at=_when(ex.get("started_at")),
+                finished_at=_when(ex.get("finished_at")),
+                heartbeat_at=_when(ex.get("heartbeat_at")),
+                environment=ex.get("environment") if isinstance(ex.get("environment"), dict) else {},
+                error=ex.get("error"),
+            )
+            queued = _when(ex.get("queued_at"))
+            if queued:
+                Execution.objects.filter(pk=execution.pk).update(queued_at=queued)
+            by_number[execution.number] = execution
+            TaskExecution.objects.bulk_create(
+                [
+                    TaskExecution(
+                        execution=execution,
+                        task_name=_text(t.get("task_name")),
+                        status=_choice(t.get("status"), TaskStatus.values, TaskStatus.PENDING),
+                        started_at=_when(t.get("started_at")),
+                        finished_at=_when(t.get("finished_at")),
+                        reused=bool(t.get("reused")),
+                        output_ref=t.get("output_ref"),
+                        error=t.get("error"),
+                    )
+                    for t in ex.get("tasks") or []
+                ]
+            )
+        _events_create(run=run, events=record.get("events") or [], by_number=by_number)
+        _metrics_create(run=run, metrics=record.get("metrics") or [], by_number=by_number)
+    return run, by_number
+
+
+def _events_create(*, run: Run, events: list, by_number: dict[int, Execution]) -> None:
+    rows = [
+        RunEvent(
+            run=run,
+            execution=by_number.get(e.get("execution")),
+            subject=_choice(e.get("subject"), EventSubject.values, EventSubject.RUN),
+            from_status=_text(e.get("from_status"), 12),
+            to_status=_text(e.get("to_status"), 12),
+            message=str(e.get("message") or ""),
+        )
+        for e in events
+    ]
+    rows = RunEvent.objects.bulk_create(rows, batch_size=500)
+    # created_at is auto_now_add: put the original times back (bulk_update does not touch them).
+    for row, e in zip(rows, events, strict=True):
+        row.created_at = _when(e.get("created_at")) or row.created_at
+    RunEvent.objects.bulk_update(rows, ["created_at"], batch_size=500)
+
+
+def _metrics_create(*, run: Run, metrics: list, by_number: dict[int, Execution]) -> None:
+    rows = []
+    for m in metrics:
+        try:
+            value = float(m.get("value"))
+        except (TypeError, ValueError):
+            raise ValidationError("A metric value in the crate is not a number.") from None
+        step = m.get("step")
+        rows.append(
+            Metric(
+                run=run,
+                execution=by_number.get(m.get("execution")),
+                key=_text(m.get("key")),
+                step=step if isinstance(step, int) else None,
+                value=value,
+            )
+        )
+    rows = Metric.objects.bulk_create(rows, batch_size=1000)
+    for row, m in zip(rows, metrics, strict=True):
+        row.created_at = _when(m.get("created_at")) or row.created_at
+    Metric.objects.bulk_update(rows, ["created_at"], batch_size=1000)
