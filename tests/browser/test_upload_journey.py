@@ -51,9 +51,14 @@ def test_drop_a_file_watch_progress_and_open_the_asset(page: Page, live_server, 
     expect(page).to_have_url(re.compile(r"/uploads/new/\?workspace="))
     page.select_option("#upload-project", str(project.pk))
     page.fill("#upload-tags", "screening, raw")
-    path = tmp_path / "ligands.csv"
-    path.write_bytes(CSV)
-    page.set_input_files("#upload-file", str(path))
+    # drag and drop: a real drop event carrying the file, as a browser delivers it
+    transfer = page.evaluate_handle(
+        """(text) => { const dt = new DataTransfer();
+            dt.items.add(new File([text], "ligands.csv", {type: "text/csv"})); return dt; }""",
+        CSV.decode(),
+    )
+    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     expect(page.locator("#upload-file-label")).to_contain_text("ligands.csv")
     page.get_by_role("button", name="Start upload").click()
 
@@ -65,7 +70,13 @@ def test_drop_a_file_watch_progress_and_open_the_asset(page: Page, live_server, 
     assert (asset.project_id, asset.tags, asset.import_action) == (project.pk, ["screening", "raw"], "upload")
     assert Upload.objects.get().status == "complete"
 
-    link.click()
+    # find it with the search box (live results) and open its preview
+    page.goto(f"{live_server.url}/catalog/")
+    page.fill("#catalog-q", "ligands tag:screening kind:data")
+    result = page.locator("#catalog-results").get_by_role("link", name=re.compile(r"^ligands\.csv"))
+    expect(result.first).to_be_visible()
+    expect(page).to_have_url(re.compile(r"q=ligands"))
+    result.first.click()
     expect(page).to_have_url(re.compile(rf"/assets/{asset.pk}/$"))
     expect(page.locator("#asset-preview")).to_contain_text("heavy_atoms")
     expect(page.locator("#asset-preview")).to_contain_text("CCO")
