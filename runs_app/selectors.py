@@ -444,3 +444,9 @@ def run_list_same_config(*, user: User, run: Run) -> QuerySet[Run]:
         .exclude(pk=run.pk)
         .annotate(same_source=same_source)
     )
+
+
+def run_list_reproductions(*, user: User, run: Run) -> QuerySet[Run]:
+    """The reproductions of ``run`` the user may read, newest first, with their verdicts; one query."""
+    qs = scope_to_user(Run.objects.filter(reproduction_of_id=run.pk), user=user)
+    return qs.select_related("experiment", "project", "workspace", "launched_by").order_by("-id")

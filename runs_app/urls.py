@@ -26,5 +26,8 @@ urlpatterns = [
     path("runs/<int:pk>/rerun/", views.run_rerun, name="run-rerun"),
     path("runs/<int:pk>/resume/", views.run_resume, name="run-resume"),
     path("runs/<int:pk>/clone/", views.run_clone, name="run-clone"),
+    path("runs/<int:pk>/reproduce/", views.run_reproduce, name="run-reproduce"),
+    path("runs/<int:pk>/reproduce/panel/", views.run_reproduce_panel, name="run-reproduce-panel"),
+    path("runs/<int:pk>/how-to/", views.run_how_to, name="run-how-to"),
     path("account/token/", views.api_token, name="api-token"),
 ]

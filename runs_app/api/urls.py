@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .reproduce import RunReproduceView, RunVerdictView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -19,5 +20,7 @@ urlpatterns = [
     path("workflows/", views.WorkflowListView.as_view(), name="workflow-list"),
     path("workspaces/<str:workspace_pk>/members/", members, name="workspace-members"),
     path("workspaces/<str:workspace_pk>/members/<str:username>/", member, name="workspace-member"),
+    path("runs/<str:pk>/reproduce/", RunReproduceView.as_view(), name="run-reproduce"),
+    path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
     path("", include(router.urls)),
 ]

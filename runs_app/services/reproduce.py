@@ -195,7 +195,7 @@ def _summary(verdict: dict[str, Any]) -> str:
         parts.append(f"metrics within {rtol}" if metrics["items"] else "no metrics")
         return "reproduced: " + ", ".join(parts)
     problems = []
-    status = verdict["status"]
+    status = verdict["run_status"]
     if not status["equal"]:
         problems.append(f"status {status['reproduction']} (original {status['original']})")
     differing = [item["name"] for item in arts["items"] if item["status"] == "different"]
@@ -225,7 +225,7 @@ def reproduction_verdict_build(*, original: Run, reproduction: Run, rtol: float 
     verdict: dict[str, Any] = {
         "original": original.pk,
         "reproduction": reproduction.pk,
-        "status": {
+        "run_status": {
             "original": original.status,
             "reproduction": reproduction.status,
             "equal": original.status == reproduction.status,
@@ -237,7 +237,7 @@ def reproduction_verdict_build(*, original: Run, reproduction: Run, rtol: float 
         "computed_at": timezone.now().isoformat(),
     }
     verdict["reproduced"] = bool(
-        verdict["status"]["equal"]
+        verdict["run_status"]["equal"]
         and verdict["artifacts"]["all_identical"]
         and verdict["results"]["equal"]
         and verdict["metrics"]["within"]

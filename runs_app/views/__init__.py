@@ -22,6 +22,7 @@ from .pages import (
     workspace_detail,
     workspace_members,
 )
+from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
 
 __all__ = [
     "api_token",
@@ -34,9 +35,12 @@ __all__ = [
     "run_cancel",
     "run_clone",
     "run_detail",
+    "run_how_to",
     "run_launch",
     "run_launch_preview",
     "run_metrics_data",
+    "run_reproduce",
+    "run_reproduce_panel",
     "run_rerun",
     "run_resume",
     "run_status",

@@ -1,4 +1,12 @@
-"""Small workflows for the reproduce tests, written into a temporary workflow directory."""
+"""Small workflows and fixtures for the reproduce tests (import the fixtures into a test module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assets_app.services import asset_create, blob_store_bytes
+from runs_app.models import Execution, Run
+from runs_app.services import execution_run, experiment_create, run_launch
 
 DETERMINISTIC = """
 from runs_app.workflow import Workflow
@@ -51,3 +59,54 @@ profiles:
   double:
     scale: 2.0
 """
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    """The task body runs in-process here; dispatch to the broker is the outside world."""
+    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+
+
+@pytest.fixture
+def repro_dir(tmp_path, settings):
+    wf = tmp_path / "workflows"
+    wf.mkdir()
+    (wf / "steady.py").write_text(DETERMINISTIC)
+    (wf / "noisy.py").write_text(NOISY)
+    (wf / "molcfg.yaml").write_text(MOLCFG)
+    settings.MOLEXP_WORKFLOW_DIRS = [str(wf)]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.MOLEXP_WORK_DIR = tmp_path / "work"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    return wf
+
+
+@pytest.fixture
+def steady(project, editor, repro_dir):
+    asset_create(kind="data", name="numbers.txt", project=project, blob=blob_store_bytes(b"1 2 3 4"))
+    return experiment_create(user=editor, project=project, name="Steady", workflow_source="steady.py")
+
+
+@pytest.fixture
+def noisy(project, editor, repro_dir):
+    return experiment_create(user=editor, project=project, name="Noisy", workflow_source="noisy.py")
+
+
+def execute(run: Run) -> Run:
+    execution = Execution.objects.get(run=run, number=1)
+    execution_run(execution_id=execution.pk)
+    return Run.objects.get(pk=run.pk)
+
+
+def finished_run(experiment, user, **kwargs) -> Run:
+    [run] = run_launch(user=user, experiment=experiment, **kwargs)
+    return execute(run)
+
+
+__all__ = ["_no_broker", "execute", "finished_run", "noisy", "repro_dir", "steady"]

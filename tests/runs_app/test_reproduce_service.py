@@ -11,59 +11,12 @@ from assets_app.services import asset_create, blob_store_bytes
 from molexp_site.errors import Conflict
 from runs_app.choices import RunStatus
 from runs_app.models import Execution, Run
-from runs_app.services import execution_run, experiment_create, run_launch, run_reproduce
+from runs_app.services import run_launch, run_reproduce
 
-from .reproduce_workflows import DETERMINISTIC, MOLCFG, NOISY
+from .reproduce_workflows import *  # noqa: F403 - fixtures (steady, noisy, repro_dir, _no_broker) and helpers
+from .reproduce_workflows import execute, finished_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_broker(monkeypatch):
-    """The task body runs in-process here; dispatch to the broker is the outside world."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
-
-
-@pytest.fixture
-def repro_dir(tmp_path, settings):
-    wf = tmp_path / "workflows"
-    wf.mkdir()
-    (wf / "steady.py").write_text(DETERMINISTIC)
-    (wf / "noisy.py").write_text(NOISY)
-    (wf / "molcfg.yaml").write_text(MOLCFG)
-    settings.MOLEXP_WORKFLOW_DIRS = [str(wf)]
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.MOLEXP_WORK_DIR = tmp_path / "work"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-    return wf
-
-
-@pytest.fixture
-def steady(project, editor, repro_dir):
-    asset_create(kind="data", name="numbers.txt", project=project, blob=blob_store_bytes(b"1 2 3 4"))
-    return experiment_create(user=editor, project=project, name="Steady", workflow_source="steady.py")
-
-
-@pytest.fixture
-def noisy(project, editor, repro_dir):
-    return experiment_create(user=editor, project=project, name="Noisy", workflow_source="noisy.py")
-
-
-def execute(run: Run) -> Run:
-    execution = Execution.objects.get(run=run, number=1)
-    execution_run(execution_id=execution.pk)
-    return Run.objects.get(pk=run.pk)
-
-
-def finished_run(experiment, user, **kwargs) -> Run:
-    [run] = run_launch(user=user, experiment=experiment, **kwargs)
-    return execute(run)
 
 
 def test_deterministic_workflow_reproduces_with_all_artifacts_identical(steady, editor):
@@ -150,7 +103,7 @@ def test_failed_run_can_be_reproduced_and_the_verdict_compares_failures(steady, 
     run = execute(run)
     assert run.status == RunStatus.FAILED
     verdict = execute(run_reproduce(user=editor, run=run)).verdict
-    assert verdict["status"] == {"original": "failed", "reproduction": "failed", "equal": True}
+    assert verdict["run_status"] == {"original": "failed", "reproduction": "failed", "equal": True}
     assert verdict["reproduced"] is True and verdict["artifacts"]["total"] == 0
 
 
