@@ -198,3 +198,72 @@ def trace_group_detail_list(
 
     base = _catalog_base(user=user, filters=filters, strict=False)
     return trace_group_details(list(groups), scoped=AssetSearch(base, parse(q or "")).matching)
+
+
+# --- run comparison and workspace activity (runs_app pages call these) ----------------------
+
+
+def asset_use_versions_for_runs(*, run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The asset versions each run in ``run_ids`` resolved, run id → inputs by name; one query.
+
+    Each input is ``{"asset_id", "name", "kind", "version", "sha256", "size"}``, once per asset
+    version even if several tasks used it. The caller has already checked that the user may
+    read every run (a run's inputs share its workspace).
+    """
+    found: dict[int, list[dict[str, Any]]] = {pk: [] for pk in run_ids}
+    if not run_ids:
+        return found
+    rows = (
+        AssetUse.objects.filter(run_id__in=run_ids)
+        .values_list(
+            "run_id", "asset_id", "asset__name", "asset__kind", "asset__version", "asset__sha256", "asset__size"
+        )
+        .order_by("run_id", "asset__name", "asset__version", "asset_id")
+        .distinct()
+    )
+    for run_id, asset_id, name, kind, version, sha256, size in rows:
+        found.setdefault(run_id, []).append(
+            {"asset_id": asset_id, "name": name, "kind": kind, "version": version, "sha256": sha256, "size": size}
+        )
+    return found
+
+
+def asset_kind_choices() -> list[tuple[str, str]]:
+    """The asset kinds as ``(value, label)`` pairs, for filters outside assets_app."""
+    from .choices import AssetKind
+
+    return list(AssetKind.choices)
+
+
+def asset_activity_list(
+    *,
+    workspace_id: int,
+    project_id: int | None = None,
+    kind: str | None = None,
+    before: tuple[Any, int] | None = None,
+    limit: int = 50,
+) -> list[Asset]:
+    """Assets added to one workspace, newest first (``created_at``, then ``id``), at most ``limit``; one query.
+
+    ``before = (created_at, id)`` keeps only rows strictly before that point in this order
+    (keyset pagination). The caller has already checked that the user may read the workspace.
+    """
+    from django.db.models import Q
+
+    qs = Asset.objects.filter(workspace_id=workspace_id)
+    if project_id is not None:
+        qs = qs.filter(project_id=project_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if before is not None:
+        created_at, pk = before
+        qs = qs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    return list(
+        qs.select_related("project", "created_by", "producer_run")
+        .only(
+            "id", "kind", "name", "version", "scope", "size", "sha256", "created_at", "workspace_id",
+            "project_id", "project__name", "project__slug", "created_by_id", "created_by__username",
+            "producer_run_id", "producer_run__number", "producer_task",
+        )
+        .order_by("-created_at", "-id")[:limit]
+    )  # fmt: skip

@@ -422,6 +422,403 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
     return {"status": "changed", "diff": "".join(lines), "message": ""}
 
 
+# --- run comparison (issue 7, item 2) ---------------------------------------------------------
+
+#: Runs one comparison may hold at most.
+COMPARE_MAX_RUNS = 20
+#: Points per (run, metric key) the overlaid curves get at most.
+COMPARE_CHART_POINTS = 500
+#: Environment fields compared one by one (``packages`` is compared package by package).
+_ENV_FIELDS = ("python", "python_implementation", "platform", "machine")
+_GIT_FIELDS = ("git_commit", "git_branch", "git_dirty")
+
+
+def _canonical(value: Any) -> str:
+    """A JSON spelling that tells ``1`` from ``1.0`` and ``true`` (Python's ``==`` does not)."""
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dot path → leaf value; lists and empty mappings are leaves."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value} if prefix else {}
+
+
+def _diff_rows(mappings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Key by key over several mappings: ``{"key", "status", "cells": [{"present", "value"}…]}``.
+
+    ``status`` is ``same`` (every mapping has the key with equal values), ``differs`` (every
+    mapping has it, values differ) or ``partial`` (only in some). Keys are sorted.
+    """
+    keys = sorted(set().union(*(m.keys() for m in mappings))) if mappings else []
+    rows = []
+    for key in keys:
+        cells = [{"present": key in m, "value": m.get(key)} for m in mappings]
+        if not all(c["present"] for c in cells):
+            status = "partial"
+        elif len({_canonical(c["value"]) for c in cells}) == 1:
+            status = "same"
+        else:
+            status = "differs"
+        rows.append({"key": key, "status": status, "cells": cells})
+    return rows
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"same": 0, "differs": 0, "partial": 0}
+    for row in rows:
+        counts[row["status"]] += 1
+    return counts
+
+
+def run_compare_parse_ids(values: list[str]) -> list[int]:
+    """Run ids from ``?runs=12,15`` (and/or repeated ``runs=``), in order, without repeats.
+
+    Raises ``ValidationError`` unless there are between 2 and ``COMPARE_MAX_RUNS`` valid ids.
+    """
+    from django.core.exceptions import ValidationError
+
+    ids: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or len(part) > 18:
+                raise ValidationError({"runs": f"{part[:40]!r} is not a run id."})
+            if int(part) not in ids:
+                ids.append(int(part))
+    if len(ids) < 2:
+        raise ValidationError({"runs": "Pick at least two runs to compare (?runs=12,15)."})
+    if len(ids) > COMPARE_MAX_RUNS:
+        raise ValidationError({"runs": f"At most {COMPARE_MAX_RUNS} runs can be compared at once."})
+    return ids
+
+
+def metric_series_for_runs(*, run_ids: list[int], max_points: int = COMPARE_CHART_POINTS) -> dict[int, dict]:
+    """``metric_series`` for several runs in one query: run id → key → ``{"total", "points"}``.
+
+    Downsampled per (run, key) exactly as ``metric_series`` does per key (the last point kept).
+    """
+    from django.db.models import Count, Window
+    from django.db.models.functions import Mod, RowNumber
+
+    if max_points < 1:
+        raise ValueError("max_points must be at least 1")
+    found: dict[int, dict[str, dict[str, Any]]] = {pk: {} for pk in run_ids}
+    if not run_ids:
+        return found
+    backwards = [F("step").desc(nulls_last=True), F("id").desc()]
+    part = [F("run_id"), F("key")]
+    qs = Metric.objects.filter(run_id__in=run_ids).annotate(
+        from_end=Window(RowNumber(), partition_by=part, order_by=backwards),
+        total=Window(Count("id"), partition_by=part),
+    )
+    stride = (F("total") + (max_points - 1)) / max_points
+    qs = qs.annotate(phase=Mod(F("from_end") - 1, stride)).filter(phase=0)
+    rows = qs.only("run_id", "key", "step", "value").order_by("run_id", "key", F("step").asc(nulls_first=True), "id")
+    for point in rows:
+        entry = found.setdefault(point.run_id, {}).setdefault(point.key, {"total": point.total, "points": []})
+        entry["points"].append(point)
+    return found
+
+
+def _code_diff(base: Run, other: Run, blobs: dict[int, bytes], context_lines: int = 3) -> dict[str, Any]:
+    import difflib
+
+    base_sha = (base.workflow_snapshot or {}).get("source_sha256", "")
+    other_sha = (other.workflow_snapshot or {}).get("source_sha256", "")
+    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha}
+    if base_sha and base_sha == other_sha:
+        return {**entry, "status": "identical", "diff": ""}
+    old, new = blobs.get(base.source_blob_id or 0), blobs.get(other.source_blob_id or 0)
+    if old is None or new is None:
+        return {**entry, "status": "missing", "diff": ""}
+    if old == new:
+        return {**entry, "status": "identical", "diff": ""}
+    source = (other.workflow_snapshot or {}).get("workflow_source") or other.experiment.workflow_source
+    lines = difflib.unified_diff(
+        old.decode("utf-8", errors="replace").splitlines(keepends=True),
+        new.decode("utf-8", errors="replace").splitlines(keepends=True),
+        fromfile=f"{source} (run {base.pk}, {base_sha[:12]})",
+        tofile=f"{source} (run {other.pk}, {other_sha[:12]})",
+        n=context_lines,
+    )
+    return {**entry, "status": "changed", "diff": "".join(lines)}
+
+
+def _inputs_rows(runs: list[Run], uses: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Asset name → the versions each run used; ``status`` as in ``_diff_rows`` (by version and sha256)."""
+    names = sorted({u["name"] for r in runs for u in uses.get(r.pk, [])})
+    rows = []
+    for name in names:
+        cells = []
+        for r in runs:
+            versions = [u for u in uses.get(r.pk, []) if u["name"] == name]
+            cells.append({"present": bool(versions), "value": versions})
+        if not all(c["present"] for c in cells):
+            status = "partial"
+        elif len({tuple((u["version"], u["sha256"]) for u in c["value"]) for c in cells}) == 1:
+            status = "same"
+        else:
+            status = "differs"
+        rows.append({"key": name, "status": status, "cells": cells})
+    return rows
+
+
+def run_compare(*, user: User, run_ids: list[int]) -> dict[str, Any]:
+    """Compare two or more runs of one workspace; the first run is the baseline of the code diffs.
+
+    Returns a JSON-friendly mapping (``runs`` in the order asked, then ``config``, ``params``,
+    ``results``, ``metrics``, ``git``, ``environment`` and ``packages`` rows as in
+    ``_diff_rows``, ``profile``, ``code`` diffs against the first run, ``inputs`` rows and
+    ``curves``: key → one series per run). Constant queries whatever the number of runs:
+    runs, source blobs, executions, latest metrics, metric series and asset uses (6).
+
+    Raises ``ValidationError`` for fewer than two or too many ids, and for runs of
+    different workspaces; ``Http404`` if any run is invisible to ``user`` (or does not exist).
+    """
+    from django.core.exceptions import ValidationError
+
+    from assets_app.selectors import asset_use_versions_for_runs  # runs_app reaches assets through assets_app
+
+    from .models import SourceBlob
+
+    if len(run_ids) < 2:
+        raise ValidationError({"runs": "Pick at least two runs to compare."})
+    if len(run_ids) > COMPARE_MAX_RUNS:
+        raise ValidationError({"runs": f"At most {COMPARE_MAX_RUNS} runs can be compared at once."})
+    qs = scope_to_user(Run.objects.filter(pk__in=run_ids), user=user)
+    found = {r.pk: r for r in qs.select_related("experiment", "project", "workspace", "launched_by")}
+    missing = [pk for pk in run_ids if pk not in found]
+    if missing:
+        raise Http404(f"No such run: {', '.join(str(pk) for pk in missing)}.")
+    runs = [found[pk] for pk in run_ids]
+    if len({r.workspace_id for r in runs}) > 1:
+        raise ValidationError({"runs": "Runs of different workspaces cannot be compared; pick runs of one workspace."})
+
+    blob_ids = {r.source_blob_id for r in runs if r.source_blob_id}
+    blobs = {
+        pk: bytes(content) for pk, content in SourceBlob.objects.filter(pk__in=blob_ids).values_list("pk", "content")
+    }
+    environments: dict[int, dict[str, Any]] = {}
+    executions = Execution.objects.filter(run_id__in=run_ids).only("run_id", "number", "environment")
+    for execution in executions.order_by("run_id", "number"):
+        if execution.environment:  # the newest attempt that recorded one wins
+            environments[execution.run_id] = execution.environment
+    latest = metric_latest_by_run(run_ids=run_ids)
+    series = metric_series_for_runs(run_ids=run_ids)
+    uses = asset_use_versions_for_runs(run_ids=run_ids)
+
+    snapshots = [r.workflow_snapshot or {} for r in runs]
+    envs = [environments.get(r.pk, {}) for r in runs]
+    git = _diff_rows([{k: s[k] for k in _GIT_FIELDS if k in s} for s in snapshots])
+    environment = _diff_rows([{k: e[k] for k in _ENV_FIELDS if k in e} for e in envs])
+    packages_all = _diff_rows([e.get("packages") or {} if e else {} for e in envs])
+    packages = [row for row in packages_all if row["status"] != "same"]
+    metric_rows = _diff_rows([{m.key: m.value for m in latest.get(r.pk, [])} for r in runs])
+    curve_keys = sorted({key for r in runs for key in series.get(r.pk, {})})
+    curves = {
+        key: [
+            {
+                "run": r.pk,
+                "total": series[r.pk][key]["total"] if key in series.get(r.pk, {}) else 0,
+                "points": [
+                    [p.step if p.step is not None else i, p.value]
+                    for i, p in enumerate(series.get(r.pk, {}).get(key, {}).get("points", []))
+                ],
+            }
+            for r in runs
+        ]
+        for key in curve_keys
+    }
+    config = _diff_rows([_flatten(r.config or {}) for r in runs])
+    params = _diff_rows([_flatten(r.params or {}) for r in runs])
+    results = _diff_rows([dict(r.results or {}) for r in runs])
+    inputs = _inputs_rows(runs, uses)
+    return {
+        "workspace": runs[0].workspace,
+        "runs": runs,
+        "config": config,
+        "config_summary": _summary(config),
+        "params": params,
+        "profile": _diff_rows([{"profile": r.profile} for r in runs])[0],
+        "code": [_code_diff(runs[0], other, blobs) for other in runs[1:]],
+        "topology": _diff_rows([{"topology_hash": s.get("topology_hash", "")} for s in snapshots])[0],
+        "git": git,
+        "git_diffs": [s.get("git_diff", "") for s in snapshots],
+        "inputs": inputs,
+        "environment": environment,
+        "environment_recorded": [bool(e) for e in envs],
+        "packages": packages,
+        "packages_same": len(packages_all) - len(packages),
+        "results": results,
+        "metrics": metric_rows,
+        "curves": curves,
+    }
+
+
+# --- workspace activity (issue 7, item 6) -----------------------------------------------------
+
+#: Entries per page of the activity feed.
+ACTIVITY_PAGE_SIZE = 50
+#: Tie-break between sources at the same ``created_at``: run events sort before assets (newest first).
+_ACTIVITY_RANK = {"run": 1, "asset": 0}
+#: A bound above every id, so ``(created_at, id < bound)`` keeps every row at that time.
+_ID_MAX = 2**63 - 1
+
+
+def activity_cursor_encode(*, created_at, source: str, pk: int) -> str:
+    """An opaque keyset cursor for the entry ``(created_at, source, pk)``."""
+    import base64
+
+    raw = f"{created_at.isoformat()}|{source}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def activity_cursor_decode(cursor: str) -> tuple[Any, str, int]:
+    """The ``(created_at, source, pk)`` of a cursor; ``ValidationError`` if it is malformed."""
+    import base64
+    import binascii
+    from datetime import datetime
+
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, source, pk = raw.split("|")
+        created_at = datetime.fromisoformat(stamp)
+        if timezone.is_naive(created_at) or source not in _ACTIVITY_RANK or not pk.isdigit() or len(pk) > 18:
+            raise ValueError(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": "This cursor is not valid; start again from the first page."}) from None
+    return created_at, source, int(pk)
+
+
+def activity_filters_clean(data: Any) -> dict[str, Any]:
+    """The activity filters from a query dict: ``kind`` (runs | assets), ``project`` (id),
+    ``status`` (a run status), ``asset_kind``; empty values are dropped.
+
+    Raises ``ValidationError`` naming each bad value.
+    """
+    from django.core.exceptions import ValidationError
+
+    from assets_app.selectors import asset_kind_choices  # runs_app reaches assets through assets_app
+
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    kind = (data.get("kind") or "").strip()
+    if kind:
+        if kind in ("runs", "assets"):
+            cleaned["kind"] = kind
+        else:
+            errors["kind"] = "Choose runs or assets."
+    project = (data.get("project") or "").strip()
+    if project:
+        if project.isdigit() and len(project) <= 18:
+            cleaned["project"] = int(project)
+        else:
+            errors["project"] = "Not a project id."
+    status = (data.get("status") or "").strip()
+    if status:
+        if status in RunStatus.values:
+            cleaned["status"] = status
+        else:
+            errors["status"] = f"Unknown run status {status[:40]!r}."
+    asset_kind = (data.get("asset_kind") or "").strip()
+    if asset_kind:
+        if asset_kind in {value for value, _ in asset_kind_choices()}:
+            cleaned["asset_kind"] = asset_kind
+        else:
+            errors["asset_kind"] = f"Unknown asset kind {asset_kind[:40]!r}."
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _activity_before(cursor: tuple[Any, str, int] | None, source: str) -> tuple[Any, int] | None:
+    """The ``(created_at, id)`` bound of one source after ``cursor`` in (created_at, rank, id) order."""
+    if cursor is None:
+        return None
+    created_at, cursor_source, pk = cursor
+    rank, cursor_rank = _ACTIVITY_RANK[source], _ACTIVITY_RANK[cursor_source]
+    if rank == cursor_rank:
+        return created_at, pk
+    # A source ranked below the cursor's keeps its rows at the same instant; one above does not.
+    return (created_at, _ID_MAX) if rank < cursor_rank else (created_at, 0)
+
+
+def workspace_activity(
+    *,
+    user: User,
+    workspace: Workspace,
+    filters: dict[str, Any] | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """One page of a workspace's activity: run status events and asset additions, newest first.
+
+    ``filters`` come from ``activity_filters_clean``. A filter that cannot apply to an entry
+    excludes it: ``status`` keeps run events only, ``asset_kind`` assets only. Entries are
+    ordered by ``(created_at, source, id)`` descending; ``cursor`` (from a previous page's
+    ``next_cursor``) continues after that entry. Returns ``{"entries": [...], "next_cursor": str | None}``;
+    each entry is ``{"source": "run" | "asset", "created_at", "cursor", "event" | "asset"}``.
+
+    Any member may read (``Http404`` for others). Two queries whatever the page size.
+    """
+    from assets_app.selectors import asset_activity_list  # runs_app reaches assets through assets_app
+
+    workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
+    limit = limit or ACTIVITY_PAGE_SIZE
+    filters = filters or {}
+    position = activity_cursor_decode(cursor) if cursor else None
+    want_runs = filters.get("kind") in (None, "runs") and not filters.get("asset_kind")
+    want_assets = filters.get("kind") in (None, "assets") and not filters.get("status")
+
+    entries: list[dict[str, Any]] = []
+    if want_runs:
+        events = RunEvent.objects.filter(run__workspace_id=workspace.pk, subject="run")
+        if filters.get("project") is not None:
+            events = events.filter(run__project_id=filters["project"])
+        if filters.get("status"):
+            events = events.filter(to_status=filters["status"])
+        before = _activity_before(position, "run")
+        if before is not None:
+            events = events.filter(Q(created_at__lt=before[0]) | Q(created_at=before[0], id__lt=before[1]))
+        events = (
+            events.select_related("run__experiment", "run__project", "run__workspace", "run__launched_by")
+            .only(
+                "id", "created_at", "from_status", "to_status", "message", "run_id", "run__number",
+                "run__status", "run__experiment_id", "run__project_id", "run__workspace_id", "run__launched_by_id",
+                "run__experiment__name", "run__experiment__slug", "run__project__name", "run__project__slug",
+                "run__workspace__slug", "run__launched_by__username",
+            )
+            .order_by("-created_at", "-id")[: limit + 1]
+        )  # fmt: skip
+        entries += [{"source": "run", "created_at": e.created_at, "pk": e.pk, "event": e} for e in events]
+    if want_assets:
+        assets = asset_activity_list(
+            workspace_id=workspace.pk,
+            project_id=filters.get("project"),
+            kind=filters.get("asset_kind"),
+            before=_activity_before(position, "asset"),
+            limit=limit + 1,  # one more than a page tells whether an older page exists
+        )
+        entries += [{"source": "asset", "created_at": a.created_at, "pk": a.pk, "asset": a} for a in assets]
+    entries.sort(key=lambda e: (e["created_at"], _ACTIVITY_RANK[e["source"]], e["pk"]), reverse=True)
+    page, more = entries[:limit], len(entries) > limit
+    for entry in page:
+        entry["cursor"] = activity_cursor_encode(created_at=entry["created_at"], source=entry["source"], pk=entry["pk"])
+    return {"entries": page, "next_cursor": page[-1]["cursor"] if more and page else None}
+
+
 # --- added for reproduce and verify ------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("w/new/", views.workspace_create, name="workspace-create"),
     path("w/<slug:ws>/", views.workspace_detail, name="workspace-detail"),
     path("w/<slug:ws>/members/", views.workspace_members, name="workspace-members"),
+    path("w/<slug:ws>/activity/", views.workspace_activity, name="workspace-activity"),
     path("w/<slug:ws>/p/new/", views.project_create, name="project-create"),
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
@@ -29,5 +30,6 @@ urlpatterns = [
     path("runs/<int:pk>/reproduce/", views.run_reproduce, name="run-reproduce"),
     path("runs/<int:pk>/reproduce/panel/", views.run_reproduce_panel, name="run-reproduce-panel"),
     path("runs/<int:pk>/how-to/", views.run_how_to, name="run-how-to"),
+    path("compare/", views.run_compare, name="run-compare"),
     path("account/token/", views.api_token, name="api-token"),
 ]

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import compare, views
 from .reproduce import RunReproduceView, RunVerdictView
 
 router = SimpleRouter(trailing_slash=True)
@@ -22,5 +22,7 @@ urlpatterns = [
     path("workspaces/<str:workspace_pk>/members/<str:username>/", member, name="workspace-member"),
     path("runs/<str:pk>/reproduce/", RunReproduceView.as_view(), name="run-reproduce"),
     path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
+    path("runs/compare/", compare.RunCompareView.as_view(), name="run-compare"),
+    path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("", include(router.urls)),
 ]

@@ -1,5 +1,7 @@
 """HTML views of runs_app, one module per area; ``urls.py`` refers to them as ``views.<name>``."""
 
+from .activity import workspace_activity
+from .compare import run_compare
 from .pages import (
     api_token,
     dashboard,
@@ -34,6 +36,7 @@ __all__ = [
     "run_by_id",
     "run_cancel",
     "run_clone",
+    "run_compare",
     "run_detail",
     "run_how_to",
     "run_launch",
@@ -45,6 +48,7 @@ __all__ = [
     "run_resume",
     "run_status",
     "run_timeline",
+    "workspace_activity",
     "workspace_create",
     "workspace_detail",
     "workspace_members",
