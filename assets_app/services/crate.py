@@ -681,6 +681,12 @@ def crate_import(
             raise _refuse(f"not a MolExp run crate (no {RECORD}).")
         record = _read_json(zf, files[RECORD], what=RECORD, limit=256 * 1024 * 1024)
         _check_record(record, files)
+        for key in ("events", "metrics"):
+            if f"{key}.json" in files:
+                rows = _read_json(zf, files[f"{key}.json"], what=f"{key}.json", limit=256 * 1024 * 1024)
+                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                    raise _refuse(f"{key}.json is not a list of objects.")
+                record[key] = rows
 
         # Second pass: store bytes content-addressed (slow I/O outside the transaction).
         blobs: dict[str, StoredBlob] = {}

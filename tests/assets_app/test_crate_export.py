@@ -8,15 +8,12 @@ from rocrate.rocrate import ROCrate
 
 from runs_app.models import Run
 
-from .crate_support import (  # noqa: F401  (fixtures)
-    _no_broker,
-    chem_experiment,
-    export_bytes,
-    failed_run,
-    finished_run,
-    workflow_dir,
-    zip_members,
-)
+from . import crate_support as cs
+from .crate_support import export_bytes, zip_members
+
+# Fixtures shared by the crate tests (pytest finds them as module attributes).
+_no_broker, chem_experiment, workflow_dir = cs._no_broker, cs.chem_experiment, cs.workflow_dir
+finished_run, failed_run = cs.finished_run, cs.failed_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
