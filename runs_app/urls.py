@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import crate as crate_views
 
 app_name = "runs"
 
@@ -31,5 +32,7 @@ urlpatterns = [
     path("runs/<int:pk>/reproduce/panel/", views.run_reproduce_panel, name="run-reproduce-panel"),
     path("runs/<int:pk>/how-to/", views.run_how_to, name="run-how-to"),
     path("compare/", views.run_compare, name="run-compare"),
+    path("runs/<int:pk>/export/", crate_views.run_export, name="run-export"),
+    path("w/<slug:ws>/import/", crate_views.crate_import_page, name="crate-import"),
     path("account/token/", views.api_token, name="api-token"),
 ]

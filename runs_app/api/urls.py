@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import compare, views
+from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
 
 router = SimpleRouter(trailing_slash=True)
@@ -24,5 +25,7 @@ urlpatterns = [
     path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
     path("runs/compare/", compare.RunCompareView.as_view(), name="run-compare"),
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
+    path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),
+    path("workspaces/<str:workspace_pk>/import/", WorkspaceImportView.as_view(), name="workspace-import"),
     path("", include(router.urls)),
 ]
