@@ -1,0 +1,362 @@
+"""Object-access matrix over every URL of the URLconf × verb × actor (SPEC §3, §11).
+
+The routes are enumerated from ``get_resolver()`` at collection time, so a
+route added tomorrow is in the matrix the day it lands, with the generic
+expectations below; only routes with a *different* rule need a line here.
+
+For each (route, verb) the URL kwargs name objects of ``lab`` and every actor
+calls it once:
+
+* no 5xx for anyone;
+* **anonymous**: a page redirects to the login page (GET; other verbs may be
+  405), the API answers 401 — unless the route is in ``PUBLIC``;
+* **outsider** (signed in, member of ``elsewhere`` only): never 2xx/3xx/403
+  for a route naming ``lab``'s objects, and exactly the status a
+  nonexistent object gets (existence is not revealed); no response an
+  outsider or anonymous caller gets contains words only ``lab``'s rows carry;
+* **viewer**: reads are never refused (no 401/403/404; a 400 for a missing
+  query parameter or a 405 for a verb the route lacks is fine) except the
+  forms of writes (``EDITOR_FORMS``: 403; a new route named like a write
+  form — ``WRITE_FORM_WORDS`` — may be 403 too); writes never succeed (no 2xx, no
+  redirect) except ``ANY_MEMBER_WRITES``;
+* **editor, owner, staff**: reads are never refused (401/403), and a 404 is
+  never the "no such object" answer a nonexistent id gets (except
+  ``PRIVATE``: rows only their creator sees).
+
+Foreign-key injection (objects pointing at another workspace's rows) is at
+the end of this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from assets_app.models import Asset, Upload
+from runs_app.models import Experiment, Membership, Project, Run
+
+from .conftest import SECRET_WORDS, all_routes, build_url, client_for, fill_kwargs
+
+VERBS = ("get", "post", "put", "patch", "delete")
+WRITES = ("post", "put", "patch", "delete")
+
+#: Routes anyone may call (no login): (name, verbs or None for all).
+PUBLIC = {
+    "login": None,
+    "logout": None,
+    "api-token": None,  # POST /api/auth/token/ exchanges a password; throttled (test_login_throttle.py)
+    "api-schema": None,
+    "api-docs": None,
+}
+#: The catch-all JSON 404 under /api/ (tested in test_unknown_api_paths_are_json_404).
+SKIPPED = {"api-not-found"}
+#: GET of a page whose only purpose is a write: 403 for a viewer.
+EDITOR_FORMS = {"runs:project-create", "runs:experiment-create", "runs:run-launch", "assets:upload"}
+#: Writes any signed-in member may make (they create the caller's own rows or change nothing).
+ANY_MEMBER_WRITES = {
+    ("runs:workspace-create", "post"),  # a new workspace the caller owns
+    ("workspace-list", "post"),
+    ("runs:api-token", "post"),  # the caller's own token
+    ("experiment-launch-preview", "post"),  # validates, writes nothing
+}
+#: Rows visible to their creator (and staff) only: a 404 for other members is right.
+PRIVATE = {"tus-upload-detail": "editor"}
+
+#: Valid bodies for writes, so "refused" means refused by permission, not by validation.
+BODIES = {
+    "workspace-members": lambda w: {"username": "newcomer", "role": "viewer"},
+    "workspace-list": lambda w: {"name": "New lab"},
+    "project-list": lambda w: {"workspace": w.ws.pk, "name": "New project"},
+    "experiment-list": lambda w: {"project": w.project.pk, "name": "New experiment", "workflow_source": "chem.py"},
+    "experiment-launch": lambda w: {"params": {}},
+    "experiment-launch-preview": lambda w: {"params": {}},
+    "run-clone": lambda w: {},
+    "runs:workspace-create": lambda w: {"name": "Spectra"},
+    "runs:workspace-members": lambda w: {"action": "add", "add-username": "newcomer", "add-role": "viewer"},
+    "runs:project-create": lambda w: {"name": "Docking"},
+    "runs:experiment-create": lambda w: {"name": "Sweep", "workflow_source": "chem.py"},
+    "runs:run-launch": lambda w: {"profile": "", "overrides": "", "params": ""},
+    "runs:run-launch-preview": lambda w: {"profile": "", "overrides": "", "params": ""},
+    "runs:run-clone": lambda w: {"overrides": ""},
+}
+
+ROUTES = [r for r in all_routes() if r.name not in SKIPPED]
+CASES = [(route, verb) for route in ROUTES for verb in VERBS]
+TUS_HEADERS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+
+
+def _call(world, actor: str, route, verb: str, url: str):
+    client = client_for(world, actor, api=route.is_api)
+    body = BODIES.get(route.name, lambda w: {})(world) if verb in WRITES else None
+    if route.is_api:
+        extra = dict(TUS_HEADERS)
+        if verb == "get":
+            return client.get(url, **extra)
+        return getattr(client, verb)(url, body, format="json", **extra)
+    if verb == "get":
+        return client.get(url)
+    if verb == "post":
+        return client.post(url, body)
+    return client.generic(verb.upper(), url, json.dumps(body), content_type="application/json")
+
+
+def _text(response) -> str:
+    if getattr(response, "streaming", False):
+        return ""
+    return response.content.decode("utf-8", errors="replace").lower()
+
+
+#: Words naming a page whose GET is the form of a write (a new route like ``/w/<ws>/import/`` is one).
+WRITE_FORM_WORDS = ("create", "new", "launch", "import", "upload", "edit", "delete")
+
+
+def _is_write_form(route) -> bool:
+    return route.name in EDITOR_FORMS or any(word in route.name or f"/{word}" in route.id for word in WRITE_FORM_WORDS)
+
+
+def _looks_missing(world, actor, route, verb, response) -> bool:
+    """Whether a member's 404 is the very answer a nonexistent object gets (the object is hidden from them).
+
+    A route may answer 404 about a visible object for its own reason (``"this run is not
+    a reproduction"``); only the generic "no such object" answer means the member cannot see it.
+    """
+    missing = _call(world, actor, route, verb, build_url(route, fill_kwargs(route, world, missing=True)))
+    return missing.status_code == 404 and _text(missing) == _text(response)
+
+
+def _is_public(route, verb: str) -> bool:
+    verbs = PUBLIC.get(route.name, ())
+    return route.name in PUBLIC and (verbs is None or verb in verbs)
+
+
+def test_the_walk_finds_every_known_route():
+    """Guards the walk itself: the routes of both apps and the API are enumerated."""
+    names = {r.name for r in all_routes()}
+    for expected in (
+        "runs:dashboard",
+        "runs:run-detail",
+        "assets:asset-download",
+        "assets:library-experiment",
+        "run-cancel",
+        "tus-upload-detail",
+        "asset-lineage",
+        "workspace-member",
+    ):
+        assert expected in names
+    assert len(ROUTES) >= 55
+
+
+@pytest.mark.parametrize(("route", "verb"), CASES, ids=[f"{r.id}-{v}" for r, v in CASES])
+def test_route_verb_answers_every_actor(world, route, verb):
+    url = build_url(route, fill_kwargs(route, world))
+    has_objects = bool(route.kwargs)
+    statuses = {}
+    # Outsider and anonymous first, then members by increasing role (an owner's DELETE comes last).
+    for actor in ("outsider", "anonymous", "viewer", "staff", "editor", "owner"):
+        response = _call(world, actor, route, verb, url)
+        status = response.status_code
+        statuses[actor] = status
+        where = f"{actor} {verb.upper()} {url} → {status}: {_text(response)[:300]}"
+        assert status < 500, where
+        if actor in ("outsider", "anonymous") and 200 <= status < 300:
+            leaked = [w for w in SECRET_WORDS if w in _text(response)]
+            assert not leaked, f"{where} leaks {leaked}"
+        if _is_public(route, verb):
+            continue
+
+        if actor == "anonymous":
+            assert not 200 <= status < 300, where
+            if route.is_api:
+                assert status == 401, where
+            else:
+                assert status in (302, 405), where
+                if status == 302 or verb == "get":
+                    assert status == 302 and response["Location"].startswith("/accounts/login/"), where
+        elif actor == "outsider":
+            if has_objects:
+                assert status not in (200, 201, 202, 204, 206, 286, 301, 302, 303, 403), where
+                missing = build_url(route, fill_kwargs(route, world, missing=True))
+                assert _call(world, actor, route, verb, missing).status_code == status, (
+                    f"{where}: differs from a nonexistent object's status (existence leak)"
+                )
+        elif actor == "viewer":
+            if verb == "get":
+                if route.name in EDITOR_FORMS:
+                    assert status == 403, where
+                elif route.name not in PRIVATE:
+                    assert status != 401 and (status != 403 or _is_write_form(route)), where
+                    if status == 404:
+                        assert not _looks_missing(world, actor, route, verb, response), where
+            elif (route.name, verb) not in ANY_MEMBER_WRITES:
+                assert status >= 400, where
+        else:  # editor, owner, staff
+            private = route.name in PRIVATE and actor not in (PRIVATE[route.name], "staff")
+            if has_objects and status == 404 and not private:
+                assert not _looks_missing(world, actor, route, verb, response), (
+                    f"{where}: a member is told 'no such object'"
+                )
+            if verb == "get" and not private:
+                assert status not in (401, 403), where
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.kwargs], ids=lambda r: r.id)
+def test_every_asset_kind_is_hidden_from_outsiders_and_anonymous(world, route):
+    """Routes naming an asset (or a run) by id, once per asset kind: 404 / login for non-members."""
+    if "asset" not in route.template and "run" not in route.template:
+        pytest.skip("names no asset or run")
+    for kind in world.assets:
+        url = build_url(route, fill_kwargs(route, world, asset=kind))
+        outsider = _call(world, "outsider", route, "get", url)
+        anonymous = _call(world, "anonymous", route, "get", url)
+        viewer = _call(world, "viewer", route, "get", url)
+        assert outsider.status_code in (404, 405), (kind, url, outsider.status_code)
+        assert anonymous.status_code in (302, 401, 405), (kind, url, anonymous.status_code)
+        assert viewer.status_code < 500
+
+
+@pytest.mark.parametrize("path", ["/api/nope/", "/api/runs/1/nope/", "/api/../etc/passwd", "/api/%2e%2e/"])
+@pytest.mark.parametrize("actor", ["owner", "outsider", "anonymous"])
+def test_unknown_api_paths_are_json_404(world, path, actor):
+    response = client_for(world, actor, api=True).get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize("actor", ["owner", "editor", "viewer", "outsider"])
+def test_admin_is_closed_to_non_staff(world, actor):
+    """The admin (skipped by the walk) sends every non-staff user to its login page."""
+    response = client_for(world, actor, api=False).get("/admin/runs_app/run/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    staff = client_for(world, "staff", api=False)
+    # Django's admin needs is_staff plus model permissions: a bare staff user sees no rows either.
+    assert staff.get("/admin/runs_app/run/").status_code in (200, 403)
+
+
+# --- foreign-key injection ------------------------------------------------------------------------
+
+
+def _counts():
+    return (
+        Project.objects.count(),
+        Experiment.objects.count(),
+        Run.objects.count(),
+        Membership.objects.count(),
+        Asset.objects.count(),
+        Upload.objects.count(),
+    )
+
+
+def _meta(**pairs: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
+
+
+INJECTIONS = [
+    # (id, actor, method, url, body) — all point at rows of the workspace the actor is not in.
+    ("project-in-foreign-ws", "editor", "post", "/api/projects/", lambda w: {"workspace": w.other_ws.pk, "name": "X"}),
+    (
+        "experiment-in-foreign-project",
+        "editor",
+        "post",
+        "/api/experiments/",
+        lambda w: {"project": w.other_project.pk, "name": "X", "workflow_source": "chem.py"},
+    ),
+    (
+        "experiment-of-outsider-into-lab",
+        "outsider",
+        "post",
+        "/api/experiments/",
+        lambda w: {"project": w.project.pk, "name": "X", "workflow_source": "chem.py"},
+    ),
+    ("launch-foreign-experiment", "editor", "post", "/api/experiments/{oe}/launch/", lambda w: {"params": {}}),
+    ("launch-lab-as-outsider", "outsider", "post", "/api/experiments/{e}/launch/", lambda w: {"params": {}}),
+    ("preview-foreign-experiment", "editor", "post", "/api/experiments/{oe}/launch-preview/", lambda w: {}),
+    (
+        "member-into-foreign-ws",
+        "editor",
+        "post",
+        "/api/workspaces/{ows}/members/",
+        lambda w: {"username": "editor", "role": "owner"},
+    ),
+    (
+        "outsider-adds-self-to-lab",
+        "outsider",
+        "post",
+        "/api/workspaces/{ws}/members/",
+        lambda w: {"username": "outsider", "role": "owner"},
+    ),
+    ("remove-foreign-member", "owner", "delete", "/api/workspaces/{ows}/members/outsider/", None),
+    ("cancel-foreign-run", "editor", "post", "/api/runs/{orun}/cancel/", None),
+    ("rerun-foreign-run", "owner", "post", "/api/runs/{orun}/rerun/", None),
+    ("clone-foreign-run", "owner", "post", "/api/runs/{orun}/clone/", lambda w: {}),
+    (
+        "project-id-as-string-of-foreign",
+        "owner",
+        "post",
+        "/api/projects/",
+        lambda w: {"workspace": str(w.other_ws.pk), "name": "X"},
+    ),
+    (
+        "project-with-list-of-ws",
+        "owner",
+        "post",
+        "/api/projects/",
+        lambda w: {"workspace": [w.other_ws.pk], "name": "X"},
+    ),
+]
+
+
+def _fill(url: str, w) -> str:
+    return url.format(ws=w.ws.pk, ows=w.other_ws.pk, e=w.experiment.pk, oe=w.other_experiment.pk, orun=w.other_run.pk)
+
+
+@pytest.mark.parametrize(("case", "actor", "method", "url", "body"), INJECTIONS, ids=[c[0] for c in INJECTIONS])
+def test_foreign_key_injection_is_refused_and_creates_nothing(world, case, actor, method, url, body):
+    client = client_for(world, actor, api=True)
+    before = _counts()
+    roles = list(Membership.objects.order_by("pk").values_list("workspace_id", "user_id", "role"))
+    payload = body(world) if body else None
+    response = getattr(client, method)(_fill(url, world), payload, format="json")
+    assert response.status_code in (400, 404), (response.status_code, response.content[:300])
+    assert "detail" in response.json()
+    assert _counts() == before
+    assert list(Membership.objects.order_by("pk").values_list("workspace_id", "user_id", "role")) == roles
+    world.other_run.refresh_from_db()
+    assert world.other_run.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("key", "target"),
+    [("workspace", "other_ws"), ("project", "other_project"), ("experiment", "other_experiment")],
+)
+def test_upload_metadata_naming_foreign_rows_is_refused(world, key, target):
+    client = client_for(world, "editor", api=True)
+    pairs = {"filename": "x.csv", "workspace": str(world.ws.pk)}
+    pairs[key] = str(getattr(world, target).pk)
+    before = _counts()
+    response = client.post("/api/uploads/", HTTP_UPLOAD_LENGTH="4", HTTP_UPLOAD_METADATA=_meta(**pairs), **TUS_HEADERS)
+    assert response.status_code in (400, 404), response.content
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [
+        ("/w/elsewhere/p/new/", {"name": "Injected"}),
+        ("/w/elsewhere/p/secret/e/new/", {"name": "Injected", "workflow_source": "chem.py"}),
+        ("/w/elsewhere/members/", {"action": "add", "add-username": "editor", "add-role": "owner"}),
+        ("/w/elsewhere/p/secret/e/hidden/launch/", {"profile": ""}),
+        ("/runs/{orun}/rerun/", {}),
+        ("/runs/{orun}/clone/", {}),
+        # A lab slug path naming the foreign project: the parent chain must match.
+        ("/w/lab/p/secret/e/new/", {"name": "Injected", "workflow_source": "chem.py"}),
+        ("/w/lab/p/secret/e/hidden/launch/", {"profile": ""}),
+    ],
+)
+def test_page_forms_pointing_at_foreign_rows_are_404(world, url, data):
+    client = client_for(world, "owner", api=False)
+    before = _counts()
+    response = client.post(_fill(url, world), data)
+    assert response.status_code == 404, response.status_code
+    assert _counts() == before
