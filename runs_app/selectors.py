@@ -771,9 +771,11 @@ def workspace_activity(
     ``next_cursor``) continues after that entry. Returns ``{"entries": [...], "next_cursor": str | None}``;
     each entry is ``{"source": "run" | "asset", "created_at", "cursor", "event" | "asset"}``.
 
-    Any member may read (``Http404`` for others). Two queries whatever the page size.
+    Any member may read (``Http404`` for others). Three queries (role, events, assets) whatever the page size.
     """
     from assets_app.selectors import asset_activity_list  # runs_app reaches assets through assets_app
+
+    from .choices import EventSubject
 
     workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
     limit = limit or ACTIVITY_PAGE_SIZE
@@ -784,7 +786,7 @@ def workspace_activity(
 
     entries: list[dict[str, Any]] = []
     if want_runs:
-        events = RunEvent.objects.filter(run__workspace_id=workspace.pk, subject="run")
+        events = RunEvent.objects.filter(run__workspace_id=workspace.pk, subject=EventSubject.RUN)
         if filters.get("project") is not None:
             events = events.filter(run__project_id=filters["project"])
         if filters.get("status"):
