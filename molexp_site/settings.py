@@ -245,6 +245,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "molexp_site.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # POST /api/auth/token/ per client (ScopedRateThrottle); failed passwords are limited by MOLEXP_LOGIN_* below.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("MOLEXP_TOKEN_RATE", "60/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MolExp API",
@@ -324,6 +326,10 @@ MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
 MOLEXP_UPLOAD_MAX_SIZE = env_int("MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3)
 MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)
+# Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
+MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
+MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
+MOLEXP_LOGIN_WINDOW_SECONDS = env_int("MOLEXP_LOGIN_WINDOW_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

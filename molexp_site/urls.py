@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .api import not_found
+from .throttle import ThrottledLoginView
 
 api_patterns = [
     path("", include("runs_app.api.urls")),
@@ -17,7 +18,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Failed sign-ins are counted per username and per client: 429 past the limit (throttle.py).
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),

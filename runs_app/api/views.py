@@ -22,7 +22,10 @@ from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from molexp_site.throttle import token_signin_guard
 
 from .. import selectors, services
 from ..choices import Role
@@ -59,11 +62,15 @@ class TokenCreateView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Security battery (SPEC §11): a per-client request rate, and failed passwords counted per
+    # username and per client like the login page (molexp_site.throttle): 429 past the limit.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth-token"
 
     @extend_schema(request=AuthTokenSerializer, responses={200: TokenSerializer}, auth=[])
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+        token_signin_guard(request, lambda: serializer.is_valid(raise_exception=True))
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response(TokenSerializer({"token": token.key}).data)
 

@@ -322,3 +322,13 @@ def build_url(route: Route, values: dict[str, str]) -> str:
     for name, value in values.items():
         path = path.replace(f"<{name}>", value)
     return "/" + path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Sign-in counters and DRF throttles live in the cache: each test starts and ends with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
