@@ -207,7 +207,9 @@ def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("This asset has no file to download.") from None
     media = (asset.media_type or "").split(";")[0].strip().lower()
     content_type = "application/octet-stream" if not media or media in _ACTIVE_TYPES else media
-    filename = asset.name.rsplit("/", 1)[-1] or f"asset-{asset.pk}"
+    # Security battery: the attachment name is the last part after "/" *or* "\\", so a name like
+    # "..\\..\\win.ini" never reaches a client that splits paths on backslashes (Windows, wget).
+    filename = re.split(r"[/\\]", asset.name)[-1] or f"asset-{asset.pk}"
     etag = f'"{asset.sha256}"' if asset.sha256 else None
 
     span = None  # (first, last) byte, inclusive; "unsatisfiable" → 416
