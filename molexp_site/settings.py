@@ -55,6 +55,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from exc
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name}={value!r} must be finite")
+    return number
+
+
 def env_list(name: str, default: list[str] | None = None, sep: str = ",") -> list[str]:
     value = os.environ.get(name)
     if value is None or value == "":
@@ -326,6 +339,11 @@ MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
 MOLEXP_UPLOAD_MAX_SIZE = env_int("MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3)
 MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)
+MOLEXP_REPRODUCE_RTOL = env_float("MOLEXP_REPRODUCE_RTOL", 1e-9)
+MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
+MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
+MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
+MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
 # Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
 MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
 MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
