@@ -125,9 +125,13 @@ class AssetSearchPageSerializer(serializers.Serializer):
 
 
 class QueryErrorSerializer(serializers.Serializer):
+    # A 400 is either a query error (with position and token) or a filter's field error
+    # ({"detail", "<field>": [...]}); schemathesis (tests/security) caught the schema requiring both keys.
     detail = serializers.CharField()
-    position = serializers.IntegerField(help_text="0-based character offset of the bad token in q.")
-    token = serializers.CharField(allow_blank=True)
+    position = serializers.IntegerField(
+        required=False, help_text="0-based character offset of the bad token in q (query errors only)."
+    )
+    token = serializers.CharField(allow_blank=True, required=False, help_text="The bad token (query errors only).")
 
 
 class TraceRunSerializer(serializers.Serializer):

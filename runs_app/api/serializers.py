@@ -295,7 +295,9 @@ class RunCloneSerializer(serializers.Serializer):
 class WorkflowParameterSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     required = serializers.BooleanField(read_only=True)
-    default = serializers.JSONField(read_only=True, required=False, help_text="Absent when required.")
+    # Not read_only: drf-spectacular marks every read-only field required, but "default" is absent
+    # for a required parameter (a schema violation schemathesis found in tests/security).
+    default = serializers.JSONField(required=False, help_text="Absent when required.")
 
 
 class WorkflowTaskSerializer(serializers.Serializer):
