@@ -345,6 +345,20 @@ MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLO
 MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
 # Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
+# The cache holds sign-in failure counters and API throttles, so every web process must share
+# it: a file cache in var/ on one machine (the embedded default), Redis across machines.
+MOLEXP_CACHE_URL = env_str("MOLEXP_CACHE_URL", "")
+if MOLEXP_CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": MOLEXP_CACHE_URL}}
+elif MOLEXP_CACHE_URL:
+    raise ImproperlyConfigured(f"MOLEXP_CACHE_URL={MOLEXP_CACHE_URL!r}: only redis:// URLs are supported")
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
 MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
 MOLEXP_LOGIN_WINDOW_SECONDS = env_int("MOLEXP_LOGIN_WINDOW_SECONDS", 300)
