@@ -175,10 +175,10 @@ class Report:
         print(format_row(row), flush=True)
         return row
 
-    def latency(self, what: str, samples_ms: list[float], *, p50_max=None, p95_max=None, target=None, **extra):
+    def latency(self, what: str, samples_ms: list[float], *, p50_max=None, p95_max=None, target=None, ok=None,
+                **extra):
         p50, p95 = percentile(samples_ms, 50), percentile(samples_ms, 95)
-        ok = None
-        if p50_max is not None or p95_max is not None:
+        if ok is None and (p50_max is not None or p95_max is not None):
             ok = (p50_max is None or p50 <= p50_max) and (p95_max is None or p95 <= p95_max)
         if target is None:
             parts = []
@@ -226,11 +226,11 @@ def _fmt(value, unit: str) -> str:
 def format_row(row: dict) -> str:
     ok = {True: "ok", False: "MISS", None: "-"}[row.get("ok")]
     return (f"{row['what']:<58} | {_fmt(row.get('p50'), row.get('unit', '')):>14} | "
-            f"{_fmt(row.get('p95'), row.get('unit', '')):>14} | {row.get('target', ''):<28} | {ok}")  # fmt: skip
+            f"{_fmt(row.get('p95'), row.get('unit', '')):>14} | {row.get('target', ''):<34} | {ok}")  # fmt: skip
 
 
 def header() -> str:
-    return f"{'what':<58} | {'p50 / value':>14} | {'p95':>14} | {'target':<28} | ok?"
+    return f"{'what':<58} | {'p50 / value':>14} | {'p95':>14} | {'target':<34} | ok?"
 
 
 def machine() -> dict:
