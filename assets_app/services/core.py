@@ -18,6 +18,7 @@ import hashlib
 import json
 import mimetypes
 import os
+import re
 import tempfile
 import unicodedata
 import uuid
@@ -157,9 +158,16 @@ def _scope_of(
     }
 
 
+def _word_parts(text: str) -> str:
+    """``ligands_v2.csv`` → ``ligands v2 csv``: PostgreSQL's ``simple`` parser keeps a dotted or
+    underscored name as one token, so its parts are indexed too and a search for ``ligands`` finds it."""
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
 def _search_text(*, name: str, tags: list[str], description: str, metadata: Any, extra: str = "") -> str:
     meta = json.dumps(metadata, ensure_ascii=False, default=str) if metadata else ""
-    return " ".join(part for part in (name, " ".join(tags), description, meta, extra) if part)[:SEARCH_TEXT_LIMIT]
+    parts = (name, _word_parts(name), " ".join(tags), description, meta, extra)
+    return " ".join(part for part in parts if part)[:SEARCH_TEXT_LIMIT]
 
 
 def _clean_tags(tags: Iterable[str] | None) -> list[str]:

@@ -173,3 +173,15 @@ def test_name_fragment_substring_on_postgresql(api_client_for, data):
     assets, _ = data
     assert _ids(api_client_for("viewer"), "pt-epoch1") == _pk(assets, "c_best_ok", "c_plain")
     assert _ids(api_client_for("viewer"), "gands.cs") == _pk(assets, "lig1", "lig2")
+
+
+@pytest.mark.django_db
+def test_a_file_stem_finds_the_dotted_file_name(owner, ws):
+    """PostgreSQL's simple parser keeps "ligands_v2.csv" whole; its parts are indexed so the stem finds it."""
+    from assets_app.selectors import asset_search
+    from assets_app.services import asset_create, blob_store_bytes
+
+    asset = asset_create(kind="data", name="ligands_v2.csv", workspace=ws, blob=blob_store_bytes(b"name,smiles\n"))
+    for q in ("ligands", "csv", "v2", "ligands_v2.csv"):
+        rows = asset_search(user=owner, q=q).page(1, 50).rows
+        assert asset.pk in [a.pk for a in rows], q
