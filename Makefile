@@ -73,3 +73,11 @@ test: lint
 	@echo "=== suite on PostgreSQL + Redis ==="
 	env MOLEXP_VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
 	    CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+
+# Benchmarks (SPEC §11): PostgreSQL + Redis on 127.0.0.1; own database molexp_bench, Redis db 9.
+# `make bench` = reduced scale (a few minutes); `make bench SCALE=full` = 100 k runs / 1 M assets.
+SCALE ?= reduced
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(VENV)/.installed-dev
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(PY) benchmarks/run_all.py --scale=$(SCALE) $(BENCH_ARGS)

@@ -1,0 +1,83 @@
+"""Run the whole benchmark suite: recreate ``molexp_bench``, migrate, generate data, run every
+benchmark in its own process, print one table and write ``results/summary-<scale>.json``.
+
+    python benchmarks/run_all.py [--scale=reduced|full] [--keep-data] [--only=search,lists,...]
+
+Needs PostgreSQL and Redis on 127.0.0.1 (as ``make test``); installs nothing.
+``--keep-data`` reuses the database (and data) of a previous run at the same scale.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+BENCHES = ["search", "lists", "launch", "context", "upload"]
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{common.DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{common.DB_NAME}"')
+
+
+def run(args: list[str]) -> int:
+    print(f"\n$ {' '.join(args)}", flush=True)
+    return subprocess.call([sys.executable, *args], cwd=common.BASE_DIR, env=common.bench_env(SCALE=common.scale_name()))
+
+
+def main() -> int:
+    scale = common.scale_name()
+    keep = "--keep-data" in sys.argv
+    only = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), BENCHES)
+    t0 = time.time()
+    meta_path = common.VAR_DIR / "gen_meta.json"
+    fresh = not keep or not meta_path.exists() or json.loads(meta_path.read_text()).get("scale") != scale
+    failures = []
+    if fresh:
+        print(f"=== recreating {common.DB_NAME} and generating {scale} data ===", flush=True)
+        recreate_database()
+        if run(["manage.py", "migrate", "--noinput", "--verbosity", "0"]) != 0:
+            return 1
+        meta_path.unlink(missing_ok=True)
+        if run(["benchmarks/gen_data.py", f"--scale={scale}"]) != 0:
+            return 1
+    for name in only:
+        if run([f"benchmarks/bench_{name}.py", f"--scale={scale}"]) != 0:
+            failures.append(name)
+
+    rows = []
+    print(f"\n=== MolExp benchmarks, scale {scale}: {common.scale()['runs']:,} runs, "
+          f"{common.scale()['assets']:,} assets ===")  # fmt: skip
+    m = common.machine()
+    print(f"machine: {m.get('nproc')} CPU ({m.get('cpu', '?')}), {m.get('mem_total_gib')} GiB, "
+          f"{m.get('postgres', '')}, {m.get('redis', '')}, Python {m['python']}")  # fmt: skip
+    print(common.header())
+    for name in ["gen_data", *only]:
+        path = common.RESULTS_DIR / f"{name}-{scale}.json"
+        if not path.exists():
+            continue
+        body = json.loads(path.read_text())
+        for row in body["rows"]:
+            rows.append({"bench": name, **row})
+            print(common.format_row(row))
+    missed = [r["what"] for r in rows if r.get("ok") is False]
+    summary = {"scale": scale, "machine": m, "seconds": round(time.time() - t0, 1), "rows": rows,
+               "missed": missed, "failed_scripts": failures}  # fmt: skip
+    (common.RESULTS_DIR / f"summary-{scale}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\n{len(rows)} figures, {len(missed)} targets missed, {len(failures)} scripts failed"
+          f"{' (' + ', '.join(failures) + ')' if failures else ''}; {summary['seconds']} s; "
+          f"JSON in {common.RESULTS_DIR}")  # fmt: skip
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
