@@ -52,8 +52,16 @@ class RunFilterSet(django_filters.FilterSet):
     workspace = IdFilter(field_name="workspace_id")
     status = django_filters.ChoiceFilter(choices=RunStatus.choices)
     profile = django_filters.CharFilter()
-    config_hash = django_filters.CharFilter()
+    # A prefix of at least 6 hex digits (the short hashes the pages show) or the whole hash.
+    config_hash = django_filters.CharFilter(method="filter_config_hash")
 
     class Meta:
         model = Run
         fields = ["experiment", "project", "workspace", "status", "profile", "config_hash"]
+
+    def filter_config_hash(self, queryset, name, value):
+        """The whole hash matches exactly; 6 to 63 hex digits match as a prefix; anything else matches nothing."""
+        value = value.strip().lower()
+        if 6 <= len(value) < 64 and all(c in "0123456789abcdef" for c in value):
+            return queryset.filter(config_hash__startswith=value)
+        return queryset.filter(config_hash=value)
