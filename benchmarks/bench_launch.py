@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-WORKFLOW = '''
+WORKFLOW = """
 from runs_app.workflow import Workflow
 
 workflow = Workflow("noop")
@@ -34,7 +34,7 @@ workflow = Workflow("noop")
 @workflow.task
 def noop(ctx, i: int = 0):
     return i
-'''
+"""
 MOLCFG = "version: 1\ndefaults: {}\nprofiles:\n  default: {}\n"
 QUEUES = ("runs", "default")
 #: Threads calling run_launch concurrently in the sustained test (like several web workers).
@@ -116,11 +116,13 @@ def main() -> None:
             run = run_launch(user=user, experiment=experiment, params={"i": k})[0]
             launch_ms.append((time.perf_counter() - t0) * 1000)
             ex = Execution.objects.filter(run=run)
-            if not common.wait_until(lambda: ex.filter(started_at__isnull=False).exists(), timeout=30, interval=0.002):
+            if not common.wait_until(
+                lambda ex=ex: ex.filter(started_at__isnull=False).exists(), timeout=30, interval=0.002
+            ):
                 raise RuntimeError(f"run {run.pk} never started; worker log: {log_path}")
             started = ex.values_list("started_at", flat=True).get()
             latencies.append((started - run.created_at).total_seconds() * 1000)
-            common.wait_until(lambda: Run.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=30,
+            common.wait_until(lambda run=run: Run.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=30,
                               interval=0.005)  # fmt: skip
         report.latency("launch → running (Redis, idle worker)", latencies, p50_max=100, p95_max=300)
         report.latency("run_launch call (one run, API-side)", launch_ms)
@@ -160,8 +162,13 @@ def main() -> None:
                    lost=lost, run_twice=multi + twice, produce_rate=round(n / produce_s, 1),
                    seconds=round(seconds, 2))  # fmt: skip
         report.add("  of which: producers' launch rate (one run per call)", p50=round(n / produce_s, 1), unit="runs/s")
-        report.add("  lost / run twice", p50=f"{lost} / {multi + twice}", unit="", target="0 / 0",
-                   ok=lost == 0 and multi + twice == 0)
+        report.add(
+            "  lost / run twice",
+            p50=f"{lost} / {multi + twice}",
+            unit="",
+            target="0 / 0",
+            ok=lost == 0 and multi + twice == 0,
+        )
     finally:
         stop_worker(worker)
 

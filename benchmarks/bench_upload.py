@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from base64 import b64encode
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

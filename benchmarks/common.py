@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -168,15 +167,15 @@ class Report:
         self.notes: list[str] = []
         self.started = time.time()
 
-    def add(self, what: str, *, p50=None, p95=None, unit: str = "ms", target: str = "", ok: bool | None = None,
-            **extra) -> dict:
+    def add(
+        self, what: str, *, p50=None, p95=None, unit: str = "ms", target: str = "", ok: bool | None = None, **extra
+    ) -> dict:
         row = {"what": what, "p50": p50, "p95": p95, "unit": unit, "target": target, "ok": ok, **extra}
         self.rows.append(row)
         print(format_row(row), flush=True)
         return row
 
-    def latency(self, what: str, samples_ms: list[float], *, p50_max=None, p95_max=None, target=None, ok=None,
-                **extra):
+    def latency(self, what: str, samples_ms: list[float], *, p50_max=None, p95_max=None, target=None, ok=None, **extra):
         p50, p95 = percentile(samples_ms, 50), percentile(samples_ms, 95)
         if ok is None and (p50_max is not None or p95_max is not None):
             ok = (p50_max is None or p50 <= p50_max) and (p95_max is None or p95 <= p95_max)
@@ -187,8 +186,16 @@ class Report:
             if p95_max is not None:
                 parts.append(f"p95 ≤ {p95_max:g} ms")
             target = ", ".join(parts)
-        return self.add(what, p50=round(p50, 2), p95=round(p95, 2), target=target, ok=ok, n=len(samples_ms),
-                        max=round(max(samples_ms), 2) if samples_ms else None, **extra)
+        return self.add(
+            what,
+            p50=round(p50, 2),
+            p95=round(p95, 2),
+            target=target,
+            ok=ok,
+            n=len(samples_ms),
+            max=round(max(samples_ms), 2) if samples_ms else None,
+            **extra,
+        )
 
     def note(self, text: str) -> None:
         self.notes.append(text)

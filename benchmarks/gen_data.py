@@ -96,9 +96,9 @@ def copy_rows(conn, table: str, columns: list[str], rows) -> int:
 def reset_sequences(conn, tables: list[str]) -> None:
     with conn.cursor() as cur:
         for table in tables:
-            cur.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 1))"
-            )
+            # Fixed table names of this script, never input.
+            sql = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 1))"  # noqa: S608
+            cur.execute(sql)
 
 
 def main() -> None:
@@ -139,8 +139,14 @@ def main() -> None:
     )
     experiments = Experiment.objects.bulk_create(
         [
-            Experiment(project=p, workspace_id=p.workspace_id, name=f"{rng.choice(MODELS)} sweep {i}", slug=f"e{i}",
-                       workflow_source="bench_noop.py", created_by=user)  # fmt: skip
+            Experiment(
+                project=p,
+                workspace_id=p.workspace_id,
+                name=f"{rng.choice(MODELS)} sweep {i}",
+                slug=f"e{i}",
+                workflow_source="bench_noop.py",
+                created_by=user,
+            )  # fmt: skip
             for p in projects
             for i in range(sizes["experiments_per_project"])
         ]
@@ -174,7 +180,11 @@ def main() -> None:
         params = {"lr": round(10 ** rng.uniform(-5, -1), 6), "batch_size": rng.choice([16, 32, 64, 128, 256]),
                   "model": rng.choice(MODELS), "dataset": rng.choice(DATASETS), "seed": rng.randrange(1000)}  # fmt: skip
         results = (
-            {"rmse": round(rng.uniform(0.1, 2.0), 4), "mae": round(rng.uniform(0.05, 1.5), 4), "r2": round(rng.random(), 4)}
+            {
+                "rmse": round(rng.uniform(0.1, 2.0), 4),
+                "mae": round(rng.uniform(0.05, 1.5), 4),
+                "r2": round(rng.random(), 4),
+            }
             if status == "succeeded"
             else {}
         )
@@ -199,7 +209,7 @@ def main() -> None:
     ex_rows, te_rows, ev_rows, m_rows = [], [], [], []
     ex_id = te_id = ev_id = m_id = 0
     exec_of_run: list[int] = []
-    for i, row in enumerate(run_rows):
+    for row in run_rows:
         rid, status, created, started, finished = row[0], row[2], row[12], row[13], row[14]
         started = started or created  # earlier attempts of a queued run still started
         attempts = 1 if rng.random() > 0.05 else rng.randint(2, 5)
@@ -245,10 +255,18 @@ def main() -> None:
     copy_rows(conn, "runs_app_execution", [
         "id", "uuid", "number", "trigger", "status", "worker_hostname", "worker_pid", "celery_task_id", "queued_at",
         "dispatched_at", "started_at", "finished_at", "heartbeat_at", "environment", "error", "run_id"], ex_rows)  # fmt: skip
-    copy_rows(conn, "runs_app_taskexecution",
-              ["id", "task_name", "status", "started_at", "finished_at", "reused", "execution_id"], te_rows)
-    copy_rows(conn, "runs_app_runevent",
-              ["id", "subject", "created_at", "from_status", "to_status", "message", "execution_id", "run_id"], ev_rows)
+    copy_rows(
+        conn,
+        "runs_app_taskexecution",
+        ["id", "task_name", "status", "started_at", "finished_at", "reused", "execution_id"],
+        te_rows,
+    )
+    copy_rows(
+        conn,
+        "runs_app_runevent",
+        ["id", "subject", "created_at", "from_status", "to_status", "message", "execution_id", "run_id"],
+        ev_rows,
+    )
     copy_rows(conn, "runs_app_metric", ["id", "key", "step", "value", "created_at", "execution_id", "run_id"], m_rows)
     with conn.cursor() as cur:
         for exp_id, n in counters.items():
@@ -319,9 +337,14 @@ def main() -> None:
                 exc_type, template = rng.choice(EXC)
                 exc_msg = template.format(w=w1)
                 frames = [(f"/srv/workflows/{task}.py", f"{task}_{w2}"), ("/srv/lib/chem.py", rng.choice(vocab[:500]))]
-                tb = "Traceback (most recent call last):\n" + "".join(
-                    f'  File "{f}", line {rng.randrange(1, 400)}, in {fn}\n    {words.text(6)}\n' for f, fn in frames
-                ) + f"{exc_type}: {exc_msg}\n"
+                tb = (
+                    "Traceback (most recent call last):\n"
+                    + "".join(
+                        f'  File "{f}", line {rng.randrange(1, 400)}, in {fn}\n    {words.text(6)}\n'
+                        for f, fn in frames
+                    )
+                    + f"{exc_type}: {exc_msg}\n"
+                )
                 fp = error_fingerprint(exc_type, frames)
                 name = f"error-{task}"
                 extra = f"{exc_type} {exc_msg} {tb}"

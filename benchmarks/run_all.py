@@ -31,7 +31,9 @@ def recreate_database() -> None:
 
 def run(args: list[str]) -> int:
     print(f"\n$ {' '.join(args)}", flush=True)
-    return subprocess.call([sys.executable, *args], cwd=common.BASE_DIR, env=common.bench_env(SCALE=common.scale_name()))
+    return subprocess.call(
+        [sys.executable, *args], cwd=common.BASE_DIR, env=common.bench_env(SCALE=common.scale_name())
+    )
 
 
 def main() -> int:
