@@ -295,7 +295,7 @@ class RunContext:
                 points, self._metrics = self._metrics, []
             if points:
                 try:
-                    Metric.objects.bulk_create(points, batch_size=5000)
+                    Metric.objects.bulk_create(points)  # one INSERT per flush where the backend allows it
                 except Exception:
                     # A failed write (database restarting) must not drop the batch: the next flush retries it.
                     with self._metrics_lock:
