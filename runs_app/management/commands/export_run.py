@@ -7,27 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from assets_app.services import crate_export
+from runs_app.management.cli import command_user
 from runs_app.selectors import run_get
-
-
-def command_user(username: str):
-    """The named user, or the first superuser (commands act as someone, for permission checks)."""
-    User = get_user_model()
-    if username:
-        user = User.objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user {username!r}.")
-        return user
-    user = User.objects.filter(is_superuser=True).order_by("id").first()
-    if user is None:
-        raise CommandError("No superuser exists; pass --user.")
-    return user
 
 
 class Command(BaseCommand):

@@ -10,9 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from assets_app.services import crate_import
+from runs_app.management.cli import command_user
 from runs_app.selectors import project_get, workspace_get
-
-from .export_run import command_user
 
 
 class Command(BaseCommand):

@@ -5,11 +5,11 @@ EXPERIMENT is ``<workspace>/<project>/<experiment>`` (slugs) or an experiment id
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
+from runs_app.management.cli import command_user
 from runs_app.models import Experiment
 from runs_app.profiles import ProfileError, coerce_value
 from runs_app.services import run_launch
@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         experiment = self._experiment(opts["experiment"])
-        user = self._user(opts["user"])
+        user = command_user(opts["user"])
         params = {k: coerce_value(v) for k, v in _pairs(opts["param"], "param")} if opts["param"] else None
         sweep = None
         if opts["sweep"]:
@@ -78,15 +78,3 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No experiment {ref!r}")
         return found
-
-    def _user(self, username: str):
-        User = get_user_model()
-        if username:
-            user = User.objects.filter(username=username).first()
-            if user is None:
-                raise CommandError(f"No user {username!r}")
-            return user
-        user = User.objects.filter(is_superuser=True).order_by("pk").first()
-        if user is None:
-            raise CommandError("No superuser exists; pass --user")
-        return user

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
 from molexp_site.errors import Conflict
+from runs_app.management.cli import command_user
 from runs_app.models import Run
 from runs_app.services import reproduction_verdict_get, run_reproduce
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         run = self._run(opts["run"])
-        user = self._user(opts["user"])
+        user = command_user(opts["user"])
         try:
             copy = run_reproduce(user=user, run=run)
         except (Conflict, PermissionDenied, Http404) as exc:
@@ -76,15 +76,3 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No run {ref!r}")
         return found
-
-    def _user(self, username: str):
-        User = get_user_model()
-        if username:
-            user = User.objects.filter(username=username).first()
-            if user is None:
-                raise CommandError(f"No user {username!r}")
-            return user
-        user = User.objects.filter(is_superuser=True).order_by("pk").first()
-        if user is None:
-            raise CommandError("No superuser exists; pass --user")
-        return user
