@@ -91,3 +91,13 @@ def test_seed_demo_resets_password_when_the_kept_file_is_lost(var_dir):
 
     assert second != first
     assert get_user_model().objects.get(username="admin").check_password(second)
+
+
+def test_seed_demo_never_puts_back_a_password_someone_changed(var_dir):
+    _seed()
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password("chosen by the team 42")
+    admin.save()
+    output = _seed()
+    assert get_user_model().objects.get(username="admin").check_password("chosen by the team 42")
+    assert "password was changed" in output and not CREDENTIALS.search(output)

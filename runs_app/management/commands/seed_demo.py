@@ -63,11 +63,14 @@ class Command(BaseCommand):
             if admin is None:
                 admin = User.objects.create_superuser(ADMIN_USERNAME, "admin@example.org", password)
                 self.stdout.write(f"Created superuser {ADMIN_USERNAME}.")
-            elif new_password or not admin.check_password(password):
-                # The password file was lost or edited: make the account match what we print.
+            elif new_password:
+                # The password file was lost: make the account match what we print.
                 admin.set_password(password)
                 admin.save(update_fields=["password"])
                 self.stdout.write(f"Reset the password of {ADMIN_USERNAME} to the one in {password_file}.")
+            elif not admin.check_password(password):
+                # Someone changed it on purpose: never put the generated one back.
+                password = ""
 
         workspace = Workspace.objects.filter(slug=WORKSPACE["slug"]).first()
         if workspace is None:
@@ -89,4 +92,9 @@ class Command(BaseCommand):
         port = os.environ.get("PORT") or "8000"
         self.stdout.write(
             self.style.SUCCESS(f"Demo admin: username {ADMIN_USERNAME}, password {password}, http://127.0.0.1:{port}/")
+            if password
+            else self.style.WARNING(
+                f"Demo admin: username {ADMIN_USERNAME} (its password was changed; the generated one in "
+                f"{password_file} no longer applies), http://127.0.0.1:{port}/"
+            )
         )
