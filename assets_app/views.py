@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from runs_app.selectors import run_get
@@ -185,12 +187,11 @@ def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
     that no longer matches give the whole file (200). The storage name comes from the row;
     the asset's name is only the attachment's file name.
     """
-    import re
+    return asset_file_response(request, asset_get(user=request.user, pk=pk))
 
-    from django.http import StreamingHttpResponse
-    from django.utils.http import content_disposition_header
 
-    asset = asset_get(user=request.user, pk=pk)
+def asset_file_response(request: HttpRequest, asset) -> HttpResponse:
+    """The download response of a readable asset, shared by this page route and ``/api/assets/{id}/content/``."""
     if asset.import_action == "symlink":
         # A symlinked import is read through its link at download time: the target may have
         # been swapped since the import, so it must still resolve below an import root.

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, renderers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -21,6 +28,7 @@ from ..filtersets import AssetFilterSet
 from ..models import Asset
 from ..search import SORTS, PageTooDeep, QueryError
 from ..selectors import asset_get, asset_list, asset_search, trace_group_detail_list, trace_group_list
+from ..views import asset_file_response
 from .serializers import (
     DETAIL_SERIALIZERS,
     AssetDetailSerializer,
@@ -82,6 +90,28 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self) -> QuerySet[Asset]:
         return asset_list(user=self.request.user)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The bytes are a Django response whatever the client accepts; only errors are rendered,
+        # and always as JSON (never 406 for a client that asks for application/octet-stream).
+        return super().perform_content_negotiation(request, force=force or self.action == "content")
+
+    @extend_schema(
+        summary="The asset's bytes",
+        description=(
+            "Streams the file as an attachment (`X-Content-Type-Options: nosniff`, "
+            "`Content-Security-Policy: sandbox`); one `Range: bytes=…` gives 206, an unsatisfiable one 416."
+        ),
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description='`{"detail": "No such asset."}` — also for assets of other workspaces'),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="content", renderer_classes=[renderers.JSONRenderer])
+    def content(self, request: Request, pk: str | None = None):
+        """The same response as the download page (one code path: ``assets_app.views.asset_file_response``)."""
+        return asset_file_response(request._request, asset_get(user=request.user, pk=pk))
 
     def list(self, request: Request) -> Response:
         """The catalog search: ``q`` plus the column filters, scoped to the caller, capped counts."""
