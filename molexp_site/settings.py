@@ -296,6 +296,8 @@ MOLEXP_TASK_TIME_LIMIT = env_int("MOLEXP_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_TIME_LIMIT = MOLEXP_TASK_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = MOLEXP_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Kombu's filesystem transport with atomic message files (see molexp_site/fs_transport.py).
+    CELERY_BROKER_TRANSPORT = "molexp_site.fs_transport:Transport"
     for sub in ("out", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
