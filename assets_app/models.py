@@ -24,6 +24,7 @@ from django.urls import reverse
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
+from . import storage
 from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
 
 
@@ -214,10 +215,18 @@ class Asset(models.Model):
         return reverse("assets:asset-detail", kwargs={"pk": self.pk})
 
     def open(self, mode: str = "rb"):
-        """Open the asset's bytes from storage (read-only)."""
+        """A seekable, read-only stream of the asset's bytes (with a ``size``), on any storage backend.
+
+        A log still being written (its ``file`` is a folder of segments) reads as its segments joined.
+        """
+        if mode not in ("r", "rb"):
+            raise ValueError("Asset bytes are read-only; writes go through assets_app.services")
         if not self.file:
             raise FileNotFoundError(f"Asset {self.name!r} v{self.version} has no file")
-        return self.file.storage.open(self.file.name, mode)
+        name = self.file.name
+        if name.endswith("/"):
+            return storage.open_concat(storage.list_files(name))
+        return storage.open_read(name)
 
     def read_bytes(self) -> bytes:
         with self.open("rb") as fh:

@@ -217,11 +217,35 @@ MEDIA_URL = "/media-not-served/"  # user files are only served through permissio
 
 # Any Django storage backend can hold the asset files; workers on several machines
 # then share one record (e.g. "storages.backends.s3.S3Storage" with django-storages).
+MOLEXP_STORAGE_BACKEND = env_str("MOLEXP_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if MOLEXP_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
+    _storage_options: dict = {"location": str(MEDIA_ROOT)}
+elif MOLEXP_STORAGE_BACKEND.startswith("storages.backends.s3"):
+    # S3-compatible object store (AWS S3, MinIO, Ceph RGW, moto). Keys come from
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment (read by django-storages).
+    _storage_options = {
+        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+        "region_name": env_str("AWS_S3_REGION_NAME") or None,
+        "location": env_str("AWS_LOCATION", ""),
+        "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+        # Names are content hashes and row ids chosen by the services: store them as given.
+        "file_overwrite": True,
+        "default_acl": None,
+        "querystring_auth": True,
+        "gzip": False,
+        # django-storages' own file object spills to disk past this size (MolExp streams reads itself).
+        "max_memory_size": 16 * 1024 * 1024,
+    }
+    if not _storage_options["bucket_name"]:
+        raise ImproperlyConfigured("MOLEXP_STORAGE_BACKEND is S3: set AWS_STORAGE_BUCKET_NAME")
+else:
+    _storage_options = {}
+# Partial tus uploads grow here (a local or shared folder, whatever the storage backend);
+# empty = MEDIA_ROOT/uploads.
+MOLEXP_UPLOAD_DIR = env_str("MOLEXP_UPLOAD_DIR", "")
 STORAGES = {
-    "default": {
-        "BACKEND": env_str("MOLEXP_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": str(MEDIA_ROOT)} if not env_str("MOLEXP_STORAGE_BACKEND") else {},
-    },
+    "default": {"BACKEND": MOLEXP_STORAGE_BACKEND, "OPTIONS": _storage_options},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if env_bool("MOLEXP_MANIFEST_STATIC", not DEBUG)

@@ -20,6 +20,7 @@ import mimetypes
 import os
 import re
 import tempfile
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -29,13 +30,12 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
+from .. import storage
 from ..choices import AssetKind, ScopeKind
 from ..models import KIND_CLASSES, Asset, AssetUse
 
@@ -92,14 +92,8 @@ def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
             os.fsync(out.fileno())
         sha = digest.hexdigest()
         name = _blob_name(sha)
-        if isinstance(default_storage, FileSystemStorage):
-            final = Path(default_storage.path(name))
-            if not final.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_path, final)  # atomic: readers see all bytes or no file
-        elif not default_storage.exists(name):
-            with open(tmp_path, "rb") as fh:
-                default_storage.save(name, File(fh))
+        if not storage.exists(name):
+            storage.put_file(name, Path(tmp_path), move=True)  # readers see all bytes or no file
         return StoredBlob(name=name, sha256=sha, size=size)
     finally:
         if os.path.exists(tmp_path):
@@ -277,15 +271,35 @@ def asset_use_record(*, asset: Asset, run: Run, execution: Execution | None, tas
 # --- logs -------------------------------------------------------------------------
 
 
+def _log_live_prefix(asset: Asset) -> str | None:
+    """The segment folder of a log still being written (its ``file`` ends with ``/``), else ``None``."""
+    name = asset.file.name if hasattr(asset.file, "name") else str(asset.file or "")
+    return name if name.endswith("/") else None
+
+
+def _log_new_prefix(asset: Asset) -> str:
+    # A random part keeps two databases sharing one store (or a restored backup) from ever
+    # writing into each other's segment folder under the same row ids.
+    return f"logs/run-{asset.run_id}/{asset.pk}-{uuid.uuid4().hex[:12]}/"
+
+
 def log_open(*, run: Run, execution: Execution | None, name: str, task: str = "") -> Asset:
     """The run's log asset called ``name`` (one per name per run), created empty if new.
 
-    Its bytes live in an append-only file keyed by the asset id (never by its name).
+    While a log is written its bytes are append-only *segments* in a folder of
+    the storage (``logs/run-<run>/<asset>-<random>/``, one object per flush), so
+    the same design works on a local disk and on an object store that cannot
+    append. ``log_finalize`` joins them into one content-addressed blob. A log
+    finalized by an earlier attempt that is written again (a retry) is reopened:
+    its bytes become the first segment of a new folder.
     """
     name = asset_name_clean(name)
     existing = Asset.objects.filter(run=run, kind=AssetKind.LOG, name=name).order_by("-version").first()
     if existing is not None:
-        return existing.as_kind()
+        existing = existing.as_kind()
+        if _log_live_prefix(existing) is None:
+            _log_reopen(existing)
+        return existing
     asset = asset_create(
         kind=AssetKind.LOG,
         name=name,
@@ -294,19 +308,44 @@ def log_open(*, run: Run, execution: Execution | None, name: str, task: str = ""
         producer_execution=execution,
         producer_task=task,
     )
-    # A random part keeps two databases sharing one media folder (or a restored backup)
-    # from ever appending to each other's file under the same row ids.
-    storage_name = f"logs/run-{run.pk}/{asset.pk}-{uuid.uuid4().hex[:12]}.log"
-    path = Path(default_storage.path(storage_name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(exist_ok=False)
-    Asset.objects.filter(pk=asset.pk).update(file=storage_name)
-    asset.file = storage_name
+    prefix = _log_new_prefix(asset)
+    Asset.objects.filter(pk=asset.pk).update(file=prefix)
+    asset.file = prefix
     return asset
 
 
+def _log_reopen(asset: Asset) -> None:
+    prefix = _log_new_prefix(asset)
+    if asset.file:
+        with storage.open_read(asset.file.name) as src:
+            base = src.read()
+        storage.put_bytes(f"{prefix}{0:020d}-base.seg", base, fsync=False)
+    Asset.objects.filter(pk=asset.pk).update(file=prefix)
+    asset.file = prefix
+
+
+#: The newest segment stamp each log got from this process: stamps only grow per log.
+_segment_stamps: dict[int, int] = {}
+
+
+def _log_segment_name(asset: Asset, prefix: str) -> str:
+    """A segment name that sorts after every earlier segment of this log.
+
+    Stamps are nanosecond clock readings, forced to grow per log within a process; a
+    process that continues a log (a retry, possibly on another machine) first reads the
+    newest existing stamp, so order holds even if the clocks of two machines disagree.
+    """
+    last = _segment_stamps.get(asset.pk)
+    if last is None:
+        names = storage.list_files(prefix)
+        last = int(names[-1].rsplit("/", 1)[-1].split("-", 1)[0]) if names else 0
+    stamp = max(time.time_ns(), last + 1)
+    _segment_stamps[asset.pk] = stamp
+    return f"{prefix}{stamp:020d}-{uuid.uuid4().hex[:8]}.seg"
+
+
 class LogCountPending(Exception):
-    """Lines reached the log's file but their count did not reach the row; carry it to the next flush."""
+    """Lines reached the log's storage but their count did not reach the row; carry it to the next flush."""
 
     def __init__(self, lines: int, size: int) -> None:
         super().__init__(f"{lines} log lines written but not yet counted")
@@ -315,20 +354,22 @@ class LogCountPending(Exception):
 
 
 def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, int] = (0, 0)) -> None:
-    """Append lines to a log's file, then count them with one UPDATE (one DB round trip per flush).
+    """Write lines as the log's next segment, then count them with one UPDATE (one DB round trip per flush).
 
-    The file is written (and flushed to the OS) before the row, so a line the
-    row counts is always in the file. If the UPDATE fails (the database is
-    restarting), ``LogCountPending`` carries the uncounted lines and bytes, which
-    the caller passes back as ``uncounted`` on its next flush: no line is lost
-    from the count.
+    The segment is published whole (temporary file + rename, or one object PUT)
+    before the row is updated, so a line the row counts is always readable and a
+    killed writer never leaves half a segment. If the UPDATE fails (the database
+    is restarting), ``LogCountPending`` carries the uncounted lines and bytes,
+    which the caller passes back as ``uncounted`` on its next flush: no line is
+    lost from the count.
     """
     payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8", errors="replace")
     if payload:
-        path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
-        with open(path, "ab") as fh:
-            fh.write(payload)
-            fh.flush()
+        prefix = _log_live_prefix(asset)
+        if prefix is None:
+            _log_reopen(asset)
+            prefix = _log_live_prefix(asset)
+        storage.put_bytes(_log_segment_name(asset, prefix), payload, fsync=False)
     count, size = len(lines) + uncounted[0], len(payload) + uncounted[1]
     if not count and not size:
         return
@@ -339,36 +380,71 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
 
 
 def log_finalize(*, asset: Asset) -> None:
-    """Record a finished log's SHA-256 and index its tail for catalog search."""
-    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
-    if not path.exists():
+    """Join a log's segments into one content-addressed blob, record its SHA-256 and index its tail.
+
+    The row points at the blob before the segments are removed, so a crash in
+    between leaves only unreferenced segments, never a log without its bytes.
+    """
+    prefix = _log_live_prefix(asset)
+    if prefix is None:
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-        size = fh.tell()
-        fh.seek(max(0, size - SEARCH_TEXT_LIMIT))
-        tail = fh.read().decode("utf-8", errors="replace")
-    Asset.objects.filter(pk=asset.pk).update(
-        sha256=digest.hexdigest(),
-        size=size,
+    names = storage.list_files(prefix)
+    tail = bytearray()
+
+    def chunks():
+        for name in names:
+            with storage.open_read(name) as fh:
+                while chunk := fh.read(CHUNK):
+                    tail.extend(chunk)
+                    del tail[: max(0, len(tail) - SEARCH_TEXT_LIMIT)]
+                    yield chunk
+
+    blob = blob_store_chunks(chunks())
+    text = tail.decode("utf-8", errors="replace")
+    updated = Asset.objects.filter(pk=asset.pk, file=prefix).update(
+        file=blob.name,
+        sha256=blob.sha256,
+        size=blob.size,
         search_text=_search_text(name=asset.name, tags=list(asset.tags or []), description=asset.description,
-                                 metadata=asset.metadata, extra=tail),
+                                 metadata=asset.metadata, extra=text),
     )  # fmt: skip
+    if updated:
+        asset.file, asset.sha256, asset.size = blob.name, blob.sha256, blob.size
+        storage.delete_prefix(prefix)
+    _segment_stamps.pop(asset.pk, None)
 
 
 def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:
-    """The last lines of a log without reading it whole."""
-    path = Path(default_storage.path(asset.file.name if hasattr(asset.file, "name") else asset.file))
-    if not path.exists():
-        return []
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - max_bytes))
-        data = fh.read().decode("utf-8", errors="replace")
-    lines = data.splitlines()
+    """The last lines of a log without reading it whole (live: only its newest segments)."""
+    prefix = _log_live_prefix(asset)
+    try:
+        if prefix is None:
+            if not asset.file:
+                return []
+            with storage.open_read(asset.file.name) as fh:
+                size = fh.size
+                fh.seek(max(0, size - max_bytes))
+                data = fh.read()
+        else:
+            pieces: list[bytes] = []
+            size = have = 0
+            names = storage.list_files(prefix)
+            for name in reversed(names):
+                with storage.open_read(name) as fh:
+                    seg_size = fh.size
+                    size += seg_size
+                    if have < max_bytes:
+                        fh.seek(max(0, seg_size - (max_bytes - have)))
+                        piece = fh.read()
+                        pieces.append(piece)
+                        have += len(piece)
+                if have >= max_bytes:
+                    size += 1  # more came before: the first line read is probably cut
+                    break
+            data = b"".join(reversed(pieces))
+    except FileNotFoundError:
+        return []  # finalized (and its segments removed) while being read: the next poll reads the blob
+    lines = data.decode("utf-8", errors="replace").splitlines()
     if size > max_bytes and lines:
         lines = lines[1:]  # the first line is probably cut
     return lines[-max_lines:]

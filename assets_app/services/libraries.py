@@ -64,11 +64,12 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from runs_app.models import Experiment, Project, Workspace
 
+from .. import storage
 from ..choices import AssetKind, ImportAction, ScopeKind
 from ..models import Asset, DataAsset
 from .core import (
@@ -348,8 +349,10 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _local_store() -> None:
-    if not isinstance(default_storage, FileSystemStorage):
-        raise ValidationError({"action": "move, symlink and hardlink need the file-system storage backend; use copy."})
+    if not storage.is_local():
+        raise ValidationError(
+            {"action": "symlink and hardlink need the file-system storage backend; use copy or move."}
+        )
 
 
 def _link_name(sha256: str, real: Path, action: str) -> str:
@@ -435,6 +438,10 @@ def _store_hardlink_tree(entries: list[_Entry], real: Path, sha256: str) -> str:
 
 def _move_file(real: Path) -> StoredBlob:
     """Rename the file into the store (same file system) or copy it and remove the source."""
+    if not storage.is_local():
+        blob = blob_store_path(real)  # an object store: upload it, then remove the source
+        real.unlink()
+        return blob
     tmp = _tmp_dir() / f"{uuid.uuid4().hex}.move"
     try:
         _rename(real, tmp)
@@ -521,7 +528,7 @@ def data_asset_import(
     name = asset_name_clean(name or real.name)
     tags = _clean_tags(tags)
     metadata = _clean_metadata(metadata)
-    if action != ImportAction.COPY:
+    if action in (ImportAction.SYMLINK, ImportAction.HARDLINK):
         _local_store()
 
     is_dir = real.is_dir()

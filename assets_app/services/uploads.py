@@ -36,14 +36,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import errno
 import fcntl
 import hashlib
 import logging
 import mimetypes
 import os
 import re
-import shutil
 import threading
 import uuid
 from collections import OrderedDict
@@ -53,8 +51,6 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import Http404
 from django.utils import timezone
 
@@ -62,6 +58,7 @@ from runs_app.choices import ROLE_RANK, Role
 from runs_app.models import Experiment, Membership, Project, Workspace
 from runs_app.selectors import experiment_get, project_get, workspace_get, workspace_require_role
 
+from .. import storage
 from ..choices import AssetKind, ImportAction, UploadStatus
 from ..models import Upload
 from .core import CHUNK, StoredBlob, _blob_name, _clean_tags, _tmp_dir, asset_create, asset_name_clean
@@ -140,7 +137,13 @@ def upload_expiry() -> timedelta:
 
 
 def uploads_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "uploads"
+    """Where partial uploads grow: ``MOLEXP_UPLOAD_DIR`` (default ``MEDIA_ROOT/uploads``).
+
+    Always a local (or shared network) folder, whatever the storage backend: a
+    finished upload moves from here into the storage. Several web machines must
+    share this folder, or route all requests of one upload URL to one machine.
+    """
+    path = Path(getattr(settings, "MOLEXP_UPLOAD_DIR", "") or Path(settings.MEDIA_ROOT) / "uploads")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -202,49 +205,20 @@ def _running_hash(upload_id: uuid.UUID, fh: IO[bytes], offset: int):
 # --- the blob store ------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def blob_adopt_file(*, path: Path, sha256: str, size: int) -> StoredBlob:
     """Move a finished, fsynced local file whose SHA-256 is known into the content-addressed blob store.
 
     Same layout and guarantees as ``blob_store_chunks`` (identical bytes stored
     once; a published name only ever holds all the bytes) but the file is
-    renamed, not read again. If the blob exists already the file is dropped.
-    Across file systems it is copied to a temporary file and renamed; with a
-    non-file-system storage backend it is sent to the storage (one read).
+    renamed, not read again, on the file-system backend (copied to a temporary
+    file and renamed across file systems); an object store receives it in one
+    upload. If the blob exists already the file is dropped.
     """
     name = _blob_name(sha256)
-    if isinstance(default_storage, FileSystemStorage):
-        final = Path(default_storage.path(name))
-        if final.exists():
-            path.unlink(missing_ok=True)
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.replace(path, final)  # atomic on one file system
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                tmp = final.parent / f".{uuid.uuid4().hex}.part"
-                with open(path, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                os.replace(tmp, final)
-                path.unlink(missing_ok=True)
-            _fsync_dir(final.parent)
-    else:
-        if not default_storage.exists(name):
-            with open(path, "rb") as fh:
-                default_storage.save(name, File(fh))
+    if storage.exists(name):
         path.unlink(missing_ok=True)
+    else:
+        storage.put_file(name, path, move=True)
     return StoredBlob(name=name, sha256=sha256, size=size)
 
 
@@ -562,7 +536,7 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
         blob = blob_adopt_file(path=path, sha256=upload.sha256, size=upload.length)
     else:
         blob = StoredBlob(name=_blob_name(upload.sha256), sha256=upload.sha256, size=upload.length)
-        if not default_storage.exists(blob.name):
+        if not storage.exists(blob.name):
             Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="The finished file is gone.")
             raise UploadGone("The finished file of this upload is gone; start a new upload.")
     media_type = mimetypes.guess_type(upload.name)[0] or mimetypes.guess_type(upload.filename)[0] or ""

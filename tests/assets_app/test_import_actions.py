@@ -139,11 +139,19 @@ def test_unknown_action_is_refused(store, ws):
 def test_link_actions_need_file_system_storage(store, ws, settings):
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
     (store / "l.csv").write_bytes(CSV)
-    for action in ("move", "symlink", "hardlink"):
+    for action in ("symlink", "hardlink"):
         with pytest.raises(ValidationError, match="file-system storage"):
             ws.data_assets.import_asset("l.csv", str(store / "l.csv"), action=action)
     assert (store / "l.csv").exists()
     assert ws.data_assets.import_asset("l.csv", str(store / "l.csv")).read_bytes() == CSV
+
+
+def test_move_into_a_non_file_system_storage_uploads_then_removes_the_source(store, ws, settings):
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    (store / "m.csv").write_bytes(CSV)
+    asset = ws.data_assets.import_asset("m.csv", str(store / "m.csv"), action="move")
+    assert asset.read_bytes() == CSV and asset.sha256 == _sha(CSV) and asset.import_action == "move"
+    assert not (store / "m.csv").exists()
 
 
 # --- directories --------------------------------------------------------------------------------

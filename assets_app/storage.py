@@ -1,0 +1,302 @@
+"""The few storage primitives asset bytes need, on any Django storage backend.
+
+MolExp keeps asset bytes in ``default_storage``: the file system in the
+embedded default, an S3-compatible object store (django-storages) when workers
+on several machines share one record. This module is the one place that knows
+the difference; services and the model call it and never ask for a local path.
+
+Invariants:
+- A published name only ever holds all its bytes. On the file system a write
+  goes to a temporary file in the same folder, is fsynced and renamed into
+  place; on an object store one PUT creates the object whole.
+- Names are chosen by the services (content hashes, row ids and random parts),
+  never by users; the backend must store them as given (an S3 backend keeps
+  ``file_overwrite`` on), which ``put_file``/``put_bytes`` check.
+- Reads stream: on an object store ``open_read`` issues ranged GETs from the
+  position asked for instead of downloading the whole object first (what
+  django-storages' own ``S3File`` does), so a 2 GiB download or a ``Range``
+  request costs what it sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
+
+CHUNK = 1024 * 1024
+
+
+def is_local() -> bool:
+    """True when asset bytes live on this machine's file system (``FileSystemStorage``)."""
+    return isinstance(default_storage, FileSystemStorage)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _check_saved(name: str, saved: str) -> None:
+    if saved != name:  # a backend that renames on collision would break content addressing
+        default_storage.delete(saved)
+        raise RuntimeError(
+            f"the storage backend stored {name!r} as {saved!r}; configure it to overwrite (AWS_S3_FILE_OVERWRITE)"
+        )
+
+
+def put_file(name: str, path: Path, *, move: bool = False) -> None:
+    """Publish the finished local file ``path`` under ``name`` (whole or not at all).
+
+    ``move=True`` lets the file system backend rename the file instead of copying
+    it (the caller's file is gone afterwards); an object store uploads it and the
+    local file is removed.
+    """
+    if is_local():
+        final = Path(default_storage.path(name))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            try:
+                os.replace(path, final)  # atomic on one file system
+                _fsync_dir(final.parent)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+        tmp = final.parent / f".{uuid.uuid4().hex}.part"
+        try:
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(final.parent)
+    else:
+        with open(path, "rb") as fh:
+            _check_saved(name, default_storage.save(name, File(fh, name=name)))
+    if move:
+        Path(path).unlink(missing_ok=True)
+
+
+def put_bytes(name: str, data: bytes, *, fsync: bool = True) -> None:
+    """Publish ``data`` under ``name`` (whole or not at all)."""
+    if is_local():
+        final = Path(default_storage.path(name))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                if fsync:
+                    os.fsync(out.fileno())
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    else:
+        _check_saved(name, default_storage.save(name, ContentFile(data, name=name)))
+
+
+def exists(name: str) -> bool:
+    return default_storage.exists(name)
+
+
+def delete(name: str) -> None:
+    default_storage.delete(name)
+
+
+def list_files(prefix: str) -> list[str]:
+    """The names of the files directly below the folder ``prefix`` (ending with ``/``), sorted."""
+    if is_local() and not os.path.isdir(default_storage.path(prefix)):
+        return []
+    _dirs, files = default_storage.listdir(prefix)
+    return sorted(prefix + f for f in files if not f.startswith("."))
+
+
+def delete_prefix(prefix: str) -> None:
+    """Remove every file below the folder ``prefix`` (and the folder itself on the file system)."""
+    for name in list_files(prefix):
+        default_storage.delete(name)
+    if is_local():
+        with contextlib.suppress(OSError):
+            os.rmdir(default_storage.path(prefix))
+
+
+class _S3Reader(io.RawIOBase):
+    """A seekable, streaming reader of one object: each read continues one ranged GET."""
+
+    def __init__(self, storage, name: str) -> None:
+        super().__init__()
+        self._client = storage.connection.meta.client
+        self._bucket = storage.bucket_name
+        # The backend's own key mapping (its ``location`` prefix and name cleaning).
+        self._key = storage._normalize_name(name.replace("\\", "/"))
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=self._key)
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise FileNotFoundError(f"No such object: {name}") from None
+            raise
+        self.size = int(head["ContentLength"])
+        self.name = name
+        self._pos = 0
+        self._body = None
+        self._body_pos = -1
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        else:
+            pos = self.size + offset
+        self._pos = max(0, pos)
+        return self._pos
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            with contextlib.suppress(Exception):
+                self._body.close()
+        self._body, self._body_pos = None, -1
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= self.size:
+            return b""
+        if n is None or n < 0:
+            n = self.size - self._pos
+        if self._body is None or self._body_pos != self._pos:
+            self._drop_body()
+            response = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-")
+            self._body, self._body_pos = response["Body"], self._pos
+        data = self._body.read(n)
+        self._pos += len(data)
+        self._body_pos = self._pos
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
+def _is_not_found(exc: Exception) -> bool:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class _ConcatReader(io.RawIOBase):
+    """The files ``names`` read as one seekable stream (a live log's segments)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self._names = names
+        self._sizes = [default_storage.size(n) for n in names]
+        self.size = sum(self._sizes)
+        self._pos = 0
+        self._current: tuple[int, IO[bytes]] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = max(0, self.size - self._pos)
+        out = bytearray()
+        while len(out) < n and self._pos < self.size:
+            index, start = self._segment_at(self._pos)
+            size = self._sizes[index]
+            if self._current is None or self._current[0] != index:
+                self._close_current()
+                self._current = (index, open_read(self._names[index]))
+            handle = self._current[1]
+            handle.seek(self._pos - start)
+            data = handle.read(min(n - len(out), start + size - self._pos))
+            if not data:
+                break
+            out += data
+            self._pos += len(data)
+        return bytes(out)
+
+    def _segment_at(self, pos: int) -> tuple[int, int]:
+        """The index of the file holding byte ``pos`` and that file's first byte's position."""
+        start = 0
+        for index, size in enumerate(self._sizes):
+            if pos < start + size:
+                return index, start
+            start += size
+        raise ValueError(pos)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _close_current(self) -> None:
+        if self._current is not None:
+            with contextlib.suppress(Exception):
+                self._current[1].close()
+            self._current = None
+
+    def close(self) -> None:
+        self._close_current()
+        super().close()
+
+
+def open_read(name: str) -> IO[bytes]:
+    """A seekable binary reader of ``name`` with a ``size`` attribute; ``FileNotFoundError`` if missing."""
+    if is_local():
+        return default_storage.open(name, "rb")
+    if hasattr(default_storage, "bucket_name") and hasattr(default_storage, "connection"):
+        return _S3Reader(default_storage, name)
+    handle = default_storage.open(name, "rb")  # any other backend: its own file object
+    if not hasattr(handle, "size"):
+        handle.size = default_storage.size(name)
+    return handle
+
+
+def open_concat(names: Iterable[str]) -> IO[bytes]:
+    """A seekable reader over several files in order, with a ``size`` attribute."""
+    return _ConcatReader(list(names))
