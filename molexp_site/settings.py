@@ -362,6 +362,8 @@ MOLEXP_LOST_AFTER_SECONDS = env_int("MOLEXP_LOST_AFTER_SECONDS", 45)
 MOLEXP_CANCEL_GRACE_SECONDS = env_int("MOLEXP_CANCEL_GRACE_SECONDS", 20)
 MOLEXP_REDISPATCH_AFTER_SECONDS = env_int("MOLEXP_REDISPATCH_AFTER_SECONDS", 30)
 MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
+# The machine name a worker records on the executions it claims (default: the host name).
+MOLEXP_WORKER_HOSTNAME = env_str("MOLEXP_WORKER_HOSTNAME", "")
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
 MOLEXP_UPLOAD_MAX_SIZE = env_int("MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3)
 MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)

@@ -13,6 +13,9 @@ from runs_app.choices import Role
 
 from . import factories as f
 
+# A real S3 API server (moto) and a bucket for the scale-out tests: ``moto_server``, ``s3_bucket``.
+pytest_plugins = ["tests.s3_support"]
+
 ROLES = ("owner", "editor", "viewer", "outsider", "anonymous")
 
 

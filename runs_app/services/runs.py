@@ -808,7 +808,7 @@ def execution_run(*, execution_id: int) -> str:
     if execution.status != ExecutionStatus.QUEUED:
         logger.info("execution %s is %s; nothing to claim", execution_id, execution.status)
         return "not-queued"
-    host, pid = socket.gethostname(), os.getpid()
+    host, pid = settings.MOLEXP_WORKER_HOSTNAME or socket.gethostname(), os.getpid()
     now = timezone.now()
     try:
         with transaction.atomic():

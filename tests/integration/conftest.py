@@ -90,15 +90,17 @@ class WorkerProcess:
 
 @pytest.fixture
 def celery_worker(tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start a worker: ``celery_worker(env={"MOLEXP_LOST_RETRIES": "0"}, queues="runs,default")``.
+    """Start a worker: ``celery_worker(env={"MOLEXP_LOST_RETRIES": "0"}, queues="runs,default", hostname=None)``.
 
     Returns once the worker logged that it is ready; stops it at teardown.
     """
     started: list[WorkerProcess] = []
 
-    def start(*, env: dict[str, str] | None = None, queues: str = ",".join(QUEUES)) -> WorkerProcess:
+    def start(
+        *, env: dict[str, str] | None = None, queues: str = ",".join(QUEUES), hostname: str | None = None
+    ) -> WorkerProcess:
         purge_queues(*QUEUES)
-        hostname = f"it-{uuid.uuid4().hex[:8]}@%h"
+        hostname = hostname or f"it-{uuid.uuid4().hex[:8]}@%h"
         log_path = tmp_path / f"worker-{len(started)}.log"
         worker_env = {
             **os.environ,
