@@ -225,7 +225,7 @@ class Asset(models.Model):
             raise FileNotFoundError(f"Asset {self.name!r} v{self.version} has no file")
         name = self.file.name
         if name.endswith("/"):
-            return storage.open_concat(storage.list_files(name))
+            return storage.open_concat(storage.list_segments(name))
         return storage.open_read(name)
 
     def read_bytes(self) -> bytes:

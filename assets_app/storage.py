@@ -131,6 +131,32 @@ def list_files(prefix: str) -> list[str]:
     return sorted(prefix + f for f in files if not f.startswith("."))
 
 
+def segment_stamp(name: str) -> tuple[int, int | None]:
+    """``(stamp, first)`` of a segment name: ``<stamp>-<random>.seg`` or, merged, ``<stamp>-m<first>.seg``."""
+    base = name.rsplit("/", 1)[-1]
+    stamp, _, rest = base.partition("-")
+    first = int(rest[1:21]) if rest.startswith("m") else None
+    return int(stamp), first
+
+
+def list_segments(prefix: str) -> list[str]:
+    """The segments of a segmented object (a live log) in order, each byte exactly once.
+
+    A merged segment ``<last>-m<first>.seg`` holds the bytes of every segment stamped
+    ``first``…``last``; it is written before those are deleted, so a reader that still
+    sees some of them skips them.
+    """
+    names = list_files(prefix)
+    merged = [segment_stamp(n) for n in names if segment_stamp(n)[1] is not None]
+    keep = []
+    for name in names:
+        stamp, first = segment_stamp(name)
+        if first is None and any(lo <= stamp <= hi for hi, lo in merged):
+            continue
+        keep.append(name)
+    return keep
+
+
 def delete_prefix(prefix: str) -> None:
     """Remove every file below the folder ``prefix`` (and the folder itself on the file system)."""
     for name in list_files(prefix):

@@ -326,6 +326,11 @@ def _log_reopen(asset: Asset) -> None:
 
 #: The newest segment stamp each log got from this process: stamps only grow per log.
 _segment_stamps: dict[int, int] = {}
+#: Segments this process wrote per log since it last merged them.
+_segment_counts: dict[int, int] = {}
+#: A writer merges its loose segments into one after this many flushes, so a log written for days
+#: stays a few hundred objects (a tail lists them; an object store lists 1 000 per request).
+LOG_SEGMENTS_MERGE_AT = 256
 
 
 def _log_segment_name(asset: Asset, prefix: str) -> str:
@@ -338,10 +343,37 @@ def _log_segment_name(asset: Asset, prefix: str) -> str:
     last = _segment_stamps.get(asset.pk)
     if last is None:
         names = storage.list_files(prefix)
-        last = int(names[-1].rsplit("/", 1)[-1].split("-", 1)[0]) if names else 0
+        last = storage.segment_stamp(names[-1])[0] if names else 0
     stamp = max(time.time_ns(), last + 1)
     _segment_stamps[asset.pk] = stamp
     return f"{prefix}{stamp:020d}-{uuid.uuid4().hex[:8]}.seg"
+
+
+def _log_merge_segments(prefix: str) -> None:
+    """Merge the trailing run of loose segments into one ``<last>-m<first>.seg`` (published first, then the
+    loose ones are removed; readers skip what a merged segment covers, see ``storage.list_segments``)."""
+    loose: list[str] = []
+    for name in reversed(storage.list_segments(prefix)):
+        if storage.segment_stamp(name)[1] is not None:
+            break
+        loose.append(name)
+    loose.reverse()
+    if len(loose) < 2:
+        return
+    first, last = storage.segment_stamp(loose[0])[0], storage.segment_stamp(loose[-1])[0]
+    fd, tmp = tempfile.mkstemp(dir=_tmp_dir(), suffix=".seg")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for name in loose:
+                with storage.open_read(name) as fh:
+                    while chunk := fh.read(CHUNK):
+                        out.write(chunk)
+        storage.put_file(f"{prefix}{last:020d}-m{first:020d}.seg", Path(tmp), move=True)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    for name in loose:
+        storage.delete(name)
 
 
 class LogCountPending(Exception):
@@ -370,6 +402,10 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
             _log_reopen(asset)
             prefix = _log_live_prefix(asset)
         storage.put_bytes(_log_segment_name(asset, prefix), payload, fsync=False)
+        _segment_counts[asset.pk] = _segment_counts.get(asset.pk, 0) + 1
+        if _segment_counts[asset.pk] >= LOG_SEGMENTS_MERGE_AT:
+            _log_merge_segments(prefix)
+            _segment_counts[asset.pk] = 0
     count, size = len(lines) + uncounted[0], len(payload) + uncounted[1]
     if not count and not size:
         return
@@ -388,7 +424,7 @@ def log_finalize(*, asset: Asset) -> None:
     prefix = _log_live_prefix(asset)
     if prefix is None:
         return
-    names = storage.list_files(prefix)
+    names = storage.list_segments(prefix)
     tail = bytearray()
 
     def chunks():
@@ -412,6 +448,7 @@ def log_finalize(*, asset: Asset) -> None:
         asset.file, asset.sha256, asset.size = blob.name, blob.sha256, blob.size
         storage.delete_prefix(prefix)
     _segment_stamps.pop(asset.pk, None)
+    _segment_counts.pop(asset.pk, None)
 
 
 def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:
@@ -428,7 +465,7 @@ def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024)
         else:
             pieces: list[bytes] = []
             size = have = 0
-            names = storage.list_files(prefix)
+            names = storage.list_segments(prefix)
             for name in reversed(names):
                 with storage.open_read(name) as fh:
                     seg_size = fh.size
