@@ -9,6 +9,7 @@ module's docstring states its invariants.
 from .core import (
     AssetLookupError,
     LogCountPending,
+    StorageProbeFailed,
     StoredBlob,
     asset_create,
     asset_name_clean,
@@ -26,6 +27,7 @@ from .core import (
     log_finalize,
     log_open,
     log_tail,
+    storage_probe,
 )
 from .crate import CrateImportResult, crate_export, crate_filename, crate_import
 from .libraries import (
@@ -60,6 +62,7 @@ from .uploads import (
 __all__ = [
     "AssetLookupError",
     "LogCountPending",
+    "StorageProbeFailed",
     "StoredBlob",
     "asset_create",
     "asset_name_clean",
@@ -77,6 +80,7 @@ __all__ = [
     "log_finalize",
     "log_open",
     "log_tail",
+    "storage_probe",
     "CrateImportResult",
     "crate_export",
     "crate_filename",

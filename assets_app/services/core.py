@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mimetypes
@@ -485,6 +486,53 @@ def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024)
     if size > max_bytes and lines:
         lines = lines[1:]  # the first line is probably cut
     return lines[-max_lines:]
+
+
+def storage_probe() -> dict[str, Any]:
+    """Write, list, read back (whole and by range) and delete a probe object in the asset storage.
+
+    What ``manage.py storage_check`` runs on a new machine: it proves the configured
+    backend (bucket, endpoint, credentials) accepts exactly the operations MolExp needs.
+    Raises ``StorageProbeFailed`` naming the step that failed.
+    """
+    from django.core.files.storage import default_storage
+
+    prefix = f"probes/{uuid.uuid4().hex}/"
+    data = os.urandom(64 * 1024)
+    step = "write"
+    started = time.monotonic()
+    try:
+        storage.put_bytes(f"{prefix}probe.bin", data)
+        step = "list"
+        if storage.list_files(prefix) != [f"{prefix}probe.bin"]:
+            raise StorageProbeFailed("list: the probe object is not listed")
+        step = "read"
+        with storage.open_read(f"{prefix}probe.bin") as fh:
+            if fh.size != len(data) or fh.read() != data:
+                raise StorageProbeFailed("read: the probe object came back different")
+            fh.seek(1000)
+            if fh.read(24) != data[1000:1024]:
+                raise StorageProbeFailed("read: a ranged read came back different")
+        step = "delete"
+        storage.delete_prefix(prefix)
+        if storage.is_local():  # the empty parent folder, unless another probe is running
+            with contextlib.suppress(OSError):
+                os.rmdir(default_storage.path("probes"))
+        if storage.exists(f"{prefix}probe.bin"):
+            raise StorageProbeFailed("delete: the probe object is still there")
+    except StorageProbeFailed:
+        raise
+    except Exception as exc:
+        raise StorageProbeFailed(f"{step}: {type(exc).__name__}: {exc}") from exc
+    return {
+        "backend": f"{type(default_storage._wrapped).__module__}.{type(default_storage._wrapped).__name__}",
+        "location": getattr(default_storage, "bucket_name", None) or str(getattr(default_storage, "location", "")),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+class StorageProbeFailed(Exception):
+    """The asset storage refused one of the operations MolExp needs."""
 
 
 # --- error traces -----------------------------------------------------------------

@@ -13,6 +13,7 @@ import hashlib
 import io
 
 import pytest
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from tusclient import client as tus_client
 
@@ -141,3 +142,17 @@ def test_tus_upload_lands_in_the_bucket(s3_bucket, moto_server, live_server, ws,
     assert moto_server.get(s3_bucket, asset.file.name) == data
     assert [p for p in _local_files(local_media) if not p.startswith("uploads/")] == []
     assert [p for p in _local_files(local_media) if p.startswith("uploads/") and p.endswith(".part")] == []
+
+
+def test_storage_check_command_passes_on_the_bucket_and_names_the_failing_step(s3_bucket, moto_server, settings):
+    out = io.StringIO()
+    call_command("storage_check", stdout=out)
+    assert f"storages.backends.s3.S3Storage at {s3_bucket}" in out.getvalue()
+    assert moto_server.keys(s3_bucket) == []  # the probe is removed
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {**settings.STORAGES["default"]["OPTIONS"],
+                                                               "bucket_name": "no-such-bucket"}},
+    }  # fmt: skip
+    with pytest.raises(CommandError, match="asset storage check failed at write"):
+        call_command("storage_check")
