@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from django.contrib.auth.decorators import login_required
@@ -28,7 +27,7 @@ from .selectors import (
     trace_group_detail_list,
     trace_group_list,
 )
-from .services import log_tail
+from .services import AssetBytesUnavailable, asset_bytes_open, log_tail
 
 PAGE_SIZE = 25
 #: Lines and bytes of a log that a page tails at most.
@@ -192,20 +191,11 @@ def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 def asset_file_response(request: HttpRequest, asset) -> HttpResponse:
     """The download response of a readable asset, shared by this page route and ``/api/assets/{id}/content/``."""
-    if asset.import_action == "symlink":
-        # A symlinked import is read through its link at download time: the target may have
-        # been swapped since the import, so it must still resolve below an import root.
-        from .services import import_source_resolve
-
-        try:
-            import_source_resolve(os.path.realpath(asset.path))
-        except (ValidationError, NotImplementedError, ValueError):
-            raise Http404("This asset's linked source is no longer below an import root.") from None
     try:
-        handle = asset.open("rb")
-        size = handle.size
-    except (FileNotFoundError, OSError):
-        raise Http404("This asset has no file to download.") from None
+        handle = asset_bytes_open(asset=asset)
+    except AssetBytesUnavailable as exc:
+        raise Http404(str(exc)) from None
+    size = handle.size
     media = (asset.media_type or "").split(";")[0].strip().lower()
     content_type = "application/octet-stream" if not media or media in _ACTIVE_TYPES else media
     # Security battery: the attachment name is the last part after "/" *or* "\\", so a name like

@@ -31,8 +31,10 @@ from .core import (
 )
 from .crate import CrateImportResult, crate_export, crate_filename, crate_import
 from .libraries import (
+    AssetBytesUnavailable,
     AssetNotFound,
     DataLibrary,
+    asset_bytes_open,
     data_asset_get,
     data_asset_import,
     data_asset_upload,
@@ -85,7 +87,9 @@ __all__ = [
     "crate_export",
     "crate_filename",
     "crate_import",
+    "AssetBytesUnavailable",
     "AssetNotFound",
+    "asset_bytes_open",
     "DataLibrary",
     "data_asset_get",
     "data_asset_import",

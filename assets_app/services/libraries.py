@@ -330,6 +330,28 @@ def _directory_metadata(entries: list[_Entry], listing: list[dict[str, Any]]) ->
     }
 
 
+class AssetBytesUnavailable(Exception):
+    """An asset's bytes cannot be read (no file, gone from storage, or a link that left the import roots)."""
+
+
+def asset_bytes_open(*, asset: Asset) -> IO[bytes]:
+    """Open an asset's bytes for a download or preview: a seekable stream with a ``size``.
+
+    A ``symlink`` import is read through its link, whose target may have been swapped
+    since the import: it must still resolve below an import root, else the bytes are
+    refused. Raises ``AssetBytesUnavailable``.
+    """
+    if asset.import_action == ImportAction.SYMLINK:
+        try:
+            import_source_resolve(os.path.realpath(asset.path))
+        except (ValidationError, NotImplementedError, ValueError):
+            raise AssetBytesUnavailable("This asset's linked source is no longer below an import root.") from None
+    try:
+        return asset.open("rb")
+    except (FileNotFoundError, OSError):
+        raise AssetBytesUnavailable("This asset has no file to download.") from None
+
+
 # --- hashing and linking ----------------------------------------------------------------------
 
 
