@@ -166,7 +166,33 @@ def delete_prefix(prefix: str) -> None:
             os.rmdir(default_storage.path(prefix))
 
 
-class _S3Reader(io.RawIOBase):
+class _SeekableReader(io.RawIOBase):
+    """A read-only stream of ``size`` bytes; subclasses read from ``_pos`` in ``read``."""
+
+    size = 0
+    _pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _S3Reader(_SeekableReader):
     """A seekable, streaming reader of one object: each read continues one ranged GET."""
 
     def __init__(self, storage, name: str) -> None:
@@ -186,25 +212,6 @@ class _S3Reader(io.RawIOBase):
         self._pos = 0
         self._body = None
         self._body_pos = -1
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        else:
-            pos = self.size + offset
-        self._pos = max(0, pos)
-        return self._pos
 
     def _drop_body(self) -> None:
         if self._body is not None:
@@ -226,11 +233,6 @@ class _S3Reader(io.RawIOBase):
         self._body_pos = self._pos
         return data
 
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         self._drop_body()
         super().close()
@@ -242,7 +244,7 @@ def _is_not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class _ConcatReader(io.RawIOBase):
+class _ConcatReader(_SeekableReader):
     """The files ``names`` read as one seekable stream (a live log's segments)."""
 
     def __init__(self, names: list[str]) -> None:
@@ -252,20 +254,6 @@ class _ConcatReader(io.RawIOBase):
         self.size = sum(self._sizes)
         self._pos = 0
         self._current: tuple[int, IO[bytes]] | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -294,11 +282,6 @@ class _ConcatReader(io.RawIOBase):
                 return index, start
             start += size
         raise ValueError(pos)
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _close_current(self) -> None:
         if self._current is not None:
