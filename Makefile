@@ -54,7 +54,7 @@ run: $(VENV)/.installed-runtime
 	$(HONCHO) run python manage.py collectstatic --noinput --verbosity 0
 	$(HONCHO) run python manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:$(PORT)/), worker and beat; Ctrl-C stops them all."
-	$(HONCHO) start -f Procfile -p $(PORT)
+	MOLEXP_EXIT_WITH_PARENT=1 $(HONCHO) start -f Procfile -p $(PORT)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
