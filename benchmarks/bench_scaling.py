@@ -2,6 +2,7 @@
 ``docs/img/scaling.svg`` (hand-written SVG, no plotting library).
 
     python benchmarks/bench_scaling.py [--sizes=small,reduced,full] [--fresh]
+    python benchmarks/bench_scaling.py --render-only                  (redraw from results/scaling.json)
     python benchmarks/run_all.py --only=scaling                       (the same, from run_all)
 
 Sizes are the ``common.SCALES`` entries ``small`` (1 000 runs, 10 000 assets), ``reduced``
@@ -106,10 +107,12 @@ def size_env(size: str) -> tuple[dict, str, Path]:
         db, var = common.DB_NAME, common.VAR_DIR
     else:
         db, var = f"{common.DB_NAME}_{size}", common.VAR_DIR / f"scale-{size}"
-    env = {**os.environ, "SCALE": size, "BENCH_DB_NAME": db, "BENCH_VAR_DIR": str(var),
-           "BENCH_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}"}  # fmt: skip
-    env.pop("DATABASE_URL", None)
-    env.pop("CELERY_BROKER_URL", None)
+    url = f"postgres://postgres@127.0.0.1:5432/{db}"
+    env = {**os.environ, "SCALE": size, "BENCH_DB_NAME": db, "BENCH_VAR_DIR": str(var), "BENCH_DATABASE_URL": url,
+           "DATABASE_URL": url, "CELERY_BROKER_URL": common.BROKER_URL, "MOLEXP_VAR_DIR": str(var),
+           "MOLEXP_WORKFLOW_DIRS": str(var / "workflows"), "DJANGO_SETTINGS_MODULE": "molexp_site.settings",
+           "DEBUG": "0"}  # fmt: skip
+    (var / "workflows").mkdir(parents=True, exist_ok=True)
     return env, db, var
 
 
@@ -207,9 +210,8 @@ def render_svg(result: dict, path: Path) -> None:
             ly = pad_t + plot_h + 52 + row * 17
             parts.append(f'<line x1="{x0}" x2="{x0 + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" '
                          'stroke-width="2"/>')  # fmt: skip
-            last = points[-1]["figures"].get(key, {}).get("p50")
-            first = points[0]["figures"].get(key, {}).get("p50")
-            parts.append(f'<text x="{x0 + 28}" y="{ly}">{label}: {first:g} → {last:g} ms</text>')
+            values = " → ".join(f"{p['figures'][key]['p50']:.0f}" for p in points if key in p["figures"])
+            parts.append(f'<text x="{x0 + 28}" y="{ly}">{label}: {values} ms</text>')
     parts.append("</svg>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts) + "\n")
@@ -218,6 +220,10 @@ def render_svg(result: dict, path: Path) -> None:
 def main() -> int:
     if "--measure" in sys.argv:
         print(json.dumps(measure()), flush=True)
+        return 0
+    if "--render-only" in sys.argv:  # redraw the picture from results/scaling.json
+        render_svg(json.loads((common.RESULTS_DIR / "scaling.json").read_text()), SVG_PATH)
+        print(f"-> {SVG_PATH}")
         return 0
     sizes = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--sizes=")), DEFAULT_SIZES)
     fresh = "--fresh" in sys.argv
