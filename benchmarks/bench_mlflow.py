@@ -372,7 +372,7 @@ def main() -> None:
     from runs_app.services import experiment_create, project_create
 
     scale = common.scale_name()
-    sizes = {**common.scale(), **SIZES[scale]}
+    sizes = {**common.scale(), **SIZES.get(scale, SIZES["reduced"])}
     report = common.Report("mlflow")
     print(common.header())
     problem = ensure_venv()

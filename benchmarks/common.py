@@ -265,6 +265,10 @@ def machine() -> dict:
         "platform": platform.platform(),
     }
     try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine: noise
+    except OSError:
+        pass
+    try:
         with open("/proc/meminfo") as fh:
             info["mem_total_gib"] = round(int(fh.readline().split()[1]) / 1024**2, 1)
     except OSError:
