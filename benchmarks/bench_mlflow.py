@@ -11,7 +11,7 @@ writes a JSON whose only row is the skip, and exits 0 so the rest of ``make benc
 Both servers run on loopback, one process each, against the same PostgreSQL:
 
 - **MLflow**: ``mlflow server`` (``--workers 1``) with its backend store in its own database
-  (``mlflow_bench``, DROP/CREATE here) and ``--artifacts-destination`` a local folder
+  (``mlflow_bench``, created here and dropped at the end) and ``--artifacts-destination`` a local folder
   (artifacts proxied through the server). The MLflow-side operations run in a subprocess with
   the MLflow venv's python (``mlflow_side.py``, ``MlflowClient`` over HTTP).
 - **MolExp**: gunicorn (gthread, 1 worker × 4 threads, as ``bench_upload.py``) on the bench
@@ -29,6 +29,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,6 +170,13 @@ def recreate_mlflow_db() -> None:
     with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{MLFLOW_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{MLFLOW_DB}"')
+
+
+def drop_mlflow_db() -> None:
+    import psycopg
+
+    with psycopg.connect(common.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{MLFLOW_DB}" WITH (FORCE)')
 
 
 def copy_molexp_runs(tracking_uri: str) -> dict:
@@ -419,7 +427,8 @@ def main() -> None:
 
     recreate_mlflow_db()
     artifacts = common.VAR_DIR / "mlflow-artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(artifacts, ignore_errors=True)  # the store is new: so is its artifact folder
+    artifacts.mkdir(parents=True)
     ml_port, mx_port = free_port(), free_port()
     procs = []
     try:
@@ -447,6 +456,8 @@ def main() -> None:
         for proc in procs:
             stop(proc)
         cleanup_molexp(experiment)
+        shutil.rmtree(artifacts, ignore_errors=True)
+        drop_mlflow_db()
 
     def lat(label: str, key: str, **extra):
         a, b = mx.get(key), ml.get(key)
