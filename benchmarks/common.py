@@ -28,8 +28,26 @@ BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
 VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR", str(BASE_DIR / "var" / "bench")))
 WORKFLOW_DIR = VAR_DIR / "workflows"
 
-#: Sizes per scale. ``reduced`` is what ``make bench`` runs in a few minutes.
+#: Sizes per scale. ``reduced`` is what ``make bench`` runs in a few minutes; ``small`` is only the
+#: first point of the cost curve (``bench_scaling.py``).
 SCALES = {
+    "small": {
+        "runs": 1_000,
+        "assets": 10_000,
+        "workspaces": 2,
+        "projects_per_ws": 5,
+        "experiments_per_project": 10,
+        "big_experiment_share": 0.2,
+        "metric_keys": 2,
+        "metric_steps": 5,
+        "search_repeat": 30,
+        "list_repeat": 30,
+        "latency_runs": 40,
+        "sustained_runs": 300,
+        "sweep_cells": 1000,
+        "upload_mib": 64,
+        "upload_chunk_mib": 32,
+    },
     "reduced": {
         "runs": 10_000,
         "assets": 100_000,
@@ -247,6 +265,10 @@ def machine() -> dict:
         "platform": platform.platform(),
     }
     try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine: noise
+    except OSError:
+        pass
+    try:
         with open("/proc/meminfo") as fh:
             info["mem_total_gib"] = round(int(fh.readline().split()[1]) / 1024**2, 1)
     except OSError:
@@ -310,3 +332,18 @@ def wait_until(condition, *, timeout: float, interval: float = 0.05) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+# --- side-by-side rows (bench_mlflow.py): MolExp figure, other figure, ratio ------------------------
+
+
+def compare_header() -> str:
+    return f"{'what':<62} | {'MolExp':>12} | {'MLflow':>12} | {'MolExp/MLflow':>13}"
+
+
+def format_compare_row(row: dict) -> str:
+    unit = row.get("unit", "")
+    mine = _fmt(row.get("p50"), unit) if row.get("p50") is not None else row.get("molexp", "-")
+    ratio = row.get("ratio")
+    return (f"{row['what']:<62} | {mine:>12} | {_fmt(row.get('mlflow_p50'), unit):>12} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}':>13}")  # fmt: skip

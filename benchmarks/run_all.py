@@ -1,9 +1,10 @@
 """Run the whole benchmark suite: recreate ``molexp_bench``, migrate, generate data, run every
 benchmark in its own process, print one table and write ``results/summary-<scale>.json``.
 
-    python benchmarks/run_all.py [--scale=reduced|full] [--keep-data] [--only=search,lists,...]
+    python benchmarks/run_all.py [--scale=reduced|full] [--keep-data] [--only=search,lists,...] [--skip=mlflow]
 
-Needs PostgreSQL and Redis on 127.0.0.1 (as ``make test``); installs nothing.
+Needs PostgreSQL and Redis on 127.0.0.1 (as ``make test``). Installs nothing in the project venv;
+``bench_mlflow.py`` makes its own venv for MLflow (pip) and skips itself if that fails.
 ``--keep-data`` reuses the database (and data) of a previous run at the same scale.
 """
 
@@ -18,7 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-BENCHES = ["search", "lists", "launch", "context", "upload"]
+#: In this order; ``mlflow`` (side by side with a real MLflow server, own venv) last. ``scaling``
+#: (three data sizes, the cost curve picture) is opt-in: ``--only=scaling``.
+BENCHES = ["search", "lists", "launch", "context", "upload", "mlflow"]
+OPTIONAL = ["scaling"]
 
 
 def recreate_database() -> None:
@@ -40,6 +44,11 @@ def main() -> int:
     scale = common.scale_name()
     keep = "--keep-data" in sys.argv
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), BENCHES)
+    skip = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--skip=")), [])
+    unknown = [name for name in only + skip if name not in BENCHES + OPTIONAL]
+    if unknown:
+        raise SystemExit(f"unknown bench {', '.join(unknown)}; one of {', '.join(BENCHES + OPTIONAL)}")
+    only = [name for name in only if name not in skip]
     t0 = time.time()
     meta_path = common.VAR_DIR / "gen_meta.json"
     fresh = not keep or not meta_path.exists() or json.loads(meta_path.read_text()).get("scale") != scale
@@ -71,6 +80,11 @@ def main() -> int:
         for row in body["rows"]:
             rows.append({"bench": name, **row})
             print(common.format_row(row))
+    compared = [r for r in rows if "mlflow_p50" in r]
+    if compared:
+        print("\n" + common.compare_header())
+        for row in compared:
+            print(common.format_compare_row(row))
     missed = [r["what"] for r in rows if r.get("ok") is False]
     summary = {"scale": scale, "machine": m, "seconds": round(time.time() - t0, 1), "rows": rows,
                "missed": missed, "failed_scripts": failures}  # fmt: skip
