@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
+from molexp_site import keyset
 from runs_app.selectors import run_get
 
 from .choices import AssetKind
@@ -22,6 +23,7 @@ from .selectors import (
     asset_list,
     asset_preview,
     asset_search,
+    asset_search_page,
     asset_use_list,
     asset_use_list_for_run,
     log_list_for_run,
@@ -79,6 +81,7 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
 
     A malformed query renders the message with the bad token highlighted (status 200 so htmx swaps
     it in). The full page and the htmx fragment cost the same constant number of queries.
+    Browsing (unranked) pages by keyset cursor ("Newer"/"Older"); ranked results by number.
     """
     user = request.user
     q = request.GET.get("q", "")
@@ -98,7 +101,9 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         search = asset_search(user=user, q=q, filters=request.GET, sort=context["sort"], strict=False)
-        context["page"] = search.page(number, PAGE_SIZE)
+        context["page"] = asset_search_page(
+            search=search, page=number, page_size=PAGE_SIZE, cursor=request.GET.get("cursor") or None
+        )
         facets = search.facets()
         context["facets"] = _facet_links(q, facets)
         if any(f["value"] == AssetKind.ERROR_TRACE for f in facets["kind"]):
@@ -115,9 +120,9 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
             "token": q[pos : pos + width],
             "after": q[pos + width :],
         }
-    except PageTooDeep as exc:
+    except (PageTooDeep, keyset.PageTooDeep) as exc:
         context["error"] = {"detail": str(exc), "message": str(exc), "position": None}
-    except ValidationError as exc:  # only from strict filters; kept for safety
+    except ValidationError as exc:  # a bad cursor (strict filters are off here)
         context["error"] = {"detail": "; ".join(exc.messages), "message": "; ".join(exc.messages), "position": None}
     if request.htmx:
         # The page's controls target #catalog-results (results, facets, trace groups); any other

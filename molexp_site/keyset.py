@@ -129,7 +129,7 @@ def _load(field: models.Field, raw: Any) -> Any:
         if timezone.is_naive(value):
             raise ValueError(raw)
         return value
-    if isinstance(field, (models.IntegerField, models.AutoFieldMixin)):
+    if isinstance(field, models.IntegerField):  # AutoField and BigAutoField included
         if isinstance(raw, bool) or not isinstance(raw, int) or not _INT_MIN <= raw <= _INT_MAX:
             raise ValueError(raw)
         return raw
