@@ -94,8 +94,12 @@ class KeysetPage:
     keyset = True
 
 
-def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """``(min(n, cap), n > cap)`` for the rows of ``qs``; one ``COUNT(*)`` over at most ``cap + 1`` ids."""
+def capped_count(qs: QuerySet, cap: int | None = None) -> tuple[int, bool]:
+    """``(min(n, cap), n > cap)`` for the rows of ``qs``; one ``COUNT(*)`` over at most ``cap + 1`` ids.
+
+    ``cap`` defaults to ``COUNT_CAP``.
+    """
+    cap = COUNT_CAP if cap is None else cap
     n = qs.order_by().values("pk")[: cap + 1].count()
     return min(n, cap), n > cap
 

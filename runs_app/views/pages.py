@@ -286,7 +286,9 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
 @require_GET
 def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
     user = request.user
-    experiment_obj = selectors.experiment_get_by_path(user=user, ws=ws, project=project, experiment=experiment)
+    experiment_obj = selectors.experiment_get_by_path(
+        user=user, ws=ws, project=project, experiment=experiment, with_role=True
+    )
     runs = selectors.run_list(user=user, filters={"experiment": experiment_obj.pk})
     filterset = RunFilterSet(request.GET or None, queryset=runs)
     page, page_error = run_page(request, filterset.qs)
@@ -307,7 +309,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     code = 400 if page_error else 200
     if request.htmx:
         return render(request, "runs_app/partials/_run_table.html", context, status=code)
-    role = selectors.workspace_role(user=user, workspace=experiment_obj.workspace)
+    role = experiment_obj.role
     entry = _workflow_entry(experiment_obj)
     topology = _topology(experiment_obj, entry)
     context.update(
