@@ -87,7 +87,7 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "")
     sort = request.GET.get("sort") or "relevance"
     raw_page = request.GET.get("page") or "1"
-    number = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 6 else 1
+    number = max(1, int(raw_page)) if raw_page.isdigit() and len(raw_page) <= 6 else 1
     context = {
         "q": q,
         "sort": sort if sort in SORTS else "relevance",

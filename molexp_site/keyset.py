@@ -234,8 +234,10 @@ def keyset_page(
                 more_after, more_before = len(rows) > page_size, False
                 rows = rows[:page_size]
     else:
+        if page < 1:
+            raise PageTooDeep("Invalid page.")
         start = (page - 1) * page_size
-        if page < 1 or start > MAX_OFFSET:
+        if start > MAX_OFFSET:
             raise PageTooDeep(f"Page numbers stop at {MAX_OFFSET} rows; follow the next links (cursors) instead.")
         rows = list(ordered[start : start + page_size + 1])
         if page > 1 and not rows:
