@@ -35,8 +35,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-#: Rows a list counts at most; above it the count is reported as "10000+" (``count_capped``).
-COUNT_CAP = 10_000
+#: Rows a list counts at most; above it the count is reported as "1000+" (``count_capped``).
+#: The catalog engine's cap too. At 100 k runs a cap of 10 000 cost 34 ms per page on a
+#: 20 000-run experiment (10 001 heap rows read for the scope check) against 0.5 ms for the rows.
+COUNT_CAP = 1_000
 #: Deepest OFFSET a ``?page=N`` request may reach; deeper pages are reached by following cursors.
 MAX_OFFSET = 10_000
 #: Longest cursor accepted (a real one is well under 200 characters).
