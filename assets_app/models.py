@@ -189,7 +189,9 @@ class Asset(models.Model):
         indexes = [
             models.Index(fields=["workspace", "-id"], name="asset_ws_id"),
             models.Index(fields=["workspace", "kind", "-id"], name="asset_ws_kind_id"),
-            models.Index(fields=["workspace", "-created_at"], name="asset_ws_created"),
+            # Catalog browse ?sort=newest/oldest seeks on (created_at, id) (keyset pages, SPEC §11).
+            models.Index(fields=["workspace", "-created_at", "-id"], name="asset_ws_created_id"),
+            models.Index(fields=["-created_at", "-id"], name="asset_created_id"),
             models.Index(fields=["workspace", "name", "-version"], name="asset_ws_name_version"),
             models.Index(fields=["sha256"], name="asset_sha256"),
             models.Index(fields=["producer_run", "-id"], name="asset_producer_run"),

@@ -176,6 +176,33 @@ def asset_search(*, user, q: str | None = "", filters: Any = None, sort: str = "
     return AssetSearch(base, node, sort=sort, shape=_shape_rows)
 
 
+def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | None = None):
+    """One page of a catalog search (``asset_search``), bounded whatever the depth.
+
+    Unranked results (browsing without free words, or any sort but relevance) are keyset pages
+    (``molexp_site.keyset.KeysetPage``) in the sort's order: ``cursor`` seeks, ``page`` > 1 is a
+    shallow OFFSET (``molexp_site.keyset.PageTooDeep`` past ``MAX_OFFSET`` or the end). Ranked
+    results keep the engine's page numbers (only the newest ``RANK_CAP`` hits are ranked; offsets
+    stop at the engine's ``MAX_OFFSET``) and refuse a cursor. The count is the engine's capped one.
+    Two queries (rows, count). Raises ``ValidationError`` for a bad cursor.
+    """
+    from django.core.exceptions import ValidationError
+
+    from molexp_site.keyset import keyset_page
+
+    from .search import SORTS
+
+    if search.ranked:
+        if cursor:
+            raise ValidationError({"cursor": "Results ranked by relevance are paged by number, not by cursor."})
+        return search.page(page, page_size)
+    result = keyset_page(
+        search.matching, ordering=SORTS[search.sort], page_size=page_size, cursor=cursor, page=page, count=search.count
+    )
+    result.sort = search.sort
+    return result
+
+
 def trace_group_list(*, user, filters: Any = None, q: str | None = "") -> QuerySet:
     """Error-trace groups by fingerprint over the user's traces (``workspace``/``project``/
     ``experiment``/``run`` filters and an optional catalog query ``q``), most recently seen first.

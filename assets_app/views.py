@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
+from molexp_site import keyset
 from runs_app.selectors import run_get
 
 from .choices import AssetKind
@@ -21,6 +22,7 @@ from .selectors import (
     asset_list,
     asset_preview,
     asset_search,
+    asset_search_page,
     asset_use_list,
     asset_use_list_for_run,
     log_list_for_run,
@@ -78,12 +80,13 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
 
     A malformed query renders the message with the bad token highlighted (status 200 so htmx swaps
     it in). The full page and the htmx fragment cost the same constant number of queries.
+    Browsing (unranked) pages by keyset cursor ("Newer"/"Older"); ranked results by number.
     """
     user = request.user
     q = request.GET.get("q", "")
     sort = request.GET.get("sort") or "relevance"
     raw_page = request.GET.get("page") or "1"
-    number = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 6 else 1
+    number = max(1, int(raw_page)) if raw_page.isdigit() and len(raw_page) <= 6 else 1
     context = {
         "q": q,
         "sort": sort if sort in SORTS else "relevance",
@@ -97,7 +100,9 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         search = asset_search(user=user, q=q, filters=request.GET, sort=context["sort"], strict=False)
-        context["page"] = search.page(number, PAGE_SIZE)
+        context["page"] = asset_search_page(
+            search=search, page=number, page_size=PAGE_SIZE, cursor=request.GET.get("cursor") or None
+        )
         facets = search.facets()
         context["facets"] = _facet_links(q, facets)
         if any(f["value"] == AssetKind.ERROR_TRACE for f in facets["kind"]):
@@ -114,9 +119,9 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
             "token": q[pos : pos + width],
             "after": q[pos + width :],
         }
-    except PageTooDeep as exc:
+    except (PageTooDeep, keyset.PageTooDeep) as exc:
         context["error"] = {"detail": str(exc), "message": str(exc), "position": None}
-    except ValidationError as exc:  # only from strict filters; kept for safety
+    except ValidationError as exc:  # a bad cursor (strict filters are off here)
         context["error"] = {"detail": "; ".join(exc.messages), "message": "; ".join(exc.messages), "position": None}
     if request.htmx:
         # The page's controls target #catalog-results (results, facets, trace groups); any other

@@ -22,9 +22,11 @@ from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import Conflict
+from .keyset import COUNT_CAP, KeysetPage, PageTooDeep, keyset_page
 
 
 def _flatten(detail: Any) -> str:
@@ -69,6 +71,108 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class KeysetPagination(pagination.BasePagination):
+    """Keyset pagination for big lists (runs), keeping the SPEC's page shape.
+
+    The body is ``count`` (capped at ``COUNT_CAP``), ``count_capped``, ``next``, ``previous``
+    and ``results``; ``next``/``previous`` are links carrying an opaque ``?cursor=`` so that
+    following them is a seek at any depth (``molexp_site.keyset``). ``?page=N`` still works for
+    the first ``MAX_OFFSET`` rows (404 "Invalid page." past the end or deeper). A malformed
+    cursor is a 400 ``{"detail": …, "cursor": […]}``. The view names its order in
+    ``keyset_ordering`` (its last term must be unique).
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    cursor_query_param = "cursor"
+    page_query_param = "page"
+    ordering: tuple[str, ...] = ("-created_at", "-id")
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param) or ""
+        if raw.isdigit() and len(raw) <= 9 and int(raw) >= 1:
+            return min(int(raw), self.max_page_size)
+        return self.page_size
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        params = request.query_params
+        cursor = params.get(self.cursor_query_param) or None
+        number = 1
+        if cursor is None:
+            raw = params.get(self.page_query_param) or "1"
+            if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+                raise exceptions.NotFound("Invalid page.")
+            number = int(raw)
+        ordering = getattr(view, "keyset_ordering", None) or self.ordering
+        try:
+            self.page = keyset_page(
+                queryset, ordering=ordering, page_size=self.get_page_size(request), cursor=cursor, page=number
+            )
+        except PageTooDeep as exc:
+            raise exceptions.NotFound(str(exc)) from None
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
+        return self.page.rows
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        return replace_query_param(url, self.cursor_query_param, cursor)
+
+    def get_paginated_response(self, data) -> Response:
+        page: KeysetPage = self.page
+        return Response(
+            {
+                "count": page.count,
+                "count_capped": page.count_capped,
+                "next": self._link(page.next_cursor),
+                "previous": self._link(page.previous_cursor),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["count", "count_capped", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": f"Matching rows, counted up to {COUNT_CAP}."},
+                "count_capped": {"type": "boolean", "description": f"True when more than {COUNT_CAP} rows match."},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Opaque position from a `next` or `previous` link.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Page number, for shallow pages only; follow `next` for deeper ones.",
+                "schema": {"type": "integer"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page (at most {self.max_page_size}).",
+                "schema": {"type": "integer"},
+            },
+        ]
 
 
 #: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER.

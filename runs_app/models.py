@@ -217,9 +217,13 @@ class Run(models.Model):
         constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="run_unique_number")]
         indexes = [
             models.Index(fields=["experiment", "-id"], name="run_exp_id"),
-            models.Index(fields=["experiment", "status", "-id"], name="run_exp_status_id"),
-            models.Index(fields=["workspace", "status", "-id"], name="run_ws_status_id"),
-            models.Index(fields=["workspace", "-created_at"], name="run_ws_created"),
+            # Run lists are ordered (created_at desc, id desc) and keyset-paginated (SPEC §11):
+            # one index per list scope, so a page (any depth) is one index range scan.
+            models.Index(fields=["experiment", "-created_at", "-id"], name="run_exp_created_id"),
+            models.Index(fields=["experiment", "status", "-created_at", "-id"], name="run_exp_status_created_id"),
+            models.Index(fields=["workspace", "-created_at", "-id"], name="run_ws_created_id"),
+            models.Index(fields=["workspace", "status", "-created_at", "-id"], name="run_ws_status_created_id"),
+            models.Index(fields=["-created_at", "-id"], name="run_created_id"),
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
         ]
 

@@ -135,8 +135,13 @@ RUN_LIST_FIELDS = (
 )  # fmt: skip
 
 
+#: The order of every run list, newest first; ids break ties on ``created_at``. Keyset pages seek
+#: on it (``molexp_site.keyset``), served by the ``run_*_created_id`` indexes.
+RUN_LIST_ORDERING = ("-created_at", "-id")
+
+
 def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[Run]:
-    """Runs the user may read, newest first, with what a list row shows (one query)."""
+    """Runs the user may read, newest first (``RUN_LIST_ORDERING``), with what a list row shows (one query)."""
     qs = scope_to_user(Run.objects.all(), user=user)
     filters = filters or {}
     for key in ("experiment", "project", "workspace"):
@@ -145,7 +150,11 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
     for key in ("status", "profile", "config_hash"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{key: filters[key]})
-    return qs.select_related("experiment", "project", "workspace", "launched_by").only(*RUN_LIST_FIELDS).order_by("-id")
+    return (
+        qs.select_related("experiment", "project", "workspace", "launched_by")
+        .only(*RUN_LIST_FIELDS)
+        .order_by(*RUN_LIST_ORDERING)
+    )
 
 
 def run_get(*, user: User, pk: Any) -> Run:
@@ -193,9 +202,23 @@ def execution_stale_list(*, older_than) -> QuerySet[Execution]:
 # --- added for the HTML pages --------------------------------------------------------
 
 
-def experiment_get_by_path(*, user: User, ws: str, project: str, experiment: str) -> Experiment:
-    """The experiment at ``/w/<ws>/p/<project>/e/<experiment>/`` in one query; ``Http404`` if invisible."""
+def experiment_get_by_path(
+    *, user: User, ws: str, project: str, experiment: str, with_role: bool = False
+) -> Experiment:
+    """The experiment at ``/w/<ws>/p/<project>/e/<experiment>/`` in one query; ``Http404`` if invisible.
+
+    ``with_role``: also annotate ``role``, the user's role in its workspace (as ``workspace_role``:
+    staff count as owner) in the same query, so a list page stays within its query budget.
+    """
     qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    if with_role:
+        from django.db.models import CharField, Value
+
+        if _is_staff(user):
+            qs = qs.annotate(role=Value(Role.OWNER, output_field=CharField()))
+        else:
+            mine = Membership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=user.pk).values("role")[:1]
+            qs = qs.annotate(role=Subquery(mine, output_field=CharField()))
     try:
         return qs.get(workspace__slug=ws, project__slug=project, slug=experiment)
     except (Experiment.DoesNotExist, ValueError, TypeError):

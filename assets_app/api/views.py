@@ -24,10 +24,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from molexp_site import keyset
+
 from ..filtersets import AssetFilterSet
 from ..models import Asset
 from ..search import SORTS, PageTooDeep, QueryError
-from ..selectors import asset_get, asset_list, asset_search, trace_group_detail_list, trace_group_list
+from ..selectors import (
+    asset_get,
+    asset_list,
+    asset_search,
+    asset_search_page,
+    trace_group_detail_list,
+    trace_group_list,
+)
 from ..views import asset_file_response
 from .serializers import (
     DETAIL_SERIALIZERS,
@@ -54,10 +63,10 @@ _Q_PARAM = OpenApiParameter(
 _TRUE = ("1", "true", "yes", "on")
 
 
-def _page_params(request: Request, paginator) -> tuple[int, int]:
-    """``page`` (not a number ≥ 1: 404 "Invalid page.", like DRF) and ``page_size`` (bad: the default;
-    clamped to the maximum, like DRF)."""
-    raw = request.query_params.get("page") or "1"
+def _page_params(request: Request, paginator, *, cursor: str | None = None) -> tuple[int, int]:
+    """``page`` (not a number ≥ 1: 404 "Invalid page.", like DRF; ignored beside a cursor) and
+    ``page_size`` (bad: the default; clamped to the maximum, like DRF)."""
+    raw = "1" if cursor else request.query_params.get("page") or "1"
     if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
         raise exceptions.NotFound("Invalid page.")
     size = paginator.page_size
@@ -74,7 +83,10 @@ def _page_params(request: Request, paginator) -> tuple[int, int]:
             _Q_PARAM,
             OpenApiParameter("sort", OpenApiTypes.STR, enum=list(SORTS), description="Default relevance."),
             OpenApiParameter("facets", OpenApiTypes.BOOL, description="Add facet counts (kind, project, status)."),
-            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter(
+                "cursor", OpenApiTypes.STR, description="Opaque position from a `next`/`previous` link (unranked)."
+            ),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number (ranked results, shallow pages)."),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
         responses={200: AssetSearchPageSerializer, 400: QueryErrorSerializer},
@@ -114,34 +126,46 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return asset_file_response(request._request, asset_get(user=request.user, pk=pk))
 
     def list(self, request: Request) -> Response:
-        """The catalog search: ``q`` plus the column filters, scoped to the caller, capped counts."""
+        """The catalog search: ``q`` plus the column filters, scoped to the caller, capped counts.
+
+        Browsing (no free words, or a sort other than relevance) is keyset-paginated: ``next`` and
+        ``previous`` carry ``?cursor=``. Ranked results keep page-number links (bounded by the engine).
+        """
         params = request.query_params
         sort = params.get("sort") or "relevance"
         if sort not in SORTS:
             raise exceptions.ValidationError({"sort": [f"One of {', '.join(SORTS)}."]})
-        number, size = _page_params(request, self.paginator)
+        cursor = params.get("cursor") or None
+        number, size = _page_params(request, self.paginator, cursor=cursor)
         try:
             search = asset_search(user=request.user, q=params.get("q", ""), filters=params, sort=sort)
         except QueryError as exc:
             return Response(exc.as_dict(), status=400)
         try:
-            page = search.page(number, size)
-        except PageTooDeep as exc:
+            page = asset_search_page(search=search, page=number, page_size=size, cursor=cursor)
+        except (PageTooDeep, keyset.PageTooDeep) as exc:
             raise exceptions.NotFound(str(exc)) from None
-        if number > 1 and not page.rows:
-            raise exceptions.NotFound("Invalid page.")
         url = request.build_absolute_uri()
-        data = {
-            "count": page.count,
-            "count_capped": page.count_capped,
-            "next": replace_query_param(url, "page", number + 1) if page.has_next else None,
-            "previous": (
+        if isinstance(page, keyset.KeysetPage):
+            at = remove_query_param(url, "page")
+            next_link = replace_query_param(at, "cursor", page.next_cursor) if page.next_cursor else None
+            previous_link = replace_query_param(at, "cursor", page.previous_cursor) if page.previous_cursor else None
+        else:
+            if number > 1 and not page.rows:
+                raise exceptions.NotFound("Invalid page.")
+            next_link = replace_query_param(url, "page", number + 1) if page.has_next else None
+            previous_link = (
                 None
                 if number == 1
                 else remove_query_param(url, "page")
                 if number == 2
                 else replace_query_param(url, "page", number - 1)
-            ),
+            )
+        data = {
+            "count": page.count,
+            "count_capped": page.count_capped,
+            "next": next_link,
+            "previous": previous_link,
             "sort": page.sort,
             "ranked": page.ranked,
             "results": AssetSerializer(page.rows, many=True).data,

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from molexp_site.api import KeysetPagination
 from molexp_site.throttle import token_signin_guard
 
 from .. import selectors, services
@@ -244,12 +245,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     """Runs of the caller's workspaces: flat rows in the list, the full record in the detail.
 
     Cancel, rerun, resume and clone need the editor role; their state rules
-    (409 for a run in the wrong state) live in ``runs_app.services``.
+    (409 for a run in the wrong state) live in ``runs_app.services``. The list is
+    keyset-paginated (``?cursor=`` links, a capped ``count``), newest first.
     """
 
     queryset = Run.objects.none()
     lookup_value_regex = "[^/]+"
     filterset_class = RunFilterSet
+    pagination_class = KeysetPagination
+    keyset_ordering = selectors.RUN_LIST_ORDERING
 
     def get_serializer_class(self):
         if self.action == "list":

@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from molexp_site.errors import Conflict
+from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
 
 from .. import selectors, services
 from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
@@ -80,6 +80,25 @@ def _format_duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{value.total_seconds():.1f} s"
+
+
+def run_page(request: HttpRequest, runs) -> tuple[KeysetPage, str | None]:
+    """One keyset page of a run list (``?cursor=``, or ``?page=N`` for shallow pages) and an error.
+
+    A bad cursor or too deep a page number gives the first page and a message (the view answers
+    400), never a 500. Two queries: the rows and the capped count.
+    """
+    cursor = request.GET.get("cursor") or None
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isdigit() and len(raw) <= 6 and int(raw) >= 1 else 1
+    try:
+        page = keyset_page(runs, ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE, cursor=cursor, page=number)
+        return page, None
+    except ValidationError as exc:
+        error = " ".join(m for messages in exc.message_dict.values() for m in messages)
+    except PageTooDeep as exc:
+        error = str(exc)
+    return keyset_page(runs, ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE), error
 
 
 def _with_durations(runs) -> list:
@@ -267,10 +286,12 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
 @require_GET
 def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
     user = request.user
-    experiment_obj = selectors.experiment_get_by_path(user=user, ws=ws, project=project, experiment=experiment)
+    experiment_obj = selectors.experiment_get_by_path(
+        user=user, ws=ws, project=project, experiment=experiment, with_role=True
+    )
     runs = selectors.run_list(user=user, filters={"experiment": experiment_obj.pk})
     filterset = RunFilterSet(request.GET or None, queryset=runs)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, page_error = run_page(request, filterset.qs)
     page.object_list = _with_durations(page.object_list)
     metrics = selectors.metric_latest_by_run(run_ids=[r.pk for r in page.object_list])
     for row in page.object_list:
@@ -283,10 +304,12 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
         "statuses": RunStatus.choices,
         "status": request.GET.get("status", ""),
         "page": page,
+        "page_error": page_error,
     }
+    code = 400 if page_error else 200
     if request.htmx:
-        return render(request, "runs_app/partials/_run_table.html", context)
-    role = selectors.workspace_role(user=user, workspace=experiment_obj.workspace)
+        return render(request, "runs_app/partials/_run_table.html", context, status=code)
+    role = experiment_obj.role
     entry = _workflow_entry(experiment_obj)
     topology = _topology(experiment_obj, entry)
     context.update(
@@ -298,7 +321,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
             "graph": _mermaid(topology),
         }
     )
-    return render(request, "runs_app/experiment_detail.html", context)
+    return render(request, "runs_app/experiment_detail.html", context, status=code)
 
 
 def _workflow_entry(experiment) -> dict | None:

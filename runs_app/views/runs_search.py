@@ -2,12 +2,12 @@
 
 "Runs with the same configuration anywhere in the workspace" is this page with
 ``?config_hash=<hash>``; the API equivalent is ``/api/runs/?workspace=&config_hash=``.
+Keyset pages (``?cursor=``) like every run list: "Older"/"Newer" stay put while runs arrive.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from .. import selectors
 from ..choices import RunStatus
 from ..filtersets import RunFilterSet
-from .pages import PAGE_SIZE, _with_durations
+from .pages import _with_durations, run_page
 
 
 @login_required
@@ -24,7 +24,7 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     runs = selectors.run_list(user=request.user, filters={"workspace": workspace.pk})
     filterset = RunFilterSet(request.GET or None, queryset=runs)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, page_error = run_page(request, filterset.qs)
     page.object_list = _with_durations(page.object_list)
     context = {
         "workspace": workspace,
@@ -33,6 +33,7 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
         "selected": {k: request.GET.get(k, "") for k in ("status", "profile", "config_hash", "experiment")},
         "filter_errors": filterset.errors if filterset.is_bound else {},
         "page": page,
+        "page_error": page_error,
     }
     template = "runs_app/partials/_workspace_run_table.html" if request.htmx else "runs_app/workspace_runs.html"
-    return render(request, template, context)
+    return render(request, template, context, status=400 if page_error else 200)

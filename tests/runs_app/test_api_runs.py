@@ -101,7 +101,7 @@ def test_list_filters(api_client_for, ws, project, experiment, query, expected):
 
 def test_filter_on_foreign_experiment_returns_nothing(api_client_for, run, outsider):
     body = api_client_for("outsider").get(f"/api/runs/?experiment={run.experiment_id}").json()
-    assert body == {"count": 0, "next": None, "previous": None, "results": []}
+    assert body == {"count": 0, "count_capped": False, "next": None, "previous": None, "results": []}
 
 
 def test_list_is_paginated(api_client_for, experiment):
