@@ -4,11 +4,17 @@ They only validate and apply simple column filters to a queryset that a
 selector has already scoped to the user; they never widen it.
 """
 
+import json
+import re
+
 import django_filters
 from django import forms
+from django.db.models import OuterRef, Subquery
+from django.db.models.fields.json import KeyTransform
+from drf_spectacular.utils import extend_schema_field
 
 from .choices import RunStatus
-from .models import Experiment, Project, Run
+from .models import Experiment, Metric, Project, Run
 
 #: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER (and PostgreSQL's bigint).
 ID_MIN, ID_MAX = -(2**63), 2**63 - 1
@@ -46,6 +52,98 @@ class ExperimentFilterSet(django_filters.FilterSet):
         fields = ["project", "workspace"]
 
 
+#: ``key<op>value``: a dot path of keys, an operator, a JSON scalar or a bare string.
+_CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
+_LOOKUPS = {"=": "", "!=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}
+MAX_CONDITIONS = 10
+
+
+class ConditionsField(forms.Field):
+    """Repeated ``key<op>value`` conditions (``?param=optimizer.lr>=1e-3&param=model=gcn``).
+
+    ``op`` is one of ``= != < <= > >=``; the value is read as JSON when it parses as
+    a number, ``true``/``false``/``null`` or a quoted string, else as a bare string.
+    Ordering operators need a number. A malformed condition is a form error (400).
+    """
+
+    widget = forms.MultipleHiddenInput
+
+    def __init__(self, *args, numeric: bool = False, **kwargs) -> None:
+        self.numeric = numeric
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        if not value:
+            return []
+        values = [value] if isinstance(value, str) else list(value)
+        if len(values) > MAX_CONDITIONS:
+            raise forms.ValidationError(f"At most {MAX_CONDITIONS} conditions.")
+        conditions = []
+        for raw in values:
+            match = _CONDITION.match(raw)
+            if not match or not match[3]:
+                raise forms.ValidationError(
+                    f"{raw!r} is not a condition: use key<op>value with op one of = != < <= > >= "
+                    "(e.g. optimizer.lr>=0.001)."
+                )
+            path, op, text = match[1], match[2], match[3]
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+            if isinstance(parsed, dict | list):
+                parsed = text
+            if (self.numeric or op in ("<", "<=", ">", ">=")) and (
+                isinstance(parsed, bool) or not isinstance(parsed, int | float)
+            ):
+                raise forms.ValidationError(f"{raw!r}: {op} compares numbers; {text!r} is not a number.")
+            if isinstance(parsed, float) and parsed != parsed:  # NaN never compares
+                raise forms.ValidationError(f"{raw!r}: NaN is not a comparable value.")
+            if any(not part for part in path.split(".")) or len(path) > 200:
+                raise forms.ValidationError(f"{raw!r}: {path!r} is not a key (a dot path of names).")
+            conditions.append((path.split("."), op, parsed))
+        return conditions
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "example": "optimizer.lr>=0.001"}})
+class JsonConditionsFilter(django_filters.Filter):
+    """Conditions on a JSON column of the run (``params`` or ``results``), all of which must hold."""
+
+    field_class = ConditionsField
+
+    def filter(self, qs, conditions):
+        for index, (path, op, value) in enumerate(conditions or ()):
+            # Key transforms built explicitly: a key named like a lookup ("lt", "isnull") stays a key.
+            expression = self.field_name
+            for key in path:
+                expression = KeyTransform(key, expression)
+            alias = f"_{self.field_name}_{index}"
+            qs = qs.alias(**{alias: expression})
+            lookup = alias + _LOOKUPS[op]
+            qs = qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
+        return qs
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "example": "loss<0.2"}})
+class MetricConditionsFilter(django_filters.Filter):
+    """Conditions on the last value a run logged for a metric (highest step, then latest point)."""
+
+    field_class = ConditionsField
+
+    def filter(self, qs, conditions):
+        for index, (path, op, value) in enumerate(conditions or ()):
+            last = (
+                Metric.objects.filter(run=OuterRef("pk"), key=".".join(path))
+                .order_by("-step", "-id")
+                .values("value")[:1]
+            )
+            alias = f"_metric_last_{index}"
+            qs = qs.alias(**{alias: Subquery(last)})
+            lookup = alias + _LOOKUPS[op]
+            qs = qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
+        return qs
+
+
 class RunFilterSet(django_filters.FilterSet):
     experiment = IdFilter(field_name="experiment_id")
     project = IdFilter(field_name="project_id")
@@ -54,10 +152,14 @@ class RunFilterSet(django_filters.FilterSet):
     profile = django_filters.CharFilter()
     # A prefix of at least 6 hex digits (the short hashes the pages show) or the whole hash.
     config_hash = django_filters.CharFilter(method="filter_config_hash")
+    # Across experiments: ?param=optimizer.lr>=1e-3&result=accuracy>0.9&metric=loss<0.2 (all must hold).
+    param = JsonConditionsFilter(field_name="params")
+    result = JsonConditionsFilter(field_name="results")
+    metric = MetricConditionsFilter(numeric=True)
 
     class Meta:
         model = Run
-        fields = ["experiment", "project", "workspace", "status", "profile", "config_hash"]
+        fields = ["experiment", "project", "workspace", "status", "profile", "config_hash", "param", "result", "metric"]
 
     def filter_config_hash(self, queryset, name, value):
         """The whole hash matches exactly; 6 to 63 hex digits match as a prefix; anything else matches nothing."""

@@ -1,4 +1,5 @@
-"""The workspace's runs, searchable by status, profile, experiment and config hash (prefix).
+"""The workspace's runs, searchable by status, profile, experiment, config hash (prefix) and by
+parameter, result and last-metric conditions (``optimizer.lr>=1e-3``, see ``RunFilterSet``).
 
 "Runs with the same configuration anywhere in the workspace" is this page with
 ``?config_hash=<hash>``; the API equivalent is ``/api/runs/?workspace=&config_hash=``.
@@ -30,7 +31,10 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
         "workspace": workspace,
         "experiments": selectors.experiment_list(user=request.user).filter(workspace=workspace),
         "statuses": RunStatus.choices,
-        "selected": {k: request.GET.get(k, "") for k in ("status", "profile", "config_hash", "experiment")},
+        "selected": {
+            k: request.GET.get(k, "")
+            for k in ("status", "profile", "config_hash", "experiment", "param", "result", "metric")
+        },
         "filter_errors": filterset.errors if filterset.is_bound else {},
         "page": page,
         "page_error": page_error,
