@@ -248,13 +248,100 @@ def launch_plan(
     )
 
 
-def _source_blob(*, content: bytes, sha256: str) -> SourceBlob:
+def _source_blob_id(*, content: bytes, sha256: str) -> int:
+    """The id of the ``SourceBlob`` holding ``content`` (created on first use; never re-reads the bytes)."""
+    found = SourceBlob.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+    if found is not None:
+        return found
     blob, _ = SourceBlob.objects.get_or_create(sha256=sha256, defaults={"content": content, "size": len(content)})
-    return blob
+    return blob.pk
+
+
+def _allocate_run_numbers(*, experiment_id: int, count: int) -> int:
+    """Reserve ``count`` consecutive run numbers of an experiment; returns the first.
+
+    One ``UPDATE … SET run_counter = run_counter + count … RETURNING`` (PostgreSQL,
+    SQLite ≥ 3.35): the row lock it takes is held until the caller's transaction
+    ends, so concurrent launches get disjoint ranges and a rolled-back launch
+    gives its numbers back (no gaps). Call it inside ``transaction.atomic`` and
+    as late as possible: everything after it until commit serializes launches of
+    one experiment.
+    """
+    table = connection.ops.quote_name(Experiment._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET run_counter = run_counter + %s WHERE id = %s RETURNING run_counter",  # noqa: S608
+            [count, experiment_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Experiment.DoesNotExist(f"experiment {experiment_id} does not exist")
+    return row[0] - count + 1
+
+
+class _PipelinedPut:
+    """While active, a kombu Redis channel's ``_put`` (one LPUSH round trip per message)
+    queues its LPUSH on one pipeline instead; ``flush()`` sends them all in one round trip.
+
+    The LPUSH is exactly kombu's own (same key, priority and serialization); only the
+    round trips are batched. Other transports (the embedded ``filesystem://`` one) are
+    left alone: ``active`` is False and messages go out one by one as before.
+    """
+
+    def __init__(self, producer) -> None:
+        self.channel = None
+        self.pipe = None
+        try:
+            from kombu.transport import redis as kombu_redis
+        except ImportError:  # pragma: no cover - redis is a dependency of the production stack
+            return
+        channel = getattr(producer, "channel", None)
+        if isinstance(channel, kombu_redis.Channel) and not getattr(channel, "global_keyprefix", ""):
+            self.channel = channel
+
+    @property
+    def active(self) -> bool:
+        return self.channel is not None
+
+    def __enter__(self):
+        if self.channel is not None:
+            from kombu.transport.redis import dumps
+
+            channel = self.channel
+            self.pipe = channel.client.pipeline(transaction=False)
+            pipe = self.pipe
+
+            def _put(queue, message, **kwargs):
+                pri = channel._get_message_priority(message, reverse=False)
+                pipe.lpush(channel._q_for_pri(queue, pri), dumps(message))
+
+            channel._put = _put  # instance attribute: shadows the method for this channel only
+        return self
+
+    def flush(self) -> None:
+        if self.pipe is not None and len(self.pipe):
+            self.pipe.execute()
+
+    def __exit__(self, *exc) -> None:
+        if self.channel is not None:
+            self.channel.__dict__.pop("_put", None)
+            if self.pipe is not None:
+                self.pipe.reset()
+        return None
+
+
+#: Messages per Redis pipeline round trip when dispatching a sweep.
+DISPATCH_BATCH = 500
 
 
 def _dispatch(executions: list[tuple[int, str]]) -> None:
-    """Send execution ids to the ``runs`` queue after the current transaction commits."""
+    """Send execution ids to the ``runs`` queue after the current transaction commits.
+
+    On Redis the messages of one launch go out in pipelined batches of
+    ``DISPATCH_BATCH`` (one round trip each). ``dispatched_at`` is set only for
+    messages the broker acknowledged; the rest stay queued with no
+    ``dispatched_at`` and ``execution_reconcile`` sends them when the broker is back.
+    """
     if not executions:
         return
 
@@ -263,7 +350,8 @@ def _dispatch(executions: list[tuple[int, str]]) -> None:
 
         sent = []
         try:
-            with app.producer_or_acquire() as producer:
+            with app.producer_or_acquire() as producer, _PipelinedPut(producer) as pipelined:
+                pending = []
                 for execution_id, task_id in executions:
                     app.send_task(
                         "runs.execution_run",
@@ -272,7 +360,13 @@ def _dispatch(executions: list[tuple[int, str]]) -> None:
                         queue="runs",
                         producer=producer,
                     )
-                    sent.append(execution_id)
+                    pending.append(execution_id)
+                    if not pipelined.active or len(pending) >= DISPATCH_BATCH:
+                        pipelined.flush()
+                        sent.extend(pending)
+                        pending = []
+                pipelined.flush()
+                sent.extend(pending)
         except Exception:
             # The broker is down: the executions stay queued with no dispatched_at and
             # the reconciler sends them when it is back. The launch itself succeeded.
@@ -293,12 +387,13 @@ def _create_runs(
     input_pins: dict | None = None,
 ) -> list[Run]:
     experiment = plan.experiment
+    launched_by = user if getattr(user, "is_authenticated", False) else None
+    snapshot = plan.snapshot
     with transaction.atomic():
-        blob = _source_blob(content=plan.source, sha256=plan.source_sha256)
-        # The experiment row lock serializes run numbering between concurrent launches.
-        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
-        first = locked.run_counter + 1
-        Experiment.objects.filter(pk=experiment.pk).update(run_counter=locked.run_counter + len(plan.cells))
+        blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
+        # The counter UPDATE locks the experiment row until commit: it serializes run numbering
+        # between concurrent launches, so only the inserts below run under it.
+        first = _allocate_run_numbers(experiment_id=experiment.pk, count=len(plan.cells))
         now = timezone.now()
         runs = Run.objects.bulk_create(
             [
@@ -313,9 +408,9 @@ def _create_runs(
                     config=plan.config,
                     config_hash=plan.config_hash,
                     overrides=plan.overrides,
-                    workflow_snapshot=plan.snapshot,
-                    source_blob=blob,
-                    launched_by=user if getattr(user, "is_authenticated", False) else None,
+                    workflow_snapshot=snapshot,
+                    source_blob_id=blob_id,
+                    launched_by=launched_by,
                     cloned_from=cloned_from,
                     reproduction_of=reproduction_of,
                     input_pins=dict(input_pins or {}),
@@ -708,7 +803,11 @@ class _TaskRecorder:
         self.reused_refs = reused_refs or {}
 
     def _save(self, name: str, **fields: Any) -> None:
-        TaskExecution.objects.update_or_create(execution=self.execution, task_name=name, defaults=fields)
+        # Only the worker that claimed the execution writes its task rows (the claim is
+        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race:
+        # one or two statements instead of update_or_create's locked read in a transaction.
+        if not TaskExecution.objects.filter(execution=self.execution, task_name=name).update(**fields):
+            TaskExecution.objects.create(execution=self.execution, task_name=name, **fields)
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
@@ -767,8 +866,8 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     """
     _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
-        execution = Execution.objects.get(pk=execution.pk)
-        run = Run.objects.get(pk=run.pk)
+        execution = Execution.objects.select_related("run").get(pk=execution.pk)
+        run = execution.run
         if execution.is_terminal:
             return
         if execution.status == ExecutionStatus.CANCELLING or run.status == RunStatus.CANCELLING:
@@ -812,16 +911,16 @@ def execution_run(*, execution_id: int) -> str:
     now = timezone.now()
     try:
         with transaction.atomic():
+            # The environment is written by the claiming UPDATE itself (one round trip fewer).
             status_transition(obj=execution, to_status=ExecutionStatus.RUNNING, message=f"claimed by {host}:{pid}",
                               worker_hostname=host, worker_pid=pid, heartbeat_at=now, started_at=now,
-                              celery_task_id=str(execution.uuid))  # fmt: skip
+                              celery_task_id=str(execution.uuid), environment=_environment())  # fmt: skip
             run = execution.run
             status_transition(obj=run, to_status=RunStatus.RUNNING,
                               message=f"execution {execution.number} ({execution.trigger}) on {host}")  # fmt: skip
     except IllegalTransition as exc:
         logger.info("execution %s not claimed: %s", execution_id, exc)
         return "not-claimed"
-    Execution.objects.filter(pk=execution.pk).update(environment=_environment())
 
     snapshot = run.workflow_snapshot or {}
     workdir = Path(settings.MOLEXP_WORK_DIR) / f"run-{run.pk}" / f"execution-{execution.number}"
