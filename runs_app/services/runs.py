@@ -804,8 +804,9 @@ class _TaskRecorder:
 
     def _save(self, name: str, **fields: Any) -> None:
         # Only the worker that claimed the execution writes its task rows (the claim is
-        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race:
-        # one or two statements instead of update_or_create's locked read in a transaction.
+        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race: one or
+        # two autocommit statements instead of update_or_create's transaction, locked read
+        # and savepoint (six round trips).
         if not TaskExecution.objects.filter(execution=self.execution, task_name=name).update(**fields):
             TaskExecution.objects.create(execution=self.execution, task_name=name, **fields)
 
