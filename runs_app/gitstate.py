@@ -14,6 +14,7 @@ fighting over ``index.lock`` (status would otherwise refresh the index).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,10 +37,12 @@ class GitState:
 
 
 def _git(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
+    executable = shutil.which("git")
+    if executable is None:
+        raise OSError("git is not installed")
     env = {**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
     return subprocess.run(
-        ["git", "--no-optional-locks", *args],
-        cwd=cwd,
+        [executable, "-C", str(cwd), "--no-optional-locks", *args],
         capture_output=True,
         timeout=GIT_TIMEOUT_SECONDS,
         env=env,

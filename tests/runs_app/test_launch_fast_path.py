@@ -264,3 +264,25 @@ def test_a_failed_pipeline_leaves_the_executions_for_the_reconciler(chem_experim
         _purge_runs_queue()
     assert Execution.objects.filter(run__in=runs, status="queued", dispatched_at__isnull=True).count() == 3
     assert Run.objects.filter(pk__in=[r.pk for r in runs], status="queued").count() == 3
+
+
+# --- molcfg parse ----------------------------------------------------------------------------
+
+
+def test_molcfg_parse_of_the_same_text_is_shared_but_each_caller_gets_its_own_copy(tmp_path):
+    from runs_app.profiles import ProfileError, load_molcfg
+
+    path = tmp_path / "molcfg.yaml"
+    path.write_text("version: 1\ndefaults: {lr: 0.1, nested: {a: 1}}\nprofiles:\n  fast: {lr: 0.5}\n")
+    first = load_molcfg(path)
+    first["defaults"]["nested"]["a"] = 99  # a caller mutating its result
+    first["profiles"]["fast"]["lr"] = -1
+    second = load_molcfg(path)
+    assert second["defaults"] == {"lr": 0.1, "nested": {"a": 1}} and second["profiles"]["fast"] == {"lr": 0.5}
+
+    path.write_text("version: 1\ndefaults: {lr: 0.2}\nprofiles: {}\n")
+    assert load_molcfg(path)["defaults"] == {"lr": 0.2}
+    path.write_text("version: 1\nprofiles: {a: {extends: b}}\n")
+    for _ in range(2):  # a bad file fails every time it is read
+        with pytest.raises(ProfileError, match="extends unknown profile"):
+            load_molcfg(path)
