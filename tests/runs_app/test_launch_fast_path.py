@@ -286,3 +286,24 @@ def test_molcfg_parse_of_the_same_text_is_shared_but_each_caller_gets_its_own_co
     for _ in range(2):  # a bad file fails every time it is read
         with pytest.raises(ProfileError, match="extends unknown profile"):
             load_molcfg(path)
+
+
+# --- commits that do not wait for the WAL flush ----------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_only_the_relaxed_writes_skip_the_flush_wait_and_they_are_committed(chem_experiment, editor):
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    assert setting() == "on"
+    with runs_service._without_fsync_wait():
+        assert setting() == "off"
+        Experiment.objects.filter(pk=chem_experiment.pk).update(description="relaxed")
+    assert setting() == "on"  # SET LOCAL: the session (claims, terminal states) keeps synchronous commits
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # a fresh statement outside the block
+    assert Experiment.objects.get(pk=chem_experiment.pk).description == "relaxed"
