@@ -82,19 +82,53 @@ def _without_fsync_wait():
 
 # --- workflow discovery ---------------------------------------------------------------
 
-_topology_cache: dict[tuple[str, str], dict] = {}
+_topology_cache: dict[tuple[str, str, str], dict] = {}
+#: Shared cache (Redis in production, files when embedded) of inspected topologies, so a new
+#: web process, a ``manage.py launch`` or a restart does not spawn the inspector again.
+TOPOLOGY_CACHE_PREFIX = "molexp:topology:v1:"
+TOPOLOGY_CACHE_SECONDS = 30 * 24 * 3600
 
 
-def workflow_inspect(*, path: Path) -> dict:
+def _siblings_fingerprint(folder: Path) -> str:
+    """Name, size and mtime of the Python files beside a workflow (helpers it may import)."""
+    entries = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.endswith(".py") and entry.is_file():
+                    st = entry.stat()
+                    entries.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    except OSError:
+        return ""
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+
+
+def workflow_inspect(*, path: Path, source: bytes | None = None) -> dict:
     """Topologies of the workflows in ``path``, read in a short-lived subprocess (cached by content).
 
     Returns ``{"workflows": [...]}`` or ``{"error": "..."}``; never imports the file here.
+    The key is the file's path, the SHA-256 of its bytes (``source`` when the caller
+    already read them) and a fingerprint of the ``.py`` files beside it (helpers the
+    workflow may import): identical inputs have an identical topology. Results are kept in
+    this process and, when the inspection succeeded, in the Django cache shared by all
+    processes; errors are not shared (they may be transient, e.g. a timeout).
     """
-    data = path.read_bytes()
-    key = (str(path), hashlib.sha256(data).hexdigest())
+    from django.core.cache import cache
+
+    data = path.read_bytes() if source is None else source
+    key = (str(path), hashlib.sha256(data).hexdigest(), _siblings_fingerprint(path.parent))
     cached = _topology_cache.get(key)
     if cached is not None:
         return cached
+    shared_key = TOPOLOGY_CACHE_PREFIX + hashlib.sha256("\0".join(key).encode()).hexdigest()
+    try:
+        shared = cache.get(shared_key)
+    except Exception:  # the cache is an optimization: never fail a launch because it is down
+        logger.warning("topology cache unavailable; inspecting %s", path, exc_info=True)
+        shared = None
+    if isinstance(shared, dict) and "workflows" in shared:
+        _topology_cache[key] = shared
+        return shared
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "runs_app.workflow.inspect", str(path)],
@@ -112,6 +146,11 @@ def workflow_inspect(*, path: Path) -> dict:
     if len(_topology_cache) > 256:
         _topology_cache.clear()
     _topology_cache[key] = result
+    if "workflows" in result and not result.get("error"):
+        try:
+            cache.set(shared_key, result, timeout=TOPOLOGY_CACHE_SECONDS)
+        except Exception:
+            logger.warning("topology cache unavailable; not storing %s", path, exc_info=True)
     return result
 
 
@@ -227,7 +266,7 @@ def launch_plan(
             raise ValidationError({"params": "params must be JSON-serializable."}) from None
     path = workflow_resolve(experiment.workflow_source)
     source = path.read_bytes()
-    info = workflow_inspect(path=path)
+    info = workflow_inspect(path=path, source=source)
     if info.get("error"):
         raise ValidationError({"workflow_source": info["error"]})
     workflows = {w["name"]: w for w in info.get("workflows", [])}

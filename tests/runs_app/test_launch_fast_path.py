@@ -131,6 +131,48 @@ def test_topology_is_inspected_once_per_content_and_again_when_the_source_change
     assert Run.objects.get(pk=run.pk).workflow_snapshot["tasks"][-1] == "extra"
 
 
+@pytest.fixture
+def inspect_calls(monkeypatch):
+    calls = []
+    real_run = subprocess.run
+
+    def spy(cmd, *args, **kwargs):
+        if "runs_app.workflow.inspect" in cmd:
+            calls.append(cmd)
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(runs_service.subprocess, "run", spy)
+    return calls
+
+
+@pytest.mark.django_db
+def test_another_process_reuses_the_shared_topology_and_a_changed_helper_is_inspected_again(
+    workflow_dir, inspect_calls, monkeypatch
+):
+    path = workflow_dir / "chem.py"
+    first = runs_service.workflow_inspect(path=path)
+    assert first["workflows"][0]["name"] == "chem"
+    monkeypatch.setattr(runs_service, "_topology_cache", {})  # a fresh web process, a manage.py launch
+    assert runs_service.workflow_inspect(path=path) == first
+    assert len(inspect_calls) == 1  # tmp_path is new for each test: nothing was cached before
+    before = len(inspect_calls)
+
+    (workflow_dir / "helpers.py").write_text("SCALE = 2\n")  # a module the workflow could import
+    monkeypatch.setattr(runs_service, "_topology_cache", {})
+    assert runs_service.workflow_inspect(path=path) == first
+    assert len(inspect_calls) == before + 1
+
+
+@pytest.mark.django_db
+def test_a_failed_inspection_is_not_shared(workflow_dir, inspect_calls, monkeypatch):
+    path = workflow_dir / "broken.py"
+    path.write_text("def oops(:\n")
+    assert "syntax error" in runs_service.workflow_inspect(path=path)["error"]
+    monkeypatch.setattr(runs_service, "_topology_cache", {})
+    assert "syntax error" in runs_service.workflow_inspect(path=path)["error"]
+    assert len(inspect_calls) == 2
+
+
 # --- run numbers ---------------------------------------------------------------------------
 
 
