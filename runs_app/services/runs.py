@@ -369,7 +369,8 @@ class _PipelinedPut:
             from kombu.transport.redis import dumps
 
             channel = self.channel
-            self.pipe = channel.client.pipeline(transaction=False)
+            # The channel's own publishing pool (the one its _put uses), not its async consumer client.
+            self.pipe = channel._create_client().pipeline(transaction=False)
             pipe = self.pipe
 
             def _put(queue, message, **kwargs):
