@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -50,7 +51,20 @@ def deep_merge(base: dict, top: dict) -> dict:
 
 
 def parse_molcfg(text: str, *, source: str = MOLCFG_NAME) -> dict:
-    """Parse and validate molcfg text; returns ``{"defaults": {...}, "profiles": {normalized: {...}}}``."""
+    """Parse and validate molcfg text; returns ``{"defaults": {...}, "profiles": {normalized: {...}}}``.
+
+    The parse of identical text is remembered (every launch parses the same file): the
+    caller always gets its own deep copy, and text that fails is parsed (and fails) again.
+    """
+    return copy.deepcopy(_parse_molcfg_cached(text, source))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_molcfg_cached(text: str, source: str) -> dict:
+    return _parse_molcfg(text, source=source)
+
+
+def _parse_molcfg(text: str, *, source: str) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -78,24 +78,34 @@ def status_transition(*, obj: Run | Execution, to_status: str, message: str = ""
     if is_run:
         updates["updated_at"] = now
     model = type(obj)._meta.concrete_model
-    with transaction.atomic():
-        changed = model.objects.filter(pk=obj.pk, status=from_status).update(**updates)
-        if changed != 1:
-            current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
-            raise IllegalTransition(
-                f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
-            )
-        RunEvent.objects.create(
-            run_id=obj.pk if is_run else obj.run_id,
-            execution_id=None if is_run else obj.pk,
-            subject=EventSubject.RUN if is_run else EventSubject.EXECUTION,
-            from_status=from_status,
-            to_status=to_status,
-            message=message,
-        )
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction already: the UPDATE and the event commit or roll back
+        # with it, so no savepoint (two round trips) is needed. A lost race raises before
+        # anything is written, so the caller's transaction stays usable.
+        _transition_write(model, obj, is_run, label, from_status, to_status, message, updates)
+    else:
+        with transaction.atomic():
+            _transition_write(model, obj, is_run, label, from_status, to_status, message, updates)
     for key, value in updates.items():
         setattr(obj, key, value)
     return obj
+
+
+def _transition_write(model, obj, is_run, label, from_status, to_status, message, updates) -> None:
+    changed = model.objects.filter(pk=obj.pk, status=from_status).update(**updates)
+    if changed != 1:
+        current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+        raise IllegalTransition(
+            f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
+        )
+    RunEvent.objects.create(
+        run_id=obj.pk if is_run else obj.run_id,
+        execution_id=None if is_run else obj.pk,
+        subject=EventSubject.RUN if is_run else EventSubject.EXECUTION,
+        from_status=from_status,
+        to_status=to_status,
+        message=message,
+    )
 
 
 # --- workspaces and members -------------------------------------------------------

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -58,21 +59,76 @@ INLINE_OUTPUT_BYTES = 256 * 1024
 RESTARTABLE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
 
 
+@contextmanager
+def _without_fsync_wait():
+    """A transaction whose COMMIT does not wait for the WAL flush (PostgreSQL ``SET LOCAL
+    synchronous_commit = off``; a plain transaction elsewhere).
+
+    Only for writes whose loss in a *database crash* (never in a clean restart, and
+    never when a later synchronous commit of any session has flushed the WAL past them,
+    within ~0.2 s) is harmless and recovered by design: ``dispatched_at`` (lost → the
+    reconciler re-sends, the claim drops the duplicate) and the worker's per-task rows
+    (followed by the synchronous commit that ends the execution; a crashed database
+    leaves the run to the reaper anyway). A synchronous commit waits for an fsync
+    (~7 ms on this machine's disk, most of a trivial run's cost); this one does not.
+    Claims and terminal states keep synchronous commits.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 # --- workflow discovery ---------------------------------------------------------------
 
-_topology_cache: dict[tuple[str, str], dict] = {}
+_topology_cache: dict[tuple[str, str, str], dict] = {}
+#: Shared cache (Redis in production, files when embedded) of inspected topologies, so a new
+#: web process, a ``manage.py launch`` or a restart does not spawn the inspector again.
+TOPOLOGY_CACHE_PREFIX = "molexp:topology:v1:"
+TOPOLOGY_CACHE_SECONDS = 30 * 24 * 3600
 
 
-def workflow_inspect(*, path: Path) -> dict:
+def _siblings_fingerprint(folder: Path) -> str:
+    """Name, size and mtime of the Python files beside a workflow (helpers it may import)."""
+    entries = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.endswith(".py") and entry.is_file():
+                    st = entry.stat()
+                    entries.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    except OSError:
+        return ""
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+
+
+def workflow_inspect(*, path: Path, source: bytes | None = None) -> dict:
     """Topologies of the workflows in ``path``, read in a short-lived subprocess (cached by content).
 
     Returns ``{"workflows": [...]}`` or ``{"error": "..."}``; never imports the file here.
+    The key is the file's path, the SHA-256 of its bytes (``source`` when the caller
+    already read them) and a fingerprint of the ``.py`` files beside it (helpers the
+    workflow may import): identical inputs have an identical topology. Results are kept in
+    this process and, when the inspection succeeded, in the Django cache shared by all
+    processes; errors are not shared (they may be transient, e.g. a timeout).
     """
-    data = path.read_bytes()
-    key = (str(path), hashlib.sha256(data).hexdigest())
+    from django.core.cache import cache
+
+    data = path.read_bytes() if source is None else source
+    key = (str(path), hashlib.sha256(data).hexdigest(), _siblings_fingerprint(path.parent))
     cached = _topology_cache.get(key)
     if cached is not None:
         return cached
+    shared_key = TOPOLOGY_CACHE_PREFIX + hashlib.sha256("\0".join(key).encode()).hexdigest()
+    try:
+        shared = cache.get(shared_key)
+    except Exception:  # the cache is an optimization: never fail a launch because it is down
+        logger.warning("topology cache unavailable; inspecting %s", path, exc_info=True)
+        shared = None
+    if isinstance(shared, dict) and "workflows" in shared:
+        _topology_cache[key] = shared
+        return shared
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "runs_app.workflow.inspect", str(path)],
@@ -90,6 +146,11 @@ def workflow_inspect(*, path: Path) -> dict:
     if len(_topology_cache) > 256:
         _topology_cache.clear()
     _topology_cache[key] = result
+    if "workflows" in result and not result.get("error"):
+        try:
+            cache.set(shared_key, result, timeout=TOPOLOGY_CACHE_SECONDS)
+        except Exception:
+            logger.warning("topology cache unavailable; not storing %s", path, exc_info=True)
     return result
 
 
@@ -205,7 +266,7 @@ def launch_plan(
             raise ValidationError({"params": "params must be JSON-serializable."}) from None
     path = workflow_resolve(experiment.workflow_source)
     source = path.read_bytes()
-    info = workflow_inspect(path=path)
+    info = workflow_inspect(path=path, source=source)
     if info.get("error"):
         raise ValidationError({"workflow_source": info["error"]})
     workflows = {w["name"]: w for w in info.get("workflows", [])}
@@ -248,13 +309,101 @@ def launch_plan(
     )
 
 
-def _source_blob(*, content: bytes, sha256: str) -> SourceBlob:
+def _source_blob_id(*, content: bytes, sha256: str) -> int:
+    """The id of the ``SourceBlob`` holding ``content`` (created on first use; never re-reads the bytes)."""
+    found = SourceBlob.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+    if found is not None:
+        return found
     blob, _ = SourceBlob.objects.get_or_create(sha256=sha256, defaults={"content": content, "size": len(content)})
-    return blob
+    return blob.pk
+
+
+def _allocate_run_numbers(*, experiment_id: int, count: int) -> int:
+    """Reserve ``count`` consecutive run numbers of an experiment; returns the first.
+
+    One ``UPDATE … SET run_counter = run_counter + count … RETURNING`` (PostgreSQL,
+    SQLite ≥ 3.35): the row lock it takes is held until the caller's transaction
+    ends, so concurrent launches get disjoint ranges and a rolled-back launch
+    gives its numbers back (no gaps). Call it inside ``transaction.atomic`` and
+    as late as possible: everything after it until commit serializes launches of
+    one experiment.
+    """
+    table = connection.ops.quote_name(Experiment._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET run_counter = run_counter + %s WHERE id = %s RETURNING run_counter",  # noqa: S608
+            [count, experiment_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Experiment.DoesNotExist(f"experiment {experiment_id} does not exist")
+    return row[0] - count + 1
+
+
+class _PipelinedPut:
+    """While active, a kombu Redis channel's ``_put`` (one LPUSH round trip per message)
+    queues its LPUSH on one pipeline instead; ``flush()`` sends them all in one round trip.
+
+    The LPUSH is exactly kombu's own (same key, priority and serialization); only the
+    round trips are batched. Other transports (the embedded ``filesystem://`` one) are
+    left alone: ``active`` is False and messages go out one by one as before.
+    """
+
+    def __init__(self, producer) -> None:
+        self.channel = None
+        self.pipe = None
+        try:
+            from kombu.transport import redis as kombu_redis
+        except ImportError:  # pragma: no cover - redis is a dependency of the production stack
+            return
+        channel = getattr(producer, "channel", None)
+        if isinstance(channel, kombu_redis.Channel) and not getattr(channel, "global_keyprefix", ""):
+            self.channel = channel
+
+    @property
+    def active(self) -> bool:
+        return self.channel is not None
+
+    def __enter__(self):
+        if self.channel is not None:
+            from kombu.transport.redis import dumps
+
+            channel = self.channel
+            # The channel's own publishing pool (the one its _put uses), not its async consumer client.
+            self.pipe = channel._create_client().pipeline(transaction=False)
+            pipe = self.pipe
+
+            def _put(queue, message, **kwargs):
+                pri = channel._get_message_priority(message, reverse=False)
+                pipe.lpush(channel._q_for_pri(queue, pri), dumps(message))
+
+            channel._put = _put  # instance attribute: shadows the method for this channel only
+        return self
+
+    def flush(self) -> None:
+        if self.pipe is not None and len(self.pipe):
+            self.pipe.execute()
+
+    def __exit__(self, *exc) -> None:
+        if self.channel is not None:
+            self.channel.__dict__.pop("_put", None)
+            if self.pipe is not None:
+                self.pipe.reset()
+        return None
+
+
+#: Messages per Redis pipeline round trip when dispatching a sweep.
+DISPATCH_BATCH = 500
 
 
 def _dispatch(executions: list[tuple[int, str]]) -> None:
-    """Send execution ids to the ``runs`` queue after the current transaction commits."""
+    """Send execution ids to the ``runs`` queue after the current transaction commits.
+
+    On Redis the messages of one launch go out in pipelined batches of
+    ``DISPATCH_BATCH`` (one round trip each). ``dispatched_at`` is set only for
+    messages the broker acknowledged; the rest stay queued with no
+    ``dispatched_at`` and ``execution_reconcile`` sends them when the broker is back.
+    """
     if not executions:
         return
 
@@ -263,7 +412,8 @@ def _dispatch(executions: list[tuple[int, str]]) -> None:
 
         sent = []
         try:
-            with app.producer_or_acquire() as producer:
+            with app.producer_or_acquire() as producer, _PipelinedPut(producer) as pipelined:
+                pending = []
                 for execution_id, task_id in executions:
                     app.send_task(
                         "runs.execution_run",
@@ -272,14 +422,21 @@ def _dispatch(executions: list[tuple[int, str]]) -> None:
                         queue="runs",
                         producer=producer,
                     )
-                    sent.append(execution_id)
+                    pending.append(execution_id)
+                    if not pipelined.active or len(pending) >= DISPATCH_BATCH:
+                        pipelined.flush()
+                        sent.extend(pending)
+                        pending = []
+                pipelined.flush()
+                sent.extend(pending)
         except Exception:
             # The broker is down: the executions stay queued with no dispatched_at and
             # the reconciler sends them when it is back. The launch itself succeeded.
             logger.exception("dispatch failed after %d of %d executions", len(sent), len(executions))
         finally:
             if sent:
-                Execution.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+                with _without_fsync_wait():
+                    Execution.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
 
     transaction.on_commit(send)
 
@@ -293,12 +450,13 @@ def _create_runs(
     input_pins: dict | None = None,
 ) -> list[Run]:
     experiment = plan.experiment
+    launched_by = user if getattr(user, "is_authenticated", False) else None
+    snapshot = plan.snapshot
     with transaction.atomic():
-        blob = _source_blob(content=plan.source, sha256=plan.source_sha256)
-        # The experiment row lock serializes run numbering between concurrent launches.
-        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
-        first = locked.run_counter + 1
-        Experiment.objects.filter(pk=experiment.pk).update(run_counter=locked.run_counter + len(plan.cells))
+        blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
+        # The counter UPDATE locks the experiment row until commit: it serializes run numbering
+        # between concurrent launches, so only the inserts below run under it.
+        first = _allocate_run_numbers(experiment_id=experiment.pk, count=len(plan.cells))
         now = timezone.now()
         runs = Run.objects.bulk_create(
             [
@@ -313,9 +471,9 @@ def _create_runs(
                     config=plan.config,
                     config_hash=plan.config_hash,
                     overrides=plan.overrides,
-                    workflow_snapshot=plan.snapshot,
-                    source_blob=blob,
-                    launched_by=user if getattr(user, "is_authenticated", False) else None,
+                    workflow_snapshot=snapshot,
+                    source_blob_id=blob_id,
+                    launched_by=launched_by,
                     cloned_from=cloned_from,
                     reproduction_of=reproduction_of,
                     input_pins=dict(input_pins or {}),
@@ -708,7 +866,12 @@ class _TaskRecorder:
         self.reused_refs = reused_refs or {}
 
     def _save(self, name: str, **fields: Any) -> None:
-        TaskExecution.objects.update_or_create(execution=self.execution, task_name=name, defaults=fields)
+        # Only the worker that claimed the execution writes its task rows (the claim is
+        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race: no
+        # locked read or savepoint as in update_or_create, and no wait for the WAL flush.
+        with _without_fsync_wait():
+            if not TaskExecution.objects.filter(execution=self.execution, task_name=name).update(**fields):
+                TaskExecution.objects.create(execution=self.execution, task_name=name, **fields)
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
@@ -767,8 +930,8 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     """
     _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
-        execution = Execution.objects.get(pk=execution.pk)
-        run = Run.objects.get(pk=run.pk)
+        execution = Execution.objects.select_related("run").get(pk=execution.pk)
+        run = execution.run
         if execution.is_terminal:
             return
         if execution.status == ExecutionStatus.CANCELLING or run.status == RunStatus.CANCELLING:
@@ -812,16 +975,16 @@ def execution_run(*, execution_id: int) -> str:
     now = timezone.now()
     try:
         with transaction.atomic():
+            # The environment is written by the claiming UPDATE itself (one round trip fewer).
             status_transition(obj=execution, to_status=ExecutionStatus.RUNNING, message=f"claimed by {host}:{pid}",
                               worker_hostname=host, worker_pid=pid, heartbeat_at=now, started_at=now,
-                              celery_task_id=str(execution.uuid))  # fmt: skip
+                              celery_task_id=str(execution.uuid), environment=_environment())  # fmt: skip
             run = execution.run
             status_transition(obj=run, to_status=RunStatus.RUNNING,
                               message=f"execution {execution.number} ({execution.trigger}) on {host}")  # fmt: skip
     except IllegalTransition as exc:
         logger.info("execution %s not claimed: %s", execution_id, exc)
         return "not-claimed"
-    Execution.objects.filter(pk=execution.pk).update(environment=_environment())
 
     snapshot = run.workflow_snapshot or {}
     workdir = Path(settings.MOLEXP_WORK_DIR) / f"run-{run.pk}" / f"execution-{execution.number}"
