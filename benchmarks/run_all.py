@@ -2,6 +2,7 @@
 benchmark in its own process, print one table and write ``results/summary-<scale>.json``.
 
     python benchmarks/run_all.py [--scale=reduced|full] [--keep-data] [--only=search,lists,...] [--skip=mlflow]
+                                 [--only=scaling [--sizes=small,reduced,full] [--fresh]]
 
 Needs PostgreSQL and Redis on 127.0.0.1 (as ``make test``). Installs nothing in the project venv;
 ``bench_mlflow.py`` makes its own venv for MLflow (pip) and skips itself if that fails.
@@ -40,7 +41,18 @@ def run(args: list[str]) -> int:
     )
 
 
+KNOWN_FLAGS = ("--scale=", "--keep-data", "--only=", "--skip=", "--fresh", "--sizes=")
+#: Passed on to each bench script (``bench_scaling.py`` reads them).
+PASS_ON = ("--fresh", "--sizes=")
+
+
 def main() -> int:
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__)
+        return 0
+    strange = [a for a in sys.argv[1:] if not a.startswith(KNOWN_FLAGS)]
+    if strange:  # never drop and regenerate the database because of a typo
+        raise SystemExit(f"unknown option {' '.join(strange)}; see --help")
     scale = common.scale_name()
     keep = "--keep-data" in sys.argv
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), BENCHES)
@@ -62,7 +74,8 @@ def main() -> int:
         if run(["benchmarks/gen_data.py", f"--scale={scale}"]) != 0:
             return 1
     for name in only:
-        if run([f"benchmarks/bench_{name}.py", f"--scale={scale}"]) != 0:
+        passed = [a for a in sys.argv[1:] if a.startswith(PASS_ON)]
+        if run([f"benchmarks/bench_{name}.py", f"--scale={scale}", *passed]) != 0:
             failures.append(name)
 
     rows = []
