@@ -280,6 +280,7 @@ def _settings():
     return settings
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before a transactional test: roll back an open module world (its transaction would enclose the test)."""
     _CURRENT_ITEM[0] = item
