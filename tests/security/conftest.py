@@ -11,6 +11,8 @@ fresh temporary folder so tests can assert nothing was written outside it.
 
 from __future__ import annotations
 
+import copy
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,20 +48,25 @@ def media(settings, tmp_path):
     root.mkdir()
     settings.MEDIA_ROOT = root
     settings.MOLEXP_WORK_DIR = tmp_path / "work"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
-    }
+    settings.STORAGES = {**settings.STORAGES, "default": _media_storage(root)}
     return root
+
+
+def _media_storage(root: Path) -> dict:
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}
+
+
+def _write_workflows(wf: Path) -> None:
+    (wf / "chem.py").write_text(WORKFLOW)
+    (wf / "molcfg.yaml").write_text(MOLCFG)
+    (wf / "featurize.py").write_text("# a workflow\n")
 
 
 @pytest.fixture
 def workflow_dir(tmp_path, settings):
     wf = tmp_path / "workflows"
     wf.mkdir()
-    (wf / "chem.py").write_text(WORKFLOW)
-    (wf / "molcfg.yaml").write_text(MOLCFG)
-    (wf / "featurize.py").write_text("# a workflow\n")
+    _write_workflows(wf)
     settings.MOLEXP_WORKFLOW_DIRS = [str(wf)]
     return wf
 
@@ -83,8 +90,8 @@ class World:
     extra: dict = field(default_factory=dict)
 
 
-@pytest.fixture
-def world(db, tmp_path, media, workflow_dir) -> World:
+def _build_world(tmp_path: Path, media: Path) -> World:
+    """Create the rows and files of the world (settings must already point at ``media`` and the workflows)."""
     users = {name: f.UserFactory(username=name) for name in ("owner", "editor", "viewer", "outsider")}
     users["staff"] = f.UserFactory(username="staff", is_staff=True)
     users["anonymous"] = None
@@ -157,6 +164,146 @@ def world(db, tmp_path, media, workflow_dir) -> World:
         tmp=tmp_path,
         media=media,
     )
+
+
+# --- one world per module, a savepoint per test -------------------------------------------------
+#
+# Building the world takes ~0.1 s and the battery has ~1000 cases. Like Django's
+# ``TestCase.setUpTestData``, the rows are created once per module inside an open
+# transaction; each test's own atomic block (pytest-django's ``db``) is then a
+# savepoint rolled back after the test, so a write in one case never reaches the next.
+# Each test also gets its own copies: of the Python objects (``copy.deepcopy``, like
+# ``TestData``) and of the files (the world's media folder is copied into the test's
+# ``tmp_path``). Transactional tests (``live_server``, ``transaction=True``) cannot run
+# inside that transaction: they close it first and build their own world as before.
+
+#: The item being set up (set by ``pytest_runtest_setup``): the module world opens only for
+#: non-transactional items.
+_CURRENT_ITEM: list = [None]
+_OPEN_WORLDS: list[_SharedWorld] = []
+
+
+def _is_transactional(item) -> bool:
+    if item is None:
+        return False
+    names = set(getattr(item, "fixturenames", ()))
+    if names & {"transactional_db", "live_server", "django_db_reset_sequences"}:
+        return True
+    marker = item.get_closest_marker("django_db")
+    if marker is None:
+        return False
+    return bool(
+        marker.kwargs.get("transaction")
+        or marker.kwargs.get("reset_sequences")
+        or (marker.args and marker.args[0])
+        or (len(marker.args) > 1 and marker.args[1])
+    )
+
+
+class _SharedWorld:
+    """The module's world, built once inside a transaction that is rolled back at the end."""
+
+    def __init__(self, blocker, base: Path):
+        self.blocker = blocker
+        self.base = base
+        self.atomic = None
+        self.world: World | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.atomic is not None
+
+    def open(self) -> None:
+        from django.core.cache import cache
+        from django.db import transaction
+        from django.test import override_settings
+
+        media = self.base / "media"
+        media.mkdir()
+        workflows = self.base / "workflows"
+        workflows.mkdir()
+        _write_workflows(workflows)
+        # What the function-scoped fixtures (media, workflow_dir, the autouse ones of tests/conftest.py) set.
+        overrides = override_settings(
+            MEDIA_ROOT=media,
+            MOLEXP_WORK_DIR=self.base / "work",
+            STORAGES={**_settings().STORAGES, "default": _media_storage(media)},
+            MOLEXP_WORKFLOW_DIRS=[str(workflows)],
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}},
+        )
+        with self.blocker.unblock():
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+            _OPEN_WORLDS.append(self)
+            try:
+                with overrides:
+                    cache.clear()
+                    self.world = _build_world(self.base, media)
+                    cache.clear()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self.atomic is None:
+            return
+        from django.db import transaction
+
+        atomic, self.atomic, self.world = self.atomic, None, None
+        if self in _OPEN_WORLDS:
+            _OPEN_WORLDS.remove(self)
+        with self.blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+    def copy_for(self, tmp_path: Path, media: Path) -> World:
+        """This test's world: its own objects, and the world's files copied into its ``tmp_path``."""
+        assert self.world is not None
+        for child in self.base.iterdir():
+            if child.name == "workflows":  # written by the workflow_dir fixture
+                continue
+            target = media if child.name == "media" else tmp_path / child.name
+            if child.is_dir() and not child.is_symlink():
+                shutil.copytree(child, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(child, target, follow_symlinks=False)
+        world = copy.deepcopy(self.world)
+        world.tmp = tmp_path
+        world.media = media
+        return world
+
+
+def _settings():
+    from django.conf import settings
+
+    return settings
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a transactional test: roll back an open module world (its transaction would enclose the test)."""
+    _CURRENT_ITEM[0] = item
+    if _is_transactional(item):
+        for shared in list(_OPEN_WORLDS):
+            shared.close()
+
+
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Module scope: set up before the test's ``db`` savepoint, so the rows outlive it (see above)."""
+    shared = _SharedWorld(django_db_blocker, tmp_path_factory.mktemp("world"))
+    if not _is_transactional(_CURRENT_ITEM[0]):
+        shared.open()
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def world(request, db, tmp_path, media, workflow_dir, _module_world) -> World:
+    if _module_world.is_open and not _is_transactional(request.node):
+        return _module_world.copy_for(tmp_path, media)
+    return _build_world(tmp_path, media)
 
 
 def client_for(world: World, actor: str, *, api: bool, csrf: bool = False):
