@@ -71,11 +71,13 @@ class WorkerProcess:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = False) -> None:
+        """Stop the worker: a cold shutdown (SIGQUIT) at teardown, where nothing is left to finish,
+        or a warm one (SIGTERM) when a test needs running tasks to complete."""
         if self.proc.poll() is not None:
             return
         pgid = os.getpgid(self.proc.pid)
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGTERM if graceful else signal.SIGQUIT)
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
