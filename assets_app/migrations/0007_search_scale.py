@@ -4,6 +4,9 @@
   it and stops after a page of hits instead of sorting every hit.
 - ``asset_project_id`` (project, id DESC): the newest hits inside one project (relevance
   candidates, ``sort=relevance`` without words) without visiting other projects' rows.
+- PostgreSQL: BRIN indexes on ``id`` and ``created_at`` (tiny; rows arrive in id and time
+  order): the recency windows of ``assets_app.search.engine`` AND them with the text GIN, so
+  a window visits the heap only for its own hits.
 - SQLite: the FTS5 ``trigram`` table ``asset_name_trgm`` and its triggers (name fragments
   like ``pt-epoch1``), through the idempotent ``ensure_fts``.
 
@@ -13,13 +16,26 @@ Depends on 0005 only; it may be renumbered after ``0006_keyset_indexes`` when me
 from django.db import migrations, models
 
 
+BRIN = [
+    "CREATE INDEX IF NOT EXISTS asset_id_brin ON assets_app_asset USING brin (id) WITH (pages_per_range = 8)",
+    "CREATE INDEX IF NOT EXISTS asset_created_brin ON assets_app_asset USING brin (created_at) WITH (pages_per_range = 8)",
+]
+
+
 def forward(apps, schema_editor):
     from assets_app.search.sqlite_fts import ensure_fts
 
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in BRIN:
+            schema_editor.execute(sql)
     ensure_fts(schema_editor.connection)
 
 
 def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS asset_created_brin")
+        schema_editor.execute("DROP INDEX IF EXISTS asset_id_brin")
+        return
     if schema_editor.connection.vendor != "sqlite":
         return
     for name in ("asset_name_trgm_ai", "asset_name_trgm_ad", "asset_name_trgm_au"):

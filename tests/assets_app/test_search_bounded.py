@@ -18,6 +18,19 @@ pytestmark = pytest.mark.django_db
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True, params=["one query", "recency windows"])
+def windows(request, monkeypatch):
+    """Every test runs twice: plain queries (a small table) and the recency windows of the
+    engine shrunk to this data (20 and 60 ids), so the windowed plans are compared with the
+    same brute force."""
+    from assets_app.search import engine
+
+    monkeypatch.setattr(engine, "_anchor_cache", {})
+    if request.param == "recency windows":
+        monkeypatch.setattr(engine, "WINDOWS", (20, 60))
+    return request.param
+
+
 @pytest.fixture
 def corpus(ws, project, other_ws):
     """150 assets in the viewer's workspace and 30 in another; 2/3 hold "frequent", a few
@@ -110,6 +123,23 @@ def test_relevance_page_and_count_agree_with_the_caps(api_client_for, corpus, ws
     assert len(capped["results"]) == 50 and capped["next"]
     capped_newest = client.get("/api/assets/", {"q": "frequent", "sort": "newest"}).json()
     assert capped_newest["count"] == 40 and capped_newest["count_capped"] is True
+
+
+def test_windows_partition_the_rows_when_created_at_disagrees_with_ids(api_client_for, corpus, ws, windows):
+    """Recent ids with old created_at (imports) and old ids with new created_at: the windows
+    are only hints, every row is still found once and in order."""
+    newest_ids = sorted(corpus, reverse=True)[:10]
+    oldest_ids = sorted(corpus)[:10]
+    Asset.objects.filter(pk__in=newest_ids).update(created_at=BASE - dt.timedelta(days=30))
+    Asset.objects.filter(pk__in=oldest_ids).update(created_at=BASE + dt.timedelta(days=30))
+    rows = {a.pk: a for a in Asset.objects.all()}
+    client = api_client_for("viewer")
+    hits = _visible(rows, ws, "frequent")
+    expected = [a.pk for a in sorted(hits, key=lambda a: (a.created_at, a.pk), reverse=True)]
+    ids, _ = _walk(client, {"q": "frequent", "sort": "newest", "page_size": 30})
+    assert ids == expected
+    unranked, _ = _walk(client, {"q": "kind:data", "page_size": 30})
+    assert unranked == sorted((a.pk for a in rows.values() if a.workspace_id == ws.pk), reverse=True)
 
 
 def test_an_outsider_never_gets_rows_of_the_walk(api_client_for, corpus, ws):
