@@ -122,16 +122,22 @@ class AssetSearch:
         column = "id" if by == "id" else "created_at"
         ids: list[int] = []
         previous = None
-        for bound in (*bounds, None):
+        for i, bound in enumerate((*bounds, None)):
             part = ordered
             if bound is not None:
                 part = part.filter(**{f"{column}__gte": bound})
             if previous is not None:
                 part = part.filter(**{f"{column}__lt": previous})
-            ids += part.values_list("pk", flat=True)[: limit - len(ids)]
-            if len(ids) >= limit:
+            got = list(part.values_list("pk", flat=True)[: limit - len(ids)])
+            ids += got
+            if len(ids) >= limit or bound is None:
                 break
             previous = bound
+            if i + 1 < len(bounds) and len(got) * (WINDOWS[i + 1] // WINDOWS[i]) < limit - len(ids):
+                # too few hits for the next window to fill the page: go straight to the rest
+                return ids + list(
+                    ordered.filter(**{f"{column}__lt": bound}).values_list("pk", flat=True)[: limit - len(ids)]
+                )
         return ids
 
     def _rows_by_ids(self, ids: list[int]) -> list:
