@@ -18,13 +18,12 @@ COUNT over huge sets, no deep OFFSET).
   word still walks the id / ``(created_at, id)`` index and stops after a page; a rare one
   falls through to the GIN. The windows partition the rows (``>=`` bound, then ``<`` the
   previous bound), so the concatenated result is exactly the unwindowed order; the window
-  anchors are performance hints only (cached ``ANCHOR_TTL`` seconds per process).
+  anchors (one primary-key lookup per search, plus one per window for ``newest``) are
+  performance hints only.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -42,7 +41,6 @@ FACET_CAP = 5000
 MAX_OFFSET = 10_000
 WINDOWS = (65_536, 524_288)  # newest ids searched first (then everything older)
 WINDOW_MAX_ROWS = 1_000  # rows wanted above which windows are not worth it (deep pages)
-ANCHOR_TTL = 30.0
 SORTS = {
     "relevance": ("-id",),
     "newest": ("-created_at", "-id"),
@@ -108,6 +106,15 @@ class AssetSearch:
         self.sort = sort if sort in SORTS else "relevance"
         self.matching = base.filter(compile_query(node))
         self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
+        self._bounds: dict = {}  # "top" (largest id) and the window bounds by order
+
+    def _window_bounds(self, by: str) -> tuple:
+        if by not in self._bounds:
+            model = self.matching.model
+            if "top" not in self._bounds:
+                self._bounds["top"] = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            self._bounds[by] = _anchors(model, by, self._bounds["top"])
+        return self._bounds[by]
 
     @property
     def ranked(self) -> bool:
@@ -116,7 +123,7 @@ class AssetSearch:
     def _window_ids(self, ordered: QuerySet, limit: int, by: str) -> list[int] | None:
         """The first ``limit`` ids of ``ordered`` (newest first by ``by``: "id" or "created")
         fetched window by window; None when the table is too small for windows to help."""
-        bounds = _anchors(self.matching.model, by)
+        bounds = self._window_bounds(by)
         if not bounds:
             return None
         column = "id" if by == "id" else "created_at"
@@ -148,7 +155,7 @@ class AssetSearch:
         """Matching rows up to ``COUNT_CAP`` (and whether there are more): first among the newest
         ``WINDOWS[0]`` ids (recent rows, read in order, mostly the pages the rows query just
         read), then among the older ones only if the window did not reach the cap."""
-        bounds = _anchors(self.matching.model, "id")
+        bounds = self._window_bounds("id")
         plain = self.matching.order_by().values("pk")
         if not bounds:
             n = plain[: COUNT_CAP + 1].count()
@@ -250,22 +257,12 @@ class PageTooDeep(Exception):
     pass
 
 
-_anchor_lock = threading.Lock()
-_anchor_cache: dict[str, tuple[float, tuple]] = {}
-
-
-def _anchors(model, by: str) -> tuple:
-    """Lower bounds of the recency windows, newest window first: ids (``by="id"``) or the
+def _anchors(model, by: str, top: int) -> tuple:
+    """Lower bounds of the recency windows below the largest id ``top``, newest first: ids (``by="id"``) or the
     ``created_at`` of the row at each id bound (``by="created"``; skipped when not older than
-    the previous bound). Empty for a table smaller than the first window. Cached per process
-    for ``ANCHOR_TTL`` seconds: a stale anchor only makes a window wider or narrower, never a
-    result different (windows are filters that partition the rows)."""
-    now = time.monotonic()
-    with _anchor_lock:
-        hit = _anchor_cache.get(by)
-        if hit and now - hit[0] < ANCHOR_TTL:
-            return hit[1]
-    top = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    the previous bound). Empty for a table smaller than the first window. An anchor is only a
+    performance hint: windows are filters that partition the rows, so a stale or odd anchor
+    makes a window wider or narrower, never a result different."""
     bounds: list = []
     for width in WINDOWS:
         if top <= width:
@@ -278,6 +275,4 @@ def _anchors(model, by: str) -> tuple:
         )
         if moment is not None and (not bounds or moment < bounds[-1]):
             bounds.append(moment)
-    with _anchor_lock:
-        _anchor_cache[by] = (now, tuple(bounds))
     return tuple(bounds)

@@ -25,7 +25,6 @@ def windows(request, monkeypatch):
     same brute force."""
     from assets_app.search import engine
 
-    monkeypatch.setattr(engine, "_anchor_cache", {})
     if request.param == "recency windows":
         monkeypatch.setattr(engine, "WINDOWS", (20, 60))
     return request.param
