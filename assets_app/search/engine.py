@@ -152,17 +152,7 @@ class AssetSearch:
         return [found[pk] for pk in ids if pk in found]
 
     def count(self) -> tuple[int, bool]:
-        """Matching rows up to ``COUNT_CAP`` (and whether there are more): first among the newest
-        ``WINDOWS[0]`` ids (recent rows, read in order, mostly the pages the rows query just
-        read), then among the older ones only if the window did not reach the cap."""
-        bounds = self._window_bounds("id")
-        plain = self.matching.order_by().values("pk")
-        if not bounds:
-            n = plain[: COUNT_CAP + 1].count()
-        else:
-            n = plain.filter(id__gte=bounds[0])[: COUNT_CAP + 1].count()
-            if n <= COUNT_CAP:
-                n += plain.filter(id__lt=bounds[0])[: COUNT_CAP + 1 - n].count()
+        n = self.matching.order_by().values("pk")[: COUNT_CAP + 1].count()
         return min(n, COUNT_CAP), n > COUNT_CAP
 
     def _ordered(self) -> QuerySet:
