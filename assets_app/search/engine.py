@@ -10,16 +10,17 @@ COUNT over huge sets, no deep OFFSET).
 - Facets: kind × project × producing-run status counted in ONE grouped query over
   the newest ``FACET_CAP`` matching rows (``facets_capped`` when cut).
 - Recency windows (newest-first orders: relevance candidates, unranked relevance,
-  ``sort=newest``): the first page is looked for among the newest ``WINDOWS[0]`` ids, then
-  the newest ``WINDOWS[1]``, then everywhere older. Each window is one query the planner
-  can answer from a bitmap AND of the text GIN and a BRIN range (migration 0007), so a
-  mid-frequency word visits the heap only for its hits among recent rows instead of for
-  every hit (bitmap then sort) or for every recent row (index walk then filter). A frequent
-  word still walks the id / ``(created_at, id)`` index and stops after a page; a rare one
-  falls through to the GIN. The windows partition the rows (``>=`` bound, then ``<`` the
-  previous bound), so the concatenated result is exactly the unwindowed order; the window
-  anchors (one primary-key lookup per search, plus one per window for ``newest``) are
-  performance hints only.
+  ``sort=newest``): the page is first computed among the newest ``WINDOWS[0]`` ids
+  (``id >= bound`` / ``created_at >=`` the created_at at that id), then ``WINDOWS[1]``,
+  then over everything. Each window is the same single query with one more range
+  condition, which the planner answers from a bitmap AND of the text GIN and a BRIN range
+  (migration 0007): a mid-frequency word visits the heap only for its hits among recent
+  rows instead of for every hit (bitmap then sort) or for every recent row (index walk then
+  filter). A frequent word still walks the id / ``(created_at, id)`` index and stops after a
+  page; a rare one falls through to the GIN. A window is used only if it held enough hits
+  (``COUNT(*) OVER ()`` of the ranked candidates, or a full slice), and windows are
+  supersets of each other, so the result is exactly the unwindowed one. Cost: one
+  primary-key lookup per search for the largest id (plus one per window for ``newest``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Window
 
 from .compiler import compile_query
 from .expressions import text_rank
@@ -106,50 +107,50 @@ class AssetSearch:
         self.sort = sort if sort in SORTS else "relevance"
         self.matching = base.filter(compile_query(node))
         self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
-        self._bounds: dict = {}  # "top" (largest id) and the window bounds by order
-
-    def _window_bounds(self, by: str) -> tuple:
-        if by not in self._bounds:
-            model = self.matching.model
-            if "top" not in self._bounds:
-                self._bounds["top"] = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            self._bounds[by] = _anchors(model, by, self._bounds["top"])
-        return self._bounds[by]
+        self._bounds: dict = {}  # "top" (largest id) and the window bounds by (order, window)
 
     @property
     def ranked(self) -> bool:
         return self.sort == "relevance" and bool(self.terms)
 
-    def _window_ids(self, ordered: QuerySet, limit: int, by: str) -> list[int] | None:
-        """The first ``limit`` ids of ``ordered`` (newest first by ``by``: "id" or "created")
-        fetched window by window; None when the table is too small for windows to help."""
-        bounds = self._window_bounds(by)
-        if not bounds:
-            return None
-        column = "id" if by == "id" else "created_at"
-        ids: list[int] = []
-        previous = None
-        for i, bound in enumerate((*bounds, None)):
-            part = ordered
-            if bound is not None:
-                part = part.filter(**{f"{column}__gte": bound})
-            if previous is not None:
-                part = part.filter(**{f"{column}__lt": previous})
-            got = list(part.values_list("pk", flat=True)[: limit - len(ids)])
-            ids += got
-            if len(ids) >= limit or bound is None:
-                break
-            previous = bound
-            if i + 1 < len(bounds) and len(got) * (WINDOWS[i + 1] // WINDOWS[i]) < limit - len(ids):
-                # too few hits for the next window to fill the page: go straight to the rest
-                return ids + list(
-                    ordered.filter(**{f"{column}__lt": bound}).values_list("pk", flat=True)[: limit - len(ids)]
-                )
-        return ids
+    def _bound(self, by: str, i: int):
+        """The lower bound of window ``i`` ("id": an id, "created": a ``created_at``), or None
+        when the table is smaller than that window. Looked up once per search, lazily."""
+        key = (by, i)
+        if key not in self._bounds:
+            model = self.matching.model
+            if "top" not in self._bounds:
+                self._bounds["top"] = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            top, bound = self._bounds["top"], None
+            if top > WINDOWS[i]:
+                bound = top - WINDOWS[i] + 1
+                if by == "created":
+                    bound = (
+                        model.objects.filter(id__gte=bound).order_by("id").values_list("created_at", flat=True).first()
+                    )
+            self._bounds[key] = bound
+        return self._bounds[key]
 
-    def _rows_by_ids(self, ids: list[int]) -> list:
-        found = {a.pk: a for a in self.shape(self.matching.model.objects.filter(pk__in=ids))}
-        return [found[pk] for pk in ids if pk in found]
+    def _windowed(self, fetch, need: int, by: str) -> list:
+        """``fetch(qs)`` over ``self.matching`` restricted to the newest window that holds at
+        least ``need`` hits (``fetch`` returns its result and how many hits the window held,
+        capped); the whole ``self.matching`` when no window does or the table is small.
+
+        Windows are supersets (``column >= bound``); if one holds ``need`` hits, the first
+        ``need`` hits in newest-first order are all inside it, so the result is exactly the
+        unwindowed one. A window that held too few hits to make the next one likely to fill
+        sends the search straight to the whole set (a rare word: one GIN query more)."""
+        column = "id" if by == "id" else "created_at"
+        for i in range(len(WINDOWS)):
+            bound = self._bound(by, i)
+            if bound is None:
+                break
+            result, held = fetch(self.matching.filter(**{f"{column}__gte": bound}))
+            if held >= need:
+                return result
+            if i + 1 == len(WINDOWS) or held * (WINDOWS[i + 1] // WINDOWS[i]) < need:
+                break
+        return fetch(self.matching)[0]
 
     def count(self) -> tuple[int, bool]:
         n = self.matching.order_by().values("pk")[: COUNT_CAP + 1].count()
@@ -159,26 +160,31 @@ class AssetSearch:
         return self.matching.order_by(*SORTS[self.sort])
 
     def _ranked_slice(self, start: int, stop: int) -> list:
-        candidates = self._window_ids(self.matching.order_by("-id"), RANK_CAP, "id")
-        if candidates is None:
-            candidates = self.matching.order_by("-id").values("pk")[:RANK_CAP]
         rank = text_rank(self.terms, vendor=connection.vendor)
-        # Rank by id only (the candidates already satisfy the query): never re-run the match.
-        qs = (
-            self.shape(self.matching.model.objects.filter(pk__in=candidates))
-            .annotate(search_rank=rank)
-            .order_by("-search_rank", "-id")
-        )
-        return list(qs[start:stop])
+
+        def fetch(matching: QuerySet) -> tuple[list, int]:
+            candidates = matching.order_by("-id").values("pk")[:RANK_CAP]
+            # Rank by id only (the candidates already satisfy the query): never re-run the
+            # match; ``held`` = how many candidates there were (COUNT(*) OVER () before LIMIT).
+            qs = (
+                self.shape(self.matching.model.objects.filter(pk__in=candidates))
+                .annotate(search_rank=rank, held=Window(Count("id")))
+                .order_by("-search_rank", "-id")
+            )
+            rows = list(qs[start:stop])
+            return rows, (rows[0].held if rows else 0)
+
+        return self._windowed(fetch, RANK_CAP, "id")
 
     def rows(self, start: int, stop: int) -> list:
         """Rows ``start``..``stop`` (exclusive) of the result in the chosen order."""
         if not self.ranked:
             by = {"relevance": "id", "newest": "created"}.get(self.sort)
             if by and stop <= WINDOW_MAX_ROWS:
-                ids = self._window_ids(self._ordered(), stop, by)
-                if ids is not None:
-                    return self._rows_by_ids(ids[start:stop])
+                # a window held the first ``stop`` rows iff the slice came back full
+                return self._windowed(
+                    lambda m: (rows := list(m.order_by(*SORTS[self.sort])[start:stop]), start + len(rows)), stop, by
+                )
             return list(self._ordered()[start:stop])
         out = []
         if start < RANK_CAP:
@@ -245,24 +251,3 @@ class AssetSearch:
 
 class PageTooDeep(Exception):
     pass
-
-
-def _anchors(model, by: str, top: int) -> tuple:
-    """Lower bounds of the recency windows below the largest id ``top``, newest first: ids (``by="id"``) or the
-    ``created_at`` of the row at each id bound (``by="created"``; skipped when not older than
-    the previous bound). Empty for a table smaller than the first window. An anchor is only a
-    performance hint: windows are filters that partition the rows, so a stale or odd anchor
-    makes a window wider or narrower, never a result different."""
-    bounds: list = []
-    for width in WINDOWS:
-        if top <= width:
-            break
-        if by == "id":
-            bounds.append(top - width + 1)
-            continue
-        moment = (
-            model.objects.filter(id__gte=top - width + 1).order_by("id").values_list("created_at", flat=True).first()
-        )
-        if moment is not None and (not bounds or moment < bounds[-1]):
-            bounds.append(moment)
-    return tuple(bounds)
