@@ -33,7 +33,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Window
 
 from .compiler import compile_query
-from .expressions import text_rank
+from .expressions import FTS_TABLE, fts5_quote, text_rank
 from .parser import Node, positive_terms
 
 COUNT_CAP = 1000
@@ -141,6 +141,10 @@ class AssetSearch:
         unwindowed one. A window that held too few hits to make the next one likely to fill
         sends the search straight to the whole set (a rare word: one GIN query more)."""
         column = "id" if by == "id" else "created_at"
+        if connection.vendor != "postgresql":
+            # SQLite: the FTS5 ``IN`` subquery lists every hit whatever the id range, so a
+            # window would only add queries
+            return fetch(self.matching)[0]
         for i in range(len(WINDOWS)):
             bound = self._bound(by, i)
             if bound is None:
@@ -160,6 +164,8 @@ class AssetSearch:
         return self.matching.order_by(*SORTS[self.sort])
 
     def _ranked_slice(self, start: int, stop: int) -> list:
+        if connection.vendor == "sqlite":
+            return self._ranked_slice_sqlite(start, stop)
         rank = text_rank(self.terms, vendor=connection.vendor)
 
         def fetch(matching: QuerySet) -> tuple[list, int]:
@@ -175,6 +181,33 @@ class AssetSearch:
             return rows, (rows[0].held if rows else 0)
 
         return self._windowed(fetch, RANK_CAP, "id")
+
+    def _ranked_slice_sqlite(self, start: int, stop: int) -> list:
+        """SQLite: FTS5 ``bm25()`` in a correlated subquery re-reads the term's whole doclist
+        for every candidate (~3 ms each at 1 M rows). Instead ONE query scores the candidates
+        (the newest ``RANK_CAP`` hits) with a single FTS5 scan over their rowid range, then
+        the page's rows are read by id. (No recency windows on SQLite: the FTS5 ``IN``
+        subquery lists every hit whatever the id range.)"""
+        cand_sql, cand_params = self.matching.order_by("-id").values("pk")[:RANK_CAP].query.sql_with_params()
+        match = " OR ".join(fts5_quote(text) for text, _ in self.terms)
+        sql = (
+            f"WITH cand(pk) AS ({cand_sql}), "  # noqa: S608 - Django's own SQL, parameters kept apart
+            f"scored(pk, score) AS (SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH %s AND rowid >= (SELECT min(pk) FROM cand) AND rowid <= (SELECT max(pk) FROM cand)) "
+            "SELECT cand.pk, scored.score FROM cand LEFT JOIN scored ON scored.pk = cand.pk"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*cand_params, match])
+            score = {pk: (0.0 if value is None else value) for pk, value in cursor.fetchall()}
+        order = sorted(score, key=lambda pk: (score[pk], -pk))  # bm25: lower is better
+        page = order[start:stop]
+        found = {a.pk: a for a in self.shape(self.matching.model.objects.filter(pk__in=page))}
+        out = []
+        for pk in page:
+            if pk in found:
+                found[pk].search_rank = -score[pk]
+                out.append(found[pk])
+        return out
 
     def rows(self, start: int, stop: int) -> list:
         """Rows ``start``..``stop`` (exclusive) of the result in the chosen order."""
