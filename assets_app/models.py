@@ -199,6 +199,9 @@ class Asset(models.Model):
             models.Index(fields=["experiment", "kind", "name"], name="asset_exp_kind_name"),
             models.Index(fields=["project", "kind", "name"], name="asset_project_kind_name"),
             models.Index(fields=["workspace", "fingerprint"], name="asset_ws_fingerprint"),
+            # catalog search: newest-first walks that stop after a page of hits (sort=newest
+            # across workspaces; a project filter with relevance's newest candidates)
+            models.Index(fields=["project", "-id"], name="asset_project_id"),
         ]
 
     def __init__(self, *args, **kwargs) -> None:

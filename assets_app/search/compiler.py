@@ -10,7 +10,8 @@ Free words and phrases become a full-text condition (see ``expressions``):
   word tripled mid-frequency latency in the 200k-row measurement.
 - SQLite: the FTS5 table ``asset_fts`` kept in sync by triggers (migration
   0004), each term a quoted FTS5 phrase whose last token is a prefix
-  (``"w"*``). No separate substring match on names (a LIKE would scan the table).
+  (``"w"*``), OR for name fragments (same rule) a substring match on the name through the
+  FTS5 ``trigram`` table ``asset_name_trgm`` (a ``LIKE`` would scan the table).
 
 Filters become column conditions; workspace/project/experiment/run references
 are resolved by subqueries on slug, name (case-insensitive) or numeric id. The
@@ -29,7 +30,14 @@ from django.utils import timezone
 
 from runs_app.models import Experiment, Project, Run, Workspace
 
-from .expressions import ILike, glob_to_like, like_escape, pg_text_match, sqlite_text_match
+from .expressions import (
+    ILike,
+    glob_to_like,
+    like_escape,
+    pg_text_match,
+    sqlite_name_substring,
+    sqlite_text_match,
+)
 from .parser import And, Filter, Node, Not, Or, Term, parse_date_value
 
 _ID_MAX = 2**63 - 1
@@ -64,14 +72,23 @@ def _moment(value: str) -> datetime:
     return parsed
 
 
+def is_name_fragment(text: str) -> bool:
+    """A term also matched as a substring of names: 3+ characters holding punctuation."""
+    return len(text) >= 3 and not text.replace(" ", "").isalnum()
+
+
 def _term(term: Term, vendor: str) -> Q:
     text = term.text.strip()
+    fragment = is_name_fragment(text)
     if vendor == "postgresql":
         q = Q(pg_text_match(text, phrase=term.phrase))
-        if len(text) >= 3 and not text.replace(" ", "").isalnum():
+        if fragment:
             q |= Q(ILike(F("name"), f"%{like_escape(text)}%"))
         return q
-    return Q(sqlite_text_match(text))
+    q = Q(sqlite_text_match(text))
+    if fragment:
+        q |= Q(sqlite_name_substring(text))
+    return q
 
 
 def _filter(node: Filter, vendor: str) -> Q:

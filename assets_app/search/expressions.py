@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db.models import BooleanField, Expression, F, FloatField, Lookup
 
 FTS_TABLE = "asset_fts"
+NAME_TRGM_TABLE = "asset_name_trgm"
 
 
 class _AliasedColumn(Expression):
@@ -73,6 +74,14 @@ def fts5_quote(text: str, *, prefix: bool = True) -> str:
 def sqlite_text_match(text: str) -> Expression:
     """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"*')``."""
     return _Condition("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", [fts5_quote(text)])
+
+
+def sqlite_name_substring(text: str) -> Expression:
+    """SQLite: names containing ``text`` (3+ characters), through the FTS5 trigram index
+    ``asset_name_trgm``: PostgreSQL's trigram ``name ILIKE '%text%'``."""
+    return _Condition(
+        "{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", [fts5_quote(text, prefix=False)]
+    )
 
 
 class _Rank(Expression):

@@ -165,11 +165,8 @@ def test_column_filters_still_apply_and_validate(api_client_for, data, project):
     assert client.get("/api/assets/", {"kind": "bogus"}).status_code == 400
 
 
-def test_name_fragment_substring_on_postgresql(api_client_for, data):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("substring (trigram ILIKE) matching of name fragments is PostgreSQL-only")
+def test_name_fragment_substring(api_client_for, data):
+    """PostgreSQL: trigram ILIKE on the name; SQLite: the FTS5 trigram table ``asset_name_trgm``."""
     assets, _ = data
     assert _ids(api_client_for("viewer"), "pt-epoch1") == _pk(assets, "c_best_ok", "c_plain")
     assert _ids(api_client_for("viewer"), "gands.cs") == _pk(assets, "lig1", "lig2")

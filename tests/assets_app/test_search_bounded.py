@@ -1,0 +1,148 @@
+"""The bounded search plans (SPEC §11) return exactly what an unbounded brute force returns, on
+SQLite and on PostgreSQL: ``sort=newest`` on a word most rows hold (ties on ``created_at``
+broken by id, imported rows whose ``created_at`` is older than their id), relevance ranking
+the newest ``RANK_CAP`` hits, the capped count, and the project filter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from assets_app.models import Asset
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True, params=["one query", "recency windows"])
+def windows(request, monkeypatch):
+    """Every test runs twice: plain queries (a small table) and the recency windows of the
+    engine shrunk to this data (20 and 60 ids; PostgreSQL only, SQLite does not window), so
+    the windowed plans are compared with the same brute force."""
+    from assets_app.search import engine
+
+    if request.param == "recency windows":
+        monkeypatch.setattr(engine, "WINDOWS", (20, 60))
+    return request.param
+
+
+@pytest.fixture
+def corpus(ws, project, other_ws):
+    """150 assets in the viewer's workspace and 30 in another; 2/3 hold "frequent", a few
+    "scarce"; created_at shuffled with ties, so id order is not recency order."""
+    rng = random.Random(7)
+    other_project = f.ProjectFactory(workspace=ws, name="Other", slug="other")
+    rows = []
+    for i in range(180):
+        mine = i < 150
+        words = ["frequent"] if rng.random() < 2 / 3 else ["plain"]
+        if i % 17 == 0:
+            words.append("scarce")
+        proj = (project if i % 3 else other_project) if mine else None
+        asset = f.AssetFactory(
+            workspace=ws if mine else other_ws,
+            project=proj,
+            name=f"item-{i:03d}.bin",
+            search_text=f"item {' '.join(words)} filler{i}",
+        )
+        rows.append(asset)
+    for asset in rows:
+        # 40 distinct instants for 180 rows: many ties on created_at
+        Asset.objects.filter(pk=asset.pk).update(created_at=BASE + dt.timedelta(minutes=rng.randrange(40)))
+    return {a.pk: a for a in Asset.objects.all()}
+
+
+def _visible(corpus, ws, word, project=None):
+    return [
+        a
+        for a in corpus.values()
+        if a.workspace_id == ws.pk and word in a.search_text.split() and (project is None or a.project_id == project.pk)
+    ]
+
+
+def _walk(client, params):
+    ids, url, pages = [], "/api/assets/", 0
+    while url:
+        body = client.get(url, params).json() if pages == 0 else client.get(url).json()
+        ids += [r["id"] for r in body["results"]]
+        url, pages = body["next"], pages + 1
+    return ids, pages
+
+
+@pytest.mark.parametrize("word", ["frequent", "scarce"])
+def test_newest_sort_returns_exactly_the_newest_hits(api_client_for, corpus, ws, word):
+    client = api_client_for("viewer")
+    expected = [a.pk for a in sorted(_visible(corpus, ws, word), key=lambda a: (a.created_at, a.pk), reverse=True)]
+    first = client.get("/api/assets/", {"q": word, "sort": "newest", "page_size": 50}).json()
+    assert [r["id"] for r in first["results"]] == expected[:50]
+    ids, _ = _walk(client, {"q": word, "sort": "newest", "page_size": 20})
+    assert ids == expected
+    oldest, _ = _walk(client, {"q": word, "sort": "oldest", "page_size": 20})
+    assert oldest == expected[::-1]
+
+
+def test_newest_sort_with_a_project_filter(api_client_for, corpus, ws, project):
+    client = api_client_for("viewer")
+    hits = _visible(corpus, ws, "frequent", project)
+    expected = [a.pk for a in sorted(hits, key=lambda a: (a.created_at, a.pk), reverse=True)]
+    ids, _ = _walk(client, {"q": "frequent", "sort": "newest", "project": project.pk, "page_size": 25})
+    assert ids == expected
+
+
+def test_relevance_ranks_the_newest_rank_cap_hits_then_follows_recency(api_client_for, corpus, ws, monkeypatch):
+    from assets_app.search import engine
+
+    monkeypatch.setattr(engine, "RANK_CAP", 30)
+    client = api_client_for("viewer")
+    hits = sorted((a.pk for a in _visible(corpus, ws, "frequent")), reverse=True)
+    assert len(hits) > 60
+    ids, pages = _walk(client, {"q": "frequent", "page_size": 7})
+    assert len(ids) == len(set(ids)) == len(hits) and pages == -(-len(hits) // 7)
+    assert set(ids[:30]) == set(hits[:30])  # the ranked head: exactly the newest 30 hits
+    assert ids[30:] == hits[30:]  # then recency (id) order
+
+
+def test_relevance_page_and_count_agree_with_the_caps(api_client_for, corpus, ws, project, monkeypatch):
+    from assets_app.search import engine
+
+    client = api_client_for("viewer")
+    n = len(_visible(corpus, ws, "frequent"))
+    body = client.get("/api/assets/", {"q": "frequent", "page_size": 50}).json()
+    assert body["count"] == n and body["count_capped"] is False and body["ranked"] is True
+    in_project = {a.pk for a in _visible(corpus, ws, "frequent", project)}
+    ids, _ = _walk(client, {"q": "frequent", "project": project.pk, "page_size": 50})
+    assert set(ids) == in_project and len(ids) == len(in_project)
+    monkeypatch.setattr(engine, "COUNT_CAP", 40)
+    capped = client.get("/api/assets/", {"q": "frequent", "page_size": 50}).json()
+    assert capped["count"] == 40 and capped["count_capped"] is True
+    assert len(capped["results"]) == 50 and capped["next"]
+    capped_newest = client.get("/api/assets/", {"q": "frequent", "sort": "newest"}).json()
+    assert capped_newest["count"] == 40 and capped_newest["count_capped"] is True
+
+
+def test_windows_partition_the_rows_when_created_at_disagrees_with_ids(api_client_for, corpus, ws, windows):
+    """Recent ids with old created_at (imports) and old ids with new created_at: the windows
+    are only hints, every row is still found once and in order."""
+    newest_ids = sorted(corpus, reverse=True)[:10]
+    oldest_ids = sorted(corpus)[:10]
+    Asset.objects.filter(pk__in=newest_ids).update(created_at=BASE - dt.timedelta(days=30))
+    Asset.objects.filter(pk__in=oldest_ids).update(created_at=BASE + dt.timedelta(days=30))
+    rows = {a.pk: a for a in Asset.objects.all()}
+    client = api_client_for("viewer")
+    hits = _visible(rows, ws, "frequent")
+    expected = [a.pk for a in sorted(hits, key=lambda a: (a.created_at, a.pk), reverse=True)]
+    ids, _ = _walk(client, {"q": "frequent", "sort": "newest", "page_size": 30})
+    assert ids == expected
+    unranked, _ = _walk(client, {"q": "kind:data", "page_size": 30})
+    assert unranked == sorted((a.pk for a in rows.values() if a.workspace_id == ws.pk), reverse=True)
+
+
+def test_an_outsider_never_gets_rows_of_the_walk(api_client_for, corpus, ws):
+    body = api_client_for("outsider").get("/api/assets/", {"q": "frequent", "sort": "newest"}).json()
+    assert {corpus[r["id"]].workspace_id for r in body["results"]} and ws.pk not in {
+        corpus[r["id"]].workspace_id for r in body["results"]
+    }
