@@ -49,6 +49,10 @@ def test_sweep_is_a_cartesian_product_with_one_source_blob(chem_experiment, edit
     assert {(r.params["scale"], r.params["seed"]) for r in runs} == {(a, b) for a in (1, 2, 3) for b in (0, 1)}
     assert SourceBlob.objects.count() == 1
     assert Execution.objects.count() == 6
+    # Every row holds the one snapshot, and so do the objects returned (a dict, as the API serializes it).
+    stored = dict(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("pk", "workflow_snapshot"))
+    assert all(isinstance(r.workflow_snapshot, dict) and r.workflow_snapshot == stored[r.pk] for r in runs)
+    assert stored[runs[0].pk]["workflow_name"] and len({str(v) for v in stored.values()}) == 1
 
 
 @pytest.mark.django_db
