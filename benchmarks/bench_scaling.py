@@ -85,12 +85,23 @@ def measure() -> dict:
     n_big = Run.objects.filter(experiment_id=big).count()
     n_all = Run.objects.count()
     repeat = sizes["list_repeat"]
+    from molexp_site import keyset
+    from runs_app import selectors
+
+    def last_page_cursor(filters: dict) -> tuple[str, int]:
+        """The ``next`` cursor a client holds on reaching the last page (keyset: the same cost at any depth)."""
+        qs = selectors.run_list(user=user, filters=filters).order_by(*selectors.RUN_LIST_ORDERING)
+        rows_before = max(1, qs.count() - PAGE)
+        row = qs[rows_before - 1]
+        cursor = keyset.encode_cursor(model=Run, ordering=selectors.RUN_LIST_ORDERING, row=row, direction="n")
+        return cursor, rows_before // PAGE + 1
+
     keep("list_exp_p1", common.timed(api(f"/api/runs/?experiment={big}"), repeat), runs=n_big)
-    deep = max(1, n_big // PAGE)
-    keep("list_exp_deep", common.timed(api(f"/api/runs/?experiment={big}&page={deep}"), repeat), page=deep)
+    cursor, deep = last_page_cursor({"experiment": big})
+    keep("list_exp_deep", common.timed(api(f"/api/runs/?experiment={big}&cursor={cursor}"), repeat), page=deep)
     keep("list_all_p1", common.timed(api("/api/runs/"), repeat), runs=n_all)
-    deep = max(1, n_all // PAGE)
-    keep("list_all_deep", common.timed(api(f"/api/runs/?page={deep}"), repeat), page=deep)
+    cursor, deep = last_page_cursor({})
+    keep("list_all_deep", common.timed(api(f"/api/runs/?cursor={cursor}"), repeat), page=deep)
     keep("browse_p1", common.timed(api("/api/assets/"), repeat))
     from assets_app.models import Asset
 

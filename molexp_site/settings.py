@@ -180,6 +180,14 @@ if DATABASE_URL:
     elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Per process too: two suites on one server must not create, flush and drop one test database.
         DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+        # Every query MolExp serves is bounded (a page, a capped count, a windowed search): parallel
+        # workers only add start-up cost to them (measured at 1 M assets: kind:error_trace searches
+        # 34 → 22 ms p50). 0 = no parallel query for MolExp's connections; raise it for ad-hoc SQL.
+        _parallel = env_int("MOLEXP_PG_MAX_PARALLEL_WORKERS_PER_GATHER", 0)
+        _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+        _pg_options["options"] = (
+            f"{_pg_options.get('options', '')} -c max_parallel_workers_per_gather={_parallel}".strip()
+        )
 else:
     DATABASES = {
         "default": {
