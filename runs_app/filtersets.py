@@ -105,6 +105,13 @@ class ConditionsField(forms.Field):
         return conditions
 
 
+def _condition(qs, alias: str, expression, op: str, value):
+    """``qs`` where ``expression`` (named ``alias``) stands in relation ``op`` to ``value``."""
+    qs = qs.alias(**{alias: expression})
+    lookup = alias + _LOOKUPS[op]
+    return qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
+
+
 @extend_schema_field({"type": "array", "items": {"type": "string", "example": "optimizer.lr>=0.001"}})
 class JsonConditionsFilter(django_filters.Filter):
     """Conditions on a JSON column of the run (``params`` or ``results``), all of which must hold."""
@@ -117,10 +124,7 @@ class JsonConditionsFilter(django_filters.Filter):
             expression = self.field_name
             for key in path:
                 expression = KeyTransform(key, expression)
-            alias = f"_{self.field_name}_{index}"
-            qs = qs.alias(**{alias: expression})
-            lookup = alias + _LOOKUPS[op]
-            qs = qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
+            qs = _condition(qs, f"_{self.field_name}_{index}", expression, op, value)
         return qs
 
 
@@ -137,10 +141,7 @@ class MetricConditionsFilter(django_filters.Filter):
                 .order_by("-step", "-id")
                 .values("value")[:1]
             )
-            alias = f"_metric_last_{index}"
-            qs = qs.alias(**{alias: Subquery(last)})
-            lookup = alias + _LOOKUPS[op]
-            qs = qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
+            qs = _condition(qs, f"_metric_last_{index}", Subquery(last), op, value)
         return qs
 
 
