@@ -70,3 +70,46 @@ def test_worker_stops_when_its_parent_is_killed(tmp_path):
     finally:
         if _alive(worker_pid):
             os.killpg(worker_pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_process_stuck_in_shutdown_is_killed_after_the_grace(tmp_path):
+    """The watchdog: a process that ignores SIGTERM (a hung warm shutdown) dies ``GRACE`` s after its parent."""
+    child_code = textwrap.dedent(
+        """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as if the warm shutdown hung
+        from molexp_site.celery import _exit_with_parent
+        _exit_with_parent()
+        print("armed", flush=True)
+        time.sleep(3600)
+        """
+    )
+    parent_code = textwrap.dedent(
+        """
+        import os, subprocess, sys
+        env = {**os.environ, "MOLEXP_EXIT_WITH_PARENT": "1", "MOLEXP_EXIT_WITH_PARENT_GRACE": "1"}
+        child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=env, stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+        assert child.stdout.readline().strip() == "armed"
+        print(child.pid, flush=True)
+        import time; time.sleep(3600)
+        """
+    )
+    env = {**os.environ, "MOLEXP_VAR_DIR": str(tmp_path / "var"), "DJANGO_SETTINGS_MODULE": "molexp_site.settings"}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code, child_code], cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    child_pid = int(parent.stdout.readline())
+    try:
+        assert _alive(child_pid)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child_pid), "the orphaned process ignored SIGTERM and the watchdog did not kill it"
+    finally:
+        if _alive(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
