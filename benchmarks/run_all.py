@@ -20,9 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-#: In this order; ``mlflow`` (side by side with a real MLflow server, own venv) last. ``scaling``
+#: In this order (``search_sqlite``: the SQLite fallback, a SQLite copy of the same data; about a
+#: minute at reduced scale, several at full); ``mlflow`` (side by side with a real MLflow server,
+#: own venv) last. ``scaling``
 #: (three data sizes, the cost curve picture) is opt-in: ``--only=scaling``.
-BENCHES = ["search", "lists", "launch", "context", "upload", "mlflow"]
+BENCHES = ["search", "search_sqlite", "lists", "launch", "context", "upload", "mlflow"]
 OPTIONAL = ["scaling"]
 
 
