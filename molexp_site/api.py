@@ -73,6 +73,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 500
 
 
+def keyset_link(url: str, cursor: str | None) -> str | None:
+    """``url`` positioned at ``cursor`` (its ``page`` dropped), or ``None`` when there is no such page."""
+    if cursor is None:
+        return None
+    return replace_query_param(remove_query_param(url, "page"), "cursor", cursor)
+
+
 class KeysetPagination(pagination.BasePagination):
     """Keyset pagination for big lists (runs), keeping the SPEC's page shape.
 
@@ -119,10 +126,7 @@ class KeysetPagination(pagination.BasePagination):
         return self.page.rows
 
     def _link(self, cursor: str | None) -> str | None:
-        if cursor is None:
-            return None
-        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
-        return replace_query_param(url, self.cursor_query_param, cursor)
+        return keyset_link(self.request.build_absolute_uri(), cursor)
 
     def get_paginated_response(self, data) -> Response:
         page: KeysetPage = self.page

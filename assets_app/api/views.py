@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from molexp_site import keyset
+from molexp_site.api import keyset_link
 
 from ..filtersets import AssetFilterSet
 from ..models import Asset
@@ -147,9 +148,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise exceptions.NotFound(str(exc)) from None
         url = request.build_absolute_uri()
         if isinstance(page, keyset.KeysetPage):
-            at = remove_query_param(url, "page")
-            next_link = replace_query_param(at, "cursor", page.next_cursor) if page.next_cursor else None
-            previous_link = replace_query_param(at, "cursor", page.previous_cursor) if page.previous_cursor else None
+            next_link, previous_link = keyset_link(url, page.next_cursor), keyset_link(url, page.previous_cursor)
         else:
             if number > 1 and not page.rows:
                 raise exceptions.NotFound("Invalid page.")

@@ -318,11 +318,24 @@ def log_open(*, run: Run, execution: Execution | None, name: str, task: str = ""
 def _log_reopen(asset: Asset) -> None:
     prefix = _log_new_prefix(asset)
     if asset.file:
-        with storage.open_read(asset.file.name) as src:
-            base = src.read()
-        storage.put_bytes(f"{prefix}{0:020d}-base.seg", base, fsync=False)
+        _copy_to_storage([asset.file.name], f"{prefix}{0:020d}-base.seg")  # streamed: a log may be large
     Asset.objects.filter(pk=asset.pk).update(file=prefix)
     asset.file = prefix
+
+
+def _copy_to_storage(sources: list[str], name: str) -> None:
+    """Publish the bytes of the storage files ``sources``, in order, as ``name`` (streamed through a temp file)."""
+    fd, tmp = tempfile.mkstemp(dir=_tmp_dir(), suffix=".seg")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for source in sources:
+                with storage.open_read(source) as fh:
+                    while chunk := fh.read(CHUNK):
+                        out.write(chunk)
+        storage.put_file(name, Path(tmp), move=True)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 #: The newest segment stamp each log got from this process: stamps only grow per log.
@@ -362,17 +375,7 @@ def _log_merge_segments(prefix: str) -> None:
     if len(loose) < 2:
         return
     first, last = storage.segment_stamp(loose[0])[0], storage.segment_stamp(loose[-1])[0]
-    fd, tmp = tempfile.mkstemp(dir=_tmp_dir(), suffix=".seg")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for name in loose:
-                with storage.open_read(name) as fh:
-                    while chunk := fh.read(CHUNK):
-                        out.write(chunk)
-        storage.put_file(f"{prefix}{last:020d}-m{first:020d}.seg", Path(tmp), move=True)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _copy_to_storage(loose, f"{prefix}{last:020d}-m{first:020d}.seg")
     for name in loose:
         storage.delete(name)
 
@@ -525,7 +528,7 @@ def storage_probe() -> dict[str, Any]:
     except Exception as exc:
         raise StorageProbeFailed(f"{step}: {type(exc).__name__}: {exc}") from exc
     return {
-        "backend": f"{type(default_storage._wrapped).__module__}.{type(default_storage._wrapped).__name__}",
+        "backend": f"{default_storage.__class__.__module__}.{default_storage.__class__.__name__}",
         "location": getattr(default_storage, "bucket_name", None) or str(getattr(default_storage, "location", "")),
         "seconds": round(time.monotonic() - started, 3),
     }

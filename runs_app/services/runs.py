@@ -980,13 +980,15 @@ def execution_run(*, execution_id: int) -> str:
         logger.info("execution %s is %s; nothing to claim", execution_id, execution.status)
         return "not-queued"
     host, pid = settings.MOLEXP_WORKER_HOSTNAME or socket.gethostname(), os.getpid()
+    # Read before the transaction (the first call scans the installed packages); the claiming
+    # UPDATE writes it, one round trip fewer.
+    environment = _environment()
     now = timezone.now()
     try:
         with transaction.atomic():
-            # The environment is written by the claiming UPDATE itself (one round trip fewer).
             status_transition(obj=execution, to_status=ExecutionStatus.RUNNING, message=f"claimed by {host}:{pid}",
                               worker_hostname=host, worker_pid=pid, heartbeat_at=now, started_at=now,
-                              celery_task_id=str(execution.uuid), environment=_environment())  # fmt: skip
+                              celery_task_id=str(execution.uuid), environment=environment)  # fmt: skip
             run = execution.run
             status_transition(obj=run, to_status=RunStatus.RUNNING,
                               message=f"execution {execution.number} ({execution.trigger}) on {host}")  # fmt: skip
