@@ -26,7 +26,7 @@ EMBEDDED_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_V
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve http://127.0.0.1:$(PORT)/ with a worker and beat"
-	@echo "make test  - lint, migration check, the suite on SQLite + filesystem broker, then on PostgreSQL + Redis"
+	@echo "make test  - lint, migration check, the suite on SQLite + filesystem broker and on PostgreSQL + Redis (side by side)"
 
 $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python 3.11 (or python3) is needed to create $(VENV)"; exit 1; }
@@ -61,18 +61,36 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(EMBEDDED_ENV) $(PY) manage.py makemigrations --check --dry-run
 
+# The two passes run side by side (each in its own var/ folder, its own broker and database):
+# most of the suite's time is spent waiting on workers and browsers, not on the CPU.
+# TEST_PARALLEL=0 runs them one after the other, with live output.
+TEST_PARALLEL ?= 1
+SQLITE_PASS = env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/sqlite \
+	$(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+POSTGRES_PASS = env MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/postgres DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
+	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+
 test: lint
 	rm -rf $(TEST_VAR_DIR)
 	@# The production static pipeline (manifest + compression) must accept every vendored file.
 	$(EMBEDDED_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo
-	@echo "=== suite on SQLite + filesystem broker ==="
 	@[ -x /usr/bin/chromium ] || echo "NOTE: /usr/bin/chromium missing: browser tests are skipped (apt-get install -y chromium)"
-	$(EMBEDDED_ENV) $(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
-	@echo
+ifeq ($(TEST_PARALLEL),0)
+	@echo "=== suite on SQLite + filesystem broker ==="
+	$(SQLITE_PASS)
 	@echo "=== suite on PostgreSQL + Redis ==="
-	env MOLEXP_VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
-	    CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+	$(POSTGRES_PASS)
+else
+	@echo "=== suite on SQLite + filesystem broker and on PostgreSQL + Redis, side by side ==="
+	@mkdir -p $(TEST_VAR_DIR)
+	@( $(SQLITE_PASS) > $(TEST_VAR_DIR)/sqlite.log 2>&1; echo $$? > $(TEST_VAR_DIR)/sqlite.rc ) & \
+	( $(POSTGRES_PASS) > $(TEST_VAR_DIR)/postgres.log 2>&1; echo $$? > $(TEST_VAR_DIR)/postgres.rc ) & \
+	wait; \
+	for pass in sqlite postgres; do \
+	  echo; echo "=== suite on $$pass (exit $$(cat $(TEST_VAR_DIR)/$$pass.rc)) ==="; cat $(TEST_VAR_DIR)/$$pass.log; \
+	done; \
+	test "$$(cat $(TEST_VAR_DIR)/sqlite.rc)" = 0 && test "$$(cat $(TEST_VAR_DIR)/postgres.rc)" = 0
+endif
 
 # Benchmarks (SPEC §11): PostgreSQL + Redis on 127.0.0.1; own database molexp_bench, Redis db 9.
 # `make bench` = reduced scale (a few minutes); `make bench SCALE=full` = 100 k runs / 1 M assets.
