@@ -223,7 +223,9 @@ class RunHistorySerializer(serializers.Serializer):
     run = serializers.IntegerField(read_only=True)
     status = serializers.CharField(read_only=True)
     executions = ExecutionSerializer(many=True, read_only=True)
-    events = RunEventSerializer(many=True, read_only=True)
+    events = RunEventSerializer(many=True, read_only=True, help_text="One page of status events, oldest first.")
+    events_next = serializers.URLField(read_only=True, allow_null=True, help_text="The following page of events.")
+    events_previous = serializers.URLField(read_only=True, allow_null=True, help_text="The preceding page of events.")
 
 
 # --- launching and controlling runs ---------------------------------------------------

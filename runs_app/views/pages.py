@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -528,6 +528,10 @@ def _timeline(executions, *, now) -> list:
 def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, number: int) -> HttpResponse:
     user = request.user
     run = selectors.run_get_by_path(user=user, ws=ws, project=project, experiment=experiment, number=number)
+    try:
+        events = selectors.run_event_page_for_query(run=run, query=request.GET)
+    except ValidationError as exc:
+        return HttpResponseBadRequest("; ".join(exc.messages))
     snapshot = run.workflow_snapshot or {}
     hidden = {"git_diff", "molcfg", "tasks"}
     return render(
@@ -550,7 +554,8 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_molcfg": snapshot.get("molcfg", ""),
             "source_diff": selectors.run_source_diff(run=run),
             "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
-            "events": selectors.run_event_list(run=run),
+            "events": events.events,
+            "events_page": events,
             "metrics": selectors.metric_latest_list(run=run),
             "clone_form": RunCloneForm(),
         },
