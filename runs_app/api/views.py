@@ -11,6 +11,7 @@ malformed id reaches the selector and is a JSON 404, not an HTML one.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -228,6 +229,8 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             "config": plan.config,
             "config_hash": plan.config_hash,
             "run_count": len(plan.cells),
+            # Per-cell output is bounded whatever the sweep; run_count stays exact.
+            "cells": plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS],
             "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
             "existing_count": existing.count(),
         }
