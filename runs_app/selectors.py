@@ -255,6 +255,16 @@ def run_event_page_for_query(*, run: Run, query) -> RunEventPage:
     )
 
 
+def run_queued_counts(*, user: User | None, workspace_id: int) -> dict[str, int | None]:
+    """Runs waiting in ``queued``: the user's (``None`` without a signed-in user) and the workspace's.
+
+    Two indexed counts (``run_queued_by_user``, ``run_ws_status_created_id``), for the queue bound.
+    """
+    queued = Run.objects.filter(status=RunStatus.QUEUED)
+    mine = queued.filter(launched_by=user).count() if getattr(user, "is_authenticated", False) else None
+    return {"user": mine, "workspace": queued.filter(workspace_id=workspace_id).count()}
+
+
 def dashboard_running(*, user: User, limit: int = 20) -> list[Run]:
     statuses = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.CANCELLING]
     return list(run_list(user=user).filter(status__in=statuses)[:limit])

@@ -14,8 +14,9 @@ Invariants:
   request's own size plus ``MOLEXP_LAUNCH_RUN_ALLOWANCE_BYTES`` per run; what the
   launch writes in all (config and snapshot, which come from the trusted workflow
   folder, included) by ``MOLEXP_LAUNCH_MAX_TOTAL_BYTES``.
-- The queue bound counts runs waiting in ``queued``; it is checked before the
-  insert and is not serialized against concurrent launches, so simultaneous
+- This module reads no rows (it imports no models): the queue counts come from
+  ``selectors.run_queued_counts``. The queue bound counts runs waiting in
+  ``queued``; it is checked before the insert and is not serialized against concurrent launches, so simultaneous
   launches may each pass it once (the overshoot is bounded by one launch each).
 - Bad requests raise ``ValidationError`` (400 / a form error); a full queue raises
   ``TooManyRequests`` (429 / a form error).
@@ -26,18 +27,24 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from molexp_site.errors import TooManyRequests
 
-from ..choices import RunStatus
-from ..models import Run
 
-if TYPE_CHECKING:
-    from .runs import LaunchPlan
+class LaunchPlan(Protocol):
+    """What the checks read of ``runs.LaunchPlan`` (a protocol, so this module does not import ``runs``)."""
+
+    experiment: Any
+    config: dict
+    overrides: list[str]
+    cells: list[dict]
+
+    @property
+    def snapshot(self) -> dict: ...
 
 
 def human_bytes(size: int) -> str:
@@ -173,25 +180,23 @@ def launch_plan_check(*, plan: LaunchPlan) -> int:
     return total
 
 
-def queued_runs_check(*, user, workspace_id: int, adding: int) -> None:
+def queued_runs_check(*, queued: dict[str, int], adding: int) -> None:
     """Refuse to queue ``adding`` more runs past the per-user or per-workspace bound.
 
-    Raises ``TooManyRequests`` saying how many runs wait and the bound; two
-    indexed counts. Runs launched by no user (commands without one) count
-    against their workspace only.
+    ``queued`` is ``selectors.run_queued_counts``: ``{"user": n or None, "workspace": n}``
+    (``None`` for a launch without a signed-in user, counted against its workspace only).
+    Raises ``TooManyRequests`` saying how many runs wait and the bound.
     """
-    queued = Run.objects.filter(status=RunStatus.QUEUED)
     user_limit = settings.MOLEXP_MAX_QUEUED_RUNS_PER_USER
-    if getattr(user, "is_authenticated", False):
-        waiting = queued.filter(launched_by=user).count()
-        if waiting + adding > user_limit:
-            raise TooManyRequests(
-                f"You have {waiting} runs waiting in the queue; {adding} more would pass the bound of "
-                f"{user_limit} queued runs per user (MOLEXP_MAX_QUEUED_RUNS_PER_USER). "
-                "Wait for some to start, or cancel some."
-            )
+    waiting = queued.get("user")
+    if waiting is not None and waiting + adding > user_limit:
+        raise TooManyRequests(
+            f"You have {waiting} runs waiting in the queue; {adding} more would pass the bound of "
+            f"{user_limit} queued runs per user (MOLEXP_MAX_QUEUED_RUNS_PER_USER). "
+            "Wait for some to start, or cancel some."
+        )
     ws_limit = settings.MOLEXP_MAX_QUEUED_RUNS_PER_WORKSPACE
-    waiting = queued.filter(workspace_id=workspace_id).count()
+    waiting = queued["workspace"]
     if waiting + adding > ws_limit:
         raise TooManyRequests(
             f"This workspace has {waiting} runs waiting in the queue; {adding} more would pass the bound of "
@@ -200,11 +205,11 @@ def queued_runs_check(*, user, workspace_id: int, adding: int) -> None:
         )
 
 
-def launch_admit(*, plan: LaunchPlan, user) -> None:
+def launch_admit(*, plan: LaunchPlan, queued: dict[str, int]) -> None:
     """The last checks before a plan's runs are written: their size and the queue bounds.
 
-    Called by ``_create_runs`` for every launch, clone and reproduction. Raises
-    ``ValidationError`` or ``TooManyRequests``.
+    Called by ``_create_runs`` for every launch, clone and reproduction with
+    ``selectors.run_queued_counts``. Raises ``ValidationError`` or ``TooManyRequests``.
     """
     launch_plan_check(plan=plan)
-    queued_runs_check(user=user, workspace_id=plan.experiment.workspace_id, adding=len(plan.cells))
+    queued_runs_check(queued=queued, adding=len(plan.cells))
