@@ -19,6 +19,7 @@ the last case and is refused with nothing stored.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -212,3 +213,15 @@ def test_a_tus_upload_stores_what_it_is_sent(world):
     assert patched.status_code == 204, patched.content
     request_bytes = len(data) + len(meta)
     _assert_bounded(world, "tus", request_bytes, stored_bytes() - before, _response_bytes(patched), 0)
+
+
+def test_a_crate_import_stores_a_bounded_multiple_of_the_crate(world):
+    """A crate exported from the world and imported back: the imported record costs at most the multiple."""
+    client = client_for(world, "owner", api=True)
+    export = client.get(f"/api/runs/{world.run.pk}/export/")
+    assert export.status_code == 200
+    crate = b"".join(export.streaming_content)
+    before = stored_bytes()
+    response = client.post(f"/api/workspaces/{world.ws.pk}/import/", {"file": io.BytesIO(crate)}, format="multipart")
+    assert response.status_code == 201, response.content[:500]
+    _assert_bounded(world, "crate import", len(crate), stored_bytes() - before, _response_bytes(response), 0)
