@@ -273,3 +273,14 @@ def test_rerun_and_clone_respect_the_queue_bound(api_client_for, chem_experiment
     failed.refresh_from_db()
     with pytest.raises(Exception, match="1 runs waiting"):
         run_rerun(user=editor, run=failed)
+
+
+@pytest.mark.parametrize(("field", "message"), [("params", b"Parameters nest too deeply"),
+                                                ("sweep", b"The sweep nests too deeply")])  # fmt: skip
+def test_a_deeply_nested_json_field_on_the_page_is_a_form_error(web_client_for, chem_experiment, field, message):
+    url = reverse("runs:run-launch-preview", args=[chem_experiment.workspace.slug, chem_experiment.project.slug,
+                                                   chem_experiment.slug])  # fmt: skip
+    data = {"profile": "default", "overrides": "", "params": "", "sweep": ""}
+    data[field] = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = web_client_for("editor").post(url, data)
+    assert response.status_code == 200 and message in response.content
