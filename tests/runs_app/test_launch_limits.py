@@ -176,6 +176,19 @@ def test_a_10000_cell_preview_is_quick(api_client_for, web_client_for, chem_expe
     assert page.status_code == 200
     assert b"10000</strong> runs" in page.content
     assert page.content.count(b'<pre class="molexp-pre mt-1 mb-1">') == 5  # per-cell work stays bounded
+    assert b"Parameters of the first 5 of 10000 runs" in page.content
+
+
+def test_the_costliest_allowed_10000_cell_preview_is_quick(api_client_for, chem_experiment):
+    """10 000 cells each carrying ~1 KB (the per-run allowance) of one repeated value: allowed, and still quick."""
+    body = {"sweep": {"a": list(range(100)), "b": list(range(100)), "c": ["x" * 900]}}
+    started = time.perf_counter()
+    response = api_client_for("viewer").post(
+        f"/api/experiments/{chem_experiment.pk}/launch-preview/", body, format="json"
+    )
+    assert response.status_code == 200 and response.json()["run_count"] == 10_000
+    assert time.perf_counter() - started < 3.0
+    assert len(response.content) < 200_000  # the first 100 cells, not 10 000
 
 
 @pytest.mark.parametrize("levels", [5000, 40])
