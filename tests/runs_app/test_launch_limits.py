@@ -297,3 +297,21 @@ def test_a_deeply_nested_json_field_on_the_page_is_a_form_error(web_client_for, 
     data[field] = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
     response = web_client_for("editor").post(url, data)
     assert response.status_code == 200 and message in response.content
+
+
+def test_reproduce_respects_the_queue_bound_in_page_api_and_command(
+    api_client_for, web_client_for, chem_experiment, editor, settings, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        [done] = run_launch(user=editor, experiment=chem_experiment)
+        run_launch(user=editor, experiment=chem_experiment)
+    Run.objects.filter(pk=done.pk).update(status=RunStatus.SUCCEEDED)
+    settings.MOLEXP_MAX_QUEUED_RUNS_PER_USER = 1
+    with django_capture_on_commit_callbacks(execute=False):
+        api = api_client_for("editor").post(f"/api/runs/{done.pk}/reproduce/", {}, format="json")
+        page = web_client_for("editor").post(reverse("runs:run-reproduce", args=[done.pk]), follow=True)
+    assert api.status_code == 429 and "1 runs waiting in the queue" in api.json()["detail"]
+    assert page.status_code == 200 and b"1 runs waiting in the queue" in page.content
+    with pytest.raises(CommandError, match="MOLEXP_MAX_QUEUED_RUNS_PER_USER"):
+        call_command("reproduce", str(done.pk), "--user", "editor")
+    assert Run.objects.count() == 2
