@@ -16,8 +16,9 @@ Invariants:
   folder, included) by ``MOLEXP_LAUNCH_MAX_TOTAL_BYTES``.
 - This module reads no rows (it imports no models): the queue counts come from
   ``selectors.run_queued_counts``. The queue bound counts runs waiting in
-  ``queued``; it is checked before the insert and is not serialized against concurrent launches, so simultaneous
-  launches may each pass it once (the overshoot is bounded by one launch each).
+  ``queued``; it is checked before the insert and is not serialized against
+  concurrent launches, so simultaneous launches may each pass it once (the
+  overshoot is bounded by one launch each).
 - Bad requests raise ``ValidationError`` (400 / a form error); a full queue raises
   ``TooManyRequests`` (429 / a form error).
 """
@@ -64,7 +65,9 @@ def json_size(value: Any, *, field: str) -> int:
     except RecursionError:
         raise ValidationError({field: f"{field} nests too deeply to be stored."}) from None
     except (TypeError, ValueError):
-        raise ValidationError({field: f"{field} must be JSON-serializable (finite numbers, strings, lists, objects)."})
+        raise ValidationError(
+            {field: f"{field} must be JSON-serializable (finite numbers, strings, lists, objects)."}
+        ) from None
     return len(text.encode("utf-8"))
 
 
