@@ -1,8 +1,8 @@
 """DRF defaults for the whole API: the exception handler, pagination, the filter backend and the JSON 404.
 
-Every error leaves as JSON ``{"detail": …}`` with 400, 401, 403, 404 or 409.
+Every error leaves as JSON ``{"detail": …}`` with 400, 401, 403, 404, 409 or 429.
 Field errors are also given per field beside ``detail``. Services raise Django's
-``ValidationError``/``PermissionDenied``, ``Http404`` or ``molexp_site.errors.Conflict``;
+``ValidationError``/``PermissionDenied``, ``Http404``, ``molexp_site.errors.Conflict`` or ``TooManyRequests``;
 they are mapped here so no view translates them by hand.
 """
 
@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import Conflict
+from .errors import Conflict, TooManyRequests
 from .keyset import COUNT_CAP, KeysetPage, PageTooDeep, keyset_page
 
 
@@ -50,6 +50,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, Conflict):
         return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+    elif isinstance(exc, TooManyRequests):
+        return Response({"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS)
 
     response = drf_exception_handler(exc, context)
     if response is None:

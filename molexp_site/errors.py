@@ -11,3 +11,11 @@ class Conflict(Exception):
 
 class IllegalTransition(Conflict):
     """A status change that the state machine does not allow (or that lost a race)."""
+
+
+class TooManyRequests(Exception):
+    """The request is valid but the caller has used up a quota (HTTP 429): too many queued runs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

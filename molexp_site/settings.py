@@ -380,6 +380,22 @@ MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
+# Launch bounds (runs_app/services/limits.py, docs/security.md "Request limits"): what one launch
+# request may make the server store and compute, and how many runs may wait in the queue.
+MOLEXP_LAUNCH_MAX_RUNS = env_int("MOLEXP_LAUNCH_MAX_RUNS", 10_000)
+MOLEXP_LAUNCH_MAX_REQUEST_BYTES = env_int("MOLEXP_LAUNCH_MAX_REQUEST_BYTES", 1024**2)
+MOLEXP_LAUNCH_MAX_VALUE_BYTES = env_int("MOLEXP_LAUNCH_MAX_VALUE_BYTES", 64 * 1024)
+MOLEXP_LAUNCH_MAX_RUN_BYTES = env_int("MOLEXP_LAUNCH_MAX_RUN_BYTES", 256 * 1024)
+MOLEXP_LAUNCH_MAX_TOTAL_BYTES = env_int("MOLEXP_LAUNCH_MAX_TOTAL_BYTES", 64 * 1024**2)
+MOLEXP_LAUNCH_AMPLIFICATION = env_int("MOLEXP_LAUNCH_AMPLIFICATION", 8)
+MOLEXP_LAUNCH_RUN_ALLOWANCE_BYTES = env_int("MOLEXP_LAUNCH_RUN_ALLOWANCE_BYTES", 1024)
+MOLEXP_LAUNCH_PREVIEW_MAX_CELLS = env_int("MOLEXP_LAUNCH_PREVIEW_MAX_CELLS", 100)
+MOLEXP_OVERRIDE_MAX_KEY_LENGTH = env_int("MOLEXP_OVERRIDE_MAX_KEY_LENGTH", 256)
+MOLEXP_OVERRIDE_MAX_KEY_DEPTH = env_int("MOLEXP_OVERRIDE_MAX_KEY_DEPTH", 32)
+MOLEXP_MAX_QUEUED_RUNS_PER_USER = env_int("MOLEXP_MAX_QUEUED_RUNS_PER_USER", 10_000)
+MOLEXP_MAX_QUEUED_RUNS_PER_WORKSPACE = env_int("MOLEXP_MAX_QUEUED_RUNS_PER_WORKSPACE", 20_000)
+# Run history (status events) per page, on the run page and in /api/runs/{id}/history/.
+MOLEXP_RUN_EVENTS_PAGE_SIZE = env_int("MOLEXP_RUN_EVENTS_PAGE_SIZE", 100)
 # Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
 # The cache holds sign-in failure counters and API throttles, so every web process must share
 # it: a file cache in var/ on one machine (the embedded default), Redis across machines.

@@ -103,6 +103,8 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
             value = json.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Parameters are not valid JSON: {exc}") from None
+        except RecursionError:
+            raise forms.ValidationError("Parameters nest too deeply.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError(f"Parameters must be a JSON object (name → value), not {type(value).__name__}.")
         return value
@@ -116,6 +118,8 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
                 value = json.loads(text)
             except ValueError as exc:
                 raise forms.ValidationError(f"The sweep is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise forms.ValidationError("The sweep nests too deeply.") from None
             return value  # the service checks that every axis is a list
         sweep: dict[str, list] = {}
         for number, line in enumerate(text.splitlines(), start=1):

@@ -225,6 +225,8 @@ class Run(models.Model):
             models.Index(fields=["workspace", "status", "-created_at", "-id"], name="run_ws_status_created_id"),
             models.Index(fields=["-created_at", "-id"], name="run_created_id"),
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
+            # The per-user queue bound (services/limits.py) counts a user's queued runs on every launch.
+            models.Index(fields=["launched_by"], condition=models.Q(status="queued"), name="run_queued_by_user"),
         ]
 
     def __str__(self) -> str:

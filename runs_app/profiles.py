@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 
 MOLCFG_NAME = "molcfg.yaml"
 
@@ -179,6 +180,15 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ProfileError(f"Malformed override {item!r}: expected KEY=VALUE (e.g. optimizer.lr=5e-4)")
     key, value = item.split("=", 1)
     key = key.strip()
+    # Bounded before the key is split or walked: a key of thousands of dotted parts would nest the
+    # config that deep, and serializing it (the config hash) would exhaust the recursion limit.
+    max_length, max_depth = settings.MOLEXP_OVERRIDE_MAX_KEY_LENGTH, settings.MOLEXP_OVERRIDE_MAX_KEY_DEPTH
+    if len(key) > max_length:
+        raise ProfileError(f"Override key {key[:40]!r}… is {len(key)} characters long; at most {max_length}.")
+    if key.count(".") + 1 > max_depth:
+        raise ProfileError(
+            f"Override key {key[:40]!r}… has {key.count('.') + 1} dotted parts; at most {max_depth} levels."
+        )
     path = key.split(".")
     if not key or any(not part.strip() for part in path):
         raise ProfileError(f"Malformed override {item!r}: the key {key!r} has an empty part")

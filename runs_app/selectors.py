@@ -12,12 +12,13 @@ Invariants:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
@@ -179,7 +180,89 @@ def execution_list(*, run: Run) -> QuerySet[Execution]:
 
 
 def run_event_list(*, run: Run) -> QuerySet[RunEvent]:
+    """All of a run's status events, oldest first (unbounded: for exports; pages use ``run_event_page``)."""
     return RunEvent.objects.filter(run=run).order_by("id")
+
+
+@dataclass
+class RunEventPage:
+    """One page of a run's status history, oldest first, with whether older/newer events exist."""
+
+    events: list[RunEvent]
+    has_older: bool
+    has_newer: bool
+
+    @property
+    def first_id(self) -> int | None:
+        return self.events[0].pk if self.events else None
+
+    @property
+    def last_id(self) -> int | None:
+        return self.events[-1].pk if self.events else None
+
+
+def run_event_page(
+    *, run: Run, after: int | None = None, before: int | None = None, latest: bool = False, size: int | None = None
+) -> RunEventPage:
+    """A page of ``size`` status events of a run, keyset-paginated on ``id`` (2 queries whatever the history).
+
+    ``after``: the events following that id; ``before``: the events preceding it;
+    ``latest``: the newest events; none: the first events. Each page is shown oldest
+    first. A run may carry hundreds of thousands of events (an imported record); a
+    page reads an index range of the ``(run, id)`` index, never the whole history.
+    """
+    size = size or settings.MOLEXP_RUN_EVENTS_PAGE_SIZE
+    events = RunEvent.objects.filter(run=run)
+    if before is not None or latest:
+        page = events.filter(id__lt=before) if before is not None else events
+        rows = list(page.order_by("-id")[: size + 1])
+        has_older = len(rows) > size
+        rows = rows[:size][::-1]
+        has_newer = bool(rows) and events.filter(id__gt=rows[-1].pk).exists()
+        return RunEventPage(events=rows, has_older=has_older, has_newer=has_newer)
+    page = events.filter(id__gt=after) if after is not None else events
+    rows = list(page.order_by("id")[: size + 1])
+    has_newer = len(rows) > size
+    rows = rows[:size]
+    has_older = bool(rows) and after is not None and events.filter(id__lt=rows[0].pk).exists()
+    return RunEventPage(events=rows, has_older=has_older, has_newer=has_newer)
+
+
+#: Query parameters of a run's history page (the run page and ``/api/runs/{id}/history/``).
+EVENT_CURSOR_PARAMS = ("events_after", "events_before")
+
+
+def run_event_page_for_query(*, run: Run, query) -> RunEventPage:
+    """``run_event_page`` for a request's query: ``events_after=<id>``, ``events_before=<id>`` or ``events=latest``.
+
+    Raises ``ValidationError`` for a cursor that is not an id (not a 500, whatever its length).
+    """
+    cursors: dict[str, int] = {}
+    for name in EVENT_CURSOR_PARAMS:
+        raw = query.get(name)
+        if raw in (None, ""):
+            continue
+        if not (isinstance(raw, str) and raw.isdigit() and len(raw) <= 18):
+            raise ValidationError({name: f"{name} must be an event id (a non-negative integer)."})
+        cursors[name] = int(raw)
+    if len(cursors) > 1:
+        raise ValidationError({"events_after": "Give events_after or events_before, not both."})
+    return run_event_page(
+        run=run,
+        after=cursors.get("events_after"),
+        before=cursors.get("events_before"),
+        latest=query.get("events") == "latest",
+    )
+
+
+def run_queued_counts(*, user: User | None, workspace_id: int) -> dict[str, int | None]:
+    """Runs waiting in ``queued``: the user's (``None`` without a signed-in user) and the workspace's.
+
+    Two indexed counts (``run_queued_by_user``, ``run_ws_status_created_id``), for the queue bound.
+    """
+    queued = Run.objects.filter(status=RunStatus.QUEUED)
+    mine = queued.filter(launched_by=user).count() if getattr(user, "is_authenticated", False) else None
+    return {"user": mine, "workspace": queued.filter(workspace_id=workspace_id).count()}
 
 
 def dashboard_running(*, user: User, limit: int = 20) -> list[Run]:

@@ -223,7 +223,9 @@ class RunHistorySerializer(serializers.Serializer):
     run = serializers.IntegerField(read_only=True)
     status = serializers.CharField(read_only=True)
     executions = ExecutionSerializer(many=True, read_only=True)
-    events = RunEventSerializer(many=True, read_only=True)
+    events = RunEventSerializer(many=True, read_only=True, help_text="One page of status events, oldest first.")
+    events_next = serializers.URLField(read_only=True, allow_null=True, help_text="The following page of events.")
+    events_previous = serializers.URLField(read_only=True, allow_null=True, help_text="The preceding page of events.")
 
 
 # --- launching and controlling runs ---------------------------------------------------
@@ -274,6 +276,10 @@ class LaunchPreviewSerializer(serializers.Serializer):
     config = serializers.JSONField(read_only=True)
     config_hash = serializers.CharField(read_only=True)
     run_count = serializers.IntegerField(read_only=True, help_text="Runs the launch would create (sweep cells).")
+    cells = serializers.ListField(
+        child=serializers.DictField(), read_only=True,
+        help_text="The params of the first runs (at most MOLEXP_LAUNCH_PREVIEW_MAX_CELLS, default 100).",
+    )  # fmt: skip
     existing_runs = ExistingRunSerializer(
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )

@@ -11,6 +11,7 @@ malformed id reaches the selector and is a JSON 404, not an HTML one.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -23,6 +24,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from molexp_site.api import KeysetPagination
@@ -227,6 +229,8 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             "config": plan.config,
             "config_hash": plan.config_hash,
             "run_count": len(plan.cells),
+            # Per-cell output is bounded whatever the sweep; run_count stays exact.
+            "cells": plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS],
             "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
             "existing_count": existing.count(),
         }
@@ -236,6 +240,14 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 # --- runs -------------------------------------------------------------------------------
 
 
+_EVENT_PARAMS = [
+    OpenApiParameter("events_after", OpenApiTypes.INT, OpenApiParameter.QUERY,
+                     description="Events after this event id (the ``events_next`` link)."),
+    OpenApiParameter("events_before", OpenApiTypes.INT, OpenApiParameter.QUERY,
+                     description="Events before this event id (the ``events_previous`` link)."),
+    OpenApiParameter("events", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["latest"],
+                     description="``latest``: the newest page of events."),
+]  # fmt: skip
 _METRIC_KEY = OpenApiParameter(
     "key", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True, description="Only these metric keys (repeatable)."
 )
@@ -268,16 +280,26 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def get_object(self) -> Run:
         return selectors.run_get(user=self.request.user, pk=self.kwargs["pk"])
 
-    @extend_schema(responses=RunHistorySerializer)
+    @extend_schema(responses=RunHistorySerializer, parameters=_EVENT_PARAMS)
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
     def history(self, request: Request, pk: str) -> Response:
-        """Every execution of the run with its task executions, and the run's status events in order."""
+        """Every execution of the run with its task executions, and one page of its status events in order.
+
+        Events are keyset-paginated (``MOLEXP_RUN_EVENTS_PAGE_SIZE`` per page): follow
+        ``events_next`` / ``events_previous``; ``?events=latest`` gives the newest page.
+        """
         run = self.get_object()
+        page = selectors.run_event_page_for_query(run=run, query=request.query_params)
+        url = request.build_absolute_uri()
+        for name in ("events", *selectors.EVENT_CURSOR_PARAMS):
+            url = remove_query_param(url, name)
         history = {
             "run": run.pk,
             "status": run.status,
             "executions": selectors.execution_list(run=run),
-            "events": selectors.run_event_list(run=run),
+            "events": page.events,
+            "events_next": replace_query_param(url, "events_after", page.last_id) if page.has_newer else None,
+            "events_previous": replace_query_param(url, "events_before", page.first_id) if page.has_older else None,
         }
         return Response(RunHistorySerializer(history).data)
 

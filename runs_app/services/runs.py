@@ -48,7 +48,8 @@ from ..choices import ExecutionStatus, Role, RunStatus, TaskStatus, Trigger
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
-from ..selectors import execution_stale_list, workflow_file_list, workspace_require_role
+from ..selectors import execution_stale_list, run_queued_counts, workflow_file_list, workspace_require_role
+from . import limits
 from .core import status_transition, workflow_resolve
 from .reproduce import reproduction_verdict_compute
 
@@ -254,6 +255,7 @@ def launch_plan(
     """
     if params is not None and sweep is not None:
         raise ValidationError({"sweep": "Give either params or a sweep, not both."})
+    limits.launch_request_check(profile=profile, overrides=overrides, params=params, sweep=sweep)
     if params is not None and not isinstance(params, dict):
         raise ValidationError({"params": "params must be a JSON object (name → value)."})
     overrides = list(overrides or [])
@@ -293,7 +295,7 @@ def launch_plan(
     except ProfileError as exc:
         field_name = "overrides" if "override" in str(exc).lower() else "profile"
         raise ValidationError({field_name: str(exc)}) from None
-    return LaunchPlan(
+    plan = LaunchPlan(
         experiment=experiment,
         profile=name,
         overrides=overrides,
@@ -308,6 +310,8 @@ def launch_plan(
         molcfg_text=molcfg_text,
         git=git_capture(path) if capture_git else GitState(),
     )
+    limits.launch_plan_check(plan=plan)
+    return plan
 
 
 def _source_blob_id(*, content: bytes, sha256: str) -> int:
@@ -458,6 +462,7 @@ def _create_runs(
     # that psycopg escapes character by character in Python (seconds for 1 000 runs); as an
     # expression it goes out as one bound parameter per row, escaped by libpq.
     snapshot_value = Value(snapshot, output_field=models.JSONField()) if len(plan.cells) > 1 else snapshot
+    limits.launch_admit(plan=plan, queued=run_queued_counts(user=user, workspace_id=experiment.workspace_id))
     with transaction.atomic():
         blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
@@ -596,6 +601,7 @@ def _restart(*, user, run: Run, trigger: str) -> Execution:
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status not in RESTARTABLE:
             raise Conflict(f"Run #{run.number} is {run.status}; {trigger} needs failed, cancelled or lost.")
+        limits.queued_runs_check(queued=run_queued_counts(user=user, workspace_id=run.workspace_id), adding=1)
         number = (run.executions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
         execution = Execution.objects.create(run=run, number=number, trigger=trigger)
         RunEvent.objects.create(run=run, execution=execution, subject=EventSubject.EXECUTION, from_status="",

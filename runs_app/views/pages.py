@@ -10,17 +10,18 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from molexp_site.errors import Conflict
+from molexp_site.errors import Conflict, TooManyRequests
 from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
 
 from .. import selectors, services
@@ -406,11 +407,13 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
         user=request.user, filters={"workspace": experiment_obj.workspace_id, "config_hash": plan.config_hash}
     )
     existing = list(same[:PREVIEW_EXISTING])
+    # Per-cell work is bounded whatever the sweep (MOLEXP_LAUNCH_PREVIEW_MAX_CELLS); the count is exact.
+    shown = min(5, settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS)
     return {
         "plan": plan,
         "preview_config": _pretty(plan.config),
         "preview_runs": len(plan.cells),
-        "preview_cells": [_pretty(c) for c in plan.cells[:5]],
+        "preview_cells": [_pretty(c) for c in plan.cells[:shown]],
         "existing_runs": existing,
         "existing_more": same.count() - len(existing) if len(existing) == PREVIEW_EXISTING else 0,
     }
@@ -425,11 +428,15 @@ def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> 
     selectors.workspace_require_role(user=user, workspace=experiment_obj.workspace, role=Role.EDITOR)
     form, context = _launch_context(request, experiment_obj)
     if request.method == "POST":
+        status = 400
         if form.is_valid():
             try:
                 runs = services.run_launch(user=user, experiment=experiment_obj, **_launch_kwargs(form))
             except ValidationError as exc:
                 _add_errors(form, exc)
+            except TooManyRequests as exc:
+                form.add_error(None, exc.message)
+                status = 429
             else:
                 if len(runs) == 1:
                     messages.success(request, f"Run {runs[0].number} launched ({runs[0].profile or 'defaults'}).")
@@ -437,7 +444,7 @@ def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> 
                 messages.success(request, f"{len(runs)} runs launched (runs {runs[0].number}–{runs[-1].number}).")
                 return _redirect(request, experiment_obj.get_absolute_url())
         context.update(_preview(request, form, experiment_obj) if not form.errors else {})
-        return render(request, "runs_app/run_launch.html", context, status=400)
+        return render(request, "runs_app/run_launch.html", context, status=status)
     # The page opens with the preview of the default profile (also what a browser without JavaScript sees).
     initial = RunLaunchForm({"profile": form.initial.get("profile", "")}, profiles=context["profiles"])
     context.update(_preview(request, initial, experiment_obj))
@@ -521,6 +528,10 @@ def _timeline(executions, *, now) -> list:
 def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, number: int) -> HttpResponse:
     user = request.user
     run = selectors.run_get_by_path(user=user, ws=ws, project=project, experiment=experiment, number=number)
+    try:
+        events = selectors.run_event_page_for_query(run=run, query=request.GET)
+    except ValidationError as exc:
+        return HttpResponseBadRequest("; ".join(exc.messages))
     snapshot = run.workflow_snapshot or {}
     hidden = {"git_diff", "molcfg", "tasks"}
     return render(
@@ -543,7 +554,8 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_molcfg": snapshot.get("molcfg", ""),
             "source_diff": selectors.run_source_diff(run=run),
             "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
-            "events": selectors.run_event_list(run=run),
+            "events": events.events,
+            "events_page": events,
             "metrics": selectors.metric_latest_list(run=run),
             "clone_form": RunCloneForm(),
         },
@@ -633,7 +645,7 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             clone = services.run_clone(user=user, run=run, overrides=form.cleaned_data.get("overrides") or None)
             messages.success(request, f"Run {clone.number} launched as a clone of run {run.number}.")
             target = clone.get_absolute_url()
-    except Conflict as exc:
+    except (Conflict, TooManyRequests) as exc:
         messages.error(request, exc.message)
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from molexp_site.errors import Conflict
+from molexp_site.errors import Conflict, TooManyRequests
 
 from .. import selectors, services
 from ..choices import Role
@@ -36,7 +36,7 @@ def run_reproduce(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, pk=pk)
     try:
         copy = services.run_reproduce(user=request.user, run=run)
-    except Conflict as exc:
+    except (Conflict, TooManyRequests) as exc:
         messages.error(request, exc.message)
         return _redirect(request, run.get_absolute_url())
     except ValidationError as exc:

@@ -186,6 +186,7 @@ def test_preview_resolves_the_config_and_writes_nothing(api_client_for, chem_exp
         "config": EXPECTED_CONFIG,
         "config_hash": _hash(EXPECTED_CONFIG),
         "run_count": 1,
+        "cells": [{"x": 1}],
         "existing_runs": [],
         "existing_count": 0,
     }

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
+from molexp_site.errors import TooManyRequests
 from runs_app.management.cli import command_user
 from runs_app.models import Experiment
 from runs_app.profiles import ProfileError, coerce_value
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             messages = exc.message_dict if hasattr(exc, "error_dict") else {"error": exc.messages}
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())) from None
-        except (PermissionDenied, Http404, ProfileError) as exc:
+        except (PermissionDenied, Http404, ProfileError, TooManyRequests) as exc:
             raise CommandError(str(exc)) from None
         for run in runs:
             self.stdout.write(f"run #{run.number} (id {run.pk}) queued: profile={run.profile or '-'} "

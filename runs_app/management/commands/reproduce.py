@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
-from molexp_site.errors import Conflict
+from molexp_site.errors import Conflict, TooManyRequests
 from runs_app.management.cli import command_user
 from runs_app.models import Run
 from runs_app.services import reproduction_verdict_get, run_reproduce
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         user = command_user(opts["user"])
         try:
             copy = run_reproduce(user=user, run=run)
-        except (Conflict, PermissionDenied, Http404) as exc:
+        except (Conflict, TooManyRequests, PermissionDenied, Http404) as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
