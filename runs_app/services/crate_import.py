@@ -13,6 +13,10 @@ Invariants:
   control services refuse it (409).
 - Times (run, executions, task executions, events, metrics) are the
   original ones, not the import time.
+- Nothing imported can become code that runs (SPEC §12): the run is marked
+  ``imported`` (``services.provenance`` refuses every re-use of its snapshot,
+  in the services and in the worker) and task output references keep inline
+  JSON only, never a pickled blob name.
 """
 
 from __future__ import annotations
@@ -45,6 +49,20 @@ def _when(value: Any) -> datetime | None:
 
 def _text(value: Any, limit: int = MAX_NAME) -> str:
     return str(value or "")[:limit]
+
+
+def _record_only_ref(ref: Any) -> dict | None:
+    """A task's output reference as a record only: inline JSON is kept, a pickled blob never is.
+
+    A crate could name any blob as a "pickle" output; loading it (resume) would run code.
+    Imported runs are never resumed, and their references cannot point at a blob either.
+    """
+    if not isinstance(ref, dict):
+        return None
+    if "json" in ref:
+        return {"json": ref["json"]}
+    kept = {k: ref[k] for k in ("sha256", "size", "format") if isinstance(ref.get(k), (str, int))}
+    return {**kept, "unavailable": "imported: the output's bytes stay with the original record"}
 
 
 def _choice(value: Any, choices: list[str], default: str) -> str:
@@ -179,7 +197,7 @@ def run_import_create(
                         started_at=_when(t.get("started_at")),
                         finished_at=_when(t.get("finished_at")),
                         reused=bool(t.get("reused")),
-                        output_ref=t.get("output_ref"),
+                        output_ref=_record_only_ref(t.get("output_ref")),
                         error=t.get("error"),
                     )
                     for t in ex.get("tasks") or []

@@ -485,10 +485,11 @@ def _live_context(*, user, run) -> dict:
         "queue_position": queue_position,
         "heartbeat_age": heartbeat_age,
         "can_edit": can_edit,
-        # Imported runs are a read-only record: the services refuse control (409), so do not offer it.
+        # Imported runs are a read-only record whose code never runs (SPEC §12): the services
+        # refuse every action (409), so the page offers none.
         "can_cancel": can_edit and run.status in CANCELLABLE and not run.imported,
         "can_restart": can_edit and run.status in RESTARTABLE and not run.imported,
-        "can_clone": can_edit and bool(run.source_blob_id),
+        "can_clone": can_edit and bool(run.source_blob_id) and not run.imported,
     }
 
 
