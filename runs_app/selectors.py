@@ -260,6 +260,33 @@ def workflow_part_is_hidden(parts: tuple[str, ...] | list[str]) -> bool:
     return any(part.startswith((".", "_")) for part in parts)
 
 
+def server_data_dirs() -> list[Path]:
+    """Folders whose bytes come from users or from runs (real paths): never a source of workflow code.
+
+    ``MEDIA_ROOT`` (the asset store and, by default, partial uploads), ``MOLEXP_UPLOAD_DIR``,
+    ``MOLEXP_WORK_DIR`` (what tasks write) and ``MOLEXP_VAR_DIR`` (database, broker, cache).
+    A workflow file inside one of them is neither listed nor resolved, whatever the
+    configuration, and ``manage.py check`` reports the overlap (``runs_app.checks``).
+    """
+    import os
+
+    found = []
+    for value in (
+        getattr(settings, "MEDIA_ROOT", ""),
+        getattr(settings, "MOLEXP_UPLOAD_DIR", ""),
+        getattr(settings, "MOLEXP_WORK_DIR", ""),
+        getattr(settings, "VAR_DIR", ""),
+    ):
+        if value and os.path.isabs(os.fspath(value)):
+            found.append(Path(os.path.realpath(value)))
+    return found
+
+
+def path_in_server_data(path: Path) -> bool:
+    """True when the real path ``path`` is inside one of :func:`server_data_dirs`."""
+    return any(path == data or path.is_relative_to(data) for data in server_data_dirs())
+
+
 def workflow_file_list() -> list[str]:
     """The ``.py`` files under ``settings.MOLEXP_WORKFLOW_DIRS``, as paths relative to their directory.
 
@@ -277,7 +304,10 @@ def workflow_file_list() -> list[str]:
             # hidden files and private helper modules ("_util.py", "__pycache__") are not workflows
             if workflow_part_is_hidden(rel.parts):
                 continue
-            if not path.resolve().is_relative_to(root) or not path.is_file():
+            real = path.resolve()
+            if not real.is_relative_to(root) or not path.is_file():
+                continue
+            if workflow_part_is_hidden(real.relative_to(root).parts) or path_in_server_data(real):
                 continue
             name = rel.as_posix()
             if name not in found:
