@@ -54,6 +54,7 @@ from .core import CHUNK, StoredBlob, asset_create, asset_use_record, blob_store_
 from .crate_limits import (
     CrateLimits,
     crate_check_counts,
+    crate_check_json_budget,
     crate_check_source,
     crate_check_zip,
     crate_read_json,
@@ -655,8 +656,12 @@ def crate_import(
         files = _check_zip(zf, archive_size=archive_size, limits=limits)
         if METADATA not in files:
             raise _refuse(f"no {METADATA}.")
+        crate_check_json_budget(
+            (files[name] for name in (METADATA, RECORD, "events.json", "metrics.json") if name in files), limits=limits
+        )
         metadata = _read_json(zf, files[METADATA], what=METADATA, limits=limits)
         root, declared = _declared_files(metadata)
+        del metadata  # only the root entity is kept: the graph is freed before the record is parsed
         undeclared = sorted(set(files) - set(declared) - {METADATA})
         if undeclared:
             raise _refuse(f"files not described in the metadata: {', '.join(undeclared[:5])}.")
@@ -716,6 +721,10 @@ def crate_import(
     try:
         return _register(user=user, workspace=workspace, project=project, record=record, source=source,
                          blobs=blobs, imported=imported)  # fmt: skip
+    except ValidationError as exc:
+        if any(m.startswith("Refused crate:") for m in exc.messages):
+            raise
+        raise _refuse("; ".join(exc.messages)) from None
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, DatabaseError) as exc:
         # A field of the record with the wrong type or value: the transaction rolled back, nothing exists.
         raise _refuse(f"the run record is malformed ({type(exc).__name__}: {str(exc)[:200]}).") from None

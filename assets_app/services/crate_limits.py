@@ -16,8 +16,9 @@ Invariants (the numbers are the settings, documented in docs/security.md):
   overlapping entries or many small bombs cannot add up.
 - A member never yields more bytes than it declares (``crate._member_chunks``),
   so the declared sizes above bound the bytes actually read and stored.
-- JSON members are at most ``MOLEXP_CRATE_MAX_JSON_BYTES`` before they are
-  read; deep nesting is refused (no ``RecursionError``).
+- The JSON members (metadata, run record, events, metrics) hold at most
+  ``MOLEXP_CRATE_MAX_JSON_BYTES`` together, checked before one is read; deep
+  nesting is refused (no ``RecursionError``).
 - The workflow source is at most ``MOLEXP_CRATE_MAX_SOURCE_BYTES``.
 - Events ≤ ``MOLEXP_CRATE_MAX_EVENTS``, metric points ≤
   ``MOLEXP_CRATE_MAX_METRICS``, assets ≤ ``MOLEXP_CRATE_MAX_ASSETS``;
@@ -143,6 +144,19 @@ def _depth_ok(value: Any, limit: int) -> bool:
             return False
         stack.extend((child, depth + 1) for child in items if isinstance(child, (dict, list)))
     return True
+
+
+def crate_check_json_budget(infos: Iterable[zipfile.ZipInfo], *, limits: CrateLimits) -> None:
+    """The JSON members parsed by one import *together* hold at most ``MOLEXP_CRATE_MAX_JSON_BYTES``.
+
+    They are alive at the same time (record, events, metrics), so one budget for
+    all of them is what bounds the import's peak memory.
+    """
+    total = sum(info.file_size for info in infos)
+    if total > limits.json_bytes:
+        raise refuse(
+            f"its JSON members hold {total} bytes together (limit {limits.json_bytes}, MOLEXP_CRATE_MAX_JSON_BYTES)."
+        )
 
 
 def crate_read_json(chunks: Iterable[bytes], info: zipfile.ZipInfo, *, what: str, limits: CrateLimits) -> Any:

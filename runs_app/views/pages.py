@@ -7,6 +7,7 @@ services (``PermissionDenied`` for too-low roles); htmx requests get fragments.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -343,21 +344,26 @@ def _topology(experiment, entry: dict | None) -> dict:
     return workflows[0] if len(workflows) == 1 else {}
 
 
+_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
+
+
 def _mermaid(topology: dict) -> str:
     """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
-    tasks = topology.get("tasks") or []
+    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
+    # character in a label that could end it or start another mermaid statement.
+    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
     if not tasks:
         return ""
     ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
     lines = ["flowchart LR"]
     for task in tasks:
-        label = str(task["name"]).replace('"', "'")
+        label = _MERMAID_UNSAFE.sub(" ", task["name"])
         if task.get("map_over"):
-            label += f" ⟮map over {task['map_over']}⟯"
+            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
         lines.append(f'  {ids[task["name"]]}["{label}"]')
     for task in tasks:
-        for dep in task.get("depends_on") or []:
-            if dep in ids:
+        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
+            if isinstance(dep, str) and dep in ids:
                 lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
     return "\n".join(lines)
 
