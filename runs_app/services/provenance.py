@@ -14,13 +14,16 @@ Invariants:
   by hand or by an older release.
 - The check reads rows only (``imported`` along ``cloned_from`` and
   ``reproduction_of``); it never opens, imports or inspects the snapshot.
+- It queries through the run's own model class rather than importing
+  ``runs_app.models``: the module stays out of the models ↔ services import
+  cycle that ``../shared/tools/import-cycles`` reports.
 """
 
 from __future__ import annotations
 
-from molexp_site.errors import Conflict
+from django.db.models import Model
 
-from ..models import Run
+from molexp_site.errors import Conflict
 
 #: The prefix of every refusal; the API answers 409 with the whole message.
 READ_ONLY = "imported runs are read-only"
@@ -37,7 +40,7 @@ def imported_refusal_message(*, number: int) -> str:
     )
 
 
-def run_code_refusal(*, run: Run) -> str | None:
+def run_code_refusal(*, run: Model) -> str | None:
     """Why ``run``'s snapshot must not run, or ``None`` when it was read from the server's workflow folders.
 
     Refused: an imported run, a run whose ``cloned_from``/``reproduction_of``
@@ -52,8 +55,10 @@ def run_code_refusal(*, run: Run) -> str | None:
     while parents:
         if len(seen) > MAX_LINEAGE:
             return f"run #{run.number} descends from more than {MAX_LINEAGE} runs; its code's origin is not checked"
-        rows = Run.objects.filter(pk__in=[p for p in parents if p not in seen]).values_list(
-            "pk", "number", "imported", "cloned_from_id", "reproduction_of_id"
+        rows = (
+            type(run)
+            ._default_manager.filter(pk__in=[p for p in parents if p not in seen])
+            .values_list("pk", "number", "imported", "cloned_from_id", "reproduction_of_id")
         )
         parents = []
         for pk, number, imported, cloned_from_id, reproduction_of_id in rows:
@@ -67,7 +72,7 @@ def run_code_refusal(*, run: Run) -> str | None:
     return None
 
 
-def run_require_server_code(*, run: Run) -> None:
+def run_require_server_code(*, run: Model) -> None:
     """Raise ``Conflict`` (HTTP 409) unless ``run``'s snapshot may run again (see :func:`run_code_refusal`)."""
     refusal = run_code_refusal(run=run)
     if refusal:
