@@ -151,7 +151,7 @@ def test_a_stored_hostile_url_is_never_rendered(finished_run, viewer, outsider, 
     from assets_app.services import crate_import
 
     run = crate_import(user=outsider, workspace=other_ws, fileobj=io.BytesIO(export_bytes(finished_run, viewer))).run
-    for value in HOSTILE[:9]:
+    for value in [v for v in HOSTILE[:9] if "\x00" not in v]:  # PostgreSQL's jsonb holds no NUL
         Run.objects.filter(pk=run.pk).update(imported={**run.imported, "source_url": value})
         page = web_client_for("outsider").get(run.get_absolute_url()).content.decode()
         assert "javascript:" not in page.lower() and "vbscript:" not in page and "data:text/html" not in page
