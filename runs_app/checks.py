@@ -1,4 +1,4 @@
-"""System checks (``manage.py check``, ``runserver``, ``migrate``): only server workflow code runs (SPEC §12).
+"""System checks (``manage.py check``, ``runserver``): only server workflow code runs (SPEC §12).
 
 ``molexp.E001``: a workflow directory overlaps a folder whose bytes come from
 users or from runs (``MEDIA_ROOT``, ``MOLEXP_UPLOAD_DIR``, ``MOLEXP_WORK_DIR``,
