@@ -379,7 +379,15 @@ MOLEXP_REPRODUCE_RTOL = env_float("MOLEXP_REPRODUCE_RTOL", 1e-9)
 MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
-MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
+# Per entry and for the whole crate (uncompressed bytes / the zip's size); also the bound on
+# stored bytes per request byte of an import (docs/security.md).
+MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 100)
+# JSON members (metadata, run record, events, metrics) are parsed whole: this bounds the import's peak memory.
+MOLEXP_CRATE_MAX_JSON_BYTES = env_int("MOLEXP_CRATE_MAX_JSON_BYTES", 32 * 1024 * 1024)
+MOLEXP_CRATE_MAX_SOURCE_BYTES = env_int("MOLEXP_CRATE_MAX_SOURCE_BYTES", 2 * 1024 * 1024)
+MOLEXP_CRATE_MAX_EVENTS = env_int("MOLEXP_CRATE_MAX_EVENTS", 10_000)
+MOLEXP_CRATE_MAX_METRICS = env_int("MOLEXP_CRATE_MAX_METRICS", 100_000)
+MOLEXP_CRATE_MAX_ASSETS = env_int("MOLEXP_CRATE_MAX_ASSETS", 10_000)
 # Launch bounds (runs_app/services/limits.py, docs/security.md "Request limits"): what one launch
 # request may make the server store and compute, and how many runs may wait in the queue.
 MOLEXP_LAUNCH_MAX_RUNS = env_int("MOLEXP_LAUNCH_MAX_RUNS", 10_000)

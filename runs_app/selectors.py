@@ -332,6 +332,44 @@ def metric_latest_list(*, run: Run) -> QuerySet[Metric]:
     )
 
 
+def workflow_part_is_hidden(parts: tuple[str, ...] | list[str]) -> bool:
+    """True when a path relative to a workflow directory has a hidden or private part.
+
+    ``.name`` (dot files, hidden folders) and ``_name`` (private helpers such as
+    ``_util.py``, ``__pycache__``, ``__init__.py``) are never workflows: discovery skips
+    them and ``services.workflow_resolve`` refuses them, so naming one cannot make a
+    launch preview or a worker run its top-level code.
+    """
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+def server_data_dirs() -> list[Path]:
+    """Folders whose bytes come from users or from runs (real paths): never a source of workflow code.
+
+    ``MEDIA_ROOT`` (the asset store and, by default, partial uploads), ``MOLEXP_UPLOAD_DIR``,
+    ``MOLEXP_WORK_DIR`` (what tasks write) and ``MOLEXP_VAR_DIR`` (database, broker, cache).
+    A workflow file inside one of them is neither listed nor resolved, whatever the
+    configuration, and ``manage.py check`` reports the overlap (``runs_app.checks``).
+    """
+    import os
+
+    found = []
+    for value in (
+        getattr(settings, "MEDIA_ROOT", ""),
+        getattr(settings, "MOLEXP_UPLOAD_DIR", ""),
+        getattr(settings, "MOLEXP_WORK_DIR", ""),
+        getattr(settings, "VAR_DIR", ""),
+    ):
+        if value and os.path.isabs(os.fspath(value)):
+            found.append(Path(os.path.realpath(value)))
+    return found
+
+
+def path_in_server_data(path: Path) -> bool:
+    """True when the real path ``path`` is inside one of :func:`server_data_dirs`."""
+    return any(path == data or path.is_relative_to(data) for data in server_data_dirs())
+
+
 def workflow_file_list() -> list[str]:
     """The ``.py`` files under ``settings.MOLEXP_WORKFLOW_DIRS``, as paths relative to their directory.
 
@@ -347,9 +385,12 @@ def workflow_file_list() -> list[str]:
         for path in sorted(root.rglob("*.py")):
             rel = path.relative_to(root)
             # hidden files and private helper modules ("_util.py", "__pycache__") are not workflows
-            if any(part.startswith((".", "_")) for part in rel.parts):
+            if workflow_part_is_hidden(rel.parts):
                 continue
-            if not path.resolve().is_relative_to(root) or not path.is_file():
+            real = path.resolve()
+            if not real.is_relative_to(root) or not path.is_file():
+                continue
+            if workflow_part_is_hidden(real.relative_to(root).parts) or path_in_server_data(real):
                 continue
             name = rel.as_posix()
             if name not in found:
@@ -498,6 +539,8 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
     Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str}``:
     ``missing`` when the run has no stored source or the file is gone (the message says which).
     One query (the source blob); reads the current file, never imports it.
+    ``imported`` for a run imported from a crate: its workflow name came from the crate, so no
+    server file is read for it at all (SPEC §12; docs/security.md "Only server workflow code runs").
     """
     import difflib
 
@@ -506,6 +549,13 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
     from .models import SourceBlob
     from .services import workflow_resolve
 
+    if run.imported:
+        return {
+            "status": "imported",
+            "diff": "",
+            "message": "Imported from an RO-Crate: the snapshot is the crate's and is not compared with this "
+            "server's files.",
+        }
     snapshot = run.workflow_snapshot or {}
     source_name = snapshot.get("workflow_source") or run.experiment.workflow_source
     content = SourceBlob.objects.filter(pk=run.source_blob_id).values_list("content", flat=True).first()

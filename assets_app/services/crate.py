@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from runs_app.choices import Role
@@ -52,6 +51,16 @@ from runs_app.models import Execution, Project, Run, Workspace
 from ..choices import AssetKind
 from ..models import Asset, AssetUse
 from .core import CHUNK, StoredBlob, asset_create, asset_use_record, blob_store_chunks
+from .crate_limits import (
+    CrateLimits,
+    crate_check_counts,
+    crate_check_json_budget,
+    crate_check_source,
+    crate_check_zip,
+    crate_read_json,
+    crate_source_url,
+    refuse,
+)
 
 METADATA = "ro-crate-metadata.json"
 RECORD = "molexp/run.json"
@@ -74,10 +83,6 @@ ACTION_STATUS = {
     "running": "http://schema.org/ActiveActionStatus",
     "cancelling": "http://schema.org/ActiveActionStatus",
 }
-
-
-def _limit(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
 
 
 def _safe_part(text: str, limit: int = 120) -> str:
@@ -514,8 +519,7 @@ def crate_filename(*, run: Run) -> str:
 # --- import ---------------------------------------------------------------------------------------
 
 
-def _refuse(message: str) -> ValidationError:
-    return ValidationError({"file": f"Refused crate: {message}"})
+_refuse = refuse
 
 
 def _check_name(name: str) -> None:
@@ -528,38 +532,29 @@ def _check_name(name: str) -> None:
         raise _refuse(f"path {name!r} leaves or bends the crate (.., . or //).")
 
 
-def _check_zip(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """Every member checked for safety and size before any byte is read; returns files by name."""
-    infos = zf.infolist()
-    if len(infos) > _limit("MOLEXP_CRATE_MAX_ENTRIES", 20_000):
-        raise _refuse("too many entries.")
-    max_file = _limit("MOLEXP_CRATE_MAX_FILE_BYTES", settings.MOLEXP_UPLOAD_MAX_SIZE)
-    max_total = _limit("MOLEXP_CRATE_MAX_TOTAL_BYTES", settings.MOLEXP_UPLOAD_MAX_SIZE)
-    max_ratio = _limit("MOLEXP_CRATE_MAX_RATIO", 200)
-    files: dict[str, zipfile.ZipInfo] = {}
-    total = 0
-    for info in infos:
-        _check_name(info.filename)
-        mode = (info.external_attr >> 16) & 0o170000
-        if mode == 0o120000:
-            raise _refuse(f"symbolic link {info.filename!r}.")
-        if mode not in (0, 0o100000, 0o040000):
-            raise _refuse(f"special file {info.filename!r}.")
-        if info.flag_bits & 0x1:
-            raise _refuse(f"encrypted entry {info.filename!r}.")
-        if info.is_dir():
-            continue
-        if info.filename in files:
-            raise _refuse(f"duplicate entry {info.filename!r}.")
-        if info.file_size > max_file:
-            raise _refuse(f"{info.filename!r} declares {info.file_size} bytes (limit {max_file}).")
-        total += info.file_size
-        if total > max_total:
-            raise _refuse(f"the files declare more than {max_total} bytes uncompressed.")
-        if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(info.compress_size, 1):
-            raise _refuse(f"{info.filename!r} expands more than {max_ratio}× (zip bomb guard).")
-        files[info.filename] = info
-    return files
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    """One member's name and type: no traversal, no symlink or special file, not encrypted."""
+    _check_name(info.filename)
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode == 0o120000:
+        raise _refuse(f"symbolic link {info.filename!r}.")
+    if mode not in (0, 0o100000, 0o040000):
+        raise _refuse(f"special file {info.filename!r}.")
+    if info.flag_bits & 0x1:
+        raise _refuse(f"encrypted entry {info.filename!r}.")
+
+
+def _archive_size(fileobj: IO[bytes]) -> int:
+    position = fileobj.tell()
+    try:
+        return fileobj.seek(0, 2)
+    finally:
+        fileobj.seek(position)
+
+
+def _check_zip(zf: zipfile.ZipFile, *, archive_size: int, limits: CrateLimits) -> dict[str, zipfile.ZipInfo]:
+    """Every member checked for safety, size and compression ratio before any byte is read; files by name."""
+    return crate_check_zip(zf.infolist(), archive_size=archive_size, limits=limits, check_entry=_check_entry)
 
 
 def _member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -586,13 +581,8 @@ def _member_sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return digest.hexdigest()
 
 
-def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, what: str, limit: int) -> Any:
-    if info.file_size > limit:
-        raise _refuse(f"{what} is larger than {limit} bytes.")
-    try:
-        return json.loads(b"".join(_member_chunks(zf, info)).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise _refuse(f"{what} does not parse ({exc}).") from None
+def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, what: str, limits: CrateLimits) -> Any:
+    return crate_read_json(_member_chunks(zf, info), info, what=what, limits=limits)
 
 
 def _is_local(entity_id: str) -> bool:
@@ -652,21 +642,26 @@ def crate_import(
     nothing created), ``PermissionDenied`` (viewer) or ``Http404`` (non-member).
     """
     from runs_app.selectors import workspace_require_role
-    from runs_app.services.crate_import import run_import_create
 
     workspace_require_role(user=user, workspace=workspace, role=Role.EDITOR)
     if project is not None and project.workspace_id != workspace.pk:
         raise ValidationError({"project": "That project is not in the target workspace."})
+    limits = CrateLimits.from_settings()
     try:
+        archive_size = _archive_size(fileobj)
         zf = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise _refuse(f"not a zip file ({exc}).") from None
     with zf:
-        files = _check_zip(zf)
+        files = _check_zip(zf, archive_size=archive_size, limits=limits)
         if METADATA not in files:
             raise _refuse(f"no {METADATA}.")
-        metadata = _read_json(zf, files[METADATA], what=METADATA, limit=64 * 1024 * 1024)
+        crate_check_json_budget(
+            (files[name] for name in (METADATA, RECORD, "events.json", "metrics.json") if name in files), limits=limits
+        )
+        metadata = _read_json(zf, files[METADATA], what=METADATA, limits=limits)
         root, declared = _declared_files(metadata)
+        del metadata  # only the root entity is kept: the graph is freed before the record is parsed
         undeclared = sorted(set(files) - set(declared) - {METADATA})
         if undeclared:
             raise _refuse(f"files not described in the metadata: {', '.join(undeclared[:5])}.")
@@ -679,14 +674,19 @@ def crate_import(
                 raise _refuse(f"sha256 of {path!r} does not match the metadata.")
         if RECORD not in files:
             raise _refuse(f"not a MolExp run crate (no {RECORD}).")
-        record = _read_json(zf, files[RECORD], what=RECORD, limit=256 * 1024 * 1024)
+        record = _read_json(zf, files[RECORD], what=RECORD, limits=limits)
         _check_record(record, files)
         for key in ("events", "metrics"):
             if f"{key}.json" in files:
-                rows = _read_json(zf, files[f"{key}.json"], what=f"{key}.json", limit=256 * 1024 * 1024)
+                rows = _read_json(zf, files[f"{key}.json"], what=f"{key}.json", limits=limits)
                 if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                     raise _refuse(f"{key}.json is not a list of objects.")
                 record[key] = rows
+        crate_check_counts(record, limits=limits)
+        workflow = record.get("workflow") or {}
+        if workflow.get("path"):
+            crate_check_source(files[workflow["path"]], limits=limits)
+        source_url = crate_source_url(record.get("source_url"), root.get("url"))
 
         # Second pass: store bytes content-addressed (slow I/O outside the transaction).
         blobs: dict[str, StoredBlob] = {}
@@ -698,9 +698,8 @@ def crate_import(
                     raise _refuse(f"sha256 of {path!r} changed while reading.")
                 blobs[path] = blob
         source = None
-        workflow = record.get("workflow") or {}
         if workflow.get("path"):
-            source = b"".join(_member_chunks(zf, files[workflow["path"]]))
+            source = b"".join(_member_chunks(zf, files[workflow["path"]]))  # at most MOLEXP_CRATE_MAX_SOURCE_BYTES
 
     imported = {
         "crate": crate_name or root.get("name") or "",
@@ -714,11 +713,27 @@ def crate_import(
             "launched_by": record["run"].get("launched_by"),
         },
         "exported_at": record.get("exported_at"),
-        "source_url": record.get("source_url") or root.get("url") or None,
+        "source_url": source_url,
         "inputs": record.get("inputs"),
         "imported_at": timezone.now().isoformat(),
         "imported_by": user.get_username() if getattr(user, "is_authenticated", False) else None,
     }
+    try:
+        return _register(user=user, workspace=workspace, project=project, record=record, source=source,
+                         blobs=blobs, imported=imported)  # fmt: skip
+    except ValidationError as exc:
+        if any(m.startswith("Refused crate:") for m in exc.messages):
+            raise
+        raise _refuse("; ".join(exc.messages)) from None
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, DatabaseError) as exc:
+        # A field of the record with the wrong type or value: the transaction rolled back, nothing exists.
+        raise _refuse(f"the run record is malformed ({type(exc).__name__}: {str(exc)[:200]}).") from None
+
+
+def _register(*, user, workspace, project, record: dict, source: bytes | None, blobs: dict, imported: dict):
+    """The rows of an import, in one transaction (the checks and the blob bytes are done)."""
+    from runs_app.services.crate_import import run_import_create
+
     with transaction.atomic():
         run, by_number = run_import_create(
             user=user if getattr(user, "is_authenticated", False) else None,
@@ -754,10 +769,14 @@ def _check_record(record: Any, files: dict[str, zipfile.ZipInfo]) -> None:
         if not isinstance(record.get(key), kind):
             raise _refuse(f"the record's {key!r} is missing or malformed.")
     workflow = record.get("workflow") or {}
+    if not isinstance(workflow, dict) or not isinstance(workflow.get("path") or "", str):
+        raise _refuse("the record's 'workflow' is malformed.")
     if workflow.get("path") and workflow["path"] not in files:
         raise _refuse("the record names a workflow file that is not in the crate.")
     for entry in record["assets"]:
         if not isinstance(entry, dict) or entry.get("kind") not in AssetKind.values or not entry.get("name"):
+            raise _refuse("an asset entry of the record is malformed.")
+        if not isinstance(entry.get("path") or "", str):
             raise _refuse("an asset entry of the record is malformed.")
         if entry.get("path") and entry["path"] not in files:
             raise _refuse(f"asset file {entry['path']!r} is not in the crate.")

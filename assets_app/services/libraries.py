@@ -12,7 +12,9 @@ Invariants:
 - Server paths are imported only from strictly below a directory of
   ``settings.MOLEXP_IMPORT_ROOTS``. The real path (every symlink resolved) must
   stay below a root; ``..`` components, NUL bytes, relative paths, paths inside
-  the asset store itself and special files are refused. A directory is refused
+  the asset store itself, paths in or holding a workflow directory
+  (``MOLEXP_WORKFLOW_DIRS``: a move or link would touch server code) and
+  special files are refused. A directory is refused
   when it holds a symlink whose target escapes the roots, a symlinked directory
   or a special file. Every check runs before anything is written: a refused
   import leaves no file and no row.
@@ -179,6 +181,15 @@ def _in_store(path: Path) -> bool:
     return path == media or path.is_relative_to(media)
 
 
+def _touches_workflow_dirs(path: Path) -> bool:
+    """Inside a workflow directory, or holding one: importing it could move, link or alias server code."""
+    for directory in getattr(settings, "MOLEXP_WORKFLOW_DIRS", None) or []:
+        root = Path(os.path.realpath(directory))
+        if path == root or path.is_relative_to(root) or root.is_relative_to(path):
+            return True
+    return False
+
+
 def import_source_resolve(source: str | os.PathLike) -> Path:
     """Check a server path for import and return its real path.
 
@@ -212,6 +223,10 @@ def import_source_resolve(source: str | os.PathLike) -> Path:
         raise refuse(f"{source!r} is not below an import root (MOLEXP_IMPORT_ROOTS), symlinks resolved.")
     if _in_store(real):
         raise refuse("The source path is inside the asset store.")
+    if _touches_workflow_dirs(real):
+        raise refuse(
+            "The source path is or holds a workflow directory (MOLEXP_WORKFLOW_DIRS): server code is not data."
+        )
     try:
         mode = os.stat(real).st_mode
     except OSError:

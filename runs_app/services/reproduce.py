@@ -30,6 +30,7 @@ from molexp_site.errors import Conflict
 from ..choices import Role, RunStatus
 from ..models import Metric, Run
 from ..selectors import execution_latest, metric_latest_by_run, workspace_require_role
+from .provenance import run_require_server_code
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,13 @@ def run_reproduce(*, user, run: Run) -> Run:
     asset uses. Side effects: ``Run``/``Execution``/``RunEvent`` rows and one
     ``runs.execution_run`` message after commit.
     Raises ``PermissionDenied`` (viewer), ``Http404`` (outsider), ``Conflict``
-    if the run is not succeeded/failed or has no stored snapshot.
+    if the run is not succeeded/failed, has no stored snapshot, or is an imported record
+    (or re-uses the snapshot of one: its code came from a crate and never runs).
     """
     from .runs import _create_runs, _plan_from_run
 
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    run_require_server_code(run=run)
     run = Run.objects.select_related("experiment", "project", "workspace", "source_blob").get(pk=run.pk)
     if run.status not in REPRODUCIBLE:
         raise Conflict(f"Run #{run.number} is {run.status}; only a succeeded or failed run can be reproduced.")

@@ -50,7 +50,8 @@ from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceB
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
 from ..selectors import execution_stale_list, run_queued_counts, workflow_file_list, workspace_require_role
 from . import limits
-from .core import status_transition, workflow_resolve
+from .core import status_transition, workflow_path_is_server_file, workflow_resolve
+from .provenance import imported_refusal_message, run_code_refusal, run_require_server_code
 from .reproduce import reproduction_verdict_compute
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ def workflow_inspect(*, path: Path, source: bytes | None = None) -> dict:
     """
     from django.core.cache import cache
 
+    if not workflow_path_is_server_file(path):
+        # Only a file of the server's workflow folders is ever inspected (SPEC §12), whoever calls.
+        return {"error": f"{path.name} is not a workflow file of the server's workflow directories"}
     data = path.read_bytes() if source is None else source
     key = (str(path), hashlib.sha256(data).hexdigest(), _siblings_fingerprint(path.parent))
     cached = _topology_cache.get(key)
@@ -540,8 +544,10 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
     """A new run of the same experiment with the same snapshot and config, optionally edited, queued at once.
 
     ``overrides`` apply on top of the source run's config; ``params`` replace its params.
+    Raises ``Conflict`` for an imported run (its code came from a crate and never runs).
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    run_require_server_code(run=run)
     config = dict(run.config or {})
     if overrides:
         from ..profiles import ProfileError, apply_overrides, config_hash
@@ -566,7 +572,12 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
 
 
 def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[str], params: dict) -> LaunchPlan:
-    """A one-run plan re-using ``run``'s recorded snapshot (same SourceBlob, topology and git state)."""
+    """A one-run plan re-using ``run``'s recorded snapshot (same SourceBlob, topology and git state).
+
+    Every path that re-runs a recorded snapshot goes through here, so the guard is here too:
+    ``Conflict`` for an imported run or a descendant of one.
+    """
+    run_require_server_code(run=run)
     blob = run.source_blob
     if blob is None:
         raise Conflict(f"Run #{run.number} has no stored workflow snapshot.")
@@ -595,8 +606,7 @@ def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[
 
 def _restart(*, user, run: Run, trigger: str) -> Execution:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
-    if run.imported:
-        raise Conflict("imported runs are read-only")
+    run_require_server_code(run=run)
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status not in RESTARTABLE:
@@ -631,7 +641,7 @@ def run_cancel(*, user, run: Run) -> Run:
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     if run.imported:
-        raise Conflict("imported runs are read-only")
+        raise Conflict(imported_refusal_message(number=run.number))
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         execution = run.executions.order_by("-number").first()
@@ -1009,6 +1019,10 @@ def execution_run(*, execution_id: int) -> str:
     outcome = "succeeded"
     try:
         try:
+            # Before any byte of the snapshot is loaded: a crate's code never runs (SPEC §12).
+            refusal = run_code_refusal(run=run)
+            if refusal:
+                raise WorkflowError(f"Refused: {refusal}")
             if run.source_blob is None:
                 raise WorkflowError("The run has no stored workflow snapshot")
             filename = snapshot.get("workflow_source") or "workflow.py"

@@ -7,6 +7,7 @@ services (``PermissionDenied`` for too-low roles); htmx requests get fragments.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -344,21 +345,26 @@ def _topology(experiment, entry: dict | None) -> dict:
     return workflows[0] if len(workflows) == 1 else {}
 
 
+_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
+
+
 def _mermaid(topology: dict) -> str:
     """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
-    tasks = topology.get("tasks") or []
+    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
+    # character in a label that could end it or start another mermaid statement.
+    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
     if not tasks:
         return ""
     ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
     lines = ["flowchart LR"]
     for task in tasks:
-        label = str(task["name"]).replace('"', "'")
+        label = _MERMAID_UNSAFE.sub(" ", task["name"])
         if task.get("map_over"):
-            label += f" ⟮map over {task['map_over']}⟯"
+            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
         lines.append(f'  {ids[task["name"]]}["{label}"]')
     for task in tasks:
-        for dep in task.get("depends_on") or []:
-            if dep in ids:
+        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
+            if isinstance(dep, str) and dep in ids:
                 lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
     return "\n".join(lines)
 
@@ -492,10 +498,11 @@ def _live_context(*, user, run) -> dict:
         "queue_position": queue_position,
         "heartbeat_age": heartbeat_age,
         "can_edit": can_edit,
-        # Imported runs are a read-only record: the services refuse control (409), so do not offer it.
+        # Imported runs are a read-only record whose code never runs (SPEC §12): the services
+        # refuse every action (409), so the page offers none.
         "can_cancel": can_edit and run.status in CANCELLABLE and not run.imported,
         "can_restart": can_edit and run.status in RESTARTABLE and not run.imported,
-        "can_clone": can_edit and bool(run.source_blob_id),
+        "can_clone": can_edit and bool(run.source_blob_id) and not run.imported,
     }
 
 
