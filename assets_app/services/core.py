@@ -600,7 +600,7 @@ def asset_resolve_for_run(
     that asset (still within the run's workspace), unless ``kind``/``version`` ask
     for another one; a pinned asset that is gone is an error, never "the newest".
     """
-    from django.db.models import Q
+    from django.db.models import Case, IntegerField, Q, Value, When
 
     pinned = (run.input_pins or {}).get(name)
     if pinned is not None:
@@ -625,13 +625,15 @@ def asset_resolve_for_run(
         qs = qs.filter(kind=kind)
     if version is not None:
         qs = qs.filter(version=version)
-    candidates = list(qs.order_by("-version").values_list("id", "scope")[:200])
-    for scope, _q, _label in order:
-        for asset_id, candidate_scope in candidates:
-            if candidate_scope == scope:
-                asset = Asset.objects.get(pk=asset_id).as_kind()
-                asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
-                return asset
+    # Innermost scope first, then its newest version: one row, however many versions the
+    # wider scopes hold (a newest-first window over all scopes could miss the run's own).
+    rank = Case(*(When(scope=scope, then=Value(i)) for i, (scope, _q, _label) in enumerate(order)),
+                output_field=IntegerField())  # fmt: skip
+    found = qs.annotate(scope_rank=rank).order_by("scope_rank", "-version", "-id").values_list("id", flat=True)[:1]
+    for asset_id in found:
+        asset = Asset.objects.get(pk=asset_id).as_kind()
+        asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
+        return asset
     searched = [label for _, _, label in order]
     what = f"{kind} asset" if kind else "asset"
     pinned = f" version {version}" if version is not None else ""
@@ -646,8 +648,12 @@ def checkpoint_create(
     name: str,
     data: Any = None,
     blob: StoredBlob | None = None,
+    tags: Iterable[str] | None = None,
 ) -> Asset:
-    """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint."""
+    """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint, with ``tags``.
+
+    Raises ``ValidationError`` for data that is not JSON-serializable or bad tags.
+    """
     try:
         json.dumps(data)
     except (TypeError, ValueError):
@@ -661,6 +667,7 @@ def checkpoint_create(
         media_type="application/json" if blob is None else "",
         producer_execution=execution,
         producer_task=task,
+        tags=tags,
         data=data,
         parent_id=parent.pk if parent else None,
     )
