@@ -42,6 +42,7 @@ from .libraries import (
     data_library_list,
     import_source_resolve,
 )
+from .log_sweep import log_finalize_abandoned
 from .uploads import (
     UploadChecksumMismatch,
     UploadError,
@@ -80,6 +81,7 @@ __all__ = [
     "error_trace_create",
     "log_append_lines",
     "log_finalize",
+    "log_finalize_abandoned",
     "log_open",
     "log_tail",
     "storage_probe",

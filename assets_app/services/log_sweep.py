@@ -1,0 +1,47 @@
+"""The maintenance's part of logs: finalize the logs that no worker will finalize (SPEC §12).
+
+Invariants:
+- A log still being written is a folder of segments (``core.log_open``); its
+  worker joins and indexes it when the execution ends. A worker that was
+  SIGKILLed, lost or terminated after a cancel never does: this sweep finalizes
+  such logs (hashed, searchable) once no execution of their run runs and none
+  beat for ``MOLEXP_LOST_AFTER_SECONDS``, the same silence that makes an
+  execution ``lost``.
+- A retry that claims the run later reopens the finalized log (its bytes become
+  the first segment of a new folder); a retry that claimed it meanwhile makes
+  the sweep's conditional UPDATE change nothing, so no segment it writes is lost.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from ..choices import AssetKind
+from ..models import Asset
+from .core import _executions_alive, log_finalize
+
+#: Logs finalized per maintenance pass (the next pass takes the rest).
+SWEEP_BATCH = 200
+
+
+def log_finalize_abandoned(*, now=None) -> int:
+    """Finalize live logs of runs whose executions all stopped; returns how many were finalized."""
+    now = now or timezone.now()
+    quiet_since = now - timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS)
+    alive = _executions_alive(since=quiet_since).filter(run_id=OuterRef("run_id"))
+    # The partial index asset_live_log holds only logs still being written (file ends with "/").
+    candidates = (
+        Asset.objects.filter(kind=AssetKind.LOG, file__endswith="/")
+        .exclude(run_id=None)
+        .exclude(Exists(alive))
+        .order_by("id")[:SWEEP_BATCH]
+    )
+    finalized = 0
+    for asset in candidates:
+        if log_finalize(asset=asset.as_kind(), abandoned_before=quiet_since):
+            finalized += 1
+    return finalized
