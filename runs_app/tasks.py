@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from assets_app import services as asset_services
+from assets_app.services.log_sweep import log_finalize_abandoned
 
 from . import services
 
@@ -53,7 +53,7 @@ def maintenance_task() -> dict:
     """
     counts = services.execution_reap_stale()
     counts["redispatched"] = services.execution_reconcile()
-    counts["logs_finalized"] = asset_services.log_finalize_abandoned()
+    counts["logs_finalized"] = log_finalize_abandoned()
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts

@@ -42,7 +42,6 @@ from .libraries import (
     data_library_list,
     import_source_resolve,
 )
-from .log_sweep import log_finalize_abandoned
 from .uploads import (
     UploadChecksumMismatch,
     UploadError,
@@ -81,7 +80,6 @@ __all__ = [
     "error_trace_create",
     "log_append_lines",
     "log_finalize",
-    "log_finalize_abandoned",
     "log_open",
     "log_tail",
     "storage_probe",

@@ -7,6 +7,8 @@ Invariants:
   such logs (hashed, searchable) once no execution of their run runs and none
   beat for ``MOLEXP_LOST_AFTER_SECONDS``, the same silence that makes an
   execution ``lost``.
+- Imported as ``assets_app.services.log_sweep`` (not re-exported by the package: it needs
+  nothing from the rest of it and stays out of its import cycle).
 - A retry that claims the run later reopens the finalized log (its bytes become
   the first segment of a new folder); a retry that claimed it meanwhile makes
   the sweep's conditional UPDATE change nothing, so no segment it writes is lost.

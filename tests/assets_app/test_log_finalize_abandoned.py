@@ -13,6 +13,7 @@ from assets_app import services
 from assets_app.models import Asset
 from assets_app.services.core import SEARCH_TEXT_LIMIT
 from assets_app.services.log_index import LogWordIndex
+from assets_app.services.log_sweep import log_finalize_abandoned
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Run
 from runs_app.tasks import maintenance_task
@@ -71,12 +72,12 @@ def test_a_terminated_execution_is_finalized_only_after_the_worker_fell_silent(p
     execution = ExecutionFactory(run=run, status=ExecutionStatus.CANCELLED, started_at=now, heartbeat_at=now)
     log = _live_log(run, execution, ["still being killed"])
 
-    assert services.log_finalize_abandoned(now=now) == 0  # its process may still write
+    assert log_finalize_abandoned(now=now) == 0  # its process may still write
     log.refresh_from_db()
     assert log.file.name.endswith("/")
 
     later = now + timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS + 1)
-    assert services.log_finalize_abandoned(now=later) == 1
+    assert log_finalize_abandoned(now=later) == 1
     log.refresh_from_db()
     assert log.sha256 and log.read_bytes() == b"still being killed\n"
 
@@ -93,12 +94,12 @@ def test_logs_of_running_executions_and_of_claimed_retries_are_left_alone(projec
     ExecutionFactory(run=retried, status=ExecutionStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
     assert services.log_finalize(asset=reopened.as_kind(), abandoned_before=timezone.now()) is False
 
-    assert services.log_finalize_abandoned() == 0
+    assert log_finalize_abandoned() == 0
     for log in (live, reopened):
         log.refresh_from_db()
         assert log.file.name.endswith("/") and not log.sha256
     Execution.objects.filter(run=retried, status=ExecutionStatus.RUNNING).update(status=ExecutionStatus.SUCCEEDED)
-    assert services.log_finalize_abandoned() == 1  # the attempt is over: now it is finalized
+    assert log_finalize_abandoned() == 1  # the attempt is over: now it is finalized
 
 
 def test_a_word_far_before_the_last_64_kib_is_found_and_the_newest_line_too(run, api_client_for):
