@@ -227,6 +227,11 @@ class _CaptureStream(io.TextIOBase):
     def fileno(self) -> int:
         return self.original.fileno()
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a program may reach for (``sys.stdout.buffer``, ``line_buffering``) is the
+        # original stream's: bytes written to ``buffer`` go to the worker's output, uncaptured.
+        return getattr(self.original, name)
+
 
 class _CaptureHandler(logging.Handler):
     """Copies records emitted on a task's thread into that task's ``.stdout`` log."""

@@ -28,6 +28,7 @@ def speak(ctx):
     print("hello from speak")
     print("to stderr", file=sys.stderr)
     sys.stdout.write("no newline at the end")
+    assert not sys.stdout.isatty() and sys.stdout.encoding and sys.stdout.buffer is not None
     log.warning("a warning from %s", "logging")
     return [1, 2, 3]
 
@@ -112,3 +113,67 @@ def test_output_outside_a_task_is_not_captured(talk_experiment, editor, capsys):
     print("after the run")
     assert "after the run" in capsys.readouterr().out
     assert not Asset.objects.filter(name__endswith=".stdout").exclude(run=run).exists()
+
+
+class _Hooks:
+    def check_cancel(self):
+        pass
+
+    def task_started(self, name):
+        pass
+
+    def task_succeeded(self, name, output):
+        pass
+
+    def task_failed(self, name, exc):
+        pass
+
+    def task_reused(self, name, output):
+        pass
+
+    def task_skipped(self, name, reason):
+        pass
+
+
+def test_two_executions_in_one_process_keep_their_output_apart(tmp_path):
+    """A worker with a thread pool runs executions side by side: each line lands in its own run's log, whole."""
+    import threading
+
+    from runs_app.workflow import Workflow
+    from runs_app.workflow.context import RunContext
+    from runs_app.workflow.engine import execute
+
+    from .. import factories as f
+
+    wf = Workflow("chatty")
+
+    @wf.task
+    def chat(ctx, who: str = ""):
+        for i in range(300):
+            print(f"{who} line {i}", end="")
+            print(f" tail {i}")
+        return who
+
+    contexts = []
+    for who in ("alpha", "beta"):
+        run = f.RunFactory(params={"who": who})
+        contexts.append(RunContext(run=run, execution=f.ExecutionFactory(run=run), workdir=tmp_path / who))
+    barrier = threading.Barrier(2)
+
+    def one(ctx):
+        ctx.start()
+        try:
+            barrier.wait()
+            execute(wf, ctx=ctx, params=ctx.params, config={}, hooks=_Hooks())
+        finally:
+            ctx.close()
+
+    threads = [threading.Thread(target=one, args=(ctx,)) for ctx in contexts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ctx in contexts:
+        who = ctx.params["who"]
+        assert _log(ctx.run, "chat.stdout") == [f"{who} line {i} tail {i}" for i in range(300)]
+    assert sys.stdout is not None and type(sys.stdout).__name__ != "_CaptureStream"
