@@ -420,7 +420,7 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
         raise LogCountPending(count, size) from exc
 
 
-def _executions_alive(*, since):
+def executions_alive(*, since):
     """Executions that run, or whose worker beat after ``since`` (it may still write)."""
     from runs_app.choices import ExecutionStatus
 
@@ -472,7 +472,7 @@ def log_finalize(*, asset: Asset, abandoned_before=None) -> bool:
     if abandoned_before is not None:
         # The maintenance finalizes a log only while no execution of its run shows a sign of
         # life: a retry that claimed the run meanwhile keeps writing into the segments.
-        updated = updated.exclude(Exists(_executions_alive(since=abandoned_before).filter(run_id=OuterRef("run_id"))))
+        updated = updated.exclude(Exists(executions_alive(since=abandoned_before).filter(run_id=OuterRef("run_id"))))
     updated = updated.update(
         file=blob.name,
         sha256=blob.sha256,

@@ -126,3 +126,9 @@ def test_the_word_index_is_bounded_and_keeps_first_words():
     index.feed(" ".join(f"w{i}" for i in range(100)).encode() + b" ")
     assert not index.complete and len(index.text().encode()) <= 100
     assert index.text().startswith("alpha beta gamma déjà w0 w1")
+
+
+def test_the_sweep_reads_live_logs_through_the_partial_index():
+    from assets_app.services import log_sweep
+
+    assert "asset_live_log" in log_sweep._abandoned_logs(quiet_since=timezone.now()).explain()
