@@ -11,6 +11,8 @@ Invariants:
   ``MOLEXP_HEARTBEAT_SECONDS`` and polls the run's cancel flag every second;
   ``check_cancel`` (called between tasks and on every write) only reads a flag.
 - Artifact writes are atomic (see ``assets_app.services.blob_store_chunks``).
+- From ``start()`` to ``close()`` what tasks print or log goes into their
+  ``<task>.stdout`` logs (``capture.py``); ``close()`` puts the streams back.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ class LogWriter:
     def write_lines(self, lines: list[str]) -> None:
         """Buffer captured output lines: no cancellation check, and never raises into the task.
 
-        What a task prints must not fail it; a flush that fails here (database restarting)
-        keeps the lines buffered for the background thread's next flush.
+        What a task prints must not fail it: a flush that fails here (a full buffer while
+        the database restarts) is logged, not raised.
         """
         with self._lock:
             self._buffer.extend(lines)
