@@ -16,7 +16,8 @@ Invariants:
   configuration (``-l info`` in ``make run``).
 - Lines are buffered per thread and stream until a newline (a carriage return
   keeps only the text after it, as a terminal shows a progress bar); a partial
-  line is written at task end, on an explicit ``flush()`` or past 64 KiB.
+  line is written at task end, past 64 KiB, or on an explicit ``flush()`` unless
+  it is a progress bar being redrawn (a line per update would flood the log).
 - A write never raises into the task (no cancellation check) and never
   recurses: output produced while a captured line is being stored (a storage
   warning, say) goes to the original stream.
@@ -68,7 +69,8 @@ class TaskOutput:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self._lock = threading.Lock()
-        self._partials: dict[tuple[int, str], tuple[str, str]] = {}  # (thread, stream) -> (task, text)
+        # (thread, stream) -> (task, text, redraw): redraw when the text came after a carriage return
+        self._partials: dict[tuple[int, str], tuple[str, str, bool]] = {}
         #: The task the engine runs at the top level (for threads a task started itself).
         self.active_task: str | None = None
 
@@ -76,35 +78,42 @@ class TaskOutput:
         key = (threading.get_ident(), stream)
         lines: list[tuple[str, str]] = []
         with self._lock:
-            owner, pending = self._partials.pop(key, (task, ""))
+            owner, pending, redraw = self._partials.pop(key, (task, "", False))
             if owner != task and pending:
                 lines.append((owner, pending))
-                pending = ""
+                pending, redraw = "", False
             pending += text
             if "\n" in pending:
                 *complete, pending = pending.split("\n")
-                lines.extend((task, _terminal_line(line)) for line in complete)
+                lines.extend((task, line) for line in complete)
+                redraw = False
             if "\r" in pending:
-                pending = pending.rsplit("\r", 1)[1] or pending.rstrip("\r").rsplit("\r", 1)[-1]
+                # Only what a terminal would still show: text after the last carriage return, or,
+                # when the text ends with one, the last segment with its return (the next write overwrites it).
+                head, _, after = pending.rpartition("\r")
+                pending = after or head.rsplit("\r", 1)[-1] + "\r"
+                redraw = True
             if len(pending) > MAX_PARTIAL:
                 lines.append((task, pending))
                 pending = ""
             if pending:
-                self._partials[key] = (task, pending)
+                self._partials[key] = (task, pending, redraw)
         self._store(lines)
 
-    def flush_thread(self) -> None:
-        """Write this thread's partial lines (an explicit ``flush()``)."""
+    def flush_thread(self, *, redraws: bool = True) -> None:
+        """Write this thread's partial lines: at task end all of them; on an explicit ``flush()``
+        (``redraws=False``) not a progress bar being redrawn, which would become a line per update."""
         ident = threading.get_ident()
         with self._lock:
-            keys = [k for k in self._partials if k[0] == ident]
-            lines = [self._partials.pop(k) for k in keys]
+            keys = [k for k, (_t, _text, redraw) in self._partials.items() if k[0] == ident and (redraws or not redraw)]
+            lines = [self._partials.pop(k)[:2] for k in keys]
         self._store(lines)
 
     def flush_all(self) -> None:
-        """Write every partial line (task end, execution end)."""
+        """Write every partial line (execution end)."""
         with self._lock:
-            lines, self._partials = list(self._partials.values()), {}
+            lines = [(task, text) for task, text, _redraw in self._partials.values()]
+            self._partials = {}
         self._store(lines)
 
     def emit_record(self, task: str, text: str) -> None:
@@ -115,7 +124,7 @@ class TaskOutput:
             return
         by_task: dict[str, list[str]] = {}
         for task, line in lines:
-            by_task.setdefault(task, []).append(line)
+            by_task.setdefault(task, []).append(_terminal_line(line))
         with _busy():  # a record logged while storing (a storage warning) must not come back here
             for task, task_lines in by_task.items():
                 self.ctx.log(stdout_log_name(task), task=task).write_lines(task_lines)
@@ -212,7 +221,7 @@ class _CaptureStream(io.TextIOBase):
                 flush()
             return
         with _busy():
-            routed[0].flush_thread()
+            routed[0].flush_thread(redraws=False)
 
     def writable(self) -> bool:
         return True

@@ -47,7 +47,12 @@ def threads(ctx, fan):
     t = threading.Thread(target=worker)
     t.start()
     t.join()
-    print("progress 10%\\rprogress 100%")
+    print("working...", end="", flush=True)  # an explicit flush shows a partial line at once
+    print(" done")
+    for pct in (10, 50, 100):
+        sys.stderr.write(f"\\rprogress {pct}%")  # a progress bar (tqdm) redraws one line and flushes
+        sys.stderr.flush()
+    sys.stderr.write("\\n")
     shell(["sh", "-c", "echo from the shell; echo shell err >&2"])
     return sum(fan)
 
@@ -93,7 +98,7 @@ def test_prints_stderr_logging_threads_and_shell_land_in_the_task_logs(talk_expe
     assert speak[-1] == "no newline at the end"  # the partial last line is written at task end
     assert sorted(_log(run, "fan.stdout")) == ["element 1", "element 2", "element 3"]  # pool threads
     threads = _log(run, "threads.stdout")
-    assert threads[:2] == ["from a thread the task started", "progress 100%"]
+    assert threads[:4] == ["from a thread the task started", "working...", " done", "progress 100%"]
     assert "from the shell" in threads and "shell err" in threads and threads[-1].startswith("[exit 0 after")
     log = Asset.objects.get(run=run, name="threads.stdout")
     assert log.sha256 and log.line_count == len(threads) and log.producer_task == "threads"
