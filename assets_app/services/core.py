@@ -32,13 +32,14 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
 from .. import storage
 from ..choices import AssetKind, ScopeKind
 from ..models import KIND_CLASSES, Asset, AssetUse
+from .log_index import LogWordIndex
 
 CHUNK = 1024 * 1024
 #: How much of a log's text the catalog indexes (its tail), so search stays bounded.
@@ -419,40 +420,71 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
         raise LogCountPending(count, size) from exc
 
 
-def log_finalize(*, asset: Asset) -> None:
-    """Join a log's segments into one content-addressed blob, record its SHA-256 and index its tail.
+def executions_alive(*, since):
+    """Executions that run, or whose worker beat after ``since`` (it may still write)."""
+    from runs_app.choices import ExecutionStatus
+
+    return Execution.objects.filter(
+        Q(status__in=[ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING]) | Q(heartbeat_at__gte=since)
+    )
+
+
+def _log_search_text(*, asset: Asset, tail: str, words: LogWordIndex) -> str:
+    """The log's catalog text: name, tags, … and its newest lines (together ``SEARCH_TEXT_LIMIT``
+    characters), then the distinct words of everything before them (``log_index``)."""
+    base = _search_text(name=asset.name, tags=list(asset.tags or []), description=asset.description,
+                        metadata=asset.metadata)  # fmt: skip
+    room = max(0, SEARCH_TEXT_LIMIT - len(base) - 1)
+    parts = [base, tail[len(tail) - room :] if room else "", words.text()]
+    return " ".join(part for part in parts if part)
+
+
+def log_finalize(*, asset: Asset, abandoned_before=None) -> bool:
+    """Join a log's segments into one content-addressed blob, record its SHA-256 and index its text.
 
     The row points at the blob before the segments are removed, so a crash in
     between leaves only unreferenced segments, never a log without its bytes.
+    The whole log is searchable: its newest lines as text and the distinct words
+    before them (``log_index``). With ``abandoned_before`` (the maintenance), the
+    row changes only if no execution of the run runs or beat since then. Returns
+    whether this call finalized the log.
     """
     prefix = _log_live_prefix(asset)
     if prefix is None:
-        return
+        return False
     names = storage.list_segments(prefix)
     tail = bytearray()
+    head_words = LogWordIndex()
 
     def chunks():
         for name in names:
             with storage.open_read(name) as fh:
                 while chunk := fh.read(CHUNK):
                     tail.extend(chunk)
-                    del tail[: max(0, len(tail) - SEARCH_TEXT_LIMIT)]
+                    excess = len(tail) - SEARCH_TEXT_LIMIT
+                    if excess > 0:
+                        head_words.feed(bytes(tail[:excess]))  # what falls out of the tail: its words
+                        del tail[:excess]
                     yield chunk
 
     blob = blob_store_chunks(chunks())
-    text = tail.decode("utf-8", errors="replace")
-    updated = Asset.objects.filter(pk=asset.pk, file=prefix).update(
+    updated = Asset.objects.filter(pk=asset.pk, file=prefix)
+    if abandoned_before is not None:
+        # The maintenance finalizes a log only while no execution of its run shows a sign of
+        # life: a retry that claimed the run meanwhile keeps writing into the segments.
+        updated = updated.exclude(Exists(executions_alive(since=abandoned_before).filter(run_id=OuterRef("run_id"))))
+    updated = updated.update(
         file=blob.name,
         sha256=blob.sha256,
         size=blob.size,
-        search_text=_search_text(name=asset.name, tags=list(asset.tags or []), description=asset.description,
-                                 metadata=asset.metadata, extra=text),
-    )  # fmt: skip
+        search_text=_log_search_text(asset=asset, tail=tail.decode("utf-8", errors="replace"), words=head_words),
+    )
     if updated:
         asset.file, asset.sha256, asset.size = blob.name, blob.sha256, blob.size
         storage.delete_prefix(prefix)
     _segment_stamps.pop(asset.pk, None)
     _segment_counts.pop(asset.pk, None)
+    return bool(updated)
 
 
 def log_tail(*, asset: Asset, max_lines: int = 200, max_bytes: int = 256 * 1024) -> list[str]:
@@ -600,7 +632,7 @@ def asset_resolve_for_run(
     that asset (still within the run's workspace), unless ``kind``/``version`` ask
     for another one; a pinned asset that is gone is an error, never "the newest".
     """
-    from django.db.models import Q
+    from django.db.models import Case, IntegerField, Value, When
 
     pinned = (run.input_pins or {}).get(name)
     if pinned is not None:
@@ -625,13 +657,15 @@ def asset_resolve_for_run(
         qs = qs.filter(kind=kind)
     if version is not None:
         qs = qs.filter(version=version)
-    candidates = list(qs.order_by("-version").values_list("id", "scope")[:200])
-    for scope, _q, _label in order:
-        for asset_id, candidate_scope in candidates:
-            if candidate_scope == scope:
-                asset = Asset.objects.get(pk=asset_id).as_kind()
-                asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
-                return asset
+    # Innermost scope first, then its newest version: one row, however many versions the
+    # wider scopes hold (a newest-first window over all scopes could miss the run's own).
+    rank = Case(*(When(scope=scope, then=Value(i)) for i, (scope, _q, _label) in enumerate(order)),
+                output_field=IntegerField())  # fmt: skip
+    found = qs.annotate(scope_rank=rank).order_by("scope_rank", "-version", "-id").values_list("id", flat=True)[:1]
+    for asset_id in found:
+        asset = Asset.objects.get(pk=asset_id).as_kind()
+        asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
+        return asset
     searched = [label for _, _, label in order]
     what = f"{kind} asset" if kind else "asset"
     pinned = f" version {version}" if version is not None else ""
@@ -646,8 +680,12 @@ def checkpoint_create(
     name: str,
     data: Any = None,
     blob: StoredBlob | None = None,
+    tags: Iterable[str] | None = None,
 ) -> Asset:
-    """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint."""
+    """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint, with ``tags``.
+
+    Raises ``ValidationError`` for data that is not JSON-serializable or bad tags.
+    """
     try:
         json.dumps(data)
     except (TypeError, ValueError):
@@ -661,6 +699,7 @@ def checkpoint_create(
         media_type="application/json" if blob is None else "",
         producer_execution=execution,
         producer_task=task,
+        tags=tags,
         data=data,
         parent_id=parent.pk if parent else None,
     )

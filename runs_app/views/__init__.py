@@ -2,6 +2,7 @@
 
 from .activity import workspace_activity
 from .compare import run_compare
+from .help import help_workflows
 from .pages import (
     api_token,
     dashboard,
@@ -31,6 +32,7 @@ __all__ = [
     "dashboard",
     "experiment_create",
     "experiment_detail",
+    "help_workflows",
     "project_create",
     "project_detail",
     "run_by_id",

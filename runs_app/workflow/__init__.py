@@ -15,6 +15,7 @@ from .errors import (
     MissingTaskInput,
     RunCancelled,
     ShellCommandFailed,
+    ShellCommandTimedOut,
     WorkflowError,
 )
 from .shell import ShellResult, shell
@@ -26,6 +27,7 @@ __all__ = [
     "Parameter",
     "RunCancelled",
     "ShellCommandFailed",
+    "ShellCommandTimedOut",
     "ShellResult",
     "TaskSpec",
     "Workflow",
