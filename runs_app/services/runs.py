@@ -44,7 +44,9 @@ from django.utils import timezone
 from assets_app import services as asset_services
 from molexp_site.errors import Conflict, IllegalTransition
 
+from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, Role, RunStatus, TaskStatus, Trigger
+from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
@@ -198,10 +200,21 @@ class LaunchPlan:
     topology_hash: str
     molcfg_text: str
     git: GitState = field(default_factory=GitState)
+    #: The code bundle read at launch (None when the plan re-uses a recorded snapshot).
+    bundle: code_snapshot.Bundle | None = None
+    #: path → {sha256, size} of every file of the snapshot, and its hash (SPEC §12).
+    files: dict = field(default_factory=dict)
+    snapshot_hash: str = ""
+
+    def fingerprint(self, params: dict) -> str:
+        return run_fingerprint(snapshot_hash=self.snapshot_hash, workflow_name=self.workflow_name,
+                               config_hash=self.config_hash, params=params)  # fmt: skip
 
     @property
     def snapshot(self) -> dict:
         return {
+            "snapshot_hash": self.snapshot_hash,
+            "files": self.files,
             "workflow_source": self.experiment.workflow_source,
             "workflow_name": self.workflow_name,
             "source_sha256": self.source_sha256,
@@ -213,6 +226,9 @@ class LaunchPlan:
             "git_branch": self.git.branch,
             "git_dirty": self.git.dirty,
             "git_diff": self.git.diff,
+            "git_untracked": self.git.untracked,
+            "git_untracked_count": self.git.untracked_count,
+            "git_workflow_state": self.git.workflow_state,
         }
 
 
@@ -293,6 +309,9 @@ def launch_plan(
     except ProfileError as exc:
         field_name = "overrides" if "override" in str(exc).lower() else "profile"
         raise ValidationError({field_name: str(exc)}) from None
+    root = code_snapshot.workflow_root(experiment.workflow_source, path)
+    bundle = code_snapshot.bundle_collect(root=root, workflow_rel=path.relative_to(root).as_posix(), source=source,
+                                          include=molcfg.get("snapshot_include", []))  # fmt: skip
     return LaunchPlan(
         experiment=experiment,
         profile=name,
@@ -306,7 +325,10 @@ def launch_plan(
         topology=topology,
         topology_hash=topology["topology_hash"],
         molcfg_text=molcfg_text,
-        git=git_capture(path) if capture_git else GitState(),
+        git=git_capture(path, root=root) if capture_git else GitState(),
+        bundle=bundle,
+        files=bundle.manifest,
+        snapshot_hash=bundle.snapshot_hash,
     )
 
 
@@ -458,6 +480,8 @@ def _create_runs(
     # that psycopg escapes character by character in Python (seconds for 1 000 runs); as an
     # expression it goes out as one bound parameter per row, escaped by libpq.
     snapshot_value = Value(snapshot, output_field=models.JSONField()) if len(plan.cells) > 1 else snapshot
+    if plan.bundle is not None:
+        code_snapshot.bundle_store(plan.bundle)  # slow I/O before the transaction; each content once
     with transaction.atomic():
         blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
@@ -476,6 +500,7 @@ def _create_runs(
                     profile=plan.profile,
                     config=plan.config,
                     config_hash=plan.config_hash,
+                    fingerprint=plan.fingerprint(cell),
                     overrides=plan.overrides,
                     workflow_snapshot=snapshot_value,
                     source_blob_id=blob_id,
@@ -584,7 +609,12 @@ def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[
             branch=snapshot.get("git_branch", ""),
             dirty=snapshot.get("git_dirty"),
             diff=snapshot.get("git_diff", ""),
+            untracked=list(snapshot.get("git_untracked") or []),
+            untracked_count=int(snapshot.get("git_untracked_count") or 0),
+            workflow_state=snapshot.get("git_workflow_state", ""),
         ),
+        files=dict(snapshot.get("files") or {}),
+        snapshot_hash=snapshot.get("snapshot_hash", ""),
     )
 
 
@@ -1006,14 +1036,16 @@ def execution_run(*, execution_id: int) -> str:
             if run.source_blob is None:
                 raise WorkflowError("The run has no stored workflow snapshot")
             filename = snapshot.get("workflow_source") or "workflow.py"
-            workflows = load_workflows(bytes(run.source_blob.content), filename=filename,
-                                       search_path=_workflow_dir_of(filename))  # fmt: skip
-            workflow = pick_workflow(workflows, snapshot.get("workflow_name") or None, filename=filename)
-            reuse, refs = ({}, {})
-            if execution.trigger == Trigger.RESUME:
-                reuse, refs = _reusable_outputs(execution=execution)
-            recorder = _TaskRecorder(execution=execution, ctx=ctx, reused_refs=refs)
-            execute(workflow, ctx=ctx, params=run.params or {}, config=run.config or {}, hooks=recorder, reuse=reuse)
+            source, import_paths = code_snapshot.execution_code(snapshot=snapshot, source_blob=run.source_blob)
+            with code_snapshot.isolated_imports(*import_paths):  # only the bundle; nothing of an earlier run
+                workflows = load_workflows(source, filename=filename)
+                workflow = pick_workflow(workflows, snapshot.get("workflow_name") or None, filename=filename)
+                reuse, refs = ({}, {})
+                if execution.trigger == Trigger.RESUME:
+                    reuse, refs = _reusable_outputs(execution=execution)
+                recorder = _TaskRecorder(execution=execution, ctx=ctx, reused_refs=refs)
+                execute(workflow, ctx=ctx, params=run.params or {}, config=run.config or {}, hooks=recorder,
+                        reuse=reuse)  # fmt: skip
         finally:
             ctx.close()  # flush logs and metrics before the outcome is recorded
     except RunCancelled:
@@ -1034,13 +1066,6 @@ def execution_run(*, execution_id: int) -> str:
         _finish(execution=execution, run=run, status=ExecutionStatus.SUCCEEDED, message="all tasks succeeded")
     reproduction_verdict_compute(run=run)  # a reproduction (reproduction_of set) compares itself with its original
     return outcome
-
-
-def _workflow_dir_of(workflow_source: str) -> str | None:
-    try:
-        return str(workflow_resolve(workflow_source).parent)
-    except ValidationError:
-        return None
 
 
 def _record_failure(*, execution: Execution, run: Run, task: str, exc: BaseException) -> None:
