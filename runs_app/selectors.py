@@ -128,7 +128,7 @@ def experiment_get(
 
 
 RUN_LIST_FIELDS = (
-    "id", "number", "status", "params", "profile", "config_hash", "results", "created_at", "started_at",
+    "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results", "created_at", "started_at",
     "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id",
     "experiment__name", "experiment__slug", "project__name", "project__slug", "workspace__name", "workspace__slug",
     "launched_by__username",
@@ -147,7 +147,7 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
     for key in ("experiment", "project", "workspace"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{f"{key}_id": filters[key]})
-    for key in ("status", "profile", "config_hash"):
+    for key in ("status", "profile", "config_hash", "fingerprint"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{key: filters[key]})
     return (
@@ -332,6 +332,31 @@ def run_list_by_config_hash(*, user: User, workspace: Workspace, config_hash: st
     return run_list(user=user, filters={"workspace": workspace.pk, "config_hash": config_hash})
 
 
+#: Sweep cells the launch preview lists one by one (all cells are counted).
+PREVIEW_CELLS_LISTED = 1000
+
+
+def launch_preview_cells(*, user: User, workspace: Workspace, plan) -> dict[str, Any]:
+    """Per sweep cell of a launch plan: its params, fingerprint and the newest succeeded run with it.
+
+    One query for all cells (``fingerprint IN (…)``, succeeded, readable by ``user`` in
+    ``workspace``). Returns ``{"cells": [...first PREVIEW_CELLS_LISTED...], "done": n, "total": n}``.
+    """
+    fingerprints = [plan.fingerprint(cell) for cell in plan.cells]
+    found: dict[str, Run] = {}
+    if plan.snapshot_hash:
+        rows = run_list(user=user, filters={"workspace": workspace.pk, "status": "succeeded"}).filter(
+            fingerprint__in=set(fingerprints)
+        )
+        for run in rows:  # newest first: keep the first seen
+            found.setdefault(run.fingerprint, run)
+    cells = [
+        {"params": cell, "fingerprint": fp, "succeeded_run": found.get(fp)}
+        for cell, fp in zip(plan.cells[:PREVIEW_CELLS_LISTED], fingerprints, strict=False)
+    ]
+    return {"cells": cells, "done": sum(1 for fp in fingerprints if fp in found), "total": len(fingerprints)}
+
+
 def metric_series(
     *, run: Run, keys: list[str] | None = None, max_points: int = METRIC_SERIES_MAX_POINTS
 ) -> dict[str, dict[str, Any]]:
@@ -410,39 +435,80 @@ def metric_latest_by_run(*, run_ids: list[int]) -> dict[int, list[Metric]]:
 
 
 def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
-    """The run's snapshot source against the workflow file as it is now (``difflib.unified_diff``).
+    """Every file of the run's code snapshot against the workflow's source tree as it is now.
 
-    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str}``:
-    ``missing`` when the run has no stored source or the file is gone (the message says which).
-    One query (the source blob); reads the current file, never imports it.
+    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str,
+    "files": [{"path", "status", "diff"}…]}`` (file statuses: identical, changed, added,
+    removed; see ``runs_app.snapshot``). ``missing`` when the run has no stored source or
+    the workflow file is gone (the message says which). One query (the source blob); reads
+    the current files, never imports them. An older one-file snapshot is compared with the
+    workflow file alone.
     """
-    import difflib
+    from pathlib import PurePosixPath
 
     from django.core.exceptions import ValidationError
 
+    from . import snapshot as code_snapshot
     from .models import SourceBlob
+    from .profiles import MOLCFG_NAME, ProfileError, load_molcfg
     from .services import workflow_resolve
 
-    snapshot = run.workflow_snapshot or {}
-    source_name = snapshot.get("workflow_source") or run.experiment.workflow_source
+    recorded = run.workflow_snapshot or {}
+    source_name = recorded.get("workflow_source") or run.experiment.workflow_source
     content = SourceBlob.objects.filter(pk=run.source_blob_id).values_list("content", flat=True).first()
     if content is None:
-        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot."}
+        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot.", "files": []}
     try:
-        current = workflow_resolve(source_name).read_bytes()
+        path = workflow_resolve(source_name)
+        current_source = path.read_bytes()
     except (ValidationError, OSError):
-        return {"status": "missing", "diff": "", "message": f"The workflow file {source_name!r} is no longer there."}
-    old = bytes(content)
-    if old == current:
-        return {"status": "identical", "diff": "", "message": ""}
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        current.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source_name} (run snapshot)",
-        tofile=f"{source_name} (current)",
-        n=context_lines,
-    )
-    return {"status": "changed", "diff": "".join(lines), "message": ""}
+        return {"status": "missing", "diff": "", "files": [],
+                "message": f"The workflow file {source_name!r} is no longer there."}  # fmt: skip
+    old_manifest = code_snapshot.manifest_of(recorded)
+    root = code_snapshot.workflow_root(source_name, path)
+    workflow_rel = path.relative_to(root).as_posix()
+    try:
+        include = load_molcfg(path.parent / MOLCFG_NAME).get("snapshot_include", [])
+    except ProfileError:
+        include = []
+    try:
+        now = code_snapshot.bundle_collect(root=root, workflow_rel=workflow_rel, source=current_source, include=include)
+        new_manifest = now.manifest
+    except ValidationError:  # the tree grew past the snapshot limit: compare the recorded files only
+        new_manifest = {}
+        now = None
+    if not recorded.get("files"):  # one-file snapshot: the workflow file alone
+        old_rel = PurePosixPath(source_name.strip()).as_posix()
+        new_manifest = {old_rel: {"sha256": hashlib_sha256(current_source), "size": len(current_source)}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+    if now is None:
+        for row in rows:
+            if row["status"] == "removed" and (root / row["path"]).is_file():
+                row["new"] = hashlib_sha256((root / row["path"]).read_bytes())
+                row["status"] = "identical" if row["new"] == row["old"] else "changed"
+    old_blob = bytes(content)
+    old_workflow_sha = recorded.get("source_sha256", "")
+
+    def read_old(row: dict) -> bytes | None:
+        if row["old"] and row["old"] == old_workflow_sha:
+            return old_blob
+        return code_snapshot.bundle_file_read(row["old"]) if row["old"] else None
+
+    def read_new(row: dict) -> bytes | None:
+        return (root / row["path"]).read_bytes() if row["new"] else None
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=read_old, read_new=read_new, old_label="run snapshot", new_label="current",
+        context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    return {"status": "changed" if changed else "identical", "diff": diff, "message": "", "files": files}
+
+
+def hashlib_sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- run comparison (issue 7, item 2) ---------------------------------------------------------

@@ -371,3 +371,93 @@ def isolated_imports(*paths: Path) -> Iterator[None]:
                 sys.path.remove(entry)
         _purge(folders, extra_prefix="molexp_workflow_")
         importlib.invalidate_caches()
+
+
+# --- comparing snapshots --------------------------------------------------------------
+
+#: Bytes of diff text one comparison shows at most (the per-file statuses are always complete).
+MAX_DIFF_TEXT = 400_000
+
+
+def manifest_of(snapshot: dict) -> dict[str, dict]:
+    """The manifest of a recorded snapshot; an older one-file snapshot is its workflow file alone."""
+    files = snapshot.get("files")
+    if isinstance(files, dict) and files:
+        return files
+    sha = snapshot.get("source_sha256")
+    if sha:
+        rel = PurePosixPath((snapshot.get("workflow_source") or "workflow.py").strip()).as_posix()
+        return {rel: {"sha256": sha, "size": snapshot.get("source_size") or 0}}
+    return {}
+
+
+def manifest_compare(old: dict[str, dict], new: dict[str, dict]) -> list[dict]:
+    """File by file: ``{"path", "status": identical|changed|added|removed, "old", "new"}`` sorted by path."""
+    rows = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a is None:
+            status = "added"
+        elif b is None:
+            status = "removed"
+        else:
+            status = "identical" if a.get("sha256") == b.get("sha256") else "changed"
+        rows.append({"path": path, "status": status, "old": (a or {}).get("sha256"), "new": (b or {}).get("sha256")})
+    return rows
+
+
+def _text(data: bytes | None) -> list[str] | None:
+    if data is None:
+        return []
+    try:
+        return data.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return None
+
+
+def manifest_diff(
+    rows: list[dict], *, read_old, read_new, old_label: str, new_label: str, context_lines: int = 3
+) -> tuple[str, list[dict]]:
+    """A unified diff of every file that is not identical, and the rows with each file's ``diff``.
+
+    ``read_old``/``read_new`` take a row and return the bytes of its side (None when absent).
+    Binary files are named, not diffed; past ``MAX_DIFF_TEXT`` the text is cut with a marker.
+    """
+    import difflib
+
+    out: list[str] = []
+    size = 0
+    result = []
+    for row in rows:
+        entry = dict(row, diff="")
+        if row["status"] != "identical":
+            try:
+                old, new = _text(read_old(row)), _text(read_new(row))
+            except OSError as exc:
+                old = new = None
+                entry["diff"] = f"{row['path']}: cannot be read ({exc.__class__.__name__})\n"
+            if old is None or new is None:
+                entry["diff"] = entry["diff"] or f"Binary file {row['path']} differs\n"
+            else:
+                entry["diff"] = "".join(
+                    difflib.unified_diff(old, new, fromfile=f"{row['path']} ({old_label})",
+                                         tofile=f"{row['path']} ({new_label})", n=context_lines)
+                )  # fmt: skip
+            if size + len(entry["diff"]) > MAX_DIFF_TEXT:
+                entry["diff"] = (
+                    f"[{row['path']}: diff not shown, the comparison is longer than {MAX_DIFF_TEXT} bytes]\n"
+                )
+            size += len(entry["diff"])
+            out.append(entry["diff"])
+        result.append(entry)
+    return "".join(out), result
+
+
+def stored_reader(side: str):
+    """A ``read_*`` callable for ``manifest_diff`` that reads one side's bytes from storage."""
+
+    def read(row: dict) -> bytes | None:
+        sha = row.get(side)
+        return bundle_file_read(sha) if sha else None
+
+    return read

@@ -126,7 +126,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
         model = Experiment
         fields = [
             "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
-            "git_commit", "git_branch", "git_dirty", "created_by", "created_at", "run_count",
+            "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -135,7 +135,7 @@ class ExperimentDetailSerializer(ExperimentSerializer):
     """An experiment with the uncommitted diff captured at creation and its task graph."""
 
     class Meta(ExperimentSerializer.Meta):
-        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "topology"]
+        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "git_untracked", "topology"]
         read_only_fields = fields
 
 
@@ -191,7 +191,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "number", "status", "params", "profile", "config_hash", "results",
+            "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
             "launched_by", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
@@ -267,6 +267,14 @@ class ExistingRunSerializer(serializers.Serializer):
         return run.get_absolute_url()
 
 
+class PreviewCellSerializer(serializers.Serializer):
+    params = serializers.JSONField(read_only=True)
+    fingerprint = serializers.CharField(read_only=True)
+    succeeded_run = ExistingRunSerializer(
+        read_only=True, allow_null=True, help_text="The newest succeeded run with this fingerprint, if any."
+    )
+
+
 class LaunchPreviewSerializer(serializers.Serializer):
     """What a launch would do, resolved and validated but not written."""
 
@@ -278,6 +286,11 @@ class LaunchPreviewSerializer(serializers.Serializer):
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )
     existing_count = serializers.IntegerField(read_only=True)
+    snapshot_hash = serializers.CharField(read_only=True, help_text="Hash of the code bundle a launch would record.")
+    cells = PreviewCellSerializer(
+        many=True, read_only=True,
+        help_text="Per sweep cell (the first 1000): its params, fingerprint and the succeeded run with that fingerprint.",
+    )  # fmt: skip
 
 
 class RunCloneSerializer(serializers.Serializer):

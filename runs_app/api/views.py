@@ -222,7 +222,10 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         existing = selectors.run_list_by_config_hash(
             user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
         )
+        cells = selectors.launch_preview_cells(user=request.user, workspace=experiment.workspace, plan=plan)
         preview = {
+            "snapshot_hash": plan.snapshot_hash,
+            "cells": cells["cells"],
             "profile": plan.profile,
             "config": plan.config,
             "config_hash": plan.config_hash,

@@ -406,7 +406,9 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
         user=request.user, filters={"workspace": experiment_obj.workspace_id, "config_hash": plan.config_hash}
     )
     existing = list(same[:PREVIEW_EXISTING])
+    cells = selectors.launch_preview_cells(user=request.user, workspace=experiment_obj.workspace, plan=plan)
     return {
+        "preview_fingerprints": cells,
         "plan": plan,
         "preview_config": _pretty(plan.config),
         "preview_runs": len(plan.cells),
@@ -522,7 +524,7 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
     user = request.user
     run = selectors.run_get_by_path(user=user, ws=ws, project=project, experiment=experiment, number=number)
     snapshot = run.workflow_snapshot or {}
-    hidden = {"git_diff", "molcfg", "tasks"}
+    hidden = {"git_diff", "molcfg", "tasks", "files", "git_untracked", "git_untracked_count", "git_workflow_state"}
     return render(
         request,
         "runs_app/run_detail.html",
@@ -541,6 +543,10 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_tasks": snapshot.get("tasks") or [],
             "snapshot_diff": snapshot.get("git_diff", ""),
             "snapshot_molcfg": snapshot.get("molcfg", ""),
+            "snapshot_untracked": snapshot.get("git_untracked") or [],
+            "snapshot_workflow_state": snapshot.get("git_workflow_state", ""),
+            "snapshot_git_dirty": snapshot.get("git_dirty"),
+            "fingerprint": run.fingerprint,
             "source_diff": selectors.run_source_diff(run=run),
             "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
             "events": selectors.run_event_list(run=run),
