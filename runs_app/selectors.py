@@ -619,27 +619,57 @@ def metric_series_for_runs(*, run_ids: list[int], max_points: int = COMPARE_CHAR
 
 
 def _code_diff(base: Run, other: Run, blobs: dict[int, bytes], context_lines: int = 3) -> dict[str, Any]:
-    import difflib
+    """Every file of two runs' code snapshots (SPEC §12): statuses per file and a unified diff of the changed ones.
 
-    base_sha = (base.workflow_snapshot or {}).get("source_sha256", "")
-    other_sha = (other.workflow_snapshot or {}).get("source_sha256", "")
-    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha}
-    if base_sha and base_sha == other_sha:
-        return {**entry, "status": "identical", "diff": ""}
-    old, new = blobs.get(base.source_blob_id or 0), blobs.get(other.source_blob_id or 0)
-    if old is None or new is None:
-        return {**entry, "status": "missing", "diff": ""}
-    if old == new:
-        return {**entry, "status": "identical", "diff": ""}
-    source = (other.workflow_snapshot or {}).get("workflow_source") or other.experiment.workflow_source
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        new.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source} (run {base.pk}, {base_sha[:12]})",
-        tofile=f"{source} (run {other.pk}, {other_sha[:12]})",
-        n=context_lines,
-    )
-    return {**entry, "status": "changed", "diff": "".join(lines)}
+    Equal ``snapshot_hash`` (or, for older one-file snapshots, equal ``source_sha256``) is
+    ``identical`` without reading a byte; otherwise the changed files are read from the
+    bundle store (the workflow file from the already loaded source blobs).
+    """
+    from . import snapshot as code_snapshot
+
+    base_snap, other_snap = base.workflow_snapshot or {}, other.workflow_snapshot or {}
+    base_sha, other_sha = base_snap.get("source_sha256", ""), other_snap.get("source_sha256", "")
+    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha,
+             "snapshot_hash": other_snap.get("snapshot_hash", ""), "base_snapshot_hash": base_snap.get("snapshot_hash", "")}  # fmt: skip
+    if entry["snapshot_hash"] and entry["snapshot_hash"] == entry["base_snapshot_hash"]:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    bundles = bool(base_snap.get("files")) and bool(other_snap.get("files"))
+    if not bundles and base_sha and base_sha == other_sha:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    by_sha = {
+        snap.get("source_sha256"): blobs[run.source_blob_id]
+        for run, snap in ((base, base_snap), (other, other_snap))
+        if run.source_blob_id in blobs and snap.get("source_sha256")
+    }
+    if not bundles and (base_sha not in by_sha or other_sha not in by_sha):
+        return {**entry, "status": "missing", "diff": "", "files": []}
+    old_manifest, new_manifest = code_snapshot.manifest_of(base_snap), code_snapshot.manifest_of(other_snap)
+    if not bundles:  # an older one-file snapshot on either side: compare the workflow files alone
+        old_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": base_sha}}
+        new_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": other_sha}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+
+    def reader(side: str):
+        def read(row: dict) -> bytes | None:
+            sha = row.get(side)
+            if not sha:
+                return None
+            return by_sha[sha] if sha in by_sha else code_snapshot.bundle_file_read(sha)
+
+        return read
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=reader("old"), read_new=reader("new"), old_label=f"run {base.pk}, {(entry['base_snapshot_hash'] or base_sha)[:12]}",
+        new_label=f"run {other.pk}, {(entry['snapshot_hash'] or other_sha)[:12]}", context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    status = "changed" if changed else "identical"
+    return {
+        **entry,
+        "status": status,
+        "diff": diff,
+        "files": [{"path": f["path"], "status": f["status"]} for f in files],
+    }
 
 
 def _inputs_rows(runs: list[Run], uses: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
