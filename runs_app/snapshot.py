@@ -87,7 +87,7 @@ def manifest_hash(manifest: dict[str, dict]) -> str:
 
 
 def blob_name(sha256: str) -> str:
-    return f"code/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+    return storage.code_blob_name(sha256)
 
 
 def workflow_root(workflow_source: str, path: Path) -> Path:
