@@ -143,10 +143,12 @@ def _export_bundle(w: _Writer, graph: list, parts: list, *, snapshot: dict, work
     manifest = snapshot.get("files") if isinstance(snapshot.get("files"), dict) else {}
     written: dict[str, str] = {}
     for rel, item in sorted(manifest.items()):
-        path = _workflow_path(rel)
-        if path == workflow_id:
-            written[rel] = path
+        if _workflow_path(rel) == workflow_id:
+            written[rel] = workflow_id
             continue
+        # Python names keep their underscores (``__init__.py``); only what could escape is replaced.
+        parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).lstrip(".") or "file" for p in PurePosixPath(rel).parts]
+        path = "workflow/" + "/".join(parts)
         if (
             path in w.files
             or not isinstance(item, dict)
