@@ -147,8 +147,8 @@ def _export_bundle(w: _Writer, graph: list, parts: list, *, snapshot: dict, work
             written[rel] = workflow_id
             continue
         # Python names keep their underscores (``__init__.py``); only what could escape is replaced.
-        parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).lstrip(".") or "file" for p in PurePosixPath(rel).parts]
-        path = "workflow/" + "/".join(parts)
+        names = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).lstrip(".") or "file" for p in PurePosixPath(rel).parts]
+        path = "workflow/" + "/".join(names)
         if (
             path in w.files
             or not isinstance(item, dict)

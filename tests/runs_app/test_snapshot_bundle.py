@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from assets_app import storage
-from assets_app.services import crate_export
+from assets_app.services import crate_export, crate_import
 from runs_app import snapshot as code_snapshot
 from runs_app.choices import RunStatus
 from runs_app.fingerprint import run_fingerprint
@@ -203,8 +203,9 @@ def test_run_comparison_diffs_every_file(helped, tree, editor, owner):
     assert clone_code["status"] == "identical" and clone_code["diff"] == ""
 
 
-def test_crate_export_carries_the_bundle_files(helped, editor):
+def test_crate_export_carries_the_bundle_files(helped, editor, outsider, other_ws):
     [run] = run_launch(user=editor, experiment=helped)
+    run = _execute(run)
     out = io.BytesIO()
     crate_export(user=editor, run=run, out=out)
     with zipfile.ZipFile(out) as zf:
@@ -217,4 +218,13 @@ def test_crate_export_carries_the_bundle_files(helped, editor):
     assert record["bundle"]["snapshot_hash"] == run.workflow_snapshot["snapshot_hash"]
     assert record["bundle"]["files"]["helper.py"] == "workflow/helper.py"
     ids = {e["@id"]: e for e in metadata["@graph"]}
-    assert ids["workflow/helper.py"]["sha256"] == run.workflow_snapshot["files"]["helper.py"]["sha256"]
+    sha = run.workflow_snapshot["files"]["helper.py"]["sha256"]
+    assert ids["workflow/helper.py"]["sha256"] == sha
+    assert {"@id": "workflow/pkg/__init__.py"} in ids["./"]["hasPart"]
+
+    # The import keeps the files as inert bytes (another server: the code store does not have them).
+    for name in _code_files():
+        os.unlink(name)
+    imported = crate_import(user=outsider, workspace=other_ws, fileobj=io.BytesIO(out.getvalue())).run
+    assert imported.workflow_snapshot["files"] == run.workflow_snapshot["files"]
+    assert code_snapshot.bundle_file_read(sha) == b"VALUE = 'old'\n"
