@@ -342,10 +342,21 @@ def _is_under(module, folders: tuple[str, ...]) -> bool:
     return bool(origin) and os.path.abspath(origin).startswith(folders)
 
 
+#: Module name → id of the module object already judged to come from outside every workflow
+#: folder (the standard library, site-packages): not looked at again while it is the same object.
+_outside: dict[str, tuple[int, str]] = {}
+
+
 def _purge(folders: tuple[str, ...], *, extra_prefix: str = "") -> None:
     for name, module in list(sys.modules.items()):
+        key = (id(module), str(getattr(module, "__file__", "")))  # the file too: an id can be reused
+        if _outside.get(name) == key:
+            continue
         if (extra_prefix and name.startswith(extra_prefix)) or _is_under(module, folders):
             sys.modules.pop(name, None)
+            _outside.pop(name, None)
+        else:
+            _outside[name] = key
 
 
 @contextlib.contextmanager
