@@ -228,3 +228,16 @@ def test_crate_export_carries_the_bundle_files(helped, editor, outsider, other_w
     imported = crate_import(user=outsider, workspace=other_ws, fileobj=io.BytesIO(out.getvalue())).run
     assert imported.workflow_snapshot["files"] == run.workflow_snapshot["files"]
     assert code_snapshot.bundle_file_read(sha) == b"VALUE = 'old'\n"
+
+
+def test_an_older_one_file_snapshot_runs_alone_never_from_the_live_tree(helped, chem_experiment, editor):
+    """Runs recorded before bundles: the workflow file alone, with no folder to import helpers from."""
+    [chem] = run_launch(user=editor, experiment=chem_experiment)
+    [legacy] = run_launch(user=editor, experiment=helped)
+    for run in (chem, legacy):
+        snapshot = {k: v for k, v in run.workflow_snapshot.items() if k not in ("files", "snapshot_hash")}
+        Run.objects.filter(pk=run.pk).update(workflow_snapshot=snapshot)
+    assert _execute(chem).status == RunStatus.SUCCEEDED
+    legacy = _execute(legacy)
+    assert legacy.status == RunStatus.FAILED  # helper.py sits in the live folder, but is not importable
+    assert "No module named 'helper'" in legacy.error["message"]
