@@ -208,8 +208,8 @@ def bundle_collect(*, root: Path, workflow_rel: str, source: bytes, include: lis
             continue
         path = root / rel
         try:
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                continue  # a link leaving the workflow folder is not part of its code
+            if not path.resolve().is_relative_to(root):
+                continue  # reached through a link leaving the workflow folder: not part of its code
             stats[rel] = path.stat()
         except OSError:
             continue  # vanished while walking

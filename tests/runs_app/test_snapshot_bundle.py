@@ -94,6 +94,18 @@ def test_bundle_holds_the_source_tree_and_leaves_out_hidden_cache_git_and_ignore
     )  # fmt: skip
 
 
+def test_links_leaving_the_workflow_folder_are_not_followed(tree, helped, editor, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("TOKEN = 'server secret'\n")
+    (outside / "passwords.txt").write_text("hunter2\n")
+    (tree / "linked_dir").symlink_to(outside, target_is_directory=True)
+    (tree / "linked_file.py").symlink_to(outside / "secret.py")
+    (tree / "molcfg.yaml").write_text((tree / "molcfg.yaml").read_text() + "snapshot:\n  include: ['linked_dir/*']\n")
+    [run] = run_launch(user=editor, experiment=helped)
+    assert not any(p.startswith("linked") for p in run.workflow_snapshot["files"])
+
+
 def test_an_include_glob_leaving_the_folder_is_refused(tree, helped, editor):
     (tree / "molcfg.yaml").write_text((tree / "molcfg.yaml").read_text() + "snapshot:\n  include: ['../*']\n")
     with pytest.raises(ValidationError, match="must stay inside"):
