@@ -345,11 +345,18 @@ def launch_preview_cells(*, user: User, workspace: Workspace, plan) -> dict[str,
     fingerprints = [plan.fingerprint(cell) for cell in plan.cells]
     found: dict[str, Run] = {}
     if plan.snapshot_hash:
-        rows = run_list(user=user, filters={"workspace": workspace.pk, "status": "succeeded"}).filter(
-            fingerprint__in=set(fingerprints)
+        from django.db.models import Max
+
+        # The newest succeeded run per fingerprint, as a subquery: one statement, at most one row per cell
+        # however many runs share a fingerprint.
+        newest = (
+            Run.objects.filter(workspace_id=workspace.pk, status="succeeded", fingerprint__in=set(fingerprints))
+            .values("fingerprint")
+            .annotate(last=Max("id"))
+            .values("last")
         )
-        for run in rows:  # newest first: keep the first seen
-            found.setdefault(run.fingerprint, run)
+        for run in run_list(user=user, filters={"workspace": workspace.pk}).filter(pk__in=newest):
+            found[run.fingerprint] = run
     cells = [
         {"params": cell, "fingerprint": fp, "succeeded_run": found.get(fp)}
         for cell, fp in zip(plan.cells[:PREVIEW_CELLS_LISTED], fingerprints, strict=False)

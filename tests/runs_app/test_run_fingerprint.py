@@ -67,12 +67,13 @@ def _preview(client, experiment, body):
 
 
 def test_preview_says_per_cell_whether_that_computation_already_succeeded(api_client_for, chem_experiment, editor):
-    done, failed = run_launch(user=editor, experiment=chem_experiment, sweep={"x": [1, 2]})
-    Run.objects.filter(pk=done.pk).update(status=RunStatus.SUCCEEDED)
+    older, done, failed = run_launch(user=editor, experiment=chem_experiment, sweep={"x": [1, 1, 2]})
+    Run.objects.filter(pk__in=[older.pk, done.pk]).update(status=RunStatus.SUCCEEDED)
     Run.objects.filter(pk=failed.pk).update(status=RunStatus.FAILED)
     body = _preview(api_client_for("viewer"), chem_experiment, {"sweep": {"x": [1, 2, 3]}}).json()
     cells = {c["params"]["x"]: c for c in body["cells"]}
-    assert cells[1]["succeeded_run"]["id"] == done.pk and cells[1]["fingerprint"] == done.fingerprint
+    assert older.fingerprint == done.fingerprint
+    assert cells[1]["succeeded_run"]["id"] == done.pk and cells[1]["fingerprint"] == done.fingerprint  # the newest
     assert cells[2]["succeeded_run"] is None  # failed is not succeeded
     assert cells[3]["succeeded_run"] is None
 
