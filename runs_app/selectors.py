@@ -486,12 +486,12 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
         now = None
     if not recorded.get("files"):  # one-file snapshot: the workflow file alone
         old_rel = PurePosixPath(source_name.strip()).as_posix()
-        new_manifest = {old_rel: {"sha256": hashlib_sha256(current_source), "size": len(current_source)}}
+        new_manifest = {old_rel: {"sha256": _sha256_hex(current_source), "size": len(current_source)}}
     rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
     if now is None:
         for row in rows:
             if row["status"] == "removed" and (root / row["path"]).is_file():
-                row["new"] = hashlib_sha256((root / row["path"]).read_bytes())
+                row["new"] = _sha256_hex((root / row["path"]).read_bytes())
                 row["status"] = "identical" if row["new"] == row["old"] else "changed"
     old_blob = bytes(content)
     old_workflow_sha = recorded.get("source_sha256", "")
@@ -512,7 +512,7 @@ def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
     return {"status": "changed" if changed else "identical", "diff": diff, "message": "", "files": files}
 
 
-def hashlib_sha256(data: bytes) -> str:
+def _sha256_hex(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()

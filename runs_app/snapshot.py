@@ -36,6 +36,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -154,6 +155,8 @@ def _excluded_parts(rel: str) -> bool:
 
 # --- collecting -----------------------------------------------------------------------
 
+#: Files modified less than this long ago are hashed again at every launch.
+RACY_NS = 2_000_000_000
 #: (path, size, mtime_ns, inode) → sha256 of files this process already hashed.
 _hash_cache: dict[tuple[str, int, int, int], str] = {}
 
@@ -239,7 +242,10 @@ def bundle_collect(*, root: Path, workflow_rel: str, source: bytes, include: lis
         sha = hashlib.sha256(data).hexdigest()
         if len(_hash_cache) > 50_000:
             _hash_cache.clear()
-        _hash_cache[key] = sha
+        # "Racy" files (modified in the last seconds) are not remembered: an edit within the file
+        # system's timestamp granularity, keeping the size, would otherwise go unnoticed (as in git).
+        if time.time_ns() - st.st_mtime_ns > RACY_NS:
+            _hash_cache[key] = sha
         files.append(BundleFile(rel, sha, len(data), path, data))
     return Bundle(files=tuple(files))
 

@@ -253,3 +253,14 @@ def test_an_older_one_file_snapshot_runs_alone_never_from_the_live_tree(helped, 
     legacy = _execute(legacy)
     assert legacy.status == RunStatus.FAILED  # helper.py sits in the live folder, but is not importable
     assert "No module named 'helper'" in legacy.error["message"]
+
+
+def test_an_edit_keeping_size_and_timestamp_is_still_seen(helped, tree, editor):
+    """A file edited within the file system's timestamp granularity, size unchanged ("racy git")."""
+    helper = tree / "helper.py"
+    stamp = helper.stat().st_mtime_ns
+    [first] = run_launch(user=editor, experiment=helped)
+    write_helper(tree, "new")  # same length as "old"
+    os.utime(helper, ns=(stamp, stamp))
+    [second] = run_launch(user=editor, experiment=helped)
+    assert second.workflow_snapshot["files"]["helper.py"] != first.workflow_snapshot["files"]["helper.py"]
