@@ -93,16 +93,20 @@ TOPOLOGY_CACHE_SECONDS = 30 * 24 * 3600
 
 
 def _siblings_fingerprint(folder: Path) -> str:
-    """Name, size and mtime of the Python files beside a workflow (helpers it may import)."""
+    """Path, size and mtime of the Python files of the workflow's root folder (helpers it may import,
+    in sub-folders too), with the snapshot's pruning (hidden folders, ``__pycache__``, ``.git``)."""
+    root = next((r for r in map(lambda d: Path(d).resolve(), settings.MOLEXP_WORKFLOW_DIRS)
+                 if folder.resolve().is_relative_to(r)), folder)  # fmt: skip
     entries = []
-    try:
-        with os.scandir(folder) as it:
-            for entry in it:
-                if entry.name.endswith(".py") and entry.is_file():
-                    st = entry.stat()
-                    entries.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    except OSError:
-        return ""
+    for current, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                try:
+                    st = os.stat(os.path.join(current, name))
+                except OSError:
+                    continue
+                entries.append(f"{os.path.relpath(os.path.join(current, name), root)}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
 
 
