@@ -370,6 +370,8 @@ MOLEXP_LOST_AFTER_SECONDS = env_int("MOLEXP_LOST_AFTER_SECONDS", 45)
 MOLEXP_CANCEL_GRACE_SECONDS = env_int("MOLEXP_CANCEL_GRACE_SECONDS", 20)
 MOLEXP_REDISPATCH_AFTER_SECONDS = env_int("MOLEXP_REDISPATCH_AFTER_SECONDS", 30)
 MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
+# A run's code snapshot (SPEC §12): the workflow root's source tree; a launch above this many bytes is refused.
+MOLEXP_SNAPSHOT_MAX_BYTES = env_int("MOLEXP_SNAPSHOT_MAX_BYTES", 50 * 1000 * 1000)
 # The machine name a worker records on the executions it claims (default: the host name).
 MOLEXP_WORKER_HOSTNAME = env_str("MOLEXP_WORKER_HOSTNAME", "")
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.

@@ -71,7 +71,7 @@ class RunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "profile", "workspace", "launched_by", "created_at", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["experiment__project__workspace", "workspace", "launched_by"]
-    search_fields = ["config_hash", "experiment__slug", "profile"]
+    search_fields = ["config_hash", "fingerprint", "experiment__slug", "profile"]
     raw_id_fields = ["experiment", "project", "workspace", "source_blob", "cloned_from", "launched_by"]
     date_hierarchy = "created_at"
     inlines = [ExecutionInline]

@@ -120,6 +120,12 @@ class Experiment(models.Model):
     git_branch = models.CharField(max_length=255, blank=True)
     git_dirty = models.BooleanField(null=True, blank=True)
     git_diff = models.TextField(blank=True)
+    git_untracked = models.JSONField(
+        default=list, blank=True, help_text="Untracked files under the workflow root at creation (SPEC §12)."
+    )
+    git_workflow_state = models.CharField(
+        max_length=10, blank=True, help_text="committed, modified or untracked (in no commit); empty: no repository."
+    )
     run_counter = models.PositiveIntegerField(default=0, help_text="Last run number handed out.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -178,6 +184,9 @@ class Run(models.Model):
     profile = models.CharField(max_length=200, blank=True)
     config = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, blank=True)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="SPEC §12: snapshot, workflow, config hash and params."
+    )
     overrides = models.JSONField(default=list, blank=True)
     workflow_snapshot = models.JSONField(default=dict, blank=True)
     source_blob = models.ForeignKey(SourceBlob, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")

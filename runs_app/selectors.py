@@ -129,7 +129,7 @@ def experiment_get(
 
 
 RUN_LIST_FIELDS = (
-    "id", "number", "status", "params", "profile", "config_hash", "results", "created_at", "started_at",
+    "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results", "created_at", "started_at",
     "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id",
     "experiment__name", "experiment__slug", "project__name", "project__slug", "workspace__name", "workspace__slug",
     "launched_by__username",
@@ -148,7 +148,7 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
     for key in ("experiment", "project", "workspace"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{f"{key}_id": filters[key]})
-    for key in ("status", "profile", "config_hash"):
+    for key in ("status", "profile", "config_hash", "fingerprint"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{key: filters[key]})
     return (
@@ -456,6 +456,37 @@ def run_list_by_config_hash(*, user: User, workspace: Workspace, config_hash: st
     return run_list(user=user, filters={"workspace": workspace.pk, "config_hash": config_hash})
 
 
+#: Sweep cells the launch preview lists one by one (all cells are counted).
+
+
+def launch_preview_cells(*, user: User, workspace: Workspace, plan) -> dict[str, Any]:
+    """Per sweep cell of a launch plan: its params, fingerprint and the newest succeeded run with it.
+
+    One query for all cells (``fingerprint IN (…)``, succeeded, readable by ``user`` in
+    ``workspace``). Returns ``{"cells": [...the first MOLEXP_LAUNCH_PREVIEW_MAX_CELLS...], "done": n, "total": n}``.
+    """
+    fingerprints = [plan.fingerprint(cell) for cell in plan.cells]
+    found: dict[str, Run] = {}
+    if plan.snapshot_hash:
+        from django.db.models import Max
+
+        # The newest succeeded run per fingerprint, as a subquery: one statement, at most one row per cell
+        # however many runs share a fingerprint.
+        newest = (
+            Run.objects.filter(workspace_id=workspace.pk, status="succeeded", fingerprint__in=set(fingerprints))
+            .values("fingerprint")
+            .annotate(last=Max("id"))
+            .values("last")
+        )
+        for run in run_list(user=user, filters={"workspace": workspace.pk}).filter(pk__in=newest):
+            found[run.fingerprint] = run
+    cells = [
+        {"params": cell, "fingerprint": fp, "succeeded_run": found.get(fp)}
+        for cell, fp in zip(plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS], fingerprints, strict=False)
+    ]
+    return {"cells": cells, "done": sum(1 for fp in fingerprints if fp in found), "total": len(fingerprints)}
+
+
 def metric_series(
     *, run: Run, keys: list[str] | None = None, max_points: int = METRIC_SERIES_MAX_POINTS
 ) -> dict[str, dict[str, Any]]:
@@ -534,48 +565,90 @@ def metric_latest_by_run(*, run_ids: list[int]) -> dict[int, list[Metric]]:
 
 
 def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
-    """The run's snapshot source against the workflow file as it is now (``difflib.unified_diff``).
+    """Every file of the run's code snapshot against the workflow's source tree as it is now.
 
-    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str}``:
-    ``missing`` when the run has no stored source or the file is gone (the message says which).
-    One query (the source blob); reads the current file, never imports it.
+    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str,
+    "files": [{"path", "status", "diff"}…]}`` (file statuses: identical, changed, added,
+    removed; see ``runs_app.snapshot``). ``missing`` when the run has no stored source or
+    the workflow file is gone (the message says which). One query (the source blob); reads
+    the current files, never imports them. An older one-file snapshot is compared with the
+    workflow file alone.
     ``imported`` for a run imported from a crate: its workflow name came from the crate, so no
     server file is read for it at all (SPEC §12; docs/security.md "Only server workflow code runs").
     """
-    import difflib
+    from pathlib import PurePosixPath
 
     from django.core.exceptions import ValidationError
 
+    from . import snapshot as code_snapshot
     from .models import SourceBlob
+    from .profiles import MOLCFG_NAME, ProfileError, load_molcfg
     from .services import workflow_resolve
 
     if run.imported:
         return {
             "status": "imported",
             "diff": "",
+            "files": [],
             "message": "Imported from an RO-Crate: the snapshot is the crate's and is not compared with this "
             "server's files.",
         }
-    snapshot = run.workflow_snapshot or {}
-    source_name = snapshot.get("workflow_source") or run.experiment.workflow_source
+    recorded = run.workflow_snapshot or {}
+    source_name = recorded.get("workflow_source") or run.experiment.workflow_source
     content = SourceBlob.objects.filter(pk=run.source_blob_id).values_list("content", flat=True).first()
     if content is None:
-        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot."}
+        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot.", "files": []}
     try:
-        current = workflow_resolve(source_name).read_bytes()
+        path = workflow_resolve(source_name)
+        current_source = path.read_bytes()
     except (ValidationError, OSError):
-        return {"status": "missing", "diff": "", "message": f"The workflow file {source_name!r} is no longer there."}
-    old = bytes(content)
-    if old == current:
-        return {"status": "identical", "diff": "", "message": ""}
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        current.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source_name} (run snapshot)",
-        tofile=f"{source_name} (current)",
-        n=context_lines,
-    )
-    return {"status": "changed", "diff": "".join(lines), "message": ""}
+        return {"status": "missing", "diff": "", "files": [],
+                "message": f"The workflow file {source_name!r} is no longer there."}  # fmt: skip
+    old_manifest = code_snapshot.manifest_of(recorded)
+    root = code_snapshot.workflow_root(source_name, path)
+    workflow_rel = path.relative_to(root).as_posix()
+    try:
+        include = load_molcfg(path.parent / MOLCFG_NAME).get("snapshot_include", [])
+    except ProfileError:
+        include = []
+    try:
+        now = code_snapshot.bundle_collect(root=root, workflow_rel=workflow_rel, source=current_source, include=include)
+        new_manifest = now.manifest
+    except ValidationError:  # the tree grew past the snapshot limit: compare the recorded files only
+        new_manifest = {}
+        now = None
+    if not recorded.get("files"):  # one-file snapshot: the workflow file alone
+        old_rel = PurePosixPath(source_name.strip()).as_posix()
+        new_manifest = {old_rel: {"sha256": _sha256_hex(current_source), "size": len(current_source)}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+    if now is None:
+        for row in rows:
+            if row["status"] == "removed" and (root / row["path"]).is_file():
+                row["new"] = _sha256_hex((root / row["path"]).read_bytes())
+                row["status"] = "identical" if row["new"] == row["old"] else "changed"
+    old_blob = bytes(content)
+    old_workflow_sha = recorded.get("source_sha256", "")
+
+    def read_old(row: dict) -> bytes | None:
+        if row["old"] and row["old"] == old_workflow_sha:
+            return old_blob
+        return code_snapshot.bundle_file_read(row["old"]) if row["old"] else None
+
+    def read_new(row: dict) -> bytes | None:
+        return (root / row["path"]).read_bytes() if row["new"] else None
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=read_old, read_new=read_new, old_label="run snapshot", new_label="current",
+        context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    return {"status": "changed" if changed else "identical", "diff": diff, "message": "", "files": files}
+
+
+def _sha256_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- run comparison (issue 7, item 2) ---------------------------------------------------------
@@ -686,27 +759,57 @@ def metric_series_for_runs(*, run_ids: list[int], max_points: int = COMPARE_CHAR
 
 
 def _code_diff(base: Run, other: Run, blobs: dict[int, bytes], context_lines: int = 3) -> dict[str, Any]:
-    import difflib
+    """Every file of two runs' code snapshots (SPEC §12): statuses per file and a unified diff of the changed ones.
 
-    base_sha = (base.workflow_snapshot or {}).get("source_sha256", "")
-    other_sha = (other.workflow_snapshot or {}).get("source_sha256", "")
-    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha}
-    if base_sha and base_sha == other_sha:
-        return {**entry, "status": "identical", "diff": ""}
-    old, new = blobs.get(base.source_blob_id or 0), blobs.get(other.source_blob_id or 0)
-    if old is None or new is None:
-        return {**entry, "status": "missing", "diff": ""}
-    if old == new:
-        return {**entry, "status": "identical", "diff": ""}
-    source = (other.workflow_snapshot or {}).get("workflow_source") or other.experiment.workflow_source
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        new.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source} (run {base.pk}, {base_sha[:12]})",
-        tofile=f"{source} (run {other.pk}, {other_sha[:12]})",
-        n=context_lines,
-    )
-    return {**entry, "status": "changed", "diff": "".join(lines)}
+    Equal ``snapshot_hash`` (or, for older one-file snapshots, equal ``source_sha256``) is
+    ``identical`` without reading a byte; otherwise the changed files are read from the
+    bundle store (the workflow file from the already loaded source blobs).
+    """
+    from . import snapshot as code_snapshot
+
+    base_snap, other_snap = base.workflow_snapshot or {}, other.workflow_snapshot or {}
+    base_sha, other_sha = base_snap.get("source_sha256", ""), other_snap.get("source_sha256", "")
+    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha,
+             "snapshot_hash": other_snap.get("snapshot_hash", ""), "base_snapshot_hash": base_snap.get("snapshot_hash", "")}  # fmt: skip
+    if entry["snapshot_hash"] and entry["snapshot_hash"] == entry["base_snapshot_hash"]:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    bundles = bool(base_snap.get("files")) and bool(other_snap.get("files"))
+    if not bundles and base_sha and base_sha == other_sha:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    by_sha = {
+        snap.get("source_sha256"): blobs[run.source_blob_id]
+        for run, snap in ((base, base_snap), (other, other_snap))
+        if run.source_blob_id in blobs and snap.get("source_sha256")
+    }
+    if not bundles and (base_sha not in by_sha or other_sha not in by_sha):
+        return {**entry, "status": "missing", "diff": "", "files": []}
+    old_manifest, new_manifest = code_snapshot.manifest_of(base_snap), code_snapshot.manifest_of(other_snap)
+    if not bundles:  # an older one-file snapshot on either side: compare the workflow files alone
+        old_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": base_sha}}
+        new_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": other_sha}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+
+    def reader(side: str):
+        def read(row: dict) -> bytes | None:
+            sha = row.get(side)
+            if not sha:
+                return None
+            return by_sha[sha] if sha in by_sha else code_snapshot.bundle_file_read(sha)
+
+        return read
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=reader("old"), read_new=reader("new"), old_label=f"run {base.pk}, {(entry['base_snapshot_hash'] or base_sha)[:12]}",
+        new_label=f"run {other.pk}, {(entry['snapshot_hash'] or other_sha)[:12]}", context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    status = "changed" if changed else "identical"
+    return {
+        **entry,
+        "status": status,
+        "diff": diff,
+        "files": [{"path": f["path"], "status": f["status"]} for f in files],
+    }
 
 
 def _inputs_rows(runs: list[Run], uses: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -48,6 +49,7 @@ from django.utils import timezone
 from runs_app.choices import Role
 from runs_app.models import Execution, Project, Run, Workspace
 
+from .. import storage
 from ..choices import AssetKind
 from ..models import Asset, AssetUse
 from .core import CHUNK, StoredBlob, asset_create, asset_use_record, blob_store_chunks
@@ -136,6 +138,66 @@ class _Writer:
                 yield from iter(lambda: fh.read(CHUNK), b"")
 
         return self.write_chunks(path, chunks())
+
+
+def _export_bundle(w: _Writer, graph: list, parts: list, *, snapshot: dict, workflow_id: str | None) -> dict[str, str]:
+    """Write every file of the run's code snapshot under ``workflow/`` (the workflow file is already there).
+
+    Returns manifest path → crate path. A file whose bytes are not in storage is left out
+    (the manifest in ``molexp/run.json`` still names it with its sha256).
+    """
+    manifest = snapshot.get("files") if isinstance(snapshot.get("files"), dict) else {}
+    written: dict[str, str] = {}
+    for rel, item in sorted(manifest.items()):
+        if _workflow_path(rel) == workflow_id:
+            written[rel] = workflow_id
+            continue
+        # Python names keep their underscores (``__init__.py``); only what could escape is replaced.
+        names = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).lstrip(".") or "file" for p in PurePosixPath(rel).parts]
+        path = "workflow/" + "/".join(names)
+        if (
+            path in w.files
+            or not isinstance(item, dict)
+            or not storage.exists(storage.code_blob_name(str(item.get("sha256"))))
+        ):
+            continue
+
+        def chunks(sha: str = str(item["sha256"])) -> Iterator[bytes]:
+            with storage.open_read(storage.code_blob_name(sha)) as fh:
+                yield from iter(lambda: fh.read(CHUNK), b"")
+
+        entry = w.write_chunks(path, chunks())
+        props: dict[str, Any] = {"name": rel, "description": "Part of the code snapshot at launch (SPEC §12)."}
+        if rel.endswith(".py"):
+            props.update({"@type": ["File", "SoftwareSourceCode"], "programmingLanguage": {"@id": "#python"},
+                          "encodingFormat": "text/x-python"})  # fmt: skip
+        graph.append(_file_entity(path, entry, **props))
+        parts.append({"@id": path})
+        written[rel] = path
+    return written
+
+
+def _import_bundle(zf: zipfile.ZipFile, files: dict, declared: dict[str, str], record: dict) -> None:
+    """Keep the code snapshot files of a crate as inert bytes (content-addressed; never imported or run).
+
+    Only files whose crate sha256 (already checked) equals the sha256 the run's manifest
+    names are stored, so the manifest of an imported run only ever points at matching bytes.
+    """
+    bundle = record.get("bundle") if isinstance(record.get("bundle"), dict) else {}
+    paths = bundle.get("files") if isinstance(bundle.get("files"), dict) else {}
+    snapshot = (record.get("run") or {}).get("workflow_snapshot") or {}
+    manifest = snapshot.get("files") if isinstance(snapshot, dict) and isinstance(snapshot.get("files"), dict) else {}
+    for rel, path in paths.items():
+        item = manifest.get(rel)
+        if not isinstance(item, dict) or not isinstance(path, str) or path not in files:
+            continue
+        sha = str(item.get("sha256") or "")
+        if declared.get(path) != sha or storage.exists(storage.code_blob_name(sha)):
+            continue
+        info = files[path]
+        if info.file_size > settings.MOLEXP_SNAPSHOT_MAX_BYTES:
+            continue
+        storage.put_bytes(storage.code_blob_name(sha), b"".join(_member_chunks(zf, info)))
 
 
 def _file_entity(path: str, entry: dict, **props: Any) -> dict:
@@ -227,6 +289,7 @@ def crate_export(*, user, run: Run, out: IO[bytes], inputs: str = "include", sou
                 )
             )
             parts.append({"@id": workflow_id})
+        bundle_paths = _export_bundle(w, graph, parts, snapshot=snapshot, workflow_id=workflow_id)
         params_ids = []
         if snapshot.get("molcfg"):
             entry = w.write_bytes("molcfg.yaml", str(snapshot["molcfg"]).encode("utf-8"))
@@ -416,6 +479,8 @@ def crate_export(*, user, run: Run, out: IO[bytes], inputs: str = "include", sou
                 "git_diff": exp.git_diff,
             },  # fmt: skip
             "workflow": {"path": workflow_id, "sha256": run.source_blob.sha256 if run.source_blob else None},
+            # SPEC §12: every file of the code snapshot, manifest path → path in the crate.
+            "bundle": {"snapshot_hash": snapshot.get("snapshot_hash", ""), "files": bundle_paths},
             "run": {
                 "id": run.pk,
                 "number": run.number,
@@ -697,6 +762,7 @@ def crate_import(
                 if blob.sha256 != declared[path]:
                     raise _refuse(f"sha256 of {path!r} changed while reading.")
                 blobs[path] = blob
+        _import_bundle(zf, files, declared, record)
         source = None
         if workflow.get("path"):
             source = b"".join(_member_chunks(zf, files[workflow["path"]]))  # at most MOLEXP_CRATE_MAX_SOURCE_BYTES

@@ -126,7 +126,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
         model = Experiment
         fields = [
             "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
-            "git_commit", "git_branch", "git_dirty", "created_by", "created_at", "run_count",
+            "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -135,7 +135,7 @@ class ExperimentDetailSerializer(ExperimentSerializer):
     """An experiment with the uncommitted diff captured at creation and its task graph."""
 
     class Meta(ExperimentSerializer.Meta):
-        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "topology"]
+        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "git_untracked", "topology"]
         read_only_fields = fields
 
 
@@ -191,7 +191,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "number", "status", "params", "profile", "config_hash", "results",
+            "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
             "launched_by", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
@@ -269,6 +269,14 @@ class ExistingRunSerializer(serializers.Serializer):
         return run.get_absolute_url()
 
 
+class PreviewCellSerializer(serializers.Serializer):
+    params = serializers.JSONField(read_only=True)
+    fingerprint = serializers.CharField(read_only=True)
+    succeeded_run = ExistingRunSerializer(
+        read_only=True, allow_null=True, help_text="The newest succeeded run with this fingerprint, if any."
+    )
+
+
 class LaunchPreviewSerializer(serializers.Serializer):
     """What a launch would do, resolved and validated but not written."""
 
@@ -276,14 +284,15 @@ class LaunchPreviewSerializer(serializers.Serializer):
     config = serializers.JSONField(read_only=True)
     config_hash = serializers.CharField(read_only=True)
     run_count = serializers.IntegerField(read_only=True, help_text="Runs the launch would create (sweep cells).")
-    cells = serializers.ListField(
-        child=serializers.DictField(), read_only=True,
-        help_text="The params of the first runs (at most MOLEXP_LAUNCH_PREVIEW_MAX_CELLS, default 100).",
-    )  # fmt: skip
     existing_runs = ExistingRunSerializer(
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )
     existing_count = serializers.IntegerField(read_only=True)
+    snapshot_hash = serializers.CharField(read_only=True, help_text="Hash of the code bundle a launch would record.")
+    cells = PreviewCellSerializer(
+        many=True, read_only=True,
+        help_text="Per sweep cell (the first MOLEXP_LAUNCH_PREVIEW_MAX_CELLS, default 100; run_count stays exact): its params, fingerprint and the succeeded run with that fingerprint.",
+    )  # fmt: skip
 
 
 class RunCloneSerializer(serializers.Serializer):

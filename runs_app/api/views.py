@@ -11,7 +11,6 @@ malformed id reaches the selector and is a JSON 404, not an HTML one.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -224,13 +223,14 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         existing = selectors.run_list_by_config_hash(
             user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
         )
+        cells = selectors.launch_preview_cells(user=request.user, workspace=experiment.workspace, plan=plan)
         preview = {
+            "snapshot_hash": plan.snapshot_hash,
+            "cells": cells["cells"],
             "profile": plan.profile,
             "config": plan.config,
             "config_hash": plan.config_hash,
             "run_count": len(plan.cells),
-            # Per-cell output is bounded whatever the sweep; run_count stays exact.
-            "cells": plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS],
             "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
             "existing_count": existing.count(),
         }

@@ -36,6 +36,7 @@ from ..choices import (
 from ..gitstate import git_capture
 from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
 from ..selectors import path_in_server_data, workflow_part_is_hidden, workspace_require_role
+from ..snapshot import workflow_root
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ def experiment_create(
     workspace_require_role(user=user, workspace=project.workspace, role=Role.EDITOR)
     name = _clean_name(name)
     path = workflow_resolve(workflow_source)
-    git = git_capture(path)
+    git = git_capture(path, root=workflow_root(workflow_source, path))  # the workflow's folder only (SPEC §12)
     with transaction.atomic():
         slug = (
             _check_slug(Experiment, slug, project=project) if slug else _unique_slug(Experiment, name, project=project)
@@ -308,6 +309,8 @@ def experiment_create(
             git_branch=git.branch,
             git_dirty=git.dirty,
             git_diff=git.diff,
+            git_untracked=git.untracked,
+            git_workflow_state=git.workflow_state,
             created_by=user,
         )
         experiment.full_clean()

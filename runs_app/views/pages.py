@@ -415,7 +415,9 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
     existing = list(same[:PREVIEW_EXISTING])
     # Per-cell work is bounded whatever the sweep (MOLEXP_LAUNCH_PREVIEW_MAX_CELLS); the count is exact.
     shown = min(5, settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS)
+    cells = selectors.launch_preview_cells(user=request.user, workspace=experiment_obj.workspace, plan=plan)
     return {
+        "preview_fingerprints": cells,
         "plan": plan,
         "preview_config": _pretty(plan.config),
         "preview_runs": len(plan.cells),
@@ -540,7 +542,7 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
     except ValidationError as exc:
         return HttpResponseBadRequest("; ".join(exc.messages))
     snapshot = run.workflow_snapshot or {}
-    hidden = {"git_diff", "molcfg", "tasks"}
+    hidden = {"git_diff", "molcfg", "tasks", "files", "git_untracked", "git_untracked_count", "git_workflow_state"}
     return render(
         request,
         "runs_app/run_detail.html",
@@ -559,6 +561,10 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_tasks": snapshot.get("tasks") or [],
             "snapshot_diff": snapshot.get("git_diff", ""),
             "snapshot_molcfg": snapshot.get("molcfg", ""),
+            "snapshot_untracked": snapshot.get("git_untracked") or [],
+            "snapshot_workflow_state": snapshot.get("git_workflow_state", ""),
+            "snapshot_git_dirty": snapshot.get("git_dirty"),
+            "fingerprint": run.fingerprint,
             "source_diff": selectors.run_source_diff(run=run),
             "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
             "events": events.events,
