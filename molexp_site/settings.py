@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refused sign-ins (molexp_site/throttle.py) answer 429 on every login path.
+    "molexp_site.throttle.SigninThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -207,6 +209,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the sign-in throttle (per username+client and per client).
+AUTHENTICATION_BACKENDS = ["molexp_site.throttle.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "runs:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -380,7 +384,8 @@ MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
-# Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
+# Sign-in throttling (molexp_site/throttle.py): failed attempts per (username, client address) and
+# per client address, then locks that double from LOCKOUT_SECONDS up to LOCKOUT_MAX_SECONDS.
 # The cache holds sign-in failure counters and API throttles, so every web process must share
 # it: a file cache in var/ on one machine (the embedded default), Redis across machines.
 MOLEXP_CACHE_URL = env_str("MOLEXP_CACHE_URL", "")
@@ -398,6 +403,8 @@ else:
 MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
 MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
 MOLEXP_LOGIN_WINDOW_SECONDS = env_int("MOLEXP_LOGIN_WINDOW_SECONDS", 300)
+MOLEXP_LOGIN_LOCKOUT_SECONDS = env_int("MOLEXP_LOGIN_LOCKOUT_SECONDS", 60)
+MOLEXP_LOGIN_LOCKOUT_MAX_SECONDS = env_int("MOLEXP_LOGIN_LOCKOUT_MAX_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,

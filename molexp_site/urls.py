@@ -6,7 +6,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .api import not_found
-from .throttle import ThrottledLoginView
+from .throttle import ThrottledAdminAuthenticationForm, ThrottledLoginView
+
+# The admin's own login page shows the sign-in throttle's refusal like the login page does.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 api_patterns = [
     path("", include("runs_app.api.urls")),
@@ -18,7 +21,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
-    # Failed sign-ins are counted per username and per client: 429 past the limit (throttle.py).
+    # Failed sign-ins are counted per (username, client) and per client: 429 past the limit (throttle.py).
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

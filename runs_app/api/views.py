@@ -63,8 +63,9 @@ class TokenCreateView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    # Security battery (SPEC §11): a per-client request rate, and failed passwords counted per
-    # username and per client like the login page (molexp_site.throttle): 429 past the limit.
+    # Security battery (SPEC §11): a per-client request rate; failed passwords are counted per
+    # (username, client) and per client by the authentication backend, like every login path
+    # (molexp_site.throttle): 429 with Retry-After while locked.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth-token"
 
