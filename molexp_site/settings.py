@@ -121,6 +121,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A nonce-based Content-Security-Policy on every HTML page (molexp_site/csp.py).
+    "molexp_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,6 +149,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "molexp_site.csp.csp_nonce",
             ],
         },
     },
@@ -297,6 +300,8 @@ REST_FRAMEWORK = {
     # POST /api/auth/token/ per client (ScopedRateThrottle); failed passwords are limited by MOLEXP_LOGIN_* below.
     "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("MOLEXP_TOKEN_RATE", "60/min")},
 }
+# /api/schema/ and /api/docs/ need sign-in unless this is on (molexp_site/api_docs.py).
+MOLEXP_API_DOCS_PUBLIC = env_bool("MOLEXP_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MolExp API",
     "DESCRIPTION": "Workspaces, experiments, runs and the asset catalog of MolExp.",
