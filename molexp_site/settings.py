@@ -291,6 +291,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies nested past MOLEXP_JSON_MAX_DEPTH are a 400 (molexp_site/json_input.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "molexp_site.json_input.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "molexp_site.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["molexp_site.api.FilterBackend"],
@@ -300,6 +306,8 @@ REST_FRAMEWORK = {
     # POST /api/auth/token/ per client (ScopedRateThrottle); failed passwords are limited by MOLEXP_LOGIN_* below.
     "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("MOLEXP_TOKEN_RATE", "60/min")},
 }
+# Deepest nesting of any JSON a request carries (API bodies, JSON typed into forms): deeper → 400.
+MOLEXP_JSON_MAX_DEPTH = env_int("MOLEXP_JSON_MAX_DEPTH", 100)
 # /api/schema/ and /api/docs/ need sign-in unless this is on (molexp_site/api_docs.py).
 MOLEXP_API_DOCS_PUBLIC = env_bool("MOLEXP_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
