@@ -37,4 +37,5 @@ urlpatterns = [
     path("runs/<int:pk>/export/", crate_views.run_export, name="run-export"),
     path("w/<slug:ws>/import/", crate_views.crate_import_page, name="crate-import"),
     path("account/token/", views.api_token, name="api-token"),
+    path("account/invitations/", views.invitation_list, name="invitation-list"),
 ]

@@ -31,11 +31,12 @@ from molexp_site.throttle import token_signin_guard
 from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
-from ..models import Experiment, Membership, Project, Run, Workspace
+from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
     ExperimentSerializer,
+    InvitationSerializer,
     LaunchPreviewSerializer,
     LaunchResultSerializer,
     LaunchSerializer,
@@ -108,12 +109,15 @@ _USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH
 @extend_schema_view(
     list=extend_schema(parameters=[_WORKSPACE_PK]),
     create=extend_schema(
-        parameters=[_WORKSPACE_PK], request=MembershipSetSerializer, responses={201: MembershipSerializer}
+        parameters=[_WORKSPACE_PK],
+        request=MembershipSetSerializer,
+        responses={201: MembershipSerializer, 202: InvitationSerializer},
+        description="A member's role changes (201); anyone else is invited (202) and joins on accepting.",
     ),
     destroy=extend_schema(parameters=[_WORKSPACE_PK, _USERNAME], responses={204: None}),
 )
 class MembershipViewSet(viewsets.GenericViewSet):
-    """Members of a workspace: any member reads them; owners add, change and remove them."""
+    """Members of a workspace: any member reads them; owners invite, change and remove them."""
 
     queryset = Membership.objects.none()
     serializer_class = MembershipSerializer
@@ -134,8 +138,10 @@ class MembershipViewSet(viewsets.GenericViewSet):
         workspace = self._workspace()
         body = MembershipSetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        result = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
+        if isinstance(result, Invitation):
+            return Response(InvitationSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(MembershipSerializer(result).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, workspace_pk: str, username: str) -> Response:
         services.membership_remove(actor=request.user, workspace=self._workspace(), username=username)

@@ -17,6 +17,7 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
+from .invitations import invitation_accept, invitation_decline
 from .reproduce import (
     reproduction_verdict_build,
     reproduction_verdict_compute,
@@ -47,6 +48,8 @@ __all__ = [
     "execution_run",
     "execution_terminate",
     "experiment_create",
+    "invitation_accept",
+    "invitation_decline",
     "launch_plan",
     "membership_remove",
     "membership_set",

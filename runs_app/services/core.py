@@ -34,8 +34,9 @@ from ..choices import (
     Role,
 )
 from ..gitstate import git_capture
-from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
+from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
 from ..selectors import workspace_require_role
+from .invitations import invitation_create
 
 logger = logging.getLogger(__name__)
 
@@ -153,24 +154,28 @@ def workspace_create(*, user, name: str, slug: str = "", description: str = "") 
 
 
 @transaction.atomic
-def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> Membership:
-    """Add a user to a workspace or change their role (owner only).
+def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> Membership | Invitation:
+    """Change a member's role, or invite anyone else to the workspace (owner or staff only).
 
-    Raises ``ValidationError`` for an unknown user or role and ``Conflict`` when
-    the change would leave the workspace without an owner.
+    A member's role changes at once (``Membership``). Anyone else gets an ``Invitation``
+    that they accept or decline (``services.invitations``): nobody is made a member
+    without consent, and the answer is the same whether an account with that name exists,
+    so usernames cannot be enumerated. Raises ``ValidationError`` for an unknown role and
+    ``Conflict`` when the change would leave the workspace without an owner.
     """
     workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
-    try:
-        member = User.objects.get(username=username)
-    except User.DoesNotExist:
-        raise ValidationError({"username": f"No user named {username!r}."}) from None
-    membership = Membership.objects.select_for_update().filter(workspace=workspace, user=member).first()
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(workspace=workspace, user__username=username)
+        .first()
+    )
     if membership is None:
-        return Membership.objects.create(workspace=workspace, user=member, role=role)
+        return invitation_create(actor=actor, workspace=workspace, username=username, role=role)
     if membership.role == Role.OWNER and role != Role.OWNER:
-        _require_another_owner(workspace=workspace, leaving=member)
+        _require_another_owner(workspace=workspace, leaving=membership.user)
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -178,10 +183,13 @@ def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> 
 
 @transaction.atomic
 def membership_remove(*, actor, workspace: Workspace, username: str) -> None:
-    """Remove a member (owner only); the last owner cannot be removed."""
+    """Remove a member, or withdraw a pending invitation (owner only); the last owner cannot be removed."""
     workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
     membership = Membership.objects.select_for_update().filter(workspace=workspace, user__username=username).first()
     if membership is None:
+        withdrawn, _ = Invitation.objects.filter(workspace=workspace, username=username).delete()
+        if withdrawn:
+            return
         raise ValidationError({"username": f"{username!r} is not a member of this workspace."})
     if membership.role == Role.OWNER:
         _require_another_owner(workspace=workspace, leaving=membership.user)

@@ -2,6 +2,7 @@
 
 from .activity import workspace_activity
 from .compare import run_compare
+from .invitations import invitation_list
 from .pages import (
     api_token,
     dashboard,
@@ -28,6 +29,7 @@ from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
 
 __all__ = [
     "api_token",
+    "invitation_list",
     "dashboard",
     "experiment_create",
     "experiment_detail",
