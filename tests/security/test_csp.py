@@ -111,3 +111,5 @@ def test_htmx_is_configured_for_the_policy():
     assert '"includeIndicatorStyles": false' in config.group(1)
     assert '"allowEval": false' in config.group(1)
     assert '"allowScriptTags": false' in config.group(1)
+    # Back reloads the page (a restored copy would hold an old nonce; page copies stay out of localStorage).
+    assert '"historyCacheSize": 0' in config.group(1) and '"refreshOnHistoryMiss": true' in config.group(1)
