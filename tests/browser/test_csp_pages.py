@@ -3,8 +3,8 @@
 Issue 12, finding 1: every HTML page sends a nonce-based policy (molexp_site/csp.py). This
 journey signs in and opens the dashboard, the experiment page (mermaid task graph), a run
 page (Chart.js metric charts, htmx polling fragments), the comparison page (Chart.js
-overlays), the catalog (an htmx search), the upload page, the API token page, the API docs
-(Swagger UI) and the admin, recording every ``securitypolicyviolation`` event and every
+overlays), the catalog (an htmx search), the upload, token, invitations and members pages, the
+browsable API, the API docs (Swagger UI) and the admin, recording every ``securitypolicyviolation`` event and every
 console error; it asserts that the libraries did their work and that nothing was refused.
 """
 
@@ -119,8 +119,19 @@ def test_main_pages_work_under_the_policy_without_violations(watched, live_serve
     expect(page.locator("#catalog-results")).to_be_visible()
     _no_violations(page, errors, "catalog")
 
-    for path in ("/uploads/new/", "/account/token/", "/w/demo/members/", "/admin/", "/admin/auth/user/"):
+    pages = (
+        "/uploads/new/",
+        "/account/token/",
+        "/account/invitations/",
+        "/w/demo/members/",
+        "/admin/",
+        "/admin/auth/user/",
+    )
+    for path in (*pages, "/api/runs/", f"/api/experiments/{experiment.pk}/"):  # with DRF's browsable pages
         page.goto(base + path)
+        if path.startswith("/api/"):
+            expect(page.locator(".response-info")).to_be_visible()
+            assert page.evaluate("Array.from(document.querySelectorAll('style')).every(s => s.sheet !== null)")
         _no_violations(page, errors, path)
 
     # The new-token page's select-on-click handler (formerly an inline onclick).
