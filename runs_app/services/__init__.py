@@ -9,6 +9,8 @@ for its invariants.
 
 from .core import (
     experiment_create,
+    invitation_accept,
+    invitation_decline,
     membership_remove,
     membership_set,
     project_create,
@@ -17,7 +19,6 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
-from .invitations import invitation_accept, invitation_decline
 from .reproduce import (
     reproduction_verdict_build,
     reproduction_verdict_compute,
