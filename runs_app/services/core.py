@@ -1,4 +1,4 @@
-"""Writes of runs_app: the only code that changes workspaces, memberships,
+"""Writes of runs_app: the only code that changes workspaces, memberships, invitations,
 projects, experiments, runs and executions.
 
 Invariants:
