@@ -5,6 +5,7 @@ from django.contrib import admin
 from .models import (
     Execution,
     Experiment,
+    Invitation,
     Membership,
     Metric,
     Project,
@@ -39,6 +40,15 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "workspace"]
     search_fields = ["user__username", "workspace__slug"]
     raw_id_fields = ["user", "workspace"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["username", "workspace", "role", "invited_by", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["workspace", "invited_by"]
+    search_fields = ["username", "workspace__slug"]
+    raw_id_fields = ["workspace", "invited_by"]
 
 
 @admin.register(Project)

@@ -70,6 +70,29 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} as {self.role}"
 
 
+class Invitation(models.Model):
+    """An owner's offer of a role in a workspace to a username; it becomes a membership when its user accepts.
+
+    Keyed by username text, not by user, so inviting a name that no account has looks and
+    behaves exactly like inviting one that does (usernames cannot be enumerated by inviting).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "username"], name="invitation_unique_username")]
+        indexes = [models.Index(fields=["username", "workspace"], name="invitation_username_ws")]
+
+    def __str__(self) -> str:
+        return f"{self.username} invited to {self.workspace} as {self.role}"
+
+
 class Project(models.Model):
     """A line of research inside a workspace; holds experiments and a data library."""
 

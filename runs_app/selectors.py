@@ -23,7 +23,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
-from .models import Execution, Experiment, Membership, Metric, Project, Run, RunEvent, Workspace
+from .models import Execution, Experiment, Invitation, Membership, Metric, Project, Run, RunEvent, Workspace
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -90,6 +90,27 @@ def membership_list(*, user: User, workspace: Workspace) -> QuerySet[Membership]
     """Members of a workspace, readable by any member."""
     workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
     return Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__username")
+
+
+def invitation_list(*, user: User, workspace: Workspace) -> QuerySet[Invitation]:
+    """Pending invitations of a workspace, readable by any member (the members page shows them)."""
+    workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
+    return (
+        Invitation.objects.filter(workspace=workspace)
+        .select_related("workspace", "invited_by")
+        .order_by("username", "id")
+    )
+
+
+def invitation_list_for_user(*, user: User) -> QuerySet[Invitation]:
+    """The caller's own pending invitations, newest first."""
+    if not getattr(user, "is_authenticated", False):
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.filter(username=user.get_username())
+        .select_related("workspace", "invited_by")
+        .order_by("-created_at", "-id")
+    )
 
 
 def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:

@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..choices import Role
-from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, TaskExecution, Workspace
+from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, TaskExecution, Workspace
 from ..selectors import execution_list, project_list, workspace_list
 
 # --- fields -------------------------------------------------------------------------
@@ -98,6 +98,28 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembershipSetSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """A pending invitation: the named user becomes a member with ``role`` once they accept."""
+
+    workspace_name = serializers.CharField(source="workspace.name", read_only=True)
+    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["workspace", "workspace_name", "username", "role", "invited_by", "created_at", "status"]
+        read_only_fields = fields
+
+    def get_status(self, obj: Invitation) -> str:
+        return "pending"
+
+
+class InvitationRespondSerializer(serializers.Serializer):
+    """Accept or decline the caller's invitation to this workspace."""
+
+    workspace = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 # --- projects and experiments -------------------------------------------------------

@@ -32,11 +32,12 @@ from molexp_site.throttle import token_signin_guard
 from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
-from ..models import Experiment, Membership, Project, Run, Workspace
+from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
     ExperimentSerializer,
+    InvitationSerializer,
     LaunchPreviewSerializer,
     LaunchResultSerializer,
     LaunchSerializer,
@@ -64,8 +65,9 @@ class TokenCreateView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    # Security battery (SPEC §11): a per-client request rate, and failed passwords counted per
-    # username and per client like the login page (molexp_site.throttle): 429 past the limit.
+    # Security battery (SPEC §11): a per-client request rate; failed passwords are counted per
+    # (username, client) and per client by the authentication backend, like every login path
+    # (molexp_site.throttle): 429 with Retry-After while locked.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth-token"
 
@@ -108,12 +110,15 @@ _USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH
 @extend_schema_view(
     list=extend_schema(parameters=[_WORKSPACE_PK]),
     create=extend_schema(
-        parameters=[_WORKSPACE_PK], request=MembershipSetSerializer, responses={201: MembershipSerializer}
+        parameters=[_WORKSPACE_PK],
+        request=MembershipSetSerializer,
+        responses={201: MembershipSerializer, 202: InvitationSerializer},
+        description="A member's role changes (201); anyone else is invited (202) and joins on accepting.",
     ),
     destroy=extend_schema(parameters=[_WORKSPACE_PK, _USERNAME], responses={204: None}),
 )
 class MembershipViewSet(viewsets.GenericViewSet):
-    """Members of a workspace: any member reads them; owners add, change and remove them."""
+    """Members of a workspace: any member reads them; owners invite, change and remove them."""
 
     queryset = Membership.objects.none()
     serializer_class = MembershipSerializer
@@ -134,8 +139,10 @@ class MembershipViewSet(viewsets.GenericViewSet):
         workspace = self._workspace()
         body = MembershipSetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        result = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
+        if isinstance(result, Invitation):
+            return Response(InvitationSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(MembershipSerializer(result).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, workspace_pk: str, username: str) -> Response:
         services.membership_remove(actor=request.user, workspace=self._workspace(), username=username)

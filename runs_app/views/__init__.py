@@ -3,6 +3,7 @@
 from .activity import workspace_activity
 from .compare import run_compare
 from .help import help_workflows
+from .invitations import invitation_list
 from .pages import (
     api_token,
     dashboard,
@@ -29,6 +30,7 @@ from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
 
 __all__ = [
     "api_token",
+    "invitation_list",
     "dashboard",
     "experiment_create",
     "experiment_detail",

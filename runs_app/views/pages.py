@@ -37,6 +37,7 @@ from ..forms import (
     RunLaunchForm,
     WorkspaceCreateForm,
 )
+from ..models import Invitation
 
 PAGE_SIZE = 25
 #: Runs with the same config hash that the launch preview lists.
@@ -186,7 +187,7 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
                 except (ValidationError, Conflict) as exc:
                     remove_error = exc.message if isinstance(exc, Conflict) else " ".join(exc.messages)
                 else:
-                    messages.success(request, f"{username} is no longer a member of {workspace.name}.")
+                    messages.success(request, f"{username} is no longer a member of (or invited to) {workspace.name}.")
                     return _redirect(request, request.path)
             else:
                 remove_error = "Choose a member to remove."
@@ -195,13 +196,20 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
             form = MembershipSetForm(request.POST, prefix=prefix)
             if form.is_valid():
                 try:
-                    membership = services.membership_set(actor=user, workspace=workspace, **form.cleaned_data)
+                    result = services.membership_set(actor=user, workspace=workspace, **form.cleaned_data)
                 except ValidationError as exc:
                     _add_errors(form, exc)
                 except Conflict as exc:
                     form.add_error(None, exc.message)
                 else:
-                    messages.success(request, f"{membership.user.username} is now {membership.role} in {workspace}.")
+                    if isinstance(result, Invitation):
+                        # The same answer whether or not such an account exists (no username enumeration).
+                        messages.success(
+                            request,
+                            f"Invited {result.username} as {result.role}: they become a member when they accept.",
+                        )
+                    else:
+                        messages.success(request, f"{result.user.username} is now {result.role} in {workspace}.")
                     return _redirect(request, request.path)
             if prefix == "add":
                 set_form = form
@@ -215,6 +223,7 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
             "role": role,
             "is_owner": _can(role, Role.OWNER),
             "members": selectors.membership_list(user=user, workspace=workspace),
+            "invitations": selectors.invitation_list(user=user, workspace=workspace),
             "set_form": set_form,
             "row_error": remove_error,
             "roles": Role.choices,

@@ -2,7 +2,7 @@
 
 Import what workflow files need from here::
 
-    from runs_app.workflow import Workflow, shell
+    from runs_app.workflow import Workflow, shell, csv_text
 
 This package imports no Django request objects and no Celery; the RunContext
 (``runs_app.workflow.context``) is imported only by the worker.
@@ -19,6 +19,7 @@ from .errors import (
     WorkflowError,
 )
 from .shell import ShellResult, shell
+from .tabular import csv_text
 
 __all__ = [
     "AssetNotFound",
@@ -32,5 +33,6 @@ __all__ = [
     "TaskSpec",
     "Workflow",
     "WorkflowError",
+    "csv_text",
     "shell",
 ]
