@@ -84,6 +84,15 @@ def workspace_require_role(*, user: User, workspace: Workspace, role: str) -> st
     return have
 
 
+def workspaces_with_role_at_least(*, user: User, role: str) -> QuerySet[Workspace]:
+    """The workspaces where ``user`` has at least ``role`` (staff: all), unordered: e.g. where they may upload."""
+    qs = Workspace.objects.all()
+    if _is_staff(user):
+        return qs
+    roles = [r for r in Role if role_at_least(r, role)]
+    return qs.filter(id__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("workspace_id"))
+
+
 # --- scoped lookups of the workspace tree (Http404 when invisible) ----------------------------
 
 

@@ -35,9 +35,15 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from runs_app.access import experiment_get, project_get, role_at_least, workspace_get, workspace_require_role
+from runs_app.access import (
+    experiment_get,
+    project_get,
+    workspace_get,
+    workspace_require_role,
+    workspaces_with_role_at_least,
+)
 from runs_app.choices import Role
-from runs_app.models import Experiment, Membership, Project, Workspace
+from runs_app.models import Experiment, Project, Workspace
 
 from ..choices import UploadStatus
 from ..models import Upload
@@ -89,11 +95,7 @@ def upload_get(*, user, pk: Any) -> Upload:
 
 def upload_workspace_choices(*, user) -> list[Workspace]:
     """Workspaces where ``user`` may upload (editor or owner; staff: all), by name."""
-    qs = Workspace.objects.all()
-    if not user.is_staff:
-        roles = [r for r in Role if role_at_least(r, Role.EDITOR)]
-        qs = qs.filter(id__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("workspace_id"))
-    return list(qs.order_by("name", "id"))
+    return list(workspaces_with_role_at_least(user=user, role=Role.EDITOR).order_by("name", "id"))
 
 
 # --- metadata ---------------------------------------------------------------------------
