@@ -13,7 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from molexp_site import keyset
-from runs_app.selectors import run_get
+from runs_app.access import run_get
 
 from .choices import AssetKind
 from .search import SORTS, PageTooDeep, QueryError

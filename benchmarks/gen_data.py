@@ -108,7 +108,8 @@ def main() -> None:
     from django.db import connection
 
     from assets_app.models import Asset
-    from assets_app.services.core import _search_text, error_fingerprint
+    from assets_app.services.registration import _search_text
+    from assets_app.services.run_assets import error_fingerprint
     from runs_app.choices import Role
     from runs_app.fingerprint import run_fingerprint
     from runs_app.models import Experiment, Membership, Project, Run, Workspace

@@ -13,26 +13,10 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KeyTransform
 from drf_spectacular.utils import extend_schema_field
 
+from molexp_site.filters import IdFilter
+
 from .choices import RunStatus
 from .models import Experiment, Metric, Project, Run
-
-#: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER (and PostgreSQL's bigint).
-ID_MIN, ID_MAX = -(2**63), 2**63 - 1
-
-
-class IdFilter(django_filters.Filter):
-    """An integer key filter: a decimal (``1.5``), an exponent (``1e3``), ``NaN`` or a value outside
-    the 64-bit range is a form error (a 400 in the API), never a silently rounded id or a 500.
-
-    (``NumberFilter`` parses a ``Decimal``, so ``experiment=1.5`` would have matched id 1.)
-    """
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("min_value", ID_MIN)
-        kwargs.setdefault("max_value", ID_MAX)
-        super().__init__(*args, **kwargs)
 
 
 class ProjectFilterSet(django_filters.FilterSet):

@@ -26,7 +26,11 @@ from .choices import (
 
 
 class Workspace(models.Model):
-    """A team's space: members with roles, projects, and one asset catalog."""
+    """A team's space: members with roles, projects, and one asset catalog.
+
+    ``workspace.data_assets`` (its data library) is installed by ``assets_app.apps``, like
+    ``project.data_assets`` and ``experiment.data_assets``: models never import assets services.
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -45,13 +49,6 @@ class Workspace(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("runs:workspace-detail", kwargs={"ws": self.slug})
-
-    @property
-    def data_assets(self):
-        """This workspace's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
 
 
 class Membership(models.Model):
@@ -115,13 +112,6 @@ class Project(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("runs:project-detail", kwargs={"ws": self.workspace.slug, "project": self.slug})
 
-    @property
-    def data_assets(self):
-        """This project's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
-
 
 class Experiment(models.Model):
     """One workflow under study in a project, with the git state captured at creation.
@@ -167,13 +157,6 @@ class Experiment(models.Model):
             "runs:experiment-detail",
             kwargs={"ws": self.workspace.slug, "project": self.project.slug, "experiment": self.slug},
         )
-
-    @property
-    def data_assets(self):
-        """This experiment's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
 
 
 class SourceBlob(models.Model):

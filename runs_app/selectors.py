@@ -18,56 +18,31 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
-from .models import Execution, Experiment, Invitation, Membership, Metric, Project, Run, RunEvent, Workspace
+# The access rules (scoping, roles, the scoped lookups assets need) live in ``access.py`` at the
+# bottom of the import graph; they are re-exported here so existing callers keep working.
+# New code imports them from ``runs_app.access``.
+from .access import (  # noqa: F401
+    _is_staff,
+    experiment_get,
+    experiment_list,
+    project_get,
+    project_list,
+    role_at_least,
+    run_get,
+    scope_to_user,
+    visible_workspace_ids,
+    workspace_get,
+    workspace_require_role,
+    workspace_role,
+)
+from .choices import ExecutionStatus, Role, RunStatus
+from .models import Execution, Experiment, Invitation, Membership, Metric, Run, RunEvent, Workspace
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def _is_staff(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
-
-
-def visible_workspace_ids(*, user: User) -> QuerySet | None:
-    """A subquery of the workspace ids ``user`` may read, or None for staff (everything)."""
-    if _is_staff(user):
-        return None
-    if not user.is_authenticated:
-        return Workspace.objects.none().values("id")
-    return Membership.objects.filter(user_id=user.pk).values("workspace_id")
-
-
-def scope_to_user(qs: QuerySet, *, user: User, field: str = "workspace_id") -> QuerySet:
-    """Restrict any queryset with a workspace key to what ``user`` may read (NetBox's ``restrict``)."""
-    ids = visible_workspace_ids(user=user)
-    return qs if ids is None else qs.filter(**{f"{field}__in": ids})
-
-
-def workspace_role(*, user: User, workspace: Workspace) -> str | None:
-    """The user's role in the workspace; staff count as owner; None for outsiders."""
-    if _is_staff(user):
-        return Role.OWNER
-    if not user.is_authenticated:
-        return None
-    return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
-
-
-def workspace_require_role(*, user: User, workspace: Workspace, role: str) -> str:
-    """Return the user's role if it is at least ``role``.
-
-    Raises ``Http404`` for non-members (the workspace stays invisible) and
-    ``PermissionDenied`` for members whose role is too low.
-    """
-    have = workspace_role(user=user, workspace=workspace)
-    if have is None:
-        raise Http404("No such workspace.")
-    if ROLE_RANK[Role(have)] < ROLE_RANK[Role(role)]:
-        raise PermissionDenied(f"This needs the {role} role in workspace '{workspace.slug}'; you are {have}.")
-    return have
 
 
 def workspace_list(*, user: User) -> QuerySet[Workspace]:
@@ -75,15 +50,6 @@ def workspace_list(*, user: User) -> QuerySet[Workspace]:
     return qs.annotate(
         project_count=Count("projects", distinct=True),
     ).order_by("name", "id")
-
-
-def workspace_get(*, user: User, slug: str | None = None, pk: Any = None) -> Workspace:
-    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
-    lookup = {"slug": slug} if slug is not None else {"pk": pk}
-    try:
-        return qs.get(**lookup)
-    except (Workspace.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such workspace.") from None
 
 
 def membership_list(*, user: User, workspace: Workspace) -> QuerySet[Membership]:
@@ -111,42 +77,6 @@ def invitation_list_for_user(*, user: User) -> QuerySet[Invitation]:
         .select_related("workspace", "invited_by")
         .order_by("-created_at", "-id")
     )
-
-
-def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:
-    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
-    if workspace is not None:
-        qs = qs.filter(workspace=workspace)
-    return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
-
-
-def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = None, slug: str | None = None) -> Project:
-    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
-    try:
-        if slug is not None:
-            return qs.get(workspace=workspace, slug=slug)
-        return qs.get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such project.") from None
-
-
-def experiment_list(*, user: User, project: Project | None = None) -> QuerySet[Experiment]:
-    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
-    if project is not None:
-        qs = qs.filter(project=project)
-    return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")
-
-
-def experiment_get(
-    *, user: User, pk: Any = None, project: Project | None = None, slug: str | None = None
-) -> Experiment:
-    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
-    try:
-        if slug is not None:
-            return qs.get(project=project, slug=slug)
-        return qs.get(pk=pk)
-    except (Experiment.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such experiment.") from None
 
 
 RUN_LIST_FIELDS = (
@@ -177,14 +107,6 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
         .only(*RUN_LIST_FIELDS)
         .order_by(*RUN_LIST_ORDERING)
     )
-
-
-def run_get(*, user: User, pk: Any) -> Run:
-    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
-    try:
-        return qs.get(pk=pk)
-    except (Run.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such run.") from None
 
 
 def run_get_by_number(*, user: User, experiment: Experiment, number: Any) -> Run:

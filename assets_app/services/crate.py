@@ -52,7 +52,7 @@ from runs_app.models import Execution, Project, Run, Workspace
 from .. import storage
 from ..choices import AssetKind
 from ..models import Asset, AssetUse
-from .core import CHUNK, StoredBlob, asset_create, asset_use_record, blob_store_chunks
+from .blobs import CHUNK, StoredBlob, blob_store_chunks
 from .crate_limits import (
     CrateLimits,
     crate_check_counts,
@@ -63,6 +63,7 @@ from .crate_limits import (
     crate_source_url,
     refuse,
 )
+from .registration import asset_create, asset_use_record
 
 METADATA = "ro-crate-metadata.json"
 RECORD = "molexp/run.json"
@@ -249,7 +250,7 @@ def crate_export(*, user, run: Run, out: IO[bytes], inputs: str = "include", sou
     Returns a summary (file count, crate name). Raises ``Http404`` for a
     non-member and ``ValidationError`` for an unknown ``inputs`` mode.
     """
-    from runs_app.selectors import workspace_require_role
+    from runs_app.access import workspace_require_role
 
     workspace_require_role(user=user, workspace=run.workspace, role=Role.VIEWER)
     if inputs not in INPUT_MODES:
@@ -706,7 +707,7 @@ def crate_import(
     (``imported=True``, same sha256). Raises ``ValidationError`` (a refused crate:
     nothing created), ``PermissionDenied`` (viewer) or ``Http404`` (non-member).
     """
-    from runs_app.selectors import workspace_require_role
+    from runs_app.access import workspace_require_role
 
     workspace_require_role(user=user, workspace=workspace, role=Role.EDITOR)
     if project is not None and project.workspace_id != workspace.pk:

@@ -1,7 +1,7 @@
 """The maintenance's part of logs: finalize the logs that no worker will finalize (SPEC §12).
 
 Invariants:
-- A log still being written is a folder of segments (``core.log_open``); its
+- A log still being written is a folder of segments (``logs.log_open``); its
   worker joins and indexes it when the execution ends. A worker that was
   SIGKILLed, lost or terminated after a cancel never does: this sweep finalizes
   such logs (hashed, searchable) once no execution of their run runs and none
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ..choices import AssetKind
 from ..models import Asset
-from .core import executions_alive, log_finalize
+from .logs import executions_alive, log_finalize
 
 #: Logs finalized per maintenance pass (the next pass takes the rest).
 SWEEP_BATCH = 200

@@ -26,7 +26,8 @@ from molexp_site.errors import Conflict, TooManyRequests
 from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
 
 from .. import selectors, services
-from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
+from ..access import role_at_least as _can  # the one role comparison (runs_app.access)
+from ..choices import ExecutionStatus, Role, RunStatus
 from ..filtersets import RunFilterSet
 from ..forms import (
     ExperimentCreateForm,
@@ -62,10 +63,6 @@ def _add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
-
-
-def _can(role: str | None, needed: str) -> bool:
-    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
 def _pretty(value: Any) -> str:

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from assets_app import services
 from assets_app.models import Asset
-from assets_app.services.core import SEARCH_TEXT_LIMIT
 from assets_app.services.log_index import LogWordIndex
 from assets_app.services.log_sweep import log_finalize_abandoned
+from assets_app.services.registration import SEARCH_TEXT_LIMIT
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Run
 from runs_app.tasks import maintenance_task
