@@ -6,6 +6,7 @@ libraries and uploads. Callers import from ``assets_app.services``; each
 module's docstring states its invariants.
 """
 
+from .code_blobs import code_blob_store
 from .core import (
     AssetLookupError,
     LogCountPending,
@@ -29,7 +30,6 @@ from .core import (
     log_tail,
     storage_probe,
 )
-from .crate import CrateImportResult, crate_export, crate_filename, crate_import
 from .libraries import (
     AssetBytesUnavailable,
     AssetNotFound,
@@ -83,10 +83,7 @@ __all__ = [
     "log_open",
     "log_tail",
     "storage_probe",
-    "CrateImportResult",
-    "crate_export",
-    "crate_filename",
-    "crate_import",
+    "code_blob_store",
     "AssetBytesUnavailable",
     "AssetNotFound",
     "asset_bytes_open",
