@@ -35,6 +35,7 @@ from assets_app.selectors import AssetKind
 from molexp_site.safe_url import http_url
 from runs_app.models import Execution, Run
 
+from .builders.base import iso as _iso
 from .zipsafety import CrateLimits, member_json, refuse
 
 RECORD = "molexp/run.json"
@@ -43,10 +44,6 @@ RECORD_FORMAT = "molexp-run/1"
 MAX_EXECUTIONS = 1000
 MAX_TASK_EXECUTIONS = 100_000
 MAX_ASSET_USES = 100_000
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
 
 
 # --- writer ---------------------------------------------------------------------------------------
