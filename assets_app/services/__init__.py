@@ -14,7 +14,7 @@ its invariants:
   (copy, move, symlink, hardlink).
 - ``uploads``: the tus protocol, with ``upload_errors``, ``upload_partials``,
   ``upload_publish`` and ``upload_sweep``.
-- ``crate`` (+ ``crate_limits``): RO-Crate export and import.
+- ``code_blobs``: code-bundle files stored by content (the RO-Crate importer, ``runs_app.crate``).
 """
 
 from .blobs import (
@@ -27,7 +27,7 @@ from .blobs import (
     blob_store_path,
     storage_probe,
 )
-from .crate import CrateImportResult, crate_export, crate_filename, crate_import
+from .code_blobs import code_blob_store
 from .import_sources import AssetBytesUnavailable, asset_bytes_open, import_source_resolve
 from .libraries import (
     AssetNotFound,
@@ -90,10 +90,7 @@ __all__ = [
     "log_open",
     "log_tail",
     "storage_probe",
-    "CrateImportResult",
-    "crate_export",
-    "crate_filename",
-    "crate_import",
+    "code_blob_store",
     "AssetBytesUnavailable",
     "AssetNotFound",
     "asset_bytes_open",

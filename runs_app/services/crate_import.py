@@ -1,9 +1,9 @@
 """Rows of an imported run record (RO-Crate import, SPEC §3): project, experiment, run and its history.
 
-Split of the crate feature between the apps: ``assets_app.services.crate``
-reads and checks the crate (zip safety, checksums, metadata) and stores the
-asset bytes; it calls :func:`run_import_create` here for every ``runs_app``
-row, so each app's rows are written by its own services.
+Split of the crate feature: ``runs_app.crate.importer`` reads and checks the
+crate (zip safety, checksums, metadata), stores the asset bytes and rows
+through ``assets_app.services``, and calls :func:`run_import_create` here for
+every ``runs_app`` row, so each app's rows are written by its own services.
 
 Invariants:
 - Called inside the importer's transaction: either the whole record is

@@ -35,7 +35,7 @@ def failed_run(chem_experiment, editor):  # noqa: F811
 
 
 def export_bytes(run: Run, user, *, inputs: str = "include") -> bytes:
-    from assets_app.services import crate_export
+    from runs_app.crate import crate_export
 
     buf = io.BytesIO()
     crate_export(user=user, run=run, out=buf, inputs=inputs)

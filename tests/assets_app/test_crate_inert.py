@@ -33,7 +33,7 @@ def marker(tmp_path):
 
 
 def _import(crate: bytes, user, workspace) -> Run:
-    from assets_app.services import crate_import
+    from runs_app.crate import crate_import
 
     return Run.objects.get(pk=crate_import(user=user, workspace=workspace, fileobj=io.BytesIO(crate)).run.pk)
 

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from assets_app import storage
-from assets_app.services import crate_export, crate_import
 from runs_app import snapshot as code_snapshot
 from runs_app.choices import RunStatus
+from runs_app.crate import crate_export, crate_import
 from runs_app.fingerprint import run_fingerprint
 from runs_app.models import Execution, Run
 from runs_app.selectors import run_compare, run_source_diff

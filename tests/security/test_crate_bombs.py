@@ -159,7 +159,7 @@ def test_bomb_is_refused_with_400_and_registers_nothing(case, finished_run, view
 
 
 def _import(crate: bytes, user, workspace):
-    from assets_app.services import crate_import
+    from runs_app.crate import crate_import
 
     return crate_import(user=user, workspace=workspace, fileobj=io.BytesIO(crate))
 

@@ -136,7 +136,7 @@ def test_http_source_url_is_kept_and_linked(finished_run, viewer, outsider, othe
     def record(rec):
         rec["source_url"] = GOOD[0]
 
-    from assets_app.services import crate_import
+    from runs_app.crate import crate_import
 
     crate = resign(export_bytes(finished_run, viewer), record=record)
     run = crate_import(user=outsider, workspace=other_ws, fileobj=io.BytesIO(crate)).run
@@ -148,7 +148,7 @@ def test_http_source_url_is_kept_and_linked(finished_run, viewer, outsider, othe
 @pytest.mark.django_db(transaction=True)
 def test_a_stored_hostile_url_is_never_rendered(finished_run, viewer, outsider, other_ws, web_client_for):
     """A row written before the import checked URLs: the page shows no link with it."""
-    from assets_app.services import crate_import
+    from runs_app.crate import crate_import
 
     run = crate_import(user=outsider, workspace=other_ws, fileobj=io.BytesIO(export_bytes(finished_run, viewer))).run
     for value in [v for v in HOSTILE[:9] if "\x00" not in v]:  # PostgreSQL's jsonb holds no NUL

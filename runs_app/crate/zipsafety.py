@@ -1,54 +1,55 @@
-"""Bounds of an RO-Crate import (issue 12, finding 2): every member checked before a byte is stored.
+"""Zip safety of an RO-Crate import: every member checked before a byte is stored (issue 12, finding 2).
 
-The importer (``assets_app.services.crate``) calls :func:`crate_check_zip` on the
-central directory before it reads any member, :func:`crate_read_json` for every
-JSON member, and :func:`crate_check_record` on the parsed record, all before the
-first blob is written and before the transaction opens. A crate over any bound
-is refused with a ``ValidationError`` (HTTP 400) naming the bound and its
-setting; nothing is registered.
+The importer (``runs_app.crate.importer``) opens the crate with
+:func:`zip_open`, checks the central directory with :func:`zip_check` before
+it reads any member, reads members only through :func:`member_chunks` (and
+:func:`member_sha256`, :func:`member_json`), and all of this before the first
+blob is written and before the transaction opens. A crate over any bound is
+refused with :func:`refuse`'s ``ValidationError`` (HTTP 400) naming the bound
+and its setting; nothing is registered.
 
 Invariants (the numbers are the settings, documented in docs/security.md):
+- Entry names are relative POSIX paths inside the crate: no absolute path,
+  drive letter, backslash, NUL, ``..``, ``.`` or empty part; no symlink,
+  special file or encrypted entry; no duplicate name.
 - Entries ≤ ``MOLEXP_CRATE_MAX_ENTRIES``; each uncompressed size ≤
   ``MOLEXP_CRATE_MAX_FILE_BYTES``; their sum ≤ ``MOLEXP_CRATE_MAX_TOTAL_BYTES``.
 - Compression ratio ≤ ``MOLEXP_CRATE_MAX_RATIO`` for every entry (a tiny entry
   gets ``ENTRY_RATIO_SLACK`` bytes of slack, nothing like the old 1 MiB skip) and
   for the whole crate: the uncompressed sum against the *archive's* size, so
   overlapping entries or many small bombs cannot add up.
-- A member never yields more bytes than it declares (``crate._member_chunks``),
-  so the declared sizes above bound the bytes actually read and stored.
+- A member never yields more bytes than it declares (:func:`member_chunks`),
+  so the declared sizes above bound the bytes actually read and stored; reads
+  stream in ``CHUNK`` pieces.
 - The JSON members (metadata, run record, events, metrics) hold at most
   ``MOLEXP_CRATE_MAX_JSON_BYTES`` together, checked before one is read; deep
   nesting is refused (no ``RecursionError``).
 - The workflow source is at most ``MOLEXP_CRATE_MAX_SOURCE_BYTES``.
-- Events ≤ ``MOLEXP_CRATE_MAX_EVENTS``, metric points ≤
-  ``MOLEXP_CRATE_MAX_METRICS``, assets ≤ ``MOLEXP_CRATE_MAX_ASSETS``;
-  executions, task executions and asset uses have fixed bounds below.
+- The record's row counts (events, metrics, assets, …) are bounded by
+  ``runs_app.crate.record.record_check_counts`` with the same ``CrateLimits``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-
-from molexp_site.safe_url import http_url
 
 #: Bytes an entry may hold beyond ``ratio × compressed size`` (a 2 KB all-zero file is no bomb).
 ENTRY_RATIO_SLACK = 4096
 #: Bytes the whole crate may hold beyond ``ratio × archive size`` (tiny crates of small files).
 TOTAL_RATIO_SLACK = 64 * 1024
-#: Fixed bounds of the record's lists (far above any real run).
-MAX_EXECUTIONS = 1000
-MAX_TASK_EXECUTIONS = 100_000
-MAX_ASSET_USES = 100_000
 #: Deepest JSON nesting accepted in any member.
 MAX_JSON_DEPTH = 64
+#: Bytes per read when streaming a member (the blob store's chunk size).
+CHUNK = 1024 * 1024
 
 
 def refuse(message: str) -> ValidationError:
@@ -188,40 +189,76 @@ def crate_check_source(info: zipfile.ZipInfo, *, limits: CrateLimits) -> None:
         )
 
 
-def crate_check_counts(record: dict, *, limits: CrateLimits) -> None:
-    """Counts of the record's rows: events, metrics, assets (settings), executions, tasks, uses (fixed)."""
-    executions = record.get("executions") or []
-    tasks = sum(len(e.get("tasks") or []) if isinstance(e, dict) else 0 for e in executions)
-    bounds = (
-        ("events", len(record.get("events") or []), limits.events, "MOLEXP_CRATE_MAX_EVENTS"),
-        ("metric points", len(record.get("metrics") or []), limits.metrics, "MOLEXP_CRATE_MAX_METRICS"),
-        ("assets", len(record.get("assets") or []), limits.assets, "MOLEXP_CRATE_MAX_ASSETS"),
-        ("executions", len(executions), MAX_EXECUTIONS, ""),
-        ("task executions", tasks, MAX_TASK_EXECUTIONS, ""),
-        ("asset uses", len(record.get("asset_uses") or []), MAX_ASSET_USES, ""),
-    )
-    for what, count, limit, setting in bounds:
-        if count > limit:
-            raise refuse(f"{count} {what} (limit {limit}{', ' + setting if setting else ''}).")
-    for ex in executions:
-        if not isinstance(ex, dict) or not isinstance(ex.get("tasks") or [], list):
-            raise refuse("an execution of the record is malformed.")
+def _check_name(name: str) -> None:
+    if not name or "\x00" in name or "\\" in name:
+        raise refuse(f"bad entry name {name!r}.")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise refuse(f"absolute path {name!r}.")
+    parts = name.rstrip("/").split("/")
+    if any(p in ("..", ".") for p in parts) or any(p == "" for p in parts):
+        raise refuse(f"path {name!r} leaves or bends the crate (.., . or //).")
 
 
-def crate_source_url(*candidates: Any) -> str | None:
-    """The crate's source URL (the first non-empty candidate), which must be http(s); ``None`` if there is none.
+def member_check_entry(info: zipfile.ZipInfo) -> None:
+    """One member's name and type: no traversal, no symlink or special file, not encrypted."""
+    _check_name(info.filename)
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode == 0o120000:
+        raise refuse(f"symbolic link {info.filename!r}.")
+    if mode not in (0, 0o100000, 0o040000):
+        raise refuse(f"special file {info.filename!r}.")
+    if info.flag_bits & 0x1:
+        raise refuse(f"encrypted entry {info.filename!r}.")
 
-    A value that is not an absolute http(s) URL refuses the crate (never stored,
-    so never rendered as a link: issue 12, finding 1).
-    """
-    for value in candidates:
-        if isinstance(value, dict) and set(value) == {"@id"}:
-            value = value["@id"]  # JSON-LD reference form of "url"
-        if value in (None, ""):
-            continue
-        url = http_url(value)
-        if url is None:
-            shown = re.sub(r"[^\x21-\x7e]", "?", str(value))[:80]
-            raise refuse(f"its source URL {shown!r} is not an http(s) URL.")
-        return url
-    return None
+
+def _archive_size(fileobj: IO[bytes]) -> int:
+    position = fileobj.tell()
+    try:
+        return fileobj.seek(0, 2)
+    finally:
+        fileobj.seek(position)
+
+
+def zip_open(fileobj: IO[bytes]) -> tuple[zipfile.ZipFile, int]:
+    """Open a seekable zip; returns it and the archive's size in bytes. Refuses what is not a zip."""
+    try:
+        archive_size = _archive_size(fileobj)
+        zf = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise refuse(f"not a zip file ({exc}).") from None
+    return zf, archive_size
+
+
+def zip_check(zf: zipfile.ZipFile, *, archive_size: int, limits: CrateLimits) -> dict[str, zipfile.ZipInfo]:
+    """Every member checked for safety, size and compression ratio before any byte is read; files by name."""
+    return crate_check_zip(zf.infolist(), archive_size=archive_size, limits=limits, check_entry=member_check_entry)
+
+
+def member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """A member's bytes in chunks; never more than it declared (zipfile also checks the CRC)."""
+    read = 0
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            if not chunk:
+                return
+            read += len(chunk)
+            if read > info.file_size:
+                raise refuse(f"{info.filename!r} is longer than it declares.")
+            yield chunk
+
+
+def member_sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """A member's hex sha256, streamed; an unreadable member refuses the crate."""
+    digest = hashlib.sha256()
+    try:
+        for chunk in member_chunks(zf, info):
+            digest.update(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
+        raise refuse(f"{info.filename!r} cannot be read ({exc}).") from None
+    return digest.hexdigest()
+
+
+def member_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, what: str, limits: CrateLimits) -> Any:
+    """A JSON member, parsed within the bounds of :func:`crate_read_json`."""
+    return crate_read_json(member_chunks(zf, info), info, what=what, limits=limits)
