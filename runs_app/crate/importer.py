@@ -7,7 +7,8 @@ Order (each step only after the previous one passed):
    metadata's file list (``builders.root.metadata_declared_files``): nothing
    undeclared, nothing missing;
 3. every member's sha256 against the metadata (first pass, nothing stored);
-4. the record (``record.record_read``), the workflow source size, the source URL;
+4. the record (``record.record_read``), the workflow source size, the source URL, and every
+   value the run half will parse (``run_import_check``);
 5. asset bytes into the blob store (``assets_app.services.blob_store_chunks``)
    and code bundle files into the code store, outside any transaction;
 6. one transaction: the run half by ``runs_app.services.crate_import.run_import_create``,
@@ -42,7 +43,7 @@ from assets_app.services import StoredBlob, asset_create, asset_use_record, blob
 from runs_app.choices import Role
 from runs_app.models import Execution, Project, Run, Workspace
 from runs_app.selectors import workspace_require_role
-from runs_app.services.crate_import import run_import_create
+from runs_app.services.crate_import import run_import_check, run_import_create
 
 from .builders.root import METADATA, metadata_declared_files
 from .record import RECORD, asset_entry_fields, record_provenance, record_read, record_source_url
@@ -113,6 +114,7 @@ def crate_import(
         if workflow.get("path"):
             crate_check_source(files[workflow["path"]], limits=limits)
         source_url = record_source_url(record.get("source_url"), root.get("url"))
+        _refusing(run_import_check, record)  # every timestamp and number parsed before a byte is stored
 
         # Second pass: store bytes content-addressed (slow I/O outside the transaction).
         blobs: dict[str, StoredBlob] = {}
@@ -130,15 +132,20 @@ def crate_import(
 
     imported = record_provenance(record, crate_name=crate_name or root.get("name") or "", source_url=source_url,
                                  user=user)  # fmt: skip
+    return _refusing(_register, user=user, workspace=workspace, project=project, record=record, source=source,
+                     blobs=blobs, imported=imported)  # fmt: skip
+
+
+def _refusing(step, *args, **kwargs):
+    """Run one step of the import; any error in the record becomes a ``Refused crate:`` ValidationError."""
     try:
-        return _register(user=user, workspace=workspace, project=project, record=record, source=source,
-                         blobs=blobs, imported=imported)  # fmt: skip
+        return step(*args, **kwargs)
     except ValidationError as exc:
         if any(m.startswith("Refused crate:") for m in exc.messages):
             raise
         raise refuse("; ".join(exc.messages)) from None
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, DatabaseError) as exc:
-        # A field of the record with the wrong type or value: the transaction rolled back, nothing exists.
+        # A field of the record with the wrong type or value: a transaction rolled back, nothing exists.
         raise refuse(f"the run record is malformed ({type(exc).__name__}: {str(exc)[:200]}).") from None
 
 

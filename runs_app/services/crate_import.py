@@ -105,6 +105,33 @@ def _experiment_for(*, project: Project, record: dict, user) -> Experiment:
     return found
 
 
+def run_import_check(record: dict) -> None:
+    """Parse every value ``run_import_create`` would parse, writing nothing; raise ``ValidationError`` on the first bad one.
+
+    The crate importer calls this before it stores any byte, so a crate refused for a
+    bad timestamp, execution number or metric value leaves no blob behind.
+    """
+    data = record.get("run") or {}
+    if data.get("status") not in TERMINAL_RUN_STATUSES:
+        raise ValidationError(f"Only finished runs can be imported; this crate's run is {data.get('status')!r}.")
+    for key in ("started_at", "finished_at", "created_at"):
+        _when(data.get(key))
+    for ex in record.get("executions") or []:
+        if ex.get("status") not in TERMINAL_RUN_STATUSES:
+            raise ValidationError("Only finished runs can be imported; an execution in the crate is not finished.")
+        int(ex.get("number") or 0)
+        for key in ("dispatched_at", "started_at", "finished_at", "heartbeat_at", "queued_at"):
+            _when(ex.get(key))
+        for task in ex.get("tasks") or []:
+            _when(task.get("started_at"))
+            _when(task.get("finished_at"))
+    for event in record.get("events") or []:
+        _when(event.get("created_at"))
+    for point in record.get("metrics") or []:
+        _metric_value(point.get("value"))
+        _when(point.get("created_at"))
+
+
 def run_import_create(
     *,
     user,
