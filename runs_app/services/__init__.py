@@ -7,8 +7,8 @@ transition function. The life of a run, in the order a launch meets it:
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
 reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
-quotas, ``provenance`` refuses code from crates, ``durability`` holds the relaxed
-commits. Callers import from ``runs_app.services``; see each module's docstring
+quotas, ``durability`` holds the relaxed commits. Which action a run allows
+(state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
 """
 

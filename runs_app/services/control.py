@@ -25,15 +25,13 @@ from molexp_site.errors import Conflict, IllegalTransition
 
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..models import EventSubject, Execution, Run, RunEvent
+from ..policy import RunAction, imported_refusal_message, run_action_require, run_require_server_code
 from ..selectors import run_queued_counts, workspace_require_role
 from . import dispatch, limits
 from .core import status_transition
 from .launch import launch_plan_from_run, runs_create
-from .provenance import imported_refusal_message, run_require_server_code
 
 logger = logging.getLogger(__name__)
-
-RESTARTABLE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
 
 
 def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dict | None = None) -> Run:
@@ -72,8 +70,7 @@ def _restart(*, user, run: Run, trigger: str) -> Execution:
     run_require_server_code(run=run)
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
-        if run.status not in RESTARTABLE:
-            raise Conflict(f"Run #{run.number} is {run.status}; {trigger} needs failed, cancelled or lost.")
+        run_action_require(run=run, action=RunAction(trigger))
         limits.queued_runs_check(queued=run_queued_counts(user=user, workspace_id=run.workspace_id), adding=1)
         number = (run.executions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
         execution = Execution.objects.create(run=run, number=number, trigger=trigger)
@@ -103,11 +100,14 @@ def run_cancel(*, user, run: Run) -> Run:
     Raises ``Conflict`` for a run that already ended.
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
-    if run.imported:
+    if run.imported:  # row-local and final: refused before taking the lock
         raise Conflict(imported_refusal_message(number=run.number))
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         execution = run.executions.order_by("-number").first()
+        if run.status == RunStatus.CANCELLING:
+            return run  # asked already: a second request is a no-op
+        run_action_require(run=run, action=RunAction.CANCEL)  # queued or running, else Conflict
         if run.status == RunStatus.QUEUED:
             if execution is not None and execution.status == ExecutionStatus.QUEUED:
                 status_transition(obj=execution, to_status=ExecutionStatus.CANCELLED, message=f"cancelled by {user}")
@@ -117,18 +117,15 @@ def run_cancel(*, user, run: Run) -> Run:
             if task_id:
                 transaction.on_commit(lambda: _revoke(task_id, terminate=False))
             return run
-        if run.status == RunStatus.RUNNING:
-            Run.objects.filter(pk=run.pk).update(cancel_requested=True)
-            if execution is not None and execution.status == ExecutionStatus.RUNNING:
-                status_transition(obj=execution, to_status=ExecutionStatus.CANCELLING, message=f"cancel by {user}")
-            status_transition(obj=run, to_status=RunStatus.CANCELLING, message=f"cancel requested by {user}")
-            if execution is not None:
-                execution_id = execution.pk
-                transaction.on_commit(lambda: _schedule_terminate(execution_id))
-            return run
-        if run.status == RunStatus.CANCELLING:
-            return run
-        raise Conflict(f"Run #{run.number} is {run.status}; only queued or running runs can be cancelled.")
+        # Running: ask the worker to stop (RunContext checks the flag), terminate after the grace period.
+        Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+        if execution is not None and execution.status == ExecutionStatus.RUNNING:
+            status_transition(obj=execution, to_status=ExecutionStatus.CANCELLING, message=f"cancel by {user}")
+        status_transition(obj=run, to_status=RunStatus.CANCELLING, message=f"cancel requested by {user}")
+        if execution is not None:
+            execution_id = execution.pk
+            transaction.on_commit(lambda: _schedule_terminate(execution_id))
+        return run
 
 
 def _revoke(task_id: str, *, terminate: bool) -> None:

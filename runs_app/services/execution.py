@@ -37,10 +37,10 @@ from molexp_site.errors import IllegalTransition
 from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, RunStatus, TaskStatus, Trigger
 from ..models import Execution, Run, TaskExecution
+from ..policy import run_code_refusal
 from .core import status_transition
 from .durability import without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
-from .provenance import run_code_refusal
 from .reproduce import reproduction_verdict_compute
 
 logger = logging.getLogger(__name__)

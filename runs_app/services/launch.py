@@ -30,19 +30,17 @@ from django.db import connection, models, transaction
 from django.db.models import Value
 from django.utils import timezone
 
-from molexp_site.errors import Conflict
-
 from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob
+from ..policy import run_snapshot_require
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
 from ..selectors import run_queued_counts, workspace_require_role
 from . import dispatch, limits
 from .core import workflow_resolve
 from .discovery import workflow_inspect
-from .provenance import run_require_server_code
 
 MAX_SWEEP_RUNS = 10_000
 
@@ -337,10 +335,8 @@ def launch_plan_from_run(*, run: Run, config: dict, config_hash: str, overrides:
     Every path that re-runs a recorded snapshot goes through here, so the guard is here too:
     ``Conflict`` for an imported run or a descendant of one.
     """
-    run_require_server_code(run=run)
+    run_snapshot_require(run=run)
     blob = run.source_blob
-    if blob is None:
-        raise Conflict(f"Run #{run.number} has no stored workflow snapshot.")
     snapshot = dict(run.workflow_snapshot or {})
     return LaunchPlan(
         experiment=run.experiment,

@@ -27,16 +27,14 @@ from django.utils import timezone
 
 from molexp_site.errors import Conflict
 
-from ..choices import Role, RunStatus
+from ..choices import Role
 from ..models import Metric, Run
+from ..policy import RunAction, run_action_require, run_require_server_code
 from ..selectors import execution_latest, metric_latest_by_run, workspace_require_role
 from .launch import launch_plan_from_run, runs_create
-from .provenance import run_require_server_code
 
 logger = logging.getLogger(__name__)
 
-#: Statuses a run must have to be reproduced.
-REPRODUCIBLE = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 #: Default relative tolerance for metric values (``MOLEXP_REPRODUCE_RTOL``).
 DEFAULT_RTOL = 1e-9
 #: Packages the "How to reproduce" panel lists first when present.
@@ -83,8 +81,7 @@ def run_reproduce(*, user, run: Run) -> Run:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     run_require_server_code(run=run)
     run = Run.objects.select_related("experiment", "project", "workspace", "source_blob").get(pk=run.pk)
-    if run.status not in REPRODUCIBLE:
-        raise Conflict(f"Run #{run.number} is {run.status}; only a succeeded or failed run can be reproduced.")
+    run_action_require(run=run, action=RunAction.REPRODUCE)
     plan = launch_plan_from_run(
         run=run,
         config=dict(run.config or {}),
