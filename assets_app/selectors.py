@@ -1,7 +1,7 @@
 """Reads of the asset catalog, scoped to what a user may see.
 
 Invariants: every selector filters on ``workspace_id`` through
-``runs_app.selectors.scope_to_user`` (the asset's workspace key is always set,
+``runs_app.access.scope_to_user`` (the asset's workspace key is always set,
 so one filter covers every scope); an invisible asset is ``Http404``; list
 selectors return rows shaped for a list page in one query.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from runs_app.selectors import scope_to_user
+from runs_app.access import scope_to_user
 
 from .models import Asset, AssetUse
 

@@ -56,9 +56,6 @@ from .serializers import (
     WorkspaceSerializer,
 )
 
-#: Runs listed by the launch preview as "this configuration already ran".
-PREVIEW_EXISTING_RUNS = 10
-
 
 class TokenCreateView(APIView):
     """Exchange a username and password for the user's API token."""
@@ -227,20 +224,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         plan = services.launch_plan(experiment=experiment, capture_git=False, **body.validated_data)
-        existing = selectors.run_list_by_config_hash(
-            user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
-        )
-        cells = selectors.launch_preview_cells(user=request.user, workspace=experiment.workspace, plan=plan)
-        preview = {
-            "snapshot_hash": plan.snapshot_hash,
-            "cells": cells["cells"],
-            "profile": plan.profile,
-            "config": plan.config,
-            "config_hash": plan.config_hash,
-            "run_count": len(plan.cells),
-            "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
-            "existing_count": existing.count(),
-        }
+        preview = selectors.launch_preview(user=request.user, workspace=experiment.workspace, plan=plan)
         return Response(LaunchPreviewSerializer(preview).data)
 
 

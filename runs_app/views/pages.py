@@ -40,8 +40,6 @@ from ..forms import (
 from ..models import Invitation
 
 PAGE_SIZE = 25
-#: Runs with the same config hash that the launch preview lists.
-PREVIEW_EXISTING = 10
 #: Points per metric key the run page's charts get at most.
 METRIC_CHART_POINTS = 500
 #: htmx "stop polling" status code.
@@ -418,21 +416,13 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
         _add_errors(form, exc)
         return {"preview_errors": [f"{name}: {m}" for name, msgs in exc.message_dict.items() for m in msgs]
                 if hasattr(exc, "error_dict") else exc.messages}  # fmt: skip
-    same = selectors.run_list(
-        user=request.user, filters={"workspace": experiment_obj.workspace_id, "config_hash": plan.config_hash}
-    )
-    existing = list(same[:PREVIEW_EXISTING])
+    preview = selectors.launch_preview(user=request.user, workspace=experiment_obj.workspace, plan=plan)
     # Per-cell work is bounded whatever the sweep (MOLEXP_LAUNCH_PREVIEW_MAX_CELLS); the count is exact.
     shown = min(5, settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS)
-    cells = selectors.launch_preview_cells(user=request.user, workspace=experiment_obj.workspace, plan=plan)
     return {
-        "preview_fingerprints": cells,
-        "plan": plan,
+        "preview": preview,
         "preview_config": _pretty(plan.config),
-        "preview_runs": len(plan.cells),
         "preview_cells": [_pretty(c) for c in plan.cells[:shown]],
-        "existing_runs": existing,
-        "existing_more": same.count() - len(existing) if len(existing) == PREVIEW_EXISTING else 0,
     }
 
 
@@ -633,7 +623,7 @@ def run_metrics_data(request: HttpRequest, pk: int) -> JsonResponse:
     data = {
         key: {
             "total": entry["total"],
-            "points": [[p.step if p.step is not None else i, p.value] for i, p in enumerate(entry["points"])],
+            "points": selectors.metric_points_xy(entry["points"]),
         }
         for key, entry in series.items()
     }
