@@ -19,12 +19,12 @@ from .choices import AssetKind
 from .search import SORTS, PageTooDeep, QueryError
 from .selectors import (
     asset_get,
-    asset_list,
     asset_preview,
     asset_search,
     asset_search_page,
     asset_use_list,
     asset_use_list_for_run,
+    asset_version_list,
     log_list_for_run,
     trace_group_detail_list,
     trace_group_list,
@@ -137,18 +137,7 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
 def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     asset = asset_get(user=user, pk=pk)
-    versions = asset_list(
-        user=user,
-        filters={
-            "workspace": asset.workspace_id,
-            "project": asset.project_id,
-            "experiment": asset.experiment_id,
-            "run": asset.run_id,
-            "scope": asset.scope,
-            "kind": asset.kind,
-            "name": asset.name,
-        },
-    ).order_by("-version")[:50]
+    versions, versions_truncated = asset_version_list(user=user, asset=asset)
     return render(
         request,
         "assets_app/asset_detail.html",
@@ -159,6 +148,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if asset.data is not None
             else "",
             "versions": versions,
+            "versions_truncated": versions_truncated,
             "uses": asset_use_list(asset=asset)[:100],
             "preview": asset_preview(asset=asset) if asset.kind not in (AssetKind.LOG, AssetKind.ERROR_TRACE) else None,
             "log_lines": log_tail(asset=asset, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES)
