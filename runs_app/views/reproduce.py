@@ -23,7 +23,7 @@ from molexp_site.errors import Conflict, TooManyRequests
 from .. import selectors, services
 from ..choices import Role
 from ..services.reproduce import KEY_PACKAGES, REPRODUCIBLE
-from .pages import HTMX_STOP_POLLING, _can, _redirect
+from .common import HTMX_STOP_POLLING, redirect_after_post, role_allows
 
 #: Runs with the same configuration the panel lists at most.
 SAME_CONFIG_LIMIT = 50
@@ -38,12 +38,12 @@ def run_reproduce(request: HttpRequest, pk: int) -> HttpResponse:
         copy = services.run_reproduce(user=request.user, run=run)
     except (Conflict, TooManyRequests) as exc:
         messages.error(request, exc.message)
-        return _redirect(request, run.get_absolute_url())
+        return redirect_after_post(request, run.get_absolute_url())
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
-        return _redirect(request, run.get_absolute_url())
+        return redirect_after_post(request, run.get_absolute_url())
     messages.success(request, f"Run {copy.number} reproduces run {run.number}; the verdict follows when it ends.")
-    return _redirect(request, copy.get_absolute_url())
+    return redirect_after_post(request, copy.get_absolute_url())
 
 
 def _reproduce_context(*, user, run) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def _reproduce_context(*, user, run) -> dict[str, Any]:
     return {
         "run": run,
         "panel": True,
-        "can_reproduce": _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
+        "can_reproduce": role_allows(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
         and run.status in REPRODUCIBLE
         and bool(run.source_blob_id)
         and not run.imported,
