@@ -13,6 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from molexp_site import keyset
+from molexp_site.htmx import render_polled
 from runs_app.selectors import run_get
 
 from .choices import AssetKind
@@ -37,8 +38,6 @@ LOG_TAIL_LINES = 200
 LOG_TAIL_BYTES = 64 * 1024
 #: Characters of a traceback file shown when the row holds none.
 TRACEBACK_MAX_BYTES = 64 * 1024
-#: htmx "stop polling" status code.
-HTMX_STOP_POLLING = 286
 
 
 #: Error-trace groups the catalog page shows beside results that include traces.
@@ -278,14 +277,12 @@ def run_logs(request: HttpRequest, run_pk: int) -> HttpResponse:
     if selected is None and logs:
         selected = logs[0]
     lines = log_tail(asset=selected, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES) if selected else []
-    response = render(
+    return render_polled(
         request,
         "assets_app/partials/_run_logs.html",
         {"run": run, "logs": logs, "selected": selected, "lines": lines, "max_lines": LOG_TAIL_LINES},
+        done=run.is_terminal,
     )
-    if run.is_terminal:
-        response.status_code = HTMX_STOP_POLLING
-    return response
 
 
 @login_required

@@ -23,8 +23,6 @@ from ..choices import ROLE_RANK, Role
 
 #: Rows of a run list page.
 PAGE_SIZE = 25
-#: htmx "stop polling" status code.
-HTMX_STOP_POLLING = 286
 
 
 def redirect_after_post(request: HttpRequest, url: str) -> HttpResponse:

@@ -19,11 +19,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from molexp_site.errors import Conflict, TooManyRequests
+from molexp_site.htmx import render_polled
 
 from .. import selectors, services
 from ..choices import Role
 from ..services.reproduce import KEY_PACKAGES, REPRODUCIBLE
-from .common import HTMX_STOP_POLLING, redirect_after_post, role_allows
+from .common import redirect_after_post, role_allows
 
 #: Runs with the same configuration the panel lists at most.
 SAME_CONFIG_LIMIT = 50
@@ -80,10 +81,7 @@ def run_reproduce_panel(request: HttpRequest, pk: int) -> HttpResponse:
     """
     run = selectors.run_get(user=request.user, pk=pk)
     context = _reproduce_context(user=request.user, run=run)
-    response = render(request, "runs_app/partials/_run_reproduce.html", context)
-    if not context["pending"]:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return render_polled(request, "runs_app/partials/_run_reproduce.html", context, done=not context["pending"])
 
 
 def _cli_value(value: Any) -> str:

@@ -16,13 +16,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from molexp_site.errors import Conflict, TooManyRequests
+from molexp_site.htmx import render_polled
 
 from .. import selectors, services
 from ..choices import ExecutionStatus, Role, RunStatus
 from ..forms import (
     RunCloneForm,
 )
-from .common import HTMX_STOP_POLLING, format_duration, pretty_json, redirect_after_post, role_allows
+from .common import format_duration, pretty_json, redirect_after_post, role_allows
 
 #: Points per metric key the run page's charts get at most.
 METRIC_CHART_POINTS = 500
@@ -140,12 +141,12 @@ def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     since, an htmx request gets ``HX-Refresh`` so every section of the page is redrawn.
     """
     run = selectors.run_get(user=request.user, pk=pk)
-    response = render(request, "runs_app/partials/_run_status.html", _live_context(user=request.user, run=run))
+    response = render_polled(
+        request, "runs_app/partials/_run_status.html", _live_context(user=request.user, run=run), done=run.is_terminal
+    )
     seen = request.GET.get("seen")
     if request.htmx and seen and seen != run.status:
         response["HX-Refresh"] = "true"
-    if run.is_terminal:
-        response.status_code = HTMX_STOP_POLLING
     return response
 
 
@@ -154,14 +155,10 @@ def run_status(request: HttpRequest, pk: int) -> HttpResponse:
 def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """The execution timeline fragment (polled while the run is active; 286 once terminal)."""
     run = selectors.run_get(user=request.user, pk=pk)
-    response = render(
-        request,
-        "runs_app/partials/_run_timeline.html",
-        {"run": run, "executions": _timeline(selectors.execution_list(run=run), now=timezone.now())},
+    executions = _timeline(selectors.execution_list(run=run), now=timezone.now())
+    return render_polled(
+        request, "runs_app/partials/_run_timeline.html", {"run": run, "executions": executions}, done=run.is_terminal
     )
-    if run.is_terminal:
-        response.status_code = HTMX_STOP_POLLING
-    return response
 
 
 @login_required
