@@ -216,3 +216,30 @@ def run_compare_parse_ids(values: list[str]) -> list[int]:
     if len(ids) > COMPARE_MAX_RUNS:
         raise ValidationError({"runs": f"At most {COMPARE_MAX_RUNS} runs can be compared at once."})
     return ids
+
+
+#: Query parameters of a run's history page (the run page and ``/api/runs/{id}/history/``).
+EVENT_CURSOR_PARAMS = ("events_after", "events_before")
+
+
+def run_event_cursor_clean(query: Any) -> dict[str, Any]:
+    """The ``selectors.run_event_page`` arguments of a request's query: ``events_after=<id>``,
+    ``events_before=<id>`` or ``events=latest``.
+
+    Raises ``ValidationError`` for a cursor that is not an id (not a 500, whatever its length).
+    """
+    cursors: dict[str, int] = {}
+    for name in EVENT_CURSOR_PARAMS:
+        raw = query.get(name)
+        if raw in (None, ""):
+            continue
+        if not (isinstance(raw, str) and raw.isdigit() and len(raw) <= 18):
+            raise ValidationError({name: f"{name} must be an event id (a non-negative integer)."})
+        cursors[name] = int(raw)
+    if len(cursors) > 1:
+        raise ValidationError({"events_after": "Give events_after or events_before, not both."})
+    return {
+        "after": cursors.get("events_after"),
+        "before": cursors.get("events_before"),
+        "latest": query.get("events") == "latest",
+    }

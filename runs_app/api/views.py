@@ -32,6 +32,7 @@ from molexp_site.throttle import token_signin_guard
 from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
+from ..forms import EVENT_CURSOR_PARAMS, run_event_cursor_clean
 from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
@@ -280,9 +281,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ``events_next`` / ``events_previous``; ``?events=latest`` gives the newest page.
         """
         run = self.get_object()
-        page = selectors.run_event_page_for_query(run=run, query=request.query_params)
+        page = selectors.run_event_page(run=run, **run_event_cursor_clean(request.query_params))
         url = request.build_absolute_uri()
-        for name in ("events", *selectors.EVENT_CURSOR_PARAMS):
+        for name in ("events", *EVENT_CURSOR_PARAMS):
             url = remove_query_param(url, name)
         history = {
             "run": run.pk,

@@ -21,7 +21,6 @@ from ..access import User, scope_to_user, visible_workspace_ids, workspace_requi
 from .activity import ACTIVITY_PAGE_SIZE, activity_cursor_decode, activity_cursor_encode, workspace_activity
 from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare
 from .executions import (
-    EVENT_CURSOR_PARAMS,
     RunEventPage,
     execution_latest,
     execution_list,
@@ -29,7 +28,6 @@ from .executions import (
     execution_stale_list,
     run_event_list,
     run_event_page,
-    run_event_page_for_query,
 )
 from .launch import PREVIEW_EXISTING_RUNS, launch_preview, launch_preview_cells
 from .metrics import (
@@ -76,7 +74,6 @@ __all__ = [
     "ACTIVITY_PAGE_SIZE",
     "COMPARE_CHART_POINTS",
     "COMPARE_MAX_RUNS",
-    "EVENT_CURSOR_PARAMS",
     "METRIC_SERIES_MAX_POINTS",
     "PREVIEW_EXISTING_RUNS",
     "RUN_LIST_FIELDS",
@@ -112,7 +109,6 @@ __all__ = [
     "run_compare",
     "run_event_list",
     "run_event_page",
-    "run_event_page_for_query",
     "run_get",
     "run_get_by_number",
     "run_get_by_path",

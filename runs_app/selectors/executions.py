@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from ..choices import ExecutionStatus
@@ -96,30 +95,3 @@ def run_event_page(
     rows = rows[:size]
     has_older = bool(rows) and after is not None and events.filter(id__lt=rows[0].pk).exists()
     return RunEventPage(events=rows, has_older=has_older, has_newer=has_newer)
-
-
-#: Query parameters of a run's history page (the run page and ``/api/runs/{id}/history/``).
-EVENT_CURSOR_PARAMS = ("events_after", "events_before")
-
-
-def run_event_page_for_query(*, run: Run, query) -> RunEventPage:
-    """``run_event_page`` for a request's query: ``events_after=<id>``, ``events_before=<id>`` or ``events=latest``.
-
-    Raises ``ValidationError`` for a cursor that is not an id (not a 500, whatever its length).
-    """
-    cursors: dict[str, int] = {}
-    for name in EVENT_CURSOR_PARAMS:
-        raw = query.get(name)
-        if raw in (None, ""):
-            continue
-        if not (isinstance(raw, str) and raw.isdigit() and len(raw) <= 18):
-            raise ValidationError({name: f"{name} must be an event id (a non-negative integer)."})
-        cursors[name] = int(raw)
-    if len(cursors) > 1:
-        raise ValidationError({"events_after": "Give events_after or events_before, not both."})
-    return run_event_page(
-        run=run,
-        after=cursors.get("events_after"),
-        before=cursors.get("events_before"),
-        latest=query.get("events") == "latest",
-    )

@@ -20,9 +20,7 @@ from molexp_site.htmx import render_polled
 
 from .. import selectors, services
 from ..choices import ExecutionStatus, Role, RunStatus
-from ..forms import (
-    RunCloneForm,
-)
+from ..forms import RunCloneForm, run_event_cursor_clean
 from .common import format_duration, pretty_json, redirect_after_post, role_allows
 
 #: Points per metric key the run page's charts get at most.
@@ -88,7 +86,7 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
     user = request.user
     run = selectors.run_get_by_path(user=user, ws=ws, project=project, experiment=experiment, number=number)
     try:
-        events = selectors.run_event_page_for_query(run=run, query=request.GET)
+        events = selectors.run_event_page(run=run, **run_event_cursor_clean(request.GET))
     except ValidationError as exc:
         return HttpResponseBadRequest("; ".join(exc.messages))
     snapshot = run.workflow_snapshot or {}
