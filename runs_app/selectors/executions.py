@@ -4,7 +4,8 @@ Invariants:
 - These take a ``run`` the caller already read through a scoped selector (``run_get``…):
   they do no scoping of their own.
 - The history is keyset-paginated on the ``(run, id)`` index: a page costs two queries
-  whatever the length of the history; a bad cursor is a ``ValidationError`` (400), never a 500.
+  whatever the length of the history. The query is parsed by ``forms.run_event_cursor_clean``
+  (a bad cursor is a ``ValidationError``, 400, never a 500).
 """
 
 from __future__ import annotations
