@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from assets_app import services as asset_services
 from assets_app import storage
 
 IGNORE_FILE = ".molexpignore"
@@ -251,7 +252,13 @@ def bundle_collect(*, root: Path, workflow_rel: str, source: bytes, include: lis
 
 
 def bundle_store(bundle: Bundle) -> None:
-    """Store every file of ``bundle`` not yet in storage, once per SHA-256 (outside any transaction)."""
+    """Store every file of ``bundle`` not yet in storage, once per SHA-256 (outside any transaction).
+
+    The names are claimed first (``blob_claim``, docs/lifecycle.md): a garbage collection
+    running at the same time either skips them or has deleted them before the existence
+    checks below, which then write them again.
+    """
+    asset_services.blob_claim(names=[blob_name(item.sha256) for item in bundle.files])
     for item in bundle.files:
         name = blob_name(item.sha256)
         if not storage.exists(name):

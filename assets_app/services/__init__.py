@@ -5,7 +5,8 @@
 ``assets_app.services``; each module holds one concern and its docstring states
 its invariants:
 
-- ``blobs``: the content-addressed blob store and the storage probe.
+- ``blobs``: the content-addressed blob store and the storage probe; ``blob_claims`` and
+  ``blob_gc``: writers' claims and the garbage collection of unreferenced bytes.
 - ``registration``: asset versions (``asset_create``) and lineage (``asset_use_record``).
 - ``logs`` (+ ``log_index``, ``log_sweep``): run logs as segments, then one blob.
 - ``run_assets``: what a ``RunContext`` writes and reads (error traces, checkpoints, input lookup).
@@ -17,6 +18,8 @@ its invariants:
 - ``crate`` (+ ``crate_limits``): RO-Crate export and import.
 """
 
+from .blob_claims import blob_claim
+from .blob_gc import GcReport, blob_gc
 from .blobs import (
     StorageProbeFailed,
     StoredBlob,
@@ -77,6 +80,9 @@ __all__ = [
     "asset_name_clean",
     "asset_resolve_for_run",
     "asset_use_record",
+    "GcReport",
+    "blob_claim",
+    "blob_gc",
     "blob_store_bytes",
     "blob_store_chunks",
     "blob_store_fileobj",
