@@ -16,6 +16,7 @@ from django.http import Http404
 from runs_app.access import scope_to_user
 
 from .models import Asset, AssetUse
+from .usage import storage_usage_get, workspace_physical_bytes  # noqa: F401 - storage use (SPEC §14), for runs_app
 
 ASSET_LIST_FIELDS = (
     "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",

@@ -40,6 +40,11 @@ class Workspace(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="SPEC §14: physical asset bytes this workspace may hold (empty: no bound).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -16,6 +16,7 @@ its invariants:
 - ``uploads``: the tus protocol, with ``upload_errors``, ``upload_partials``,
   ``upload_publish`` and ``upload_sweep``.
 - ``crate`` (+ ``crate_limits``): RO-Crate export and import.
+- ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
 """
 
 from .blob_claims import blob_claim
@@ -43,6 +44,7 @@ from .libraries import (
     data_library_list,
 )
 from .logs import LogCountPending, log_append_lines, log_finalize, log_open, log_tail
+from .quota import QuotaExceeded, quota_check_object, quota_check_upload
 from .registration import asset_create, asset_name_clean, asset_use_record
 from .run_assets import (
     AssetLookupError,
@@ -81,6 +83,9 @@ __all__ = [
     "asset_resolve_for_run",
     "asset_use_record",
     "GcReport",
+    "QuotaExceeded",
+    "quota_check_object",
+    "quota_check_upload",
     "blob_claim",
     "blob_gc",
     "blob_store_bytes",

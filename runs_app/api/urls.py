@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from . import compare, invitations, views
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
+from .workspace_storage import WorkspaceUsageView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -35,5 +36,6 @@ urlpatterns = [
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),
     path("workspaces/<str:workspace_pk>/import/", WorkspaceImportView.as_view(), name="workspace-import"),
+    path("workspaces/<str:workspace_pk>/usage/", WorkspaceUsageView.as_view(), name="workspace-usage"),
     path("", include(router.urls)),
 ]

@@ -41,8 +41,10 @@ from .runs import (
     workflow_inspect,
     workflow_list,
 )
+from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "workspace_quota_set",
     "LaunchPlan",
     "execution_reap_stale",
     "execution_reconcile",
