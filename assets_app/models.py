@@ -391,3 +391,35 @@ class BlobClaim(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AssetAlias(models.Model):
+    """A named pointer (``best``, ``paper-fig3``) at one version of an asset name in its scope (SPEC §14).
+
+    Unique per (scope, kind, name, alias): moving it (``asset_alias_set``) points the same
+    row at another version of that name; the move is recorded in the audit log.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="aliases")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="asset_aliases")
+    scope_key = models.CharField(max_length=100, editable=False)
+    kind = models.CharField(max_length=12, choices=AssetKind.choices)
+    name = models.CharField(max_length=255)
+    alias = models.CharField(max_length=64)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [
+            models.UniqueConstraint(fields=["scope_key", "kind", "name", "alias"], name="asset_alias_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["asset"], name="asset_alias_asset"),
+            models.Index(fields=["workspace", "alias"], name="asset_alias_ws_alias"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.alias}"

@@ -15,7 +15,7 @@ from django.http import Http404
 
 from runs_app.access import scope_to_user
 
-from .models import Asset, AssetUse
+from .models import Asset, AssetAlias, AssetUse
 from .usage import storage_usage_get, workspace_physical_bytes  # noqa: F401 - storage use (SPEC §14), for runs_app
 
 ASSET_LIST_FIELDS = (
@@ -51,6 +51,15 @@ def asset_get(*, user, pk: Any) -> Asset:
         return qs.get(pk=pk).as_kind()
     except (Asset.DoesNotExist, ValueError, TypeError):
         raise Http404("No such asset.") from None
+
+
+def asset_alias_list(*, asset: Asset) -> list[dict]:
+    """The aliases of ``asset``'s name in its scope, each with the version it points at; one query."""
+    return list(
+        AssetAlias.objects.filter(scope_key=asset.scope_key, kind=asset.kind, name=asset.name)
+        .order_by("alias")
+        .values("alias", "asset_id", "asset__version")
+    )
 
 
 def asset_use_list(*, asset: Asset) -> QuerySet[AssetUse]:

@@ -128,6 +128,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The client address the audit log records (molexp_site/audit_context.py).
+    "molexp_site.audit_context.AuditContextMiddleware",
     # Refused sign-ins (molexp_site/throttle.py) answer 429 on every login path.
     "molexp_site.throttle.SigninThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -16,9 +16,11 @@ its invariants:
 - ``uploads``: the tus protocol, with ``upload_errors``, ``upload_partials``,
   ``upload_publish`` and ``upload_sweep``.
 - ``crate`` (+ ``crate_limits``): RO-Crate export and import.
+- ``aliases``: aliases of asset versions, editable tags and description (SPEC §14).
 - ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
 """
 
+from .aliases import alias_clean, asset_alias_set, asset_edit
 from .blob_claims import blob_claim
 from .blob_gc import GcReport, blob_gc
 from .blobs import (
@@ -83,6 +85,9 @@ __all__ = [
     "asset_resolve_for_run",
     "asset_use_record",
     "GcReport",
+    "alias_clean",
+    "asset_alias_set",
+    "asset_edit",
     "QuotaExceeded",
     "quota_check_object",
     "quota_check_upload",

@@ -33,7 +33,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runs_app.models import Run
+from runs_app.choices import AuditAction
+from runs_app.models import AuditEvent, Run
 
 from .. import storage
 from ..models import Asset, BlobClaim, Upload
@@ -191,7 +192,8 @@ def blob_gc(*, dry_run: bool = False, grace_seconds: int | None = None) -> GcRep
 
     ``grace_seconds`` (default ``MOLEXP_GC_GRACE_SECONDS``) protects objects written or
     claimed more recently. Side effects: deletes objects from the asset storage and
-    partial files from the upload folder; inserts and deletes ``BlobClaim`` rows. Safe to
+    partial files from the upload folder; inserts and deletes ``BlobClaim`` rows; one audit
+    event when something was freed. Safe to
     run while workers and uploads write (see the module docstring). Returns what was freed.
     """
     started = timezone.now()
@@ -200,6 +202,9 @@ def blob_gc(*, dry_run: bool = False, grace_seconds: int | None = None) -> GcRep
     for prefix in _CONTENT_ADDRESSED:
         _collect_prefix(prefix=prefix, cutoff=cutoff, dry_run=dry_run, report=report)
     _collect_partials(cutoff=cutoff, dry_run=dry_run, report=report)
+    if not dry_run and report.objects:
+        AuditEvent.objects.record(action=AuditAction.GC_PURGE, object_type="storage", object_repr="unreferenced bytes",
+                                  details=report.as_dict())  # fmt: skip
     logger.info("gc%s: %d objects, %d bytes %s", " (dry run)" if dry_run else "", report.objects, report.bytes,
                 "would be freed" if dry_run else "freed")  # fmt: skip
     return report
