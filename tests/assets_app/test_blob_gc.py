@@ -80,6 +80,7 @@ def test_gc_frees_only_unreferenced_bytes_and_the_shared_blob_still_downloads(ba
     assert _sha(keeper.read_bytes()) == keeper.sha256 == _sha(shared)
     assert services.blob_gc(grace_seconds=GRACE).objects == 0  # nothing left to free
     assert not BlobClaim.objects.filter(name=purged.file.name).exists()
+    assert not BlobClaim.objects.exists()  # the old claims of the kept blob protect nothing any more
 
 
 @pytest.mark.django_db
