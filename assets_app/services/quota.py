@@ -5,7 +5,7 @@ Invariants:
   object once). Bytes the workspace already holds cost nothing: registering a version
   whose object it already references is never refused.
 - A tus upload is checked at creation, from ``Upload-Length``, before any byte is
-  received; uploads of the workspace still receiving count as already used, so parallel
+  received; unexpired uploads of the workspace still receiving count as already used, so parallel
   uploads cannot overshoot together. Artifact, checkpoint and data registrations (task
   saves, crate imports, library imports, finished uploads) are checked by ``asset_create``.
   Logs and error traces are never refused: a failing task must be able to say why.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
 from molexp_site.errors import QuotaExceeded
 from runs_app.models import Workspace
@@ -42,7 +43,9 @@ def quota_check_upload(*, workspace: Workspace, length: int) -> None:
     quota = workspace.storage_quota_bytes
     if quota is None:
         return
-    receiving = Upload.objects.filter(workspace=workspace, status=UploadStatus.RECEIVING).aggregate(n=Sum("length"))
+    receiving = Upload.objects.filter(
+        workspace=workspace, status=UploadStatus.RECEIVING, expires_at__gt=timezone.now()
+    ).aggregate(n=Sum("length"))
     used = workspace_physical_bytes(workspace_id=workspace.pk) + int(receiving["n"] or 0)
     if used + length > quota:
         _refuse(workspace_name=workspace.name, quota=quota, used=used, incoming=length, what="this upload")

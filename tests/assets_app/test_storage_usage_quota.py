@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assets_app.models import Asset, Upload
@@ -147,6 +148,9 @@ def test_tus_upload_past_the_quota_is_refused_at_creation_and_registers_nothing(
     again = api.post("/api/uploads/", HTTP_UPLOAD_LENGTH="100", HTTP_UPLOAD_METADATA=_meta(
         filename="more.csv", workspace=str(ws.pk)), **TUS)  # fmt: skip
     assert again.status_code == 413
+    Upload.objects.update(expires_at=timezone.now())  # an expired upload reserves nothing
+    assert api.post("/api/uploads/", HTTP_UPLOAD_LENGTH="100", HTTP_UPLOAD_METADATA=_meta(
+        filename="more.csv", workspace=str(ws.pk)), **TUS).status_code == 201  # fmt: skip
 
 
 def test_artifact_save_past_the_quota_is_refused_but_known_bytes_are_free(ws, run):
