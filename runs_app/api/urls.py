@@ -4,8 +4,10 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import compare, invitations, views
+from .audit import AuditEventListView
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
+from .workspace_storage import WorkspaceUsageView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -35,5 +37,7 @@ urlpatterns = [
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),
     path("workspaces/<str:workspace_pk>/import/", WorkspaceImportView.as_view(), name="workspace-import"),
+    path("audit/", AuditEventListView.as_view(), name="audit-list"),
+    path("workspaces/<str:workspace_pk>/usage/", WorkspaceUsageView.as_view(), name="workspace-usage"),
     path("", include(router.urls)),
 ]
