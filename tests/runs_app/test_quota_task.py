@@ -14,7 +14,7 @@ from .. import factories as f
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """The task body is called in-process; dispatch to the broker is the outside world here."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 @pytest.mark.django_db
