@@ -148,7 +148,11 @@ def _json_expression(column: str, path: tuple[str, ...]):
 
 def metric_latest_expression(key: str) -> Subquery:
     """The latest value of metric ``key`` of the outer run (highest step, then latest point)."""
-    last = Metric.objects.filter(run=OuterRef("pk"), key=key).order_by("-step", "-id").values("value")[:1]
+    last = (
+        Metric.objects.filter(run=OuterRef("pk"), key=key)
+        .order_by(F("step").desc(nulls_last=True), "-id")
+        .values("value")[:1]
+    )
     return Subquery(last)
 
 

@@ -37,8 +37,10 @@ from .reproduce import (
     run_input_pins,
     run_reproduce,
 )
+from .run_table import run_table_columns_save
 
 __all__ = [
+    "run_table_columns_save",
     "LaunchPlan",
     "execution_dispatch",
     "execution_reap_stale",
