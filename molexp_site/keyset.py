@@ -312,11 +312,15 @@ class OffsetPage(KeysetPage):
 
 
 def offset_page(qs: QuerySet, *, page_size: int, page: int = 1) -> OffsetPage:
-    """Page ``page`` of ``qs`` in its own order; two queries (rows, capped count). ``PageTooDeep`` past the end."""
+    """Page ``page`` of ``qs`` in its own order (which must end with a unique column); two queries (rows,
+    capped count). ``PageTooDeep`` past the end."""
     offset = (page - 1) * page_size
     if offset > MAX_OFFSET:
         raise PageTooDeep(f"Pages go {MAX_OFFSET} rows deep in a sorted list; narrow it with a filter.")
-    rows = list(qs[offset : offset + page_size + 1])
+    # Sort the narrow rows (ids and the sort key, no joins), then read the page's rows whole: one
+    # query, whose outer part joins and re-sorts only ``page_size + 1`` rows.
+    window = qs.values("pk")[offset : offset + page_size + 1]
+    rows = list(qs.filter(pk__in=window))
     if page > 1 and not rows:
         raise PageTooDeep("There is no such page.")
     count, capped = capped_count(qs)
