@@ -10,8 +10,8 @@ Invariants:
   the others are folded into ``constant``.
 - Values read as people write them: ints as ints, floats in ``%.6g`` (0.001, not 1e-03),
   booleans and null as JSON, strings as they are, dicts and lists as compact JSON.
-- Runs created by one launch (a sweep) share ``created_at`` and launcher: consecutive rows of one
-  launch form a group.
+- Runs created by one launch (a sweep) share launcher and profile and were inserted together:
+  consecutive rows of one launch form a group (``LAUNCH_WINDOW_SECONDS``; the run has no launch id).
 """
 
 from __future__ import annotations
@@ -133,13 +133,26 @@ def run_table_build(*, runs: list, metrics: dict[int, list], hidden: list[str] |
     return RunTable(columns=columns, rows=rows, constant=constant)
 
 
+#: Runs of one launch are inserted together (``services.launch.runs_create``, one bulk insert):
+#: their ``created_at`` lie within this many seconds of each other.
+LAUNCH_WINDOW_SECONDS = 2.0
+
+
+def _same_launch(first: Any, other: Any) -> bool:
+    return (
+        first.launched_by_id == other.launched_by_id
+        and first.profile == other.profile
+        and abs((other.created_at - first.created_at).total_seconds()) <= LAUNCH_WINDOW_SECONDS
+        and abs(other.number - first.number) < 10_000
+    )
+
+
 def _group(rows: list[TableRow]) -> None:
-    """Mark consecutive rows created by one launch (same ``created_at`` and launcher)."""
+    """Mark consecutive rows of one launch (same launcher and profile, created within a moment)."""
     i = 0
     while i < len(rows):
-        batch = (rows[i].run.created_at, rows[i].run.launched_by_id)
         j = i + 1
-        while j < len(rows) and (rows[j].run.created_at, rows[j].run.launched_by_id) == batch:
+        while j < len(rows) and _same_launch(rows[i].run, rows[j].run):
             j += 1
         if j - i > 1:
             rows[i].group_start = True

@@ -100,8 +100,8 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
         **run_table_context(request, experiment_obj),
     }
     code = 400 if context["page_error"] else 200
-    if request.htmx:
-        return render(request, "runs_app/partials/_run_table.html", context, status=code)
+    if request.htmx:  # htmx swaps 2xx only: the fragment carries the error and no rows
+        return render(request, "runs_app/partials/_run_table.html", context)
     role = experiment_obj.role
     entry = workflow_entry(experiment_obj)
     topology = _topology(experiment_obj, entry)

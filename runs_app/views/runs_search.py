@@ -50,5 +50,6 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
         "page_error": page_error,
         "conditions": [c for c in request.GET.getlist("filter") if c],
     }
-    template = "runs_app/partials/_workspace_run_table.html" if request.htmx else "runs_app/workspace_runs.html"
-    return render(request, template, context, status=400 if page_error else 200)
+    if request.htmx:  # htmx swaps 2xx only: the fragment carries the error and no rows
+        return render(request, "runs_app/partials/_workspace_run_table.html", context)
+    return render(request, "runs_app/workspace_runs.html", context, status=400 if page_error else 200)
