@@ -234,3 +234,18 @@ def test_runs_table_queries_constant_at_two_sizes(experiment, web_client_for, ow
     grow(30)
     large = _count(client, URL + query)
     assert small == large <= 6, (small, large)
+
+
+def test_one_run_identity_on_run_page_clone_provenance_and_catalog(experiment, web_client_for):
+    from assets_app.services import asset_create
+
+    original = f.RunFactory(experiment=experiment, number=1)
+    clone = f.RunFactory(experiment=experiment, number=2, cloned_from=original)
+    asset_create(kind="artifact", name="model.pt", run=clone, producer_task="train")
+    client = web_client_for("viewer")
+    body = client.get(f"{URL}runs/2/").content.decode()
+    assert "<title>Baseline #2" in body and ">Baseline #2</h1>" in body
+    assert ">Baseline #1</a>" in body  # cloned from
+    assert "run id" not in body
+    catalog = client.get("/catalog/?q=model").content.decode()
+    assert "Baseline #2" in catalog and "run id" not in catalog
