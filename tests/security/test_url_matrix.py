@@ -58,6 +58,7 @@ ANY_MEMBER_WRITES = {
     ("workspace-list", "post"),
     ("runs:api-token", "post"),  # the caller's own token
     ("experiment-launch-preview", "post"),  # validates, writes nothing
+    ("runs:experiment-columns", "post"),  # the caller's own runs-table columns (SPEC §15)
 }
 #: Rows visible to their creator (and staff) only: a 404 for other members is right.
 PRIVATE = {"tus-upload-detail": "editor"}
