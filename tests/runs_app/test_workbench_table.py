@@ -249,3 +249,10 @@ def test_one_run_identity_on_run_page_clone_provenance_and_catalog(experiment, w
     assert "run id" not in body
     catalog = client.get("/catalog/?q=model").content.decode()
     assert "Baseline #2" in catalog and "run id" not in catalog
+
+
+def test_workspace_runs_page_formats_result_values(experiment, web_client_for):
+    f.RunFactory(experiment=experiment, results={"lr_found": 1e-5, "layers": {"b": 2, "a": 1}, "n": 3.0})
+    body = web_client_for("viewer").get("/w/lab/runs/").content.decode()
+    assert "=1e-05<" in body and "={&quot;a&quot;:1,&quot;b&quot;:2}<" in body and "=3<" in body
+    assert "{&#x27;b&#x27;" not in body  # no Python repr
