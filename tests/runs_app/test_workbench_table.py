@@ -256,3 +256,16 @@ def test_workspace_runs_page_formats_result_values(experiment, web_client_for):
     body = web_client_for("viewer").get("/w/lab/runs/").content.decode()
     assert "=1e-05<" in body and "={&quot;a&quot;:1,&quot;b&quot;:2}<" in body and "=3<" in body
     assert "{&#x27;b&#x27;" not in body  # no Python repr
+
+
+def test_sorted_page_is_paged_by_number(experiment, web_client_for):
+    for i in range(30):
+        f.RunFactory(experiment=experiment, number=i + 1, config={"lr": (i * 7) % 30})
+    client = web_client_for("viewer")
+    first = client.get(URL + "?sort=config.lr")
+    lrs = [row.run.config["lr"] for row in first.context["table"].rows]
+    assert lrs == list(range(25))
+    assert "sort=config.lr&amp;page=2" in first.content.decode()
+    second = client.get(URL + "?sort=config.lr&page=2")
+    assert [row.run.config["lr"] for row in second.context["table"].rows] == list(range(25, 30))
+    assert client.get(URL + "?sort=config.lr&page=9").status_code == 400  # past the end: page 1 and a message
