@@ -121,9 +121,10 @@ def size_env(size: str) -> tuple[dict, str, Path]:
     url = f"postgres://postgres@127.0.0.1:5432/{db}"
     env = {**os.environ, "SCALE": size, "BENCH_DB_NAME": db, "BENCH_VAR_DIR": str(var), "BENCH_DATABASE_URL": url,
            "DATABASE_URL": url, "CELERY_BROKER_URL": common.BROKER_URL, "MOLEXP_VAR_DIR": str(var),
-           "MOLEXP_WORKFLOW_DIRS": str(var / "workflows"), "DJANGO_SETTINGS_MODULE": "molexp_site.settings",
+           "MOLEXP_WORKFLOW_DIRS": str(common.WORKFLOW_DIR), "BENCH_WORKFLOW_DIR": str(common.WORKFLOW_DIR),
+           "DJANGO_SETTINGS_MODULE": "molexp_site.settings",
            "DEBUG": "0"}  # fmt: skip
-    (var / "workflows").mkdir(parents=True, exist_ok=True)
+    common.WORKFLOW_DIR.mkdir(parents=True, exist_ok=True)
     return env, db, var
 
 

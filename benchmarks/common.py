@@ -26,7 +26,8 @@ DB_NAME = os.environ.get("BENCH_DB_NAME", "molexp_bench")
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB_NAME}")
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
 VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR", str(BASE_DIR / "var" / "bench")))
-WORKFLOW_DIR = VAR_DIR / "workflows"
+# Outside VAR_DIR: the server refuses a workflow folder inside its data folders (system check molexp.E001).
+WORKFLOW_DIR = Path(os.environ.get("BENCH_WORKFLOW_DIR", str(BASE_DIR / "var" / "bench-workflows")))
 
 #: Sizes per scale. ``reduced`` is what ``make bench`` runs in a few minutes; ``small`` is only the
 #: first point of the cost curve (``bench_scaling.py``).
