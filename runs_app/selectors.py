@@ -28,8 +28,13 @@ from .models import Execution, Experiment, Membership, Metric, Project, Run, Run
 User = AbstractBaseUser | AnonymousUser
 
 
+def _token_scope(user: User) -> tuple[int, str] | None:
+    """(workspace id, maximum role) when the request authenticated with a scoped token (``api/tokens.py``)."""
+    return getattr(user, "molexp_token_scope", None)
+
+
 def _is_staff(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+    return bool(user.is_authenticated and user.is_staff and _token_scope(user) is None)
 
 
 def visible_workspace_ids(*, user: User) -> QuerySet | None:
@@ -38,6 +43,11 @@ def visible_workspace_ids(*, user: User) -> QuerySet | None:
         return None
     if not user.is_authenticated:
         return Workspace.objects.none().values("id")
+    scope = _token_scope(user)
+    if scope is not None:
+        if user.is_staff:
+            return Workspace.objects.filter(pk=scope[0]).values("id")
+        return Membership.objects.filter(user_id=user.pk, workspace_id=scope[0]).values("workspace_id")
     return Membership.objects.filter(user_id=user.pk).values("workspace_id")
 
 
@@ -53,6 +63,18 @@ def workspace_role(*, user: User, workspace: Workspace) -> str | None:
         return Role.OWNER
     if not user.is_authenticated:
         return None
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its workspace only, and never above its maximum role
+        if workspace.pk != scope[0]:
+            return None
+        role = Role.OWNER if user.is_staff else None
+        role = (
+            role
+            or Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+        return None if role is None else min(role, scope[1], key=lambda r: ROLE_RANK[Role(r)])
     return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
 
 
@@ -274,12 +296,22 @@ def dashboard_recent_failures(*, user: User, limit: int = 10) -> list[Run]:
     return list(run_list(user=user).filter(status__in=[RunStatus.FAILED, RunStatus.LOST])[:limit])
 
 
-def execution_stale_list(*, older_than) -> QuerySet[Execution]:
-    """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``."""
+def execution_stale_list(*, older_than, external_older_than=None) -> QuerySet[Execution]:
+    """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``.
+
+    External executions (the molexp client) use their own window, ``external_older_than``.
+    """
+    from .choices import Trigger
+
+    def silent(cutoff):
+        return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+
     active = [ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING]
-    return Execution.objects.filter(status__in=active).filter(
-        Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, started_at__lt=older_than)
-    )
+    external = Q(trigger=Trigger.EXTERNAL)
+    cond = ~external & silent(older_than)
+    if external_older_than is not None:
+        cond |= external & silent(external_older_than)
+    return Execution.objects.filter(status__in=active).filter(cond)
 
 
 # --- added for the HTML pages --------------------------------------------------------

@@ -1,0 +1,417 @@
+"""External runs: runs recorded by the ``molexp`` client outside MolExp's workers (SPEC §13).
+
+Invariants:
+- An external run is an ordinary ``Run`` with one ``Execution`` whose trigger is
+  ``external``; its experiment may be *external* (no server workflow:
+  ``workflow_source`` empty). The server never executes, retries, reruns,
+  resumes, clones or reproduces its code.
+- Every write goes through the service a worker run uses for the same thing
+  (``asset_create``, ``log_open``/``log_append_lines``/``log_finalize``, the
+  metric batch insert, ``checkpoint_create``, ``asset_resolve_for_run``,
+  ``error_trace_create``, ``status_transition`` via ``_finish``): one code path
+  per operation.
+- Only the run's launcher (still a member) and the workspace's editors write;
+  a run that is finished refuses writes with ``Conflict`` (HTTP 409).
+- The client names the run with a uuid (the execution's uuid): creating the
+  same uuid again returns the existing run, so an offline spool synced twice
+  is one run.
+- A heartbeat that stops makes the periodic reaper mark the execution ``lost``
+  after ``MOLEXP_EXTERNAL_LOST_AFTER_SECONDS``, then the run ``failed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import uuid as uuid_module
+from datetime import datetime
+from typing import IO, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from assets_app import services as asset_services
+from molexp_site.errors import Conflict
+
+from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus, Trigger
+from ..models import EventSubject, Execution, Experiment, Metric, Project, Run, RunEvent, SourceBlob
+from ..profiles import config_hash as compute_config_hash
+from ..selectors import workspace_role
+from .core import _clean_name, _unique_slug
+from .runs import _allocate_run_numbers, _finish
+
+#: Bounds on one request (a client sends batches; bigger ones are split by it).
+MAX_SNAPSHOT_FILES = 2000
+MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
+MAX_LOG_LINES_PER_REQUEST = 500_000
+MAX_METRIC_POINTS_PER_REQUEST = 500_000
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _json_object(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError({field: f"{field} must be a JSON object."})
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError({field: f"{field} must be JSON-serializable (no NaN)."}) from None
+    return value
+
+
+def _when(value: Any, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    parsed = parse_datetime(str(value)) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValidationError({field: f"{field} must be an ISO 8601 date-time."})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.utc)
+    if parsed > timezone.now() + timezone.timedelta(minutes=5):
+        raise ValidationError({field: f"{field} is in the future."})
+    return parsed
+
+
+def experiment_path_parse(path: str) -> tuple[str, str, str]:
+    parts = [p for p in str(path or "").strip().strip("/").split("/")]
+    if len(parts) != 3 or not all(parts):
+        raise ValidationError({"experiment": "Name the experiment as workspace/project/experiment (slugs)."})
+    return parts[0], parts[1], parts[2]
+
+
+def external_experiment_resolve(*, user, path: str, create: bool = False) -> Experiment:
+    """The experiment at ``ws/project/experiment``; with ``create`` an editor gets a new external one.
+
+    Outsiders get ``Http404`` (as for any hidden row); a missing project is a 404 too.
+    """
+    ws, project_slug, exp_slug = experiment_path_parse(path)
+    project = Project.objects.select_related("workspace").filter(workspace__slug=ws, slug=project_slug).first()
+    role = workspace_role(user=user, workspace=project.workspace) if project else None
+    if project is None or role is None:
+        raise Http404("No such experiment.")
+    experiment = (
+        Experiment.objects.select_related("project", "workspace").filter(project=project, slug=exp_slug).first()
+    )
+    if experiment is not None:
+        return experiment
+    if not create:
+        raise Http404(f"No experiment {exp_slug!r} in {ws}/{project_slug} (create_experiment=True creates it).")
+    if ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+        raise PermissionDenied(f"Creating an experiment needs the editor role in workspace '{ws}'; you are {role}.")
+    name = _clean_name(exp_slug)
+    with transaction.atomic():
+        slug = _unique_slug(Experiment, exp_slug, project=project)
+        if slug != exp_slug:  # the slug is normalised (or taken): the caller named something else
+            raise ValidationError({"experiment": f"{exp_slug!r} is not a valid experiment slug (try {slug!r})."})
+        try:
+            return Experiment.objects.create(
+                project=project, workspace_id=project.workspace_id, name=name, slug=slug, created_by=user,
+                description="External experiment: its runs are recorded by the molexp client.",
+            )  # fmt: skip
+        except IntegrityError:
+            return Experiment.objects.select_related("project", "workspace").get(project=project, slug=exp_slug)
+
+
+def _snapshot_files(files: Any) -> list[tuple[str, bytes]]:
+    """Decode ``{path: base64}`` into (path, bytes), refusing unsafe paths and oversized bundles."""
+    if files is None:
+        return []
+    if not isinstance(files, dict):
+        raise ValidationError({"snapshot": "snapshot.files is an object path → base64 content."})
+    if len(files) > MAX_SNAPSHOT_FILES:
+        raise ValidationError({"snapshot": f"At most {MAX_SNAPSHOT_FILES} snapshot files."})
+    out, total = [], 0
+    for path, encoded in files.items():
+        path = str(path)
+        if not path or path.startswith(("/", "\\")) or ".." in path.split("/") or "\x00" in path or len(path) > 500:
+            raise ValidationError({"snapshot": f"Unsafe snapshot path {path[:100]!r}."})
+        try:
+            content = base64.b64decode(str(encoded), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError({"snapshot": f"{path}: content is not base64."}) from None
+        total += len(content)
+        if total > MAX_SNAPSHOT_BYTES:
+            raise ValidationError({"snapshot": f"The snapshot is over {MAX_SNAPSHOT_BYTES} bytes."})
+        out.append((path, content))
+    return sorted(out)
+
+
+def _store_source(content: bytes) -> tuple[int, str]:
+    digest = hashlib.sha256(content).hexdigest()
+    blob = SourceBlob.objects.filter(sha256=digest).values_list("pk", flat=True).first()
+    if blob is None:
+        try:
+            with transaction.atomic():
+                blob = SourceBlob.objects.create(sha256=digest, content=content, size=len(content)).pk
+        except IntegrityError:
+            blob = SourceBlob.objects.get(sha256=digest).pk
+    return blob, digest
+
+
+def _canonical_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+# --- create -----------------------------------------------------------------------
+
+
+def external_run_create(
+    *,
+    user,
+    experiment: str,
+    run_uuid: str,
+    create_experiment: bool = False,
+    config: dict | None = None,
+    params: dict | None = None,
+    profile: str = "",
+    snapshot: dict | None = None,
+    git: dict | None = None,
+    environment: dict | None = None,
+    host: str = "",
+    pid: int | None = None,
+    started_at: Any = None,
+) -> tuple[Run, bool]:
+    """Record the start of an external run; returns ``(run, created)``.
+
+    Idempotent on ``run_uuid``: the same uuid again returns the existing run
+    (``created`` False), whatever the rest of the body says.
+    """
+    try:
+        key = uuid_module.UUID(str(run_uuid))
+    except ValueError:
+        raise ValidationError({"run_uuid": "run_uuid must be a UUID."}) from None
+    existing = Execution.objects.select_related("run").filter(uuid=key).first()
+    if existing is not None:
+        if workspace_role(user=user, workspace=existing.run.workspace) is None:
+            raise Http404("No such run.")
+        return existing.run, False
+    target = external_experiment_resolve(user=user, path=experiment, create=create_experiment)
+    role = workspace_role(user=user, workspace=target.workspace)
+    if role is None or ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+        raise PermissionDenied(f"Recording a run needs the editor role in workspace '{target.workspace.slug}'.")
+    config = _json_object(config, "config")
+    params = _json_object(params, "params")
+    snapshot = _json_object(snapshot, "snapshot")
+    git = _json_object(git, "git")
+    environment = _json_object(environment, "environment")
+    if not isinstance(profile, str) or len(profile) > 200:
+        raise ValidationError({"profile": "profile is a name of at most 200 characters."})
+    host = str(host or "")[:255]
+    if pid is not None and (not isinstance(pid, int) or pid < 0):
+        raise ValidationError({"pid": "pid is a non-negative integer."})
+    started = _when(started_at, "started_at") or timezone.now()
+    files = _snapshot_files(snapshot.get("files"))
+    script = str(snapshot.get("script") or "")[:500]
+    digest_config = compute_config_hash(config)
+    stored = [(path, *_store_source(content), len(content)) for path, content in files]
+    manifest = {path: {"sha256": sha, "size": size} for path, _pk, sha, size in stored}
+    snapshot_hash = _canonical_hash({path: entry["sha256"] for path, entry in manifest.items()})
+    script_entry = next(((pk, sha, size) for path, pk, sha, size in stored if path == script), None)
+    workflow_name = script.rsplit("/", 1)[-1].removesuffix(".py") if script else ""
+    fingerprint = _canonical_hash(
+        {"snapshot": snapshot_hash, "workflow": workflow_name, "config_hash": digest_config, "params": params}
+    )
+    record = {
+        "external": True,
+        "workflow_source": script,
+        "workflow_name": workflow_name,
+        "source_sha256": script_entry[1] if script_entry else "",
+        "source_size": script_entry[2] if script_entry else 0,
+        "root": str(snapshot.get("root") or "")[:1000],
+        "manifest": manifest,
+        "snapshot_hash": snapshot_hash,
+        "fingerprint": fingerprint,
+        "tasks": [],
+        "molcfg": next((c.decode("utf-8", "replace") for p, c in files if p == "molcfg.yaml"), ""),
+        "git_commit": str(git.get("commit") or "")[:64],
+        "git_branch": str(git.get("branch") or "")[:255],
+        "git_dirty": git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
+        "git_diff": str(git.get("diff") or "")[:1_000_000],
+        "git_untracked": [str(p)[:500] for p in (git.get("untracked") or [])][:1000],
+        "git_error": str(git.get("error") or "")[:1000],
+    }
+    launched_by = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        if Execution.objects.filter(uuid=key).exists():  # a concurrent create with the same uuid won
+            return Execution.objects.select_related("run").get(uuid=key).run, False
+        number = _allocate_run_numbers(experiment_id=target.pk, count=1)
+        run = Run.objects.create(
+            experiment=target, project_id=target.project_id, workspace_id=target.workspace_id, number=number,
+            status=RunStatus.RUNNING, params=params, profile=profile, config=config, config_hash=digest_config,
+            workflow_snapshot=record, source_blob_id=script_entry[0] if script_entry else None,
+            launched_by=launched_by, started_at=started,
+        )  # fmt: skip
+        Run.objects.filter(pk=run.pk).update(created_at=started)
+        run.created_at = started
+        execution = Execution.objects.create(
+            uuid=key, run=run, number=1, trigger=Trigger.EXTERNAL, status=ExecutionStatus.RUNNING,
+            worker_hostname=host, worker_pid=pid, started_at=started, heartbeat_at=timezone.now(),
+            dispatched_at=started, environment=environment,
+        )  # fmt: skip
+        Execution.objects.filter(pk=execution.pk).update(queued_at=started)
+        where = f" on {host}" if host else ""
+        RunEvent.objects.bulk_create(
+            [
+                RunEvent(run=run, subject=EventSubject.RUN, from_status=RunStatus.PENDING, to_status=RunStatus.RUNNING,
+                         message=f"external run started by {user}{where}"),
+                RunEvent(run=run, execution=execution, subject=EventSubject.EXECUTION, from_status="",
+                         to_status=ExecutionStatus.RUNNING, message=f"external{where}"),
+            ]
+        )  # fmt: skip
+    return run, True
+
+
+# --- writes to a running external run ----------------------------------------------
+
+
+def external_execution(*, user, run: Run, write: bool = True) -> Execution:
+    """The run's external execution, checking that ``user`` may write and the run is not finished."""
+    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
+    if execution is None:
+        raise ValidationError({"run": "This run is not an external run."})
+    role = workspace_role(user=user, workspace=run.workspace)
+    if role is None:
+        raise Http404("No such run.")
+    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
+    if not is_launcher and ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
+    if write and (execution.is_terminal or run.is_terminal):
+        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
+    return execution
+
+
+def external_heartbeat(*, user, run: Run) -> dict:
+    execution = external_execution(user=user, run=run)
+    Execution.objects.filter(pk=execution.pk).update(heartbeat_at=timezone.now())
+    cancel = Run.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first()
+    return {"status": run.status, "cancel_requested": bool(cancel)}
+
+
+def external_logs_append(*, user, run: Run, logs: Any) -> dict:
+    """Append ``{name: [line, …]}`` to the run's log assets (one write per log)."""
+    execution = external_execution(user=user, run=run)
+    if not isinstance(logs, dict):
+        raise ValidationError({"logs": "logs is an object name → list of lines."})
+    total = 0
+    batches = []
+    for name, lines in logs.items():
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            raise ValidationError({"logs": f"logs[{str(name)[:100]!r}] must be a list of strings."})
+        total += len(lines)
+        batches.append((asset_services.asset_name_clean(str(name)), [line.replace("\n", " ") for line in lines]))
+    if total > MAX_LOG_LINES_PER_REQUEST:
+        raise ValidationError({"logs": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
+    for name, lines in batches:
+        if lines:
+            asset = asset_services.log_open(run=run, execution=execution, name=name, task="")
+            asset_services.log_append_lines(asset=asset, lines=lines)
+    return {"lines": total}
+
+
+def external_metrics_add(*, user, run: Run, points: Any) -> dict:
+    """Add metric points ``[[key, value, step|null], …]`` with the worker's batch insert."""
+    from ..workflow.context import _insert_metric_points
+
+    execution = external_execution(user=user, run=run)
+    if not isinstance(points, list):
+        raise ValidationError({"points": "points is a list of [key, value, step]."})
+    if len(points) > MAX_METRIC_POINTS_PER_REQUEST:
+        raise ValidationError({"points": f"At most {MAX_METRIC_POINTS_PER_REQUEST} points per request."})
+    rows = []
+    for point in points:
+        if not isinstance(point, list | tuple) or len(point) not in (2, 3):
+            raise ValidationError({"points": "Each point is [key, value] or [key, value, step]."})
+        key, value, step = point[0], point[1], point[2] if len(point) == 3 else None
+        if not isinstance(key, str) or not key or isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError({"points": f"Bad point {str(point)[:100]}: a name and a number."})
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int) or abs(step) >= 2**63):
+            raise ValidationError({"points": f"Bad step in {str(point)[:100]}: an integer or null."})
+        if not math.isfinite(float(value)):
+            continue  # as the worker's ctx: non-finite values are not stored
+        rows.append(Metric(run_id=run.pk, execution_id=execution.pk, key=key[:200], step=step, value=float(value)))
+    if rows:
+        _insert_metric_points(rows)
+    return {"points": len(rows)}
+
+
+def external_results_set(*, user, run: Run, results: Any) -> dict:
+    external_execution(user=user, run=run)
+    results = _json_object(results, "results")
+    with transaction.atomic():
+        current = Run.objects.select_for_update().get(pk=run.pk)
+        merged = {**(current.results or {}), **{str(k): v for k, v in results.items()}}
+        Run.objects.filter(pk=run.pk).update(results=merged, updated_at=timezone.now())
+    run.results = merged
+    return merged
+
+
+def external_artifact_save(
+    *, user, run: Run, name: str, fileobj: IO[bytes], tags: Any = (), metadata: Any = None, media_type: str = ""
+):
+    execution = external_execution(user=user, run=run)
+    if isinstance(tags, str):
+        tags = [t for t in tags.split(",") if t.strip()]
+    blob = asset_services.blob_store_fileobj(fileobj)
+    return asset_services.asset_create(
+        kind="artifact", name=name, run=run, blob=blob, media_type=media_type or "", tags=tags,
+        metadata=_json_object(metadata, "metadata") or None, producer_execution=execution, producer_task="",
+    )  # fmt: skip
+
+
+def external_checkpoint_save(*, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None):
+    execution = external_execution(user=user, run=run)
+    blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
+    return asset_services.checkpoint_create(run=run, execution=execution, task="", name=name, data=data, blob=blob)
+
+
+def external_input_resolve(*, user, run: Run, name: str, kind: str | None = None, version: int | None = None):
+    """``find_asset`` for an external run: the asset (records an ``AssetUse``) or ``Http404`` naming the scopes."""
+    execution = external_execution(user=user, run=run)
+    try:
+        return asset_services.asset_resolve_for_run(
+            run=run, execution=execution, task="", name=name, kind=kind or None, version=version
+        )
+    except asset_services.AssetLookupError as exc:
+        raise Http404(str(exc)) from None
+
+
+def external_run_finish(*, user, run: Run, status: str, error: Any = None, finished_at: Any = None) -> Run:
+    """End the run ``succeeded`` or ``failed`` (with the structured error and an error-trace asset)."""
+    execution = external_execution(user=user, run=run)
+    if status not in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+        raise ValidationError({"status": "status is 'succeeded' or 'failed'."})
+    finished = _when(finished_at, "finished_at")
+    from assets_app.selectors import log_list_for_run
+
+    for log in log_list_for_run(run=run):
+        asset_services.log_finalize(asset=log.as_kind())
+    record = None
+    if status == ExecutionStatus.FAILED:
+        error = _json_object(error, "error")
+        exc_type = str(error.get("type") or "Exception")[:255]
+        message = str(error.get("message") or "")[:4000]
+        frames = [
+            (str(f[0]), str(f[1])) for f in (error.get("frames") or []) if isinstance(f, list | tuple) and len(f) == 2
+        ]
+        trace = asset_services.error_trace_create(
+            run=run, execution=execution, task="", exception_type=exc_type, message=message,
+            traceback_text=str(error.get("traceback") or f"{exc_type}: {message}"), frames=frames[-200:],
+        )  # fmt: skip
+        record = {"type": exc_type, "message": message, "task": None, "execution": execution.number,
+                  "traceback_asset": trace.pk}  # fmt: skip
+    message = "external run finished" if record is None else f"external run failed: {record['type']}"
+    _finish(execution=execution, run=run, status=status, message=message, error=record)
+    if finished is not None:
+        Run.objects.filter(pk=run.pk).update(finished_at=finished)
+        Execution.objects.filter(pk=execution.pk).update(finished_at=finished)
+    run.refresh_from_db()
+    return run
