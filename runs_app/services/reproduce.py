@@ -83,6 +83,8 @@ def run_reproduce(*, user, run: Run) -> Run:
     run = Run.objects.select_related("experiment", "project", "workspace", "source_blob").get(pk=run.pk)
     if run.status not in REPRODUCIBLE:
         raise Conflict(f"Run #{run.number} is {run.status}; only a succeeded or failed run can be reproduced.")
+    if (run.workflow_snapshot or {}).get("external"):
+        raise Conflict("external runs cannot be reproduced by the server: it does not have their code")
     plan = _plan_from_run(
         run=run,
         config=dict(run.config or {}),

@@ -542,6 +542,8 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
     ``overrides`` apply on top of the source run's config; ``params`` replace its params.
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    if (run.workflow_snapshot or {}).get("external"):
+        raise Conflict("external runs are recorded by the molexp client: the server has no workflow to clone")
     config = dict(run.config or {})
     if overrides:
         from ..profiles import ProfileError, apply_overrides, config_hash
@@ -597,6 +599,8 @@ def _restart(*, user, run: Run, trigger: str) -> Execution:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     if run.imported:
         raise Conflict("imported runs are read-only")
+    if (run.workflow_snapshot or {}).get("external"):
+        raise Conflict(f"external runs cannot {trigger}: the server does not have their code")
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status not in RESTARTABLE:

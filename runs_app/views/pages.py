@@ -494,9 +494,14 @@ def _live_context(*, user, run) -> dict:
         "can_edit": can_edit,
         # Imported runs are a read-only record: the services refuse control (409), so do not offer it.
         "can_cancel": can_edit and run.status in CANCELLABLE and not run.imported,
-        "can_restart": can_edit and run.status in RESTARTABLE and not run.imported,
-        "can_clone": can_edit and bool(run.source_blob_id),
+        # External runs (the molexp client): the server has no workflow to rerun, resume or clone.
+        "can_restart": can_edit and run.status in RESTARTABLE and not run.imported and not _external(run),
+        "can_clone": can_edit and bool(run.source_blob_id) and not _external(run),
     }
+
+
+def _external(run) -> bool:
+    return bool((run.workflow_snapshot or {}).get("external"))
 
 
 def _timeline(executions, *, now) -> list:

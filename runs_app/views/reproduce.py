@@ -60,7 +60,8 @@ def _reproduce_context(*, user, run) -> dict[str, Any]:
         "panel": True,
         "can_reproduce": _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
         and run.status in REPRODUCIBLE
-        and bool(run.source_blob_id),
+        and bool(run.source_blob_id)
+        and not (run.workflow_snapshot or {}).get("external"),
         "verdict": verdict,
         "original": original,
         "reproductions": reproductions,

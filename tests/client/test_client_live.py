@@ -6,18 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
 
-from assets_app.models import Asset, AssetUse
 from assets_app import services as services_assets
+from assets_app.models import Asset, AssetUse
 from runs_app import services
 from runs_app.models import Execution, Metric, Run
-from runs_app.services.tokens import scoped_token_create
+from runs_app.services.tokens import scoped_token_create, scoped_token_revoke
 from tests import factories as f
 
 CLIENT_SRC = Path(__file__).resolve().parents[2] / "client" / "src"
@@ -92,8 +91,30 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk
     assert AssetUse.objects.filter(run=run, asset=dataset).count() == 1  # lineage
     assert [e.to_status for e in run.events.filter(execution__isnull=True)] == ["running", "succeeded"]
-    page = live_server.url + run.get_absolute_url()
-    del page
+    http = molexp.Client(url=live_server.url, token=editor_token).http
+    detail = http.get(f"/api/runs/{run.pk}/")
+    assert detail["executions"][0]["trigger"] == "external" and detail["workflow_snapshot"]["git_commit"] == ""
+    lineage = http.get(f"/api/assets/{dataset.pk}/lineage/")
+    assert str(run.pk) in str(lineage)
+    for action in ("rerun", "resume", "clone", "reproduce"):  # the server does not have the code
+        with pytest.raises(molexp.MolExpError) as info:
+            http.post(f"/api/runs/{run.pk}/{action}/", json={})
+        assert info.value.status == 409, action
+
+
+def test_run_page_shows_external_run_without_rerun_or_clone(
+    client, env, ws, project, editor, editor_token, script_dir, live_server
+):
+    with molexp.Client(url=live_server.url, token=editor_token).start_run(
+        f"{ws.slug}/{project.slug}/page", create_experiment=True, script=script_dir / "train.py"
+    ) as ctx:
+        ctx.log_metric("loss", 1.0)
+    run = Run.objects.get(pk=ctx.id)
+    client.force_login(editor)
+    html = client.get(run.get_absolute_url()).content.decode()
+    assert "external" in html.lower()
+    assert "Launch a clone" not in html
+    assert ">Rerun<" not in html and ">Resume<" not in html
 
 
 def test_an_exception_fails_the_run_and_is_reraised(live_server, env, ws, project, editor_token, script_dir):
@@ -110,16 +131,23 @@ def test_an_exception_fails_the_run_and_is_reraised(live_server, env, ws, projec
     assert Asset.objects.get(run=run, kind="log").as_kind().line_count == 1
 
 
-def test_finished_run_refuses_writes_and_viewer_cannot_write(live_server, env, ws, project, editor_token, viewer, script_dir):
+def test_finished_run_refuses_writes_and_viewer_cannot_write(
+    live_server, env, ws, project, editor_token, viewer, script_dir
+):
     client = molexp.Client(url=live_server.url, token=editor_token)
-    with client.start_run(f"{ws.slug}/{project.slug}/done", create_experiment=True, script=script_dir / "train.py") as ctx:
+    with client.start_run(
+        f"{ws.slug}/{project.slug}/done", create_experiment=True, script=script_dir / "train.py"
+    ) as ctx:
         pass
     with pytest.raises(molexp.MolExpError) as info:
         client.http.post(f"/api/external/runs/{ctx.id}/results/", json={"results": {"x": 1}})
     assert info.value.status == 409
     viewer_http = molexp.Client(url=live_server.url, token=Token.objects.create(user=viewer).key).http
     with pytest.raises(molexp.MolExpError) as info:
-        viewer_http.post("/api/external/runs/", json={"experiment": f"{ws.slug}/{project.slug}/done", "run_uuid": "6b1f3c1e-4a8e-4f7c-9d2b-0a1b2c3d4e5f"})
+        viewer_http.post(
+            "/api/external/runs/",
+            json={"experiment": f"{ws.slug}/{project.slug}/done", "run_uuid": "6b1f3c1e-4a8e-4f7c-9d2b-0a1b2c3d4e5f"},
+        )
     assert info.value.status == 403
 
 
@@ -129,22 +157,31 @@ def test_out_of_scope_token_records_nothing(live_server, env, ws, project, edito
     assert client.http.get("/api/auth/whoami/")["scope"] == {"workspace": ws.pk, "max_role": "viewer"}
     before = Run.objects.count()
     with pytest.raises(molexp.MolExpError) as info:
-        with client.start_run(f"{ws.slug}/{project.slug}/scoped", create_experiment=True, script=script_dir / "train.py"):
+        with client.start_run(
+            f"{ws.slug}/{project.slug}/scoped", create_experiment=True, script=script_dir / "train.py"
+        ):
             pass
     assert info.value.status == 403
     other_project = f.ProjectFactory(workspace=other_ws, name="O", slug="o")
     f.MembershipFactory(workspace=other_ws, user=editor, role="editor")
     with pytest.raises(molexp.MolExpError) as info:
-        with client.start_run(f"{other_ws.slug}/{other_project.slug}/x", create_experiment=True, script=script_dir / "train.py"):
+        with client.start_run(
+            f"{other_ws.slug}/{other_project.slug}/x", create_experiment=True, script=script_dir / "train.py"
+        ):
             pass
     assert info.value.status == 404
     assert Run.objects.count() == before
-    services.tokens.scoped_token_revoke(user=editor, pk=token.pk) if hasattr(services, "tokens") else None
+    scoped_token_revoke(user=editor, pk=token.pk)
+    with pytest.raises(molexp.MolExpError) as info:
+        client.http.get("/api/auth/whoami/")
+    assert info.value.status == 401  # a revoked token authenticates nothing
 
 
 def test_offline_run_synced_twice_is_one_run(live_server, env, ws, project, editor_token, script_dir):
     client = molexp.Client(url=live_server.url, token=editor_token, offline=True)
-    with client.start_run(f"{ws.slug}/{project.slug}/offline", create_experiment=True, script=script_dir / "train.py") as ctx:
+    with client.start_run(
+        f"{ws.slug}/{project.slug}/offline", create_experiment=True, script=script_dir / "train.py"
+    ) as ctx:
         for i in range(50):
             ctx.log_metric("loss", i, step=i)
             ctx.log("train").append(f"line {i}")
