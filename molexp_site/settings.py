@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "runs_app.choices.RunStatus",
         "ExecutionStatusEnum": "runs_app.choices.ExecutionStatus",
         "TaskStatusEnum": "runs_app.choices.TaskStatus",
+        "RoleEnum": "runs_app.choices.Role",
     },
 }
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
+from ..choices import Role
 from ..models import ScopedToken
 from ..services import tokens as svc
 
@@ -34,7 +35,7 @@ class ScopedTokenSerializer(serializers.ModelSerializer):
 class ScopedTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     workspace = serializers.CharField(help_text="Workspace id or slug.")
-    max_role = serializers.ChoiceField(choices=["viewer", "editor", "owner"], default="viewer")
+    max_role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
     expires_in_days = serializers.IntegerField(min_value=1, max_value=svc.MAX_DAYS, default=30)
 
 
