@@ -273,6 +273,10 @@ class Execution(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     environment = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
+    client_seq = models.PositiveBigIntegerField(
+        default=0,
+        help_text="External runs: the last write batch applied (the client numbers them; a resend is a no-op).",
+    )
 
     class Meta:
         ordering = ["run", "number"]

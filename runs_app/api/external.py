@@ -95,14 +95,22 @@ class ExternalLogsView(_RunView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
-        return Response(svc.external_logs_append(user=request.user, run=run, logs=request.data.get("logs")))
+        return Response(
+            svc.external_logs_append(
+                user=request.user, run=run, logs=request.data.get("logs"), seq=request.data.get("seq")
+            )
+        )
 
 
 class ExternalMetricsView(_RunView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
-        return Response(svc.external_metrics_add(user=request.user, run=run, points=request.data.get("points")))
+        return Response(
+            svc.external_metrics_add(
+                user=request.user, run=run, points=request.data.get("points"), seq=request.data.get("seq")
+            )
+        )
 
 
 class ExternalResultsView(_RunView):
@@ -110,7 +118,11 @@ class ExternalResultsView(_RunView):
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
         return Response(
-            {"results": svc.external_results_set(user=request.user, run=run, results=request.data.get("results"))}
+            {
+                "results": svc.external_results_set(
+                    user=request.user, run=run, results=request.data.get("results"), seq=request.data.get("seq")
+                )
+            }
         )
 
 
@@ -124,8 +136,10 @@ class ExternalArtifactView(_RunView):
         asset = svc.external_artifact_save(
             user=request.user, run=run, name=str(request.data.get("name") or upload.name), fileobj=upload,
             tags=request.data.get("tags") or (), metadata=_json_field(request, "metadata"),
-            media_type=str(request.data.get("media_type") or ""),
+            media_type=str(request.data.get("media_type") or ""), seq=request.data.get("seq"),
         )  # fmt: skip
+        if asset is None:
+            return Response({"duplicate": True})
         return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
 
 
@@ -136,8 +150,10 @@ class ExternalCheckpointView(_RunView):
         upload = request.FILES.get("file")
         asset = svc.external_checkpoint_save(
             user=request.user, run=run, name=str(request.data.get("name") or ""), data=_json_field(request, "data"),
-            fileobj=upload if upload is not None else None,
+            fileobj=upload if upload is not None else None, seq=request.data.get("seq"),
         )  # fmt: skip
+        if asset is None:
+            return Response({"duplicate": True})
         return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
 
 

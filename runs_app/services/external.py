@@ -289,6 +289,36 @@ def external_execution(*, user, run: Run, write: bool = True) -> Execution:
     return execution
 
 
+def _seq(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"seq": "seq is a positive integer."}) from None
+    if number <= 0 or number >= 2**62:
+        raise ValidationError({"seq": "seq is a positive integer."})
+    return number
+
+
+def _apply_once(execution: Execution, seq: Any, write):
+    """Apply the client's write batch number ``seq`` once: a resend (its answer was lost) is a no-op.
+
+    The client sends batches in order and numbers them; the execution keeps the
+    last number applied, under a row lock, in the same transaction as the write's rows.
+    """
+    seq = _seq(seq)
+    if seq is None:
+        return write()
+    with transaction.atomic():
+        last = Execution.objects.select_for_update().filter(pk=execution.pk).values_list("client_seq", flat=True).get()
+        if seq <= last:
+            return None
+        result = write()
+        Execution.objects.filter(pk=execution.pk).update(client_seq=seq)
+    return result
+
+
 def external_heartbeat(*, user, run: Run) -> dict:
     execution = external_execution(user=user, run=run)
     Execution.objects.filter(pk=execution.pk).update(heartbeat_at=timezone.now())
@@ -296,7 +326,7 @@ def external_heartbeat(*, user, run: Run) -> dict:
     return {"status": run.status, "cancel_requested": bool(cancel)}
 
 
-def external_logs_append(*, user, run: Run, logs: Any) -> dict:
+def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
     """Append ``{name: [line, …]}`` to the run's log assets (one write per log)."""
     execution = external_execution(user=user, run=run)
     if not isinstance(logs, dict):
@@ -310,14 +340,19 @@ def external_logs_append(*, user, run: Run, logs: Any) -> dict:
         batches.append((asset_services.asset_name_clean(str(name)), [line.replace("\n", " ") for line in lines]))
     if total > MAX_LOG_LINES_PER_REQUEST:
         raise ValidationError({"logs": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
-    for name, lines in batches:
-        if lines:
-            asset = asset_services.log_open(run=run, execution=execution, name=name, task="")
-            asset_services.log_append_lines(asset=asset, lines=lines)
-    return {"lines": total}
+
+    def write():
+        for name, lines in batches:
+            if lines:
+                asset = asset_services.log_open(run=run, execution=execution, name=name, task="")
+                asset_services.log_append_lines(asset=asset, lines=lines)
+        return total
+
+    done = _apply_once(execution, seq, write)
+    return {"lines": total, "duplicate": done is None}
 
 
-def external_metrics_add(*, user, run: Run, points: Any) -> dict:
+def external_metrics_add(*, user, run: Run, points: Any, seq: Any = None) -> dict:
     """Add metric points ``[[key, value, step|null], …]`` with the worker's batch insert."""
     from ..workflow.context import _insert_metric_points
 
@@ -338,39 +373,56 @@ def external_metrics_add(*, user, run: Run, points: Any) -> dict:
         if not math.isfinite(float(value)):
             continue  # as the worker's ctx: non-finite values are not stored
         rows.append(Metric(run_id=run.pk, execution_id=execution.pk, key=key[:200], step=step, value=float(value)))
-    if rows:
-        _insert_metric_points(rows)
-    return {"points": len(rows)}
+
+    def write():
+        if rows:
+            _insert_metric_points(rows)
+        return len(rows)
+
+    done = _apply_once(execution, seq, write)
+    return {"points": len(rows), "duplicate": done is None}
 
 
-def external_results_set(*, user, run: Run, results: Any) -> dict:
-    external_execution(user=user, run=run)
+def external_results_set(*, user, run: Run, results: Any, seq: Any = None) -> dict:
+    execution = external_execution(user=user, run=run)
     results = _json_object(results, "results")
-    with transaction.atomic():
-        current = Run.objects.select_for_update().get(pk=run.pk)
-        merged = {**(current.results or {}), **{str(k): v for k, v in results.items()}}
-        Run.objects.filter(pk=run.pk).update(results=merged, updated_at=timezone.now())
-    run.results = merged
-    return merged
+
+    def write():
+        with transaction.atomic():
+            current = Run.objects.select_for_update().get(pk=run.pk)
+            merged = {**(current.results or {}), **{str(k): v for k, v in results.items()}}
+            Run.objects.filter(pk=run.pk).update(results=merged, updated_at=timezone.now())
+        return merged
+
+    merged = _apply_once(execution, seq, write)
+    return merged if merged is not None else dict(Run.objects.get(pk=run.pk).results or {})
 
 
 def external_artifact_save(
-    *, user, run: Run, name: str, fileobj: IO[bytes], tags: Any = (), metadata: Any = None, media_type: str = ""
-):
+    *, user, run: Run, name: str, fileobj: IO[bytes], tags: Any = (), metadata: Any = None, media_type: str = "",
+    seq: Any = None,
+):  # fmt: skip
+    """An ``ArtifactAsset`` of the run (None when ``seq`` was applied before)."""
     execution = external_execution(user=user, run=run)
     if isinstance(tags, str):
         tags = [t for t in tags.split(",") if t.strip()]
-    blob = asset_services.blob_store_fileobj(fileobj)
-    return asset_services.asset_create(
+    metadata = _json_object(metadata, "metadata") or None
+    blob = asset_services.blob_store_fileobj(fileobj)  # content-addressed: a resend stores nothing new
+    return _apply_once(execution, seq, lambda: asset_services.asset_create(
         kind="artifact", name=name, run=run, blob=blob, media_type=media_type or "", tags=tags,
-        metadata=_json_object(metadata, "metadata") or None, producer_execution=execution, producer_task="",
-    )  # fmt: skip
+        metadata=metadata, producer_execution=execution, producer_task="",
+    ))  # fmt: skip
 
 
-def external_checkpoint_save(*, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None):
+def external_checkpoint_save(
+    *, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None, seq: Any = None
+):
+    """A ``CheckpointAsset`` chained to the run's previous one (None when ``seq`` was applied before)."""
     execution = external_execution(user=user, run=run)
     blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
-    return asset_services.checkpoint_create(run=run, execution=execution, task="", name=name, data=data, blob=blob)
+    return _apply_once(execution, seq, lambda: asset_services.checkpoint_create(
+        run=run, execution=execution, task="", name=name, data=data, blob=blob
+    ))  # fmt: skip
 
 
 def external_input_resolve(*, user, run: Run, name: str, kind: str | None = None, version: int | None = None):

@@ -84,14 +84,15 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
     """Send one recorded event to the server (the online thread and ``molexp sync`` share this)."""
     base = f"/api/external/runs/{run_id}"
     kind = event["t"]
+    seq = {"seq": event["seq"]} if event.get("seq") else {}
     if kind == "log":
-        http.post(f"{base}/logs/", json={"logs": event["logs"]})
+        http.post(f"{base}/logs/", json={"logs": event["logs"], **seq})
     elif kind == "metric":
-        http.post(f"{base}/metrics/", json={"points": event["points"]})
+        http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
     elif kind == "result":
-        http.post(f"{base}/results/", json={"results": event["results"]})
+        http.post(f"{base}/results/", json={"results": event["results"], **seq})
     elif kind in ("artifact", "checkpoint"):
-        data: dict[str, Any] = {"name": event["name"]}
+        data: dict[str, Any] = {"name": event["name"], **seq}
         if kind == "artifact":
             data["tags"] = ",".join(event.get("tags") or [])
             data["metadata"] = json.dumps(event.get("metadata"))
@@ -177,6 +178,7 @@ class Run:
         self._points: list[list[Any]] = []
         self._ops: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
+        self._seq = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dead = ""
@@ -350,7 +352,11 @@ class Run:
             events.append({"t": "log", "logs": batch})
         for i in range(0, len(points), MAX_POINTS_PER_REQUEST):
             events.append({"t": "metric", "points": points[i : i + MAX_POINTS_PER_REQUEST]})
-        return events + ops
+        events += ops
+        for event in events:  # numbered in sending order: the server applies each number once
+            self._seq += 1
+            event["seq"] = self._seq
+        return events
 
     def _send_pending(self, final: bool = False) -> None:
         """Send what is pending, oldest first; a transient error keeps the rest for the next try."""
