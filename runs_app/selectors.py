@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from .choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
+from .choices import ROLE_RANK, TERMINAL_RUN_STATUSES, ExecutionStatus, Role, RunStatus
 from .models import Execution, Experiment, Membership, Metric, Project, Run, RunEvent, Workspace
 
 User = AbstractBaseUser | AnonymousUser
@@ -294,6 +294,31 @@ def dashboard_running(*, user: User, limit: int = 20) -> list[Run]:
 
 def dashboard_recent_failures(*, user: User, limit: int = 10) -> list[Run]:
     return list(run_list(user=user).filter(status__in=[RunStatus.FAILED, RunStatus.LOST])[:limit])
+
+
+def external_execution_for_write(*, user: User, run: Run) -> Execution:
+    """The external execution of ``run`` if ``user`` may write to it (SPEC §13).
+
+    Only the run's launcher (still a member) and the workspace's editors write;
+    ``Http404`` for outsiders, ``PermissionDenied`` for other viewers,
+    ``ValidationError`` for a run that is not external, ``Conflict`` (409) once it ended.
+    """
+    from molexp_site.errors import Conflict
+
+    from .choices import Trigger
+
+    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
+    role = workspace_role(user=user, workspace=run.workspace)
+    if role is None:
+        raise Http404("No such run.")
+    if execution is None:
+        raise ValidationError({"run": "This run is not an external run."})
+    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
+    if not is_launcher and ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
+    if execution.is_terminal or run.status in TERMINAL_RUN_STATUSES:
+        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
+    return execution
 
 
 def execution_stale_list(*, older_than, external_older_than=None) -> QuerySet[Execution]:

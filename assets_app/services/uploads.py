@@ -38,6 +38,7 @@ import binascii
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import mimetypes
 import os
@@ -322,6 +323,22 @@ def _resolve_scope(*, user, metadata: dict[str, str]) -> tuple[Workspace, Projec
 # --- writes ------------------------------------------------------------------------------
 
 
+def _run_for_artifact(*, user, metadata: dict[str, str]):
+    """An upload with Upload-Metadata ``run`` is an artifact of that external run (launcher or editor; 409 once ended)."""
+    from runs_app.selectors import external_execution_for_write, run_get
+
+    run = run_get(user=user, pk=_id_of(metadata, "run"))
+    return run, external_execution_for_write(user=user, run=run)
+
+
+def _artifact_metadata(metadata: dict[str, str]) -> dict | None:
+    try:
+        value = json.loads(metadata.get("metadata") or "null")
+    except ValueError:
+        raise ValidationError({"metadata": "Upload-Metadata 'metadata' must be JSON."}) from None
+    return value if isinstance(value, dict) else None
+
+
 def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     """Start a tus upload of ``length`` bytes (tus creation): validate everything, create an empty partial.
 
@@ -342,7 +359,11 @@ def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     description = metadata.get("description", "")
     if len(description) > DESCRIPTION_MAX_CHARS or "\x00" in description:
         raise ValidationError({"description": f"At most {DESCRIPTION_MAX_CHARS} characters, no NUL."})
-    workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
+    if _id_of(metadata, "run") is not None:  # an artifact of an external run (SPEC §13)
+        run, _execution = _run_for_artifact(user=user, metadata=metadata)
+        workspace, project, experiment = run.workspace, None, None
+    else:
+        workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
 
     upload_id = uuid.uuid4()
     upload = Upload(
@@ -541,22 +562,29 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
             raise UploadGone("The finished file of this upload is gone; start a new upload.")
     media_type = mimetypes.guess_type(upload.name)[0] or mimetypes.guess_type(upload.filename)[0] or ""
     try:
-        asset = asset_create(
-            kind=AssetKind.DATA,
-            name=upload.name,
-            workspace=upload.workspace,
-            project=upload.project,
-            experiment=upload.experiment,
-            blob=blob,
-            media_type=media_type,
-            tags=upload.tags,
-            description=upload.description,
-            metadata={"filename": upload.filename},
-            created_by=upload.created_by,
-            reuse_identical=True,
-            import_action=ImportAction.UPLOAD,
-            source_path="",
-        )
+        if _id_of(upload.metadata or {}, "run") is not None:
+            run, execution = _run_for_artifact(user=upload.created_by, metadata=upload.metadata)
+            asset = asset_create(
+                kind=AssetKind.ARTIFACT, name=upload.name, run=run, blob=blob, media_type=media_type,
+                tags=upload.tags, metadata=_artifact_metadata(upload.metadata), producer_execution=execution,
+            )  # fmt: skip
+        else:
+            asset = asset_create(
+                kind=AssetKind.DATA,
+                name=upload.name,
+                workspace=upload.workspace,
+                project=upload.project,
+                experiment=upload.experiment,
+                blob=blob,
+                media_type=media_type,
+                tags=upload.tags,
+                description=upload.description,
+                metadata={"filename": upload.filename},
+                created_by=upload.created_by,
+                reuse_identical=True,
+                import_action=ImportAction.UPLOAD,
+                source_path="",
+            )
     except ValidationError as exc:
         Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="; ".join(exc.messages))
         raise

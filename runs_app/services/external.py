@@ -37,12 +37,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from assets_app import services as asset_services
-from molexp_site.errors import Conflict
 
 from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus, Trigger
 from ..models import EventSubject, Execution, Experiment, Metric, Project, Run, RunEvent, SourceBlob
 from ..profiles import config_hash as compute_config_hash
-from ..selectors import workspace_role
+from ..selectors import external_execution_for_write, workspace_role
 from .core import _clean_name, _unique_slug
 from .runs import _allocate_run_numbers, _finish
 
@@ -273,20 +272,9 @@ def external_run_create(
 # --- writes to a running external run ----------------------------------------------
 
 
-def external_execution(*, user, run: Run, write: bool = True) -> Execution:
+def external_execution(*, user, run: Run) -> Execution:
     """The run's external execution, checking that ``user`` may write and the run is not finished."""
-    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
-    if execution is None:
-        raise ValidationError({"run": "This run is not an external run."})
-    role = workspace_role(user=user, workspace=run.workspace)
-    if role is None:
-        raise Http404("No such run.")
-    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
-    if not is_launcher and ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
-        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
-    if write and (execution.is_terminal or run.is_terminal):
-        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
-    return execution
+    return external_execution_for_write(user=user, run=run)
 
 
 def _seq(value: Any) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from assets_app import services as services_assets
-from assets_app.models import Asset, AssetUse
+from assets_app.models import Asset, AssetUse, Upload
 from runs_app import services
 from runs_app.models import Execution, Metric, Run
 from runs_app.services.tokens import scoped_token_create, scoped_token_revoke
@@ -86,6 +87,7 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert log.as_kind().line_count == 1000 and log.sha256
     artifact = Asset.objects.get(run=run, kind="artifact", name="model.json")
     assert artifact.tags == ["final"]
+    assert Upload.objects.get(asset=artifact).status == "complete"  # artifacts go over the tus endpoint
     checkpoints = list(Asset.objects.filter(run=run, kind="checkpoint").order_by("id"))
     assert [c.name for c in checkpoints] == ["epoch-1", "epoch-2"]
     assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk
@@ -149,6 +151,15 @@ def test_finished_run_refuses_writes_and_viewer_cannot_write(
             json={"experiment": f"{ws.slug}/{project.slug}/done", "run_uuid": "6b1f3c1e-4a8e-4f7c-9d2b-0a1b2c3d4e5f"},
         )
     assert info.value.status == 403
+    with pytest.raises(molexp.MolExpError) as info:  # nor may a viewer attach an artifact over tus
+        viewer_http.post("/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3",
+                         "Upload-Metadata": f"filename eC50eHQ=,run {base64.b64encode(str(ctx.id).encode()).decode()}"})  # fmt: skip
+    assert info.value.status == 403
+    with pytest.raises(molexp.MolExpError) as info:  # and the finished run takes no artifact from its editor
+        client.http.post("/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3",
+                         "Upload-Metadata": f"filename eC50eHQ=,run {base64.b64encode(str(ctx.id).encode()).decode()}"})  # fmt: skip
+    assert info.value.status == 409
+    assert not Upload.objects.exists()
 
 
 def test_out_of_scope_token_records_nothing(live_server, env, ws, project, editor, other_ws, script_dir):

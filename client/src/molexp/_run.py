@@ -91,14 +91,10 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
     elif kind == "result":
         http.post(f"{base}/results/", json={"results": event["results"], **seq})
-    elif kind in ("artifact", "checkpoint"):
-        data: dict[str, Any] = {"name": event["name"], **seq}
-        if kind == "artifact":
-            data["tags"] = ",".join(event.get("tags") or [])
-            data["metadata"] = json.dumps(event.get("metadata"))
-            data["media_type"] = event.get("media_type") or ""
-        else:
-            data["data"] = json.dumps(event.get("data"))
+    elif kind == "artifact":
+        _tus_artifact(http, run_id, event)
+    elif kind == "checkpoint":
+        data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
         path = event.get("file")
         if path:
             with open(path, "rb") as fh:
@@ -111,6 +107,50 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         )
     else:  # pragma: no cover - written by this module only
         raise ValueError(f"unknown event {kind!r}")
+
+
+def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
+    """Upload an artifact over the server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
+
+    The upload's URL is kept in the event once created: a retry continues that
+    upload (HEAD gives the offset) instead of starting a second one, so a lost
+    answer never makes a second version.
+    """
+    import requests
+    from tusclient.client import TusClient
+    from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+
+    auth = http.session.headers.get("Authorization", "")
+    tus = TusClient(f"{http.url}/api/uploads/", headers={"Authorization": auth} if auth else {})
+    metadata = {
+        "filename": event["name"].rsplit("/", 1)[-1] or "artifact",
+        "name": event["name"],
+        "run": str(run_id),
+        "tags": ",".join(event.get("tags") or []),
+        "metadata": json.dumps(event.get("metadata")),
+    }
+    try:
+        try:
+            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=8 * 1024 * 1024,
+                                    metadata=metadata)  # fmt: skip
+        except TusCommunicationError as exc:
+            if event.get("upload_url") and exc.status_code in (404, 410):
+                event.pop("upload_url")  # expired on the server: start again
+                uploader = tus.uploader(event["file"], chunk_size=8 * 1024 * 1024, metadata=metadata)
+            else:
+                raise
+        if not uploader.url:
+            event["upload_url"] = uploader.create_url()
+            uploader.set_url(event["upload_url"])
+            uploader.offset = 0
+        uploader.upload()
+    except (TusCommunicationError, TusUploadFailed) as exc:
+        code = getattr(exc, "status_code", None)
+        if code is None or code >= 500 or code == 429:
+            raise TransientError(f"artifact {event['name']}: {exc}") from None
+        raise MolExpError(f"artifact {event['name']}: HTTP {code}: {exc}", code) from None
+    except requests.RequestException as exc:
+        raise TransientError(f"artifact {event['name']}: {type(exc).__name__}") from None
 
 
 class LogWriter:
