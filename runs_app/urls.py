@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 from .views import crate as crate_views
 from .views import runs_search
+from .views import tokens as token_views
 
 app_name = "runs"
 
@@ -37,4 +38,5 @@ urlpatterns = [
     path("runs/<int:pk>/export/", crate_views.run_export, name="run-export"),
     path("w/<slug:ws>/import/", crate_views.crate_import_page, name="crate-import"),
     path("account/token/", views.api_token, name="api-token"),
+    path("account/tokens/", token_views.scoped_tokens, name="scoped-tokens"),
 ]
