@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import molexp
 import pytest
 from rest_framework.authtoken.models import Token
 
@@ -20,10 +21,7 @@ from runs_app.models import Execution, Metric, Run
 from runs_app.services.tokens import scoped_token_create, scoped_token_revoke
 from tests import factories as f
 
-CLIENT_SRC = Path(__file__).resolve().parents[2] / "client" / "src"
-sys.path.insert(0, str(CLIENT_SRC))
-
-import molexp  # noqa: E402
+from .conftest import CLIENT_SRC
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
