@@ -646,6 +646,7 @@ def checkpoint_create(
     name: str,
     data: Any = None,
     blob: StoredBlob | None = None,
+    tags: Iterable[str] | None = None,
 ) -> Asset:
     """A ``CheckpointAsset`` chained (``parent``) to the run's previous checkpoint."""
     try:
@@ -661,6 +662,7 @@ def checkpoint_create(
         media_type="application/json" if blob is None else "",
         producer_execution=execution,
         producer_task=task,
+        tags=tags,
         data=data,
         parent_id=parent.pk if parent else None,
     )

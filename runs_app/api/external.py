@@ -45,7 +45,7 @@ def _asset_info(asset) -> dict:
 
 def _json_field(request: Request, name: str):
     value = request.data.get(name)
-    if isinstance(value, str) and request.content_type.startswith("multipart/"):
+    if isinstance(value, str) and not request.content_type.startswith("application/json"):  # a form field
         try:
             return json.loads(value) if value else None
         except ValueError:
@@ -151,6 +151,7 @@ class ExternalCheckpointView(_RunView):
         asset = svc.external_checkpoint_save(
             user=request.user, run=run, name=str(request.data.get("name") or ""), data=_json_field(request, "data"),
             fileobj=upload if upload is not None else None, seq=request.data.get("seq"),
+            tags=request.data.get("tags") or (),
         )  # fmt: skip
         if asset is None:
             return Response({"duplicate": True})

@@ -403,13 +403,14 @@ def external_artifact_save(
 
 
 def external_checkpoint_save(
-    *, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None, seq: Any = None
+    *, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None, seq: Any = None, tags: Any = ()
 ):
     """A ``CheckpointAsset`` chained to the run's previous one (None when ``seq`` was applied before)."""
     execution = external_execution(user=user, run=run)
     blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
     return _apply_once(execution, seq, lambda: asset_services.checkpoint_create(
-        run=run, execution=execution, task="", name=name, data=data, blob=blob
+        run=run, execution=execution, task="", name=name, data=data, blob=blob,
+        tags=[t for t in tags.split(",") if t.strip()] if isinstance(tags, str) else tags,
     ))  # fmt: skip
 
 

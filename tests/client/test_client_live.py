@@ -68,7 +68,7 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
             ctx.log("train").append(f"epoch {i}")
             ctx.log_metric("loss", 1.0 / (i + 1), step=i)
         ctx.checkpoint("epoch-1", data={"epoch": 1})
-        ctx.checkpoint("epoch-2", data={"epoch": 2}, file=b"weights")
+        ctx.checkpoint("epoch-2", data={"epoch": 2}, file=b"weights", tags=["best"])
         ctx.set_result("acc", 0.91)
         assert ctx.params == {"seed": 1} and ctx.config == {"lr": 0.1}
     run = Run.objects.get(pk=ctx.id)
@@ -88,7 +88,8 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert Upload.objects.get(asset=artifact).status == "complete"  # artifacts go over the tus endpoint
     checkpoints = list(Asset.objects.filter(run=run, kind="checkpoint").order_by("id"))
     assert [c.name for c in checkpoints] == ["epoch-1", "epoch-2"]
-    assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk
+    assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk and checkpoints[1].tags == ["best"]
+    assert checkpoints[1].size == 7 and checkpoints[0].as_kind().data == {"epoch": 1}
     assert AssetUse.objects.filter(run=run, asset=dataset).count() == 1  # lineage
     assert [e.to_status for e in run.events.filter(execution__isnull=True)] == ["running", "succeeded"]
     http = molexp.Client(url=live_server.url, token=editor_token).http

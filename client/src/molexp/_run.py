@@ -95,6 +95,7 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         _tus_artifact(http, run_id, event)
     elif kind == "checkpoint":
         data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
+        data["tags"] = ",".join(event.get("tags") or [])
         path = event.get("file")
         if path:
             with open(path, "rb") as fh:
@@ -230,6 +231,20 @@ class Run:
         self.sent = {"lines": 0, "points": 0, "retries": 0}
 
     # --- ctx API -------------------------------------------------------------------
+    @property
+    def run(self) -> dict[str, Any]:
+        """The run as the server knows it: ``{"id", "number", "url", "uuid"}`` (id None while offline)."""
+        return {"id": self.id, "number": self.number, "url": self.url, "uuid": self.uuid}
+
+    @property
+    def task(self) -> None:
+        """Outside a workflow there is no task (SPEC §6 ``ctx.task``)."""
+        return None
+
+    @property
+    def workdir(self) -> Path:
+        return Path.cwd()
+
     def log(self, name: str) -> LogWriter:
         return LogWriter(self, name)
 

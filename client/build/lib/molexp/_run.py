@@ -84,20 +84,17 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
     """Send one recorded event to the server (the online thread and ``molexp sync`` share this)."""
     base = f"/api/external/runs/{run_id}"
     kind = event["t"]
+    seq = {"seq": event["seq"]} if event.get("seq") else {}
     if kind == "log":
-        http.post(f"{base}/logs/", json={"logs": event["logs"]})
+        http.post(f"{base}/logs/", json={"logs": event["logs"], **seq})
     elif kind == "metric":
-        http.post(f"{base}/metrics/", json={"points": event["points"]})
+        http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
     elif kind == "result":
-        http.post(f"{base}/results/", json={"results": event["results"]})
-    elif kind in ("artifact", "checkpoint"):
-        data: dict[str, Any] = {"name": event["name"]}
-        if kind == "artifact":
-            data["tags"] = ",".join(event.get("tags") or [])
-            data["metadata"] = json.dumps(event.get("metadata"))
-            data["media_type"] = event.get("media_type") or ""
-        else:
-            data["data"] = json.dumps(event.get("data"))
+        http.post(f"{base}/results/", json={"results": event["results"], **seq})
+    elif kind == "artifact":
+        _tus_artifact(http, run_id, event)
+    elif kind == "checkpoint":
+        data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
         path = event.get("file")
         if path:
             with open(path, "rb") as fh:
@@ -110,6 +107,50 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         )
     else:  # pragma: no cover - written by this module only
         raise ValueError(f"unknown event {kind!r}")
+
+
+def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
+    """Upload an artifact over the server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
+
+    The upload's URL is kept in the event once created: a retry continues that
+    upload (HEAD gives the offset) instead of starting a second one, so a lost
+    answer never makes a second version.
+    """
+    import requests
+    from tusclient.client import TusClient
+    from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+
+    auth = http.session.headers.get("Authorization", "")
+    tus = TusClient(f"{http.url}/api/uploads/", headers={"Authorization": auth} if auth else {})
+    metadata = {
+        "filename": event["name"].rsplit("/", 1)[-1] or "artifact",
+        "name": event["name"],
+        "run": str(run_id),
+        "tags": ",".join(event.get("tags") or []),
+        "metadata": json.dumps(event.get("metadata")),
+    }
+    try:
+        try:
+            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=8 * 1024 * 1024,
+                                    metadata=metadata)  # fmt: skip
+        except TusCommunicationError as exc:
+            if event.get("upload_url") and exc.status_code in (404, 410):
+                event.pop("upload_url")  # expired on the server: start again
+                uploader = tus.uploader(event["file"], chunk_size=8 * 1024 * 1024, metadata=metadata)
+            else:
+                raise
+        if not uploader.url:
+            event["upload_url"] = uploader.create_url()
+            uploader.set_url(event["upload_url"])
+            uploader.offset = 0
+        uploader.upload()
+    except (TusCommunicationError, TusUploadFailed) as exc:
+        code = getattr(exc, "status_code", None)
+        if code is None or code >= 500 or code == 429:
+            raise TransientError(f"artifact {event['name']}: {exc}") from None
+        raise MolExpError(f"artifact {event['name']}: HTTP {code}: {exc}", code) from None
+    except requests.RequestException as exc:
+        raise TransientError(f"artifact {event['name']}: {type(exc).__name__}") from None
 
 
 class LogWriter:
@@ -177,6 +218,7 @@ class Run:
         self._points: list[list[Any]] = []
         self._ops: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
+        self._seq = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dead = ""
@@ -350,7 +392,11 @@ class Run:
             events.append({"t": "log", "logs": batch})
         for i in range(0, len(points), MAX_POINTS_PER_REQUEST):
             events.append({"t": "metric", "points": points[i : i + MAX_POINTS_PER_REQUEST]})
-        return events + ops
+        events += ops
+        for event in events:  # numbered in sending order: the server applies each number once
+            self._seq += 1
+            event["seq"] = self._seq
+        return events
 
     def _send_pending(self, final: bool = False) -> None:
         """Send what is pending, oldest first; a transient error keeps the rest for the next try."""

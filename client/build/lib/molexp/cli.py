@@ -80,13 +80,41 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _all(http: Http, path: str, params: dict[str, Any] | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Every row of a paginated list (at most ``limit`` pages)."""
+    rows: list[dict[str, Any]] = []
+    body = http.get(path, params=params or {})
+    for _ in range(limit):
+        rows.extend(body.get("results", []))
+        if not body.get("next"):
+            break
+        body = http.get(body["next"])
+    return rows
+
+
 def _workspace_id(http: Http, ref: str) -> int:
     if ref.isdigit():
         return int(ref)
-    for row in http.get("/api/workspaces/", params={"page_size": 500}).get("results", []):
-        if row.get("slug") == ref or row.get("name") == ref:
+    for row in _all(http, "/api/workspaces/"):
+        if ref in (row.get("slug"), row.get("name")):
             return int(row["id"])
     raise MolExpError(f"no workspace {ref!r} visible to you")
+
+
+def _experiment(http: Http, path: str) -> dict[str, Any]:
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or not all(parts):
+        raise MolExpError("name the experiment as workspace/project/experiment")
+    ws = _workspace_id(http, parts[0])
+    project = next((p for p in _all(http, "/api/projects/", {"workspace": ws}) if p.get("slug") == parts[1]), None)
+    if project is None:
+        raise MolExpError(f"no project {parts[1]!r} in workspace {parts[0]!r}")
+    found = next(
+        (e for e in _all(http, "/api/experiments/", {"project": project["id"]}) if e.get("slug") == parts[2]), None
+    )
+    if found is None:
+        raise MolExpError(f"no experiment {path!r} visible to you")
+    return found
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -97,9 +125,14 @@ def cmd_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise MolExpError(f"{path}: no such file")
-    metadata = {"filename": path.name, "workspace": str(_workspace_id(http, args.workspace))}
+    ws = _workspace_id(http, args.workspace)
+    metadata = {"filename": path.name, "workspace": str(ws)}
     if args.project:
-        metadata["project"] = str(args.project)
+        projects = _all(http, "/api/projects/", {"workspace": ws})
+        match = [p for p in projects if args.project in (str(p["id"]), p.get("slug"), p.get("name"))]
+        if not match:
+            raise MolExpError(f"no project {args.project!r} in workspace {args.workspace!r}")
+        metadata["project"] = str(match[0]["id"])
     if args.name:
         metadata["name"] = args.name
     tus = tus_client.TusClient(f"{http.url}/api/uploads/", headers={"Authorization": f"Token {client.token}"})
@@ -123,16 +156,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     http = _client(args).http
-    parts = args.experiment.strip("/").split("/")
-    if len(parts) != 3:
-        raise MolExpError("name the experiment as workspace/project/experiment")
-    exp = None
-    for row in http.get("/api/experiments/", params={"page_size": 500}).get("results", []):
-        if row.get("slug") == parts[2] and str(row.get("project_slug", parts[1])) in (parts[1],):
-            exp = row
-            break
-    if exp is None:
-        raise MolExpError(f"no experiment {args.experiment!r} visible to you")
+    exp = _experiment(http, args.experiment)
     body: dict[str, Any] = {"profile": args.profile or "", "overrides": args.override or []}
     if args.sweep:
         sweep = {}
