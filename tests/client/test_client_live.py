@@ -247,3 +247,21 @@ def test_killed_client_is_lost_then_failed(live_server, env, ws, project, editor
     assert [e.to_status for e in run.events.filter(execution__isnull=True)] == ["running", "lost", "failed"]
     assert Execution.objects.get(run=run).status == "lost"
     assert Metric.objects.filter(run=run).count() == 20  # nothing written before the kill is lost
+
+
+def test_cancel_on_the_server_stops_the_script_at_its_next_write(
+    live_server, env, ws, project, editor, editor_token, script_dir
+):
+    client = molexp.Client(url=live_server.url, token=editor_token)
+    with pytest.raises(molexp.RunCancelled):
+        with client.start_run(f"{ws.slug}/{project.slug}/cancel", create_experiment=True,
+                              script=script_dir / "train.py") as ctx:  # fmt: skip
+            ctx.log("train").append("started")
+            services.run_cancel(user=editor, run=Run.objects.get(pk=ctx.id))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                ctx.log_metric("loss", 1.0)  # raises RunCancelled once the heartbeat brought the request
+                time.sleep(0.05)
+    run = Run.objects.get(pk=ctx.id)
+    assert run.status == "cancelled" and run.executions.get().status == "cancelled"
+    assert Asset.objects.get(run=run, kind="log").as_kind().line_count == 1

@@ -42,6 +42,10 @@ class AssetNotFound(MolExpError):
     """``find_asset`` found no asset of that name (the message lists the scopes searched)."""
 
 
+class RunCancelled(MolExpError):
+    """Someone cancelled the run on the server: raised by the next ``ctx`` write (as in a worker's ctx)."""
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -164,6 +168,7 @@ class LogWriter:
     def append(self, line: Any) -> None:
         text = str(line).rstrip("\n")
         lines = text.split("\n") if "\n" in text else [text]
+        self._run.check_cancel()
         with self._run._lock:
             self._run._logs.setdefault(self.name, []).extend(lines)
 
@@ -221,6 +226,7 @@ class Run:
         self._pending: list[dict[str, Any]] = []
         self._seq = 0
         self._stop = threading.Event()
+        self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._dead = ""
         self._heartbeat_every = float(heartbeat_seconds or os.environ.get("MOLEXP_HEARTBEAT_SECONDS", 10))
@@ -249,6 +255,7 @@ class Run:
         return LogWriter(self, name)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        self.check_cancel()
         number = float(value)  # TypeError/ValueError for a non-number, as the worker's ctx
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             raise TypeError(f"log_metric({key!r}): step must be an int")
@@ -337,7 +344,7 @@ class Run:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         error = None
-        if exc_type is not None:
+        if exc_type is not None and not issubclass(exc_type, RunCancelled):  # a cancel ends "cancelled"
             error = {
                 "type": exc_type.__name__,
                 "message": str(exc)[:4000],
@@ -382,7 +389,17 @@ class Run:
         shutil.rmtree(self.spool, ignore_errors=True)
 
     # --- internals -------------------------------------------------------------------
+    def check_cancel(self) -> None:
+        """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
+        if self._cancel.is_set():
+            raise RunCancelled(f"run {self.id} was cancelled on the server")
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
     def _event(self, event: dict[str, Any]) -> None:
+        self.check_cancel()
         with self._lock:
             self._ops.append(event)
 
@@ -450,7 +467,7 @@ class Run:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
-                        print(f"molexp: run {self.id}: cancel requested on the server", file=sys.stderr)
+                        self._cancel.set()
                 delay = 0.5
             except TransientError:
                 self.sent["retries"] += 1
