@@ -265,3 +265,17 @@ def test_cancel_on_the_server_stops_the_script_at_its_next_write(
     run = Run.objects.get(pk=ctx.id)
     assert run.status == "cancelled" and run.executions.get().status == "cancelled"
     assert Asset.objects.get(run=run, kind="log").as_kind().line_count == 1
+
+
+def test_big_bursts_are_split_under_the_request_limit(live_server, env, ws, project, editor_token, script_dir):
+    """A burst larger than one request body (Django's 2.5 MB default) arrives whole, in several requests."""
+    client = molexp.Client(url=live_server.url, token=editor_token)
+    with client.start_run(f"{ws.slug}/{project.slug}/burst", create_experiment=True,
+                          script=script_dir / "train.py") as ctx:  # fmt: skip
+        for i in range(120_000):
+            ctx.log_metric("loss", i * 0.5, step=i)
+        for i in range(30_000):
+            ctx.log("train").append(f"{i:06d} " + "x" * 120)
+    run = Run.objects.get(pk=ctx.id)
+    assert Metric.objects.filter(run=run).count() == 120_000
+    assert Asset.objects.get(run=run, kind="log").as_kind().line_count == 30_000

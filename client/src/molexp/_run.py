@@ -34,8 +34,10 @@ from typing import IO, Any
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
+#: A request body stays under the server's default body limit (Django: 2.5 MB).
+MAX_REQUEST_BYTES = 2_000_000
 MAX_LINES_PER_REQUEST = 200_000
-MAX_POINTS_PER_REQUEST = 200_000
+MAX_POINTS_PER_REQUEST = 50_000
 
 
 class AssetNotFound(MolExpError):
@@ -411,19 +413,26 @@ class Run:
             ops, self._ops = self._ops, []
         events: list[dict[str, Any]] = []
         batch: dict[str, list[str]] = {}
-        size = 0
+        count = size = 0
         for name, lines in logs.items():
-            for i in range(0, len(lines), MAX_LINES_PER_REQUEST):
-                part = lines[i : i + MAX_LINES_PER_REQUEST]
-                if size + len(part) > MAX_LINES_PER_REQUEST and batch:
+            for line in lines:
+                cost = len(line) * 2 + 4  # JSON escaping may double a character; quotes and comma
+                if batch and (count >= MAX_LINES_PER_REQUEST or size + cost > MAX_REQUEST_BYTES):
                     events.append({"t": "log", "logs": batch})
-                    batch, size = {}, 0
-                batch.setdefault(name, []).extend(part)
-                size += len(part)
+                    batch, count, size = {}, 0, 0
+                batch.setdefault(name, []).append(line[: MAX_REQUEST_BYTES // 4])
+                count += 1
+                size += min(cost, MAX_REQUEST_BYTES // 2)
         if batch:
             events.append({"t": "log", "logs": batch})
-        for i in range(0, len(points), MAX_POINTS_PER_REQUEST):
-            events.append({"t": "metric", "points": points[i : i + MAX_POINTS_PER_REQUEST]})
+        start = 0
+        while start < len(points):
+            end, size = start, 0
+            while end < len(points) and end - start < MAX_POINTS_PER_REQUEST and size < MAX_REQUEST_BYTES:
+                size += len(points[end][0]) + 48
+                end += 1
+            events.append({"t": "metric", "points": points[start:end]})
+            start = end
         events += ops
         for event in events:  # numbered in sending order: the server applies each number once
             self._seq += 1
