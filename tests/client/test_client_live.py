@@ -279,3 +279,24 @@ def test_big_bursts_are_split_under_the_request_limit(live_server, env, ws, proj
     run = Run.objects.get(pk=ctx.id)
     assert Metric.objects.filter(run=run).count() == 120_000
     assert Asset.objects.get(run=run, kind="log").as_kind().line_count == 30_000
+
+
+def test_external_experiment_pages_and_launch(client, env, ws, project, editor, editor_token, script_dir, live_server):
+    with molexp.Client(url=live_server.url, token=editor_token).start_run(
+        f"{ws.slug}/{project.slug}/ext-pages", create_experiment=True, script=script_dir / "train.py"
+    ) as ctx:
+        ctx.set_result("acc", 1)
+    run = Run.objects.get(pk=ctx.id)
+    experiment = run.experiment
+    assert experiment.workflow_source == ""
+    client.force_login(editor)
+    for url in (experiment.get_absolute_url(), run.get_absolute_url(), project.get_absolute_url(),
+                f"/runs/{run.pk}/status/", f"/runs/{run.pk}/how-to/", f"/runs/{run.pk}/reproduce/panel/"):  # fmt: skip
+        response = client.get(url)
+        assert response.status_code in (200, 286), url  # 286: htmx "stop polling" (the run ended)
+    html = client.get(experiment.get_absolute_url()).content.decode()
+    assert "Launch runs" not in html and ">external</span>" in html
+    api = molexp.Client(url=live_server.url, token=editor_token).http
+    with pytest.raises(molexp.MolExpError) as info:
+        api.post(f"/api/experiments/{experiment.pk}/launch/", json={"params": {}})
+    assert info.value.status == 400 and "workflow" in str(info.value)
