@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 import uuid as uuid_module
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -74,8 +74,8 @@ def _when(value: Any, field: str) -> datetime | None:
     if parsed is None:
         raise ValidationError({field: f"{field} must be an ISO 8601 date-time."})
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
-    if parsed > timezone.now() + timezone.timedelta(minutes=5):
+        parsed = timezone.make_aware(parsed, UTC)
+    if parsed > timezone.now() + timedelta(minutes=5):
         raise ValidationError({field: f"{field} is in the future."})
     return parsed
 
