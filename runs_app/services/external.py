@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import uuid as uuid_module
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -39,11 +40,14 @@ from django.utils.dateparse import parse_datetime
 from assets_app import services as asset_services
 
 from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus, Trigger
-from ..models import EventSubject, Execution, Experiment, Metric, Project, Run, RunEvent, SourceBlob
+from ..models import EventSubject, Execution, Experiment, Project, Run, RunEvent, SourceBlob
 from ..profiles import config_hash as compute_config_hash
 from ..selectors import external_execution_for_write, workspace_role
 from .core import _clean_name, _unique_slug
 from .runs import _allocate_run_numbers, _finish
+
+#: One metric point as the shared batch insert (``workflow.context._insert_metric_points``) reads it.
+MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value")
 
 #: Bounds on one request (a client sends batches; bigger ones are split by it).
 MAX_SNAPSHOT_FILES = 2000
@@ -350,6 +354,7 @@ def external_metrics_add(*, user, run: Run, points: Any, seq: Any = None) -> dic
     if len(points) > MAX_METRIC_POINTS_PER_REQUEST:
         raise ValidationError({"points": f"At most {MAX_METRIC_POINTS_PER_REQUEST} points per request."})
     rows = []
+    run_id, execution_id = run.pk, execution.pk
     for point in points:
         if not isinstance(point, list | tuple) or len(point) not in (2, 3):
             raise ValidationError({"points": "Each point is [key, value] or [key, value, step]."})
@@ -360,7 +365,7 @@ def external_metrics_add(*, user, run: Run, points: Any, seq: Any = None) -> dic
             raise ValidationError({"points": f"Bad step in {str(point)[:100]}: an integer or null."})
         if not math.isfinite(float(value)):
             continue  # as the worker's ctx: non-finite values are not stored
-        rows.append(Metric(run_id=run.pk, execution_id=execution.pk, key=key[:200], step=step, value=float(value)))
+        rows.append(MetricPoint(run_id, execution_id, key[:200], step, float(value)))
 
     def write():
         if rows:

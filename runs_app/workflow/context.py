@@ -41,16 +41,22 @@ LOG_BUFFER_LINES = 50_000
 METRIC_BUFFER_POINTS = 50_000
 
 
-def _insert_metric_points(points: list[Metric]) -> None:
+def _insert_metric_points(points: list) -> None:
     """Write a flush's metric points in one database round trip.
 
+    ``points``: ``Metric`` objects, or any objects with ``run_id``, ``execution_id``,
+    ``key``, ``step`` and ``value`` (the external-run endpoint sends plain tuples:
+    building 50 000 model instances costs more than the insert).
     PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)`` statement, whatever the
     batch size, sent in autocommit (a single statement is atomic; ``bulk_create``
     would add a BEGIN and a COMMIT round trip). Other databases: ``bulk_create``
     (SQLite runs in process: its batches cost no network round trips).
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        Metric.objects.bulk_create(points)
+    if connection.vendor != "postgresql" or (connection.in_atomic_block and isinstance(points[0], Metric)):
+        Metric.objects.bulk_create(
+            [p if isinstance(p, Metric) else Metric(run_id=p.run_id, execution_id=p.execution_id, key=p.key,
+                                                    step=p.step, value=p.value) for p in points]
+        )  # fmt: skip
         return
     meta = Metric._meta
     quote = connection.ops.quote_name

@@ -138,12 +138,12 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
     }
     try:
         try:
-            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=8 * 1024 * 1024,
+            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
                                     metadata=metadata)  # fmt: skip
         except TusCommunicationError as exc:
             if event.get("upload_url") and exc.status_code in (404, 410):
                 event.pop("upload_url")  # expired on the server: start again
-                uploader = tus.uploader(event["file"], chunk_size=8 * 1024 * 1024, metadata=metadata)
+                uploader = tus.uploader(event["file"], chunk_size=64 * 1024 * 1024, metadata=metadata)
             else:
                 raise
         if not uploader.url:
