@@ -545,10 +545,14 @@ def sync_dir(http: Http, folder: Path) -> list[dict[str, Any]]:
             done = int(progress_file.read_text()) if progress_file.exists() else 0
             events_path = spool / "events.jsonl"
             lines = events_path.read_text(encoding="utf-8").splitlines() if events_path.exists() else []
+            last_beat = time.monotonic()
             for index in range(done, len(lines)):
                 if lines[index].strip():
                     send_event(http, run_id, json.loads(lines[index]))
                 progress_file.write_text(str(index + 1))
+                if time.monotonic() - last_beat > 10:  # a long sync must not look like a dead client
+                    http.post(f"/api/external/runs/{run_id}/heartbeat/")
+                    last_beat = time.monotonic()
             finish_path = spool / "finish.json"
             if finish_path.exists():
                 finish = json.loads(finish_path.read_text(encoding="utf-8"))
