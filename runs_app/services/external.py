@@ -124,6 +124,16 @@ def external_experiment_resolve(*, user, path: str, create: bool = False) -> Exp
             return Experiment.objects.select_related("project", "workspace").get(project=project, slug=exp_slug)
 
 
+def _tags(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [t for t in value.split(",") if t.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(t, str) for t in value):
+        return list(value)
+    raise ValidationError({"tags": "tags is a list of strings (or a comma-separated string)."})
+
+
 def _snapshot_files(files: Any) -> list[tuple[str, bytes]]:
     """Decode ``{path: base64}`` into (path, bytes), refusing unsafe paths and oversized bundles."""
     if files is None:
@@ -397,8 +407,7 @@ def external_artifact_save(
 ):  # fmt: skip
     """An ``ArtifactAsset`` of the run (None when ``seq`` was applied before)."""
     execution = external_execution(user=user, run=run)
-    if isinstance(tags, str):
-        tags = [t for t in tags.split(",") if t.strip()]
+    tags = _tags(tags)
     metadata = _json_object(metadata, "metadata") or None
     blob = asset_services.blob_store_fileobj(fileobj)  # content-addressed: a resend stores nothing new
     return _apply_once(execution, seq, lambda: asset_services.asset_create(
@@ -412,16 +421,19 @@ def external_checkpoint_save(
 ):
     """A ``CheckpointAsset`` chained to the run's previous one (None when ``seq`` was applied before)."""
     execution = external_execution(user=user, run=run)
+    tags = _tags(tags)
     blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
     return _apply_once(execution, seq, lambda: asset_services.checkpoint_create(
         run=run, execution=execution, task="", name=name, data=data, blob=blob,
-        tags=[t for t in tags.split(",") if t.strip()] if isinstance(tags, str) else tags,
+        tags=tags,
     ))  # fmt: skip
 
 
 def external_input_resolve(*, user, run: Run, name: str, kind: str | None = None, version: int | None = None):
     """``find_asset`` for an external run: the asset (records an ``AssetUse``) or ``Http404`` naming the scopes."""
     execution = external_execution(user=user, run=run)
+    if kind is not None and not isinstance(kind, str):
+        raise ValidationError({"kind": "kind is an asset kind name."})
     try:
         return asset_services.asset_resolve_for_run(
             run=run, execution=execution, task="", name=name, kind=kind or None, version=version

@@ -70,6 +70,9 @@ def test_writes_refuse_bad_batches(db, api, ws, project):
         ("finish/", {"status": "maybe"}),
         ("inputs/", {"name": "x", "version": "two"}),
         ("artifacts/", {"name": "x"}),
+        ("checkpoints/", {"name": "c", "tags": 5}),
+        ("checkpoints/", {"name": "c", "tags": [1]}),
+        ("inputs/", {"name": "x", "kind": {"a": 1}}),
     ]:
         response = api.post(base + path, body, format="json")
         assert response.status_code == 400, (path, body, response.content)

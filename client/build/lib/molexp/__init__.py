@@ -11,9 +11,18 @@ import os
 from typing import Any
 
 from ._http import Http, MolExpError, TransientError, credentials_load
-from ._run import AssetNotFound, Run, offline_dir, sync_dir
+from ._run import AssetNotFound, Run, RunCancelled, offline_dir, sync_dir
 
-__all__ = ["AssetNotFound", "Client", "MolExpError", "Run", "TransientError", "offline_dir", "sync_dir"]
+__all__ = [
+    "AssetNotFound",
+    "Client",
+    "MolExpError",
+    "Run",
+    "RunCancelled",
+    "TransientError",
+    "offline_dir",
+    "sync_dir",
+]
 __version__ = "0.1.0"
 
 

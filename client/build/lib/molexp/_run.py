@@ -34,12 +34,18 @@ from typing import IO, Any
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
+#: A request body stays under the server's default body limit (Django: 2.5 MB).
+MAX_REQUEST_BYTES = 2_000_000
 MAX_LINES_PER_REQUEST = 200_000
-MAX_POINTS_PER_REQUEST = 200_000
+MAX_POINTS_PER_REQUEST = 50_000
 
 
 class AssetNotFound(MolExpError):
     """``find_asset`` found no asset of that name (the message lists the scopes searched)."""
+
+
+class RunCancelled(MolExpError):
+    """Someone cancelled the run on the server: raised by the next ``ctx`` write (as in a worker's ctx)."""
 
 
 def _now() -> str:
@@ -95,6 +101,7 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         _tus_artifact(http, run_id, event)
     elif kind == "checkpoint":
         data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
+        data["tags"] = ",".join(event.get("tags") or [])
         path = event.get("file")
         if path:
             with open(path, "rb") as fh:
@@ -131,12 +138,12 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
     }
     try:
         try:
-            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=8 * 1024 * 1024,
+            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
                                     metadata=metadata)  # fmt: skip
         except TusCommunicationError as exc:
             if event.get("upload_url") and exc.status_code in (404, 410):
                 event.pop("upload_url")  # expired on the server: start again
-                uploader = tus.uploader(event["file"], chunk_size=8 * 1024 * 1024, metadata=metadata)
+                uploader = tus.uploader(event["file"], chunk_size=64 * 1024 * 1024, metadata=metadata)
             else:
                 raise
         if not uploader.url:
@@ -163,6 +170,7 @@ class LogWriter:
     def append(self, line: Any) -> None:
         text = str(line).rstrip("\n")
         lines = text.split("\n") if "\n" in text else [text]
+        self._run.check_cancel()
         with self._run._lock:
             self._run._logs.setdefault(self.name, []).extend(lines)
 
@@ -220,6 +228,7 @@ class Run:
         self._pending: list[dict[str, Any]] = []
         self._seq = 0
         self._stop = threading.Event()
+        self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._dead = ""
         self._heartbeat_every = float(heartbeat_seconds or os.environ.get("MOLEXP_HEARTBEAT_SECONDS", 10))
@@ -230,10 +239,25 @@ class Run:
         self.sent = {"lines": 0, "points": 0, "retries": 0}
 
     # --- ctx API -------------------------------------------------------------------
+    @property
+    def run(self) -> dict[str, Any]:
+        """The run as the server knows it: ``{"id", "number", "url", "uuid"}`` (id None while offline)."""
+        return {"id": self.id, "number": self.number, "url": self.url, "uuid": self.uuid}
+
+    @property
+    def task(self) -> None:
+        """Outside a workflow there is no task (SPEC §6 ``ctx.task``)."""
+        return None
+
+    @property
+    def workdir(self) -> Path:
+        return Path.cwd()
+
     def log(self, name: str) -> LogWriter:
         return LogWriter(self, name)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        self.check_cancel()
         number = float(value)  # TypeError/ValueError for a non-number, as the worker's ctx
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             raise TypeError(f"log_metric({key!r}): step must be an int")
@@ -322,7 +346,7 @@ class Run:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         error = None
-        if exc_type is not None:
+        if exc_type is not None and not issubclass(exc_type, RunCancelled):  # a cancel ends "cancelled"
             error = {
                 "type": exc_type.__name__,
                 "message": str(exc)[:4000],
@@ -367,7 +391,17 @@ class Run:
         shutil.rmtree(self.spool, ignore_errors=True)
 
     # --- internals -------------------------------------------------------------------
+    def check_cancel(self) -> None:
+        """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
+        if self._cancel.is_set():
+            raise RunCancelled(f"run {self.id} was cancelled on the server")
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
     def _event(self, event: dict[str, Any]) -> None:
+        self.check_cancel()
         with self._lock:
             self._ops.append(event)
 
@@ -379,19 +413,26 @@ class Run:
             ops, self._ops = self._ops, []
         events: list[dict[str, Any]] = []
         batch: dict[str, list[str]] = {}
-        size = 0
+        count = size = 0
         for name, lines in logs.items():
-            for i in range(0, len(lines), MAX_LINES_PER_REQUEST):
-                part = lines[i : i + MAX_LINES_PER_REQUEST]
-                if size + len(part) > MAX_LINES_PER_REQUEST and batch:
+            for line in lines:
+                cost = len(line) * 2 + 4  # JSON escaping may double a character; quotes and comma
+                if batch and (count >= MAX_LINES_PER_REQUEST or size + cost > MAX_REQUEST_BYTES):
                     events.append({"t": "log", "logs": batch})
-                    batch, size = {}, 0
-                batch.setdefault(name, []).extend(part)
-                size += len(part)
+                    batch, count, size = {}, 0, 0
+                batch.setdefault(name, []).append(line[: MAX_REQUEST_BYTES // 4])
+                count += 1
+                size += min(cost, MAX_REQUEST_BYTES // 2)
         if batch:
             events.append({"t": "log", "logs": batch})
-        for i in range(0, len(points), MAX_POINTS_PER_REQUEST):
-            events.append({"t": "metric", "points": points[i : i + MAX_POINTS_PER_REQUEST]})
+        start = 0
+        while start < len(points):
+            end, size = start, 0
+            while end < len(points) and end - start < MAX_POINTS_PER_REQUEST and size < MAX_REQUEST_BYTES:
+                size += len(points[end][0]) + 48
+                end += 1
+            events.append({"t": "metric", "points": points[start:end]})
+            start = end
         events += ops
         for event in events:  # numbered in sending order: the server applies each number once
             self._seq += 1
@@ -435,7 +476,7 @@ class Run:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
-                        print(f"molexp: run {self.id}: cancel requested on the server", file=sys.stderr)
+                        self._cancel.set()
                 delay = 0.5
             except TransientError:
                 self.sent["retries"] += 1
@@ -504,10 +545,14 @@ def sync_dir(http: Http, folder: Path) -> list[dict[str, Any]]:
             done = int(progress_file.read_text()) if progress_file.exists() else 0
             events_path = spool / "events.jsonl"
             lines = events_path.read_text(encoding="utf-8").splitlines() if events_path.exists() else []
+            last_beat = time.monotonic()
             for index in range(done, len(lines)):
                 if lines[index].strip():
                     send_event(http, run_id, json.loads(lines[index]))
                 progress_file.write_text(str(index + 1))
+                if time.monotonic() - last_beat > 10:  # a long sync must not look like a dead client
+                    http.post(f"/api/external/runs/{run_id}/heartbeat/")
+                    last_beat = time.monotonic()
             finish_path = spool / "finish.json"
             if finish_path.exists():
                 finish = json.loads(finish_path.read_text(encoding="utf-8"))
