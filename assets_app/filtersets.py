@@ -7,7 +7,7 @@ Free-text search (``q``) arrives with the catalog issue; these are column filter
 import django_filters
 from django.db import connection
 
-from runs_app.filtersets import IdFilter
+from molexp_site.filters import IdFilter
 
 from .choices import AssetKind, ScopeKind
 from .models import Asset

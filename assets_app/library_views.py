@@ -1,6 +1,6 @@
 """The data library tab of the workspace, project and experiment pages (htmx fragments).
 
-Each view finds its scope through the scoped ``runs_app`` selectors (an outsider
+Each view finds its scope through the scoped lookups of ``runs_app.access`` (an outsider
 gets 404), then lists the newest version per name of exactly that scope with
 ``assets_app.services.data_library_list`` (one query, however many assets). A
 plain request (no htmx) gets the same table in a full page, so the tab's link
@@ -17,9 +17,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from runs_app.choices import ROLE_RANK, Role
+from runs_app.access import experiment_get, project_get, role_at_least, workspace_get, workspace_role
+from runs_app.choices import Role
 from runs_app.models import Experiment, Project, Workspace
-from runs_app.selectors import experiment_get, project_get, workspace_get, workspace_role
 
 from .choices import AssetKind
 from .services import data_library_list
@@ -51,7 +51,7 @@ def _library(
     self_url: str,
 ) -> HttpResponse:
     role = workspace_role(user=request.user, workspace=workspace)
-    can_upload = role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role.EDITOR]
+    can_upload = role_at_least(role, Role.EDITOR)
     rows = list(data_library_list(workspace=workspace, project=project, experiment=experiment)[: LIBRARY_TAB_LIMIT + 1])
     scope_filter = {"workspace": workspace.pk, "kind": AssetKind.DATA}
     if experiment is not None:

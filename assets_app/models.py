@@ -202,6 +202,8 @@ class Asset(models.Model):
             # catalog search: newest-first walks that stop after a page of hits (sort=newest
             # across workspaces; a project filter with relevance's newest candidates)
             models.Index(fields=["project", "-id"], name="asset_project_id"),
+            # Logs still being written (a folder of segments): the maintenance finalizes abandoned ones.
+            models.Index(fields=["id"], condition=models.Q(kind="log", file__endswith="/"), name="asset_live_log"),
         ]
 
     def __init__(self, *args, **kwargs) -> None:

@@ -1,20 +1,22 @@
 """Reads of the asset catalog, scoped to what a user may see.
 
 Invariants: every selector filters on ``workspace_id`` through
-``runs_app.selectors.scope_to_user`` (the asset's workspace key is always set,
+``runs_app.access.scope_to_user`` (the asset's workspace key is always set,
 so one filter covers every scope); an invisible asset is ``Http404``; list
 selectors return rows shaped for a list page in one query.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 
-from runs_app.selectors import scope_to_user
+from runs_app.access import scope_to_user
 
+from . import storage
+from .choices import AssetKind  # re-exported: runs_app reads asset kinds through selectors
 from .models import Asset, AssetUse
 
 ASSET_LIST_FIELDS = (
@@ -257,8 +259,6 @@ def asset_use_versions_for_runs(*, run_ids: list[int]) -> dict[int, list[dict[st
 
 def asset_kind_choices() -> list[tuple[str, str]]:
     """The asset kinds as ``(value, label)`` pairs, for filters outside assets_app."""
-    from .choices import AssetKind
-
     return list(AssetKind.choices)
 
 
@@ -294,3 +294,33 @@ def asset_activity_list(
         )
         .order_by("-created_at", "-id")[:limit]
     )  # fmt: skip
+
+
+# --- whole rows of one run's assets, and the code store (runs_app's RO-Crate export and import) -----
+
+
+def asset_list_for_run(*, run) -> list[Asset]:
+    """Every asset a run produced (whole rows as their kind's class), oldest first; one query.
+
+    The caller has already checked that the user may read ``run``.
+    """
+    return [a.as_kind() for a in Asset.objects.filter(run=run).order_by("id")]
+
+
+def asset_use_rows_for_run(*, run) -> QuerySet[AssetUse]:
+    """The asset versions a run resolved as whole rows (with the whole asset), oldest first; one query.
+
+    Unlike :func:`asset_use_list_for_run` (shaped for a page), nothing is deferred.
+    The caller has already checked that the user may read ``run``.
+    """
+    return AssetUse.objects.filter(run=run).select_related("asset").order_by("id")
+
+
+def code_blob_exists(*, sha256: str) -> bool:
+    """Whether the content-addressed code store (snapshot bundle files, SPEC §12) holds ``sha256``."""
+    return storage.exists(storage.code_blob_name(sha256))
+
+
+def code_blob_open(*, sha256: str) -> IO[bytes]:
+    """A binary reader of a code-store file (raises ``FileNotFoundError`` when absent)."""
+    return storage.open_read(storage.code_blob_name(sha256))

@@ -115,6 +115,11 @@ def put_bytes(name: str, data: bytes, *, fsync: bool = True) -> None:
         _check_saved(name, default_storage.save(name, ContentFile(data, name=name)))
 
 
+def code_blob_name(sha256: str) -> str:
+    """Where one file of a run's code snapshot (SPEC §12) is stored: once per content hash."""
+    return f"code/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
 def exists(name: str) -> bool:
     return default_storage.exists(name)
 

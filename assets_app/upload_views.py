@@ -15,11 +15,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from runs_app.access import experiment_list, project_list, workspace_get, workspace_require_role
 from runs_app.choices import Role
-from runs_app.selectors import experiment_list, project_list, workspace_get, workspace_require_role
 
 from .services import upload_workspace_choices
-from .services.uploads import upload_max_size
+from .services.upload_partials import upload_max_size
 
 #: tus-js-client's chunk size: one PATCH per 8 MiB, so a resume re-sends at most that.
 CHUNK_SIZE = 8 * 1024 * 1024

@@ -13,7 +13,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from molexp_site import keyset
-from runs_app.selectors import run_get
+from runs_app.access import run_get
 
 from .choices import AssetKind
 from .search import SORTS, PageTooDeep, QueryError
@@ -212,7 +212,10 @@ def asset_file_response(request: HttpRequest, asset) -> HttpResponse:
     match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", request.headers.get("Range", ""))
     if_range = request.headers.get("If-Range")
     if match and (match[1] or match[2]) and (if_range is None or (etag is not None and if_range == etag)):
-        if not match[1]:  # suffix: the last N bytes
+        if len(match[1]) > 19 or len(match[2]) > 19:
+            # Past any 64-bit size (and past int()'s 4300-digit limit, which would be a 500).
+            span = "unsatisfiable"
+        elif not match[1]:  # suffix: the last N bytes
             n = int(match[2])
             span = (max(0, size - n), size - 1) if n and size else "unsatisfiable"
         else:

@@ -108,8 +108,10 @@ def main() -> None:
     from django.db import connection
 
     from assets_app.models import Asset
-    from assets_app.services.core import _search_text, error_fingerprint
+    from assets_app.services.registration import _search_text
+    from assets_app.services.run_assets import error_fingerprint
     from runs_app.choices import Role
+    from runs_app.fingerprint import run_fingerprint
     from runs_app.models import Experiment, Membership, Project, Run, Workspace
 
     sizes = common.scale()
@@ -189,19 +191,21 @@ def main() -> None:
             else {}
         )
         config = {"epochs": rng.choice([10, 50, 100]), "device": rng.choice(["cpu", "cuda"])}
+        config_digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
         run_rows.append((
             rid, counters[exp.pk], status, json.dumps(params), "default", json.dumps(config),
-            hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(), "[]",
+            config_digest, "[]",
             json.dumps({"workflow_source": "bench_noop.py", "workflow_name": "noop", "tasks": TASKS}),
             json.dumps(results), json.dumps({"type": "ValueError"}) if status == "failed" else None, False,
             created, None if status == "queued" else started, finished, finished or started, exp.pk, exp.project_id,
             exp.workspace_id, "{}", user.pk,
+            run_fingerprint(snapshot_hash="", workflow_name="noop", config_hash=config_digest, params=params),
         ))  # fmt: skip
     t0 = time.perf_counter()
     copy_rows(conn, "runs_app_run", [
         "id", "number", "status", "params", "profile", "config", "config_hash", "overrides", "workflow_snapshot",
         "results", "error", "cancel_requested", "created_at", "started_at", "finished_at", "updated_at",
-        "experiment_id", "project_id", "workspace_id", "input_pins", "launched_by_id",
+        "experiment_id", "project_id", "workspace_id", "input_pins", "launched_by_id", "fingerprint",
     ], run_rows)  # fmt: skip
     print(f"runs: {n_runs} in {time.perf_counter() - t0:.1f} s", flush=True)
 

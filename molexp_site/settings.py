@@ -121,11 +121,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A nonce-based Content-Security-Policy on every HTML page (molexp_site/csp.py).
+    "molexp_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refused sign-ins (molexp_site/throttle.py) answer 429 on every login path.
+    "molexp_site.throttle.SigninThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -145,6 +149,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "molexp_site.csp.csp_nonce",
             ],
         },
     },
@@ -207,6 +212,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the sign-in throttle (per username+client and per client).
+AUTHENTICATION_BACKENDS = ["molexp_site.throttle.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "runs:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -285,6 +292,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies nested past MOLEXP_JSON_MAX_DEPTH are a 400 (molexp_site/json_input.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "molexp_site.json_input.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "molexp_site.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["molexp_site.api.FilterBackend"],
@@ -294,6 +307,10 @@ REST_FRAMEWORK = {
     # POST /api/auth/token/ per client (ScopedRateThrottle); failed passwords are limited by MOLEXP_LOGIN_* below.
     "DEFAULT_THROTTLE_RATES": {"auth-token": env_str("MOLEXP_TOKEN_RATE", "60/min")},
 }
+# Deepest nesting of any JSON a request carries (API bodies, JSON typed into forms): deeper → 400.
+MOLEXP_JSON_MAX_DEPTH = env_int("MOLEXP_JSON_MAX_DEPTH", 100)
+# /api/schema/ and /api/docs/ need sign-in unless this is on (molexp_site/api_docs.py).
+MOLEXP_API_DOCS_PUBLIC = env_bool("MOLEXP_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MolExp API",
     "DESCRIPTION": "Workspaces, experiments, runs and the asset catalog of MolExp.",
@@ -374,6 +391,8 @@ MOLEXP_EXTERNAL_LOST_AFTER_SECONDS = env_int("MOLEXP_EXTERNAL_LOST_AFTER_SECONDS
 MOLEXP_CANCEL_GRACE_SECONDS = env_int("MOLEXP_CANCEL_GRACE_SECONDS", 20)
 MOLEXP_REDISPATCH_AFTER_SECONDS = env_int("MOLEXP_REDISPATCH_AFTER_SECONDS", 30)
 MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))
+# A run's code snapshot (SPEC §12): the workflow root's source tree; a launch above this many bytes is refused.
+MOLEXP_SNAPSHOT_MAX_BYTES = env_int("MOLEXP_SNAPSHOT_MAX_BYTES", 50 * 1000 * 1000)
 # The machine name a worker records on the executions it claims (default: the host name).
 MOLEXP_WORKER_HOSTNAME = env_str("MOLEXP_WORKER_HOSTNAME", "")
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
@@ -383,7 +402,15 @@ MOLEXP_REPRODUCE_RTOL = env_float("MOLEXP_REPRODUCE_RTOL", 1e-9)
 MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
 MOLEXP_CRATE_MAX_TOTAL_BYTES = env_int("MOLEXP_CRATE_MAX_TOTAL_BYTES", MOLEXP_UPLOAD_MAX_SIZE)
-MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 200)
+# Per entry and for the whole crate (uncompressed bytes / the zip's size); also the bound on
+# stored bytes per request byte of an import (docs/security.md).
+MOLEXP_CRATE_MAX_RATIO = env_int("MOLEXP_CRATE_MAX_RATIO", 100)
+# JSON members (metadata, run record, events, metrics) are parsed whole: this bounds the import's peak memory.
+MOLEXP_CRATE_MAX_JSON_BYTES = env_int("MOLEXP_CRATE_MAX_JSON_BYTES", 32 * 1024 * 1024)
+MOLEXP_CRATE_MAX_SOURCE_BYTES = env_int("MOLEXP_CRATE_MAX_SOURCE_BYTES", 2 * 1024 * 1024)
+MOLEXP_CRATE_MAX_EVENTS = env_int("MOLEXP_CRATE_MAX_EVENTS", 10_000)
+MOLEXP_CRATE_MAX_METRICS = env_int("MOLEXP_CRATE_MAX_METRICS", 100_000)
+MOLEXP_CRATE_MAX_ASSETS = env_int("MOLEXP_CRATE_MAX_ASSETS", 10_000)
 # Launch bounds (runs_app/services/limits.py, docs/security.md "Request limits"): what one launch
 # request may make the server store and compute, and how many runs may wait in the queue.
 MOLEXP_LAUNCH_MAX_RUNS = env_int("MOLEXP_LAUNCH_MAX_RUNS", 10_000)
@@ -400,7 +427,8 @@ MOLEXP_MAX_QUEUED_RUNS_PER_USER = env_int("MOLEXP_MAX_QUEUED_RUNS_PER_USER", 10_
 MOLEXP_MAX_QUEUED_RUNS_PER_WORKSPACE = env_int("MOLEXP_MAX_QUEUED_RUNS_PER_WORKSPACE", 20_000)
 # Run history (status events) per page, on the run page and in /api/runs/{id}/history/.
 MOLEXP_RUN_EVENTS_PAGE_SIZE = env_int("MOLEXP_RUN_EVENTS_PAGE_SIZE", 100)
-# Sign-in throttling (molexp_site/throttle.py): failed attempts per username / per client address in a window.
+# Sign-in throttling (molexp_site/throttle.py): failed attempts per (username, client address) and
+# per client address, then locks that double from LOCKOUT_SECONDS up to LOCKOUT_MAX_SECONDS.
 # The cache holds sign-in failure counters and API throttles, so every web process must share
 # it: a file cache in var/ on one machine (the embedded default), Redis across machines.
 MOLEXP_CACHE_URL = env_str("MOLEXP_CACHE_URL", "")
@@ -418,6 +446,8 @@ else:
 MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
 MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
 MOLEXP_LOGIN_WINDOW_SECONDS = env_int("MOLEXP_LOGIN_WINDOW_SECONDS", 300)
+MOLEXP_LOGIN_LOCKOUT_SECONDS = env_int("MOLEXP_LOGIN_LOCKOUT_SECONDS", 60)
+MOLEXP_LOGIN_LOCKOUT_MAX_SECONDS = env_int("MOLEXP_LOGIN_LOCKOUT_MAX_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.contrib import admin
 from .models import (
     Execution,
     Experiment,
+    Invitation,
     Membership,
     Metric,
     Project,
@@ -41,6 +42,15 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "workspace"]
 
 
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["username", "workspace", "role", "invited_by", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["workspace", "invited_by"]
+    search_fields = ["username", "workspace__slug"]
+    raw_id_fields = ["workspace", "invited_by"]
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "workspace", "created_at"]
@@ -71,7 +81,7 @@ class RunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "profile", "workspace", "launched_by", "created_at", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["experiment__project__workspace", "workspace", "launched_by"]
-    search_fields = ["config_hash", "experiment__slug", "profile"]
+    search_fields = ["config_hash", "fingerprint", "experiment__slug", "profile"]
     raw_id_fields = ["experiment", "project", "workspace", "source_blob", "cloned_from", "launched_by"]
     date_hierarchy = "created_at"
     inlines = [ExecutionInline]

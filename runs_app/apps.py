@@ -5,3 +5,6 @@ class RunsAppConfig(AppConfig):
     name = "runs_app"
     label = "runs_app"
     verbose_name = "Runs"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -13,26 +13,10 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KeyTransform
 from drf_spectacular.utils import extend_schema_field
 
+from molexp_site.filters import IdFilter
+
 from .choices import RunStatus
 from .models import Experiment, Metric, Project, Run
-
-#: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER (and PostgreSQL's bigint).
-ID_MIN, ID_MAX = -(2**63), 2**63 - 1
-
-
-class IdFilter(django_filters.Filter):
-    """An integer key filter: a decimal (``1.5``), an exponent (``1e3``), ``NaN`` or a value outside
-    the 64-bit range is a form error (a 400 in the API), never a silently rounded id or a 500.
-
-    (``NumberFilter`` parses a ``Decimal``, so ``experiment=1.5`` would have matched id 1.)
-    """
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("min_value", ID_MIN)
-        kwargs.setdefault("max_value", ID_MAX)
-        super().__init__(*args, **kwargs)
 
 
 class ProjectFilterSet(django_filters.FilterSet):
@@ -153,6 +137,8 @@ class RunFilterSet(django_filters.FilterSet):
     profile = django_filters.CharFilter()
     # A prefix of at least 6 hex digits (the short hashes the pages show) or the whole hash.
     config_hash = django_filters.CharFilter(method="filter_config_hash")
+    # SPEC §12: one identity per computation; the whole hash or a prefix of at least 6 hex digits.
+    fingerprint = django_filters.CharFilter(method="filter_fingerprint")
     # Across experiments: ?param=optimizer.lr>=1e-3&result=accuracy>0.9&metric=loss<0.2 (all must hold).
     param = JsonConditionsFilter(field_name="params")
     result = JsonConditionsFilter(field_name="results")
@@ -160,7 +146,10 @@ class RunFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Run
-        fields = ["experiment", "project", "workspace", "status", "profile", "config_hash", "param", "result", "metric"]
+        fields = [
+            "experiment", "project", "workspace", "status", "profile", "config_hash", "fingerprint",
+            "param", "result", "metric",
+        ]  # fmt: skip
 
     def filter_config_hash(self, queryset, name, value):
         """The whole hash matches exactly; 6 to 63 hex digits match as a prefix; anything else matches nothing."""
@@ -168,3 +157,12 @@ class RunFilterSet(django_filters.FilterSet):
         if 6 <= len(value) < 64 and all(c in "0123456789abcdef" for c in value):
             return queryset.filter(config_hash__startswith=value)
         return queryset.filter(config_hash=value)
+
+    def filter_fingerprint(self, queryset, name, value):
+        """As ``config_hash``: the whole fingerprint exactly, 6 to 63 hex digits as a prefix."""
+        value = value.strip().lower()
+        if value.startswith("fingerprint:"):  # the search box's ``fingerprint:<hex>`` spelling
+            value = value[len("fingerprint:") :].strip()
+        if 6 <= len(value) < 64 and all(c in "0123456789abcdef" for c in value):
+            return queryset.filter(fingerprint__startswith=value)
+        return queryset.filter(fingerprint=value)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
+
+from molexp_site.json_input import json_loads_bounded
 
 from .choices import Role
 from .profiles import coerce_value
@@ -100,7 +100,7 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
         if not text:
             return None
         try:
-            value = json.loads(text)
+            value = json_loads_bounded(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Parameters are not valid JSON: {exc}") from None
         except RecursionError:
@@ -115,7 +115,7 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
             return None
         if text.startswith("{"):
             try:
-                value = json.loads(text)
+                value = json_loads_bounded(text)
             except ValueError as exc:
                 raise forms.ValidationError(f"The sweep is not valid JSON: {exc}") from None
             except RecursionError:

@@ -1,28 +1,42 @@
-"""Git state of a workflow file's repository, read with one ``git status`` call.
+"""Git state of a workflow's folder, read with GitPython and one ``git status`` process (SPEC §12).
 
 A file outside any repository is recorded as such (all fields empty, ``dirty``
 None), never as an error: scientists also keep workflows in plain folders.
 
 Every launch reads the state afresh (nothing is cached, so an edit is never
-missed): ``git --no-optional-locks status --porcelain=v2 --branch
---untracked-files=no`` gives the commit, the branch and whether tracked files
-differ from HEAD (staged or not) in one process; ``git diff HEAD`` runs only
-when the tree is dirty. ``--no-optional-locks`` keeps concurrent launches from
-fighting over ``index.lock`` (status would otherwise refresh the index).
+missed). GitPython opens the repository in pure Python (finding it and
+reading its index spawn no process), then one
+``git --no-optional-locks status --porcelain=v2 --branch -uall -z -- <root>``
+gives the commit, the branch, the changed tracked files and the untracked files.
+``git diff HEAD -- <root>`` runs only when a tracked file under the root
+differs (a second process on a dirty tree only). ``--no-optional-locks`` keeps
+concurrent launches from fighting over ``index.lock``.
+
+Both commands are restricted to the workflow's root folder (a pathspec): an
+uncommitted change elsewhere in the repository (a server's ``.env``) is never
+recorded, shown or exported (issue 12, finding 4).
+
+``workflow_state`` says what the commit holds of the workflow file itself:
+``committed`` (in HEAD, unchanged), ``modified`` (in HEAD, changed), or
+``untracked`` (in no commit: "git checkout <commit>" cannot bring it back).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import git
 
 #: Diffs larger than this are cut (with a marker) so one run cannot bloat the record.
 MAX_DIFF_BYTES = 1_000_000
+#: Untracked paths recorded at most (the count is kept in full).
+MAX_UNTRACKED = 500
 #: A git call that takes longer than this is abandoned (the state is recorded as unknown).
 GIT_TIMEOUT_SECONDS = 30
+
+COMMITTED, MODIFIED, UNTRACKED = "committed", "modified", "untracked"
 
 
 @dataclass(frozen=True)
@@ -31,55 +45,107 @@ class GitState:
     branch: str = ""
     dirty: bool | None = None
     diff: str = ""
+    untracked: list[str] = field(default_factory=list)  # relative to the workflow root
+    untracked_count: int = 0
+    workflow_state: str = ""  # committed | modified | untracked | "" (no repository)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _git(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
-    executable = shutil.which("git")
-    if executable is None:
-        raise OSError("git is not installed")
-    env = {**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-    return subprocess.run(
-        [executable, "-C", str(cwd), "--no-optional-locks", *args],
-        capture_output=True,
-        timeout=GIT_TIMEOUT_SECONDS,
+def _run(repo: git.Repo, *args: str) -> tuple[int, bytes]:
+    env = {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+    status, out, _err = repo.git.execute(
+        ["git", "--no-optional-locks", *args],
+        with_extended_output=True,
+        with_exceptions=False,
+        stdout_as_string=False,
+        kill_after_timeout=GIT_TIMEOUT_SECONDS,
         env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
+        strip_newline_in_stdout=False,
     )
+    return status, out
 
 
-def git_capture(path: Path) -> GitState:
-    """Commit, branch, dirty flag and uncommitted diff (staged + unstaged vs HEAD) of ``path``'s repository."""
-    where = path if path.is_dir() else path.parent
+def _in_index(repo: git.Repo, rel: str) -> bool:
+    """Whether ``rel`` is tracked (GitPython parses ``.git/index`` in Python: no process)."""
     try:
-        status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no", "--ignore-submodules=none"],
-                      cwd=where)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+        return (rel, 0) in repo.index.entries
+    except Exception:  # an index GitPython cannot read: do not claim the file is committed
+        return False
+
+
+def git_capture(path: Path, *, root: Path | None = None) -> GitState:
+    """Commit, branch, dirty flag, diff and untracked files of ``root`` (default: ``path``'s folder).
+
+    ``path`` is the workflow file (or a folder). Only files under ``root`` are looked at.
+    """
+    where = path if path.is_dir() else path.parent
+    root = (root or where).resolve()
+    try:
+        repo = git.Repo(where, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, OSError):
         return GitState()
-    if status.returncode != 0:  # not a repository (or git refuses it): recorded as "no git state"
+    try:
+        top = Path(repo.working_tree_dir or "").resolve()
+        spec = root.relative_to(top).as_posix() if root.is_relative_to(top) else "."
+        code, out = _run(repo, "-C", str(top), "status", "--porcelain=v2", "--branch", "-uall",
+                         "--ignore-submodules=none", "-z", "--", spec)  # fmt: skip
+    except (git.GitCommandError, OSError, ValueError):
+        return GitState()
+    if code != 0:  # git refuses the repository: recorded as "no git state"
         return GitState()
     commit = branch = ""
     dirty = False
-    for line in status.stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line[len("# branch.oid ") :].strip()
+    changed: dict[str, str] = {}  # path → XY
+    untracked: list[str] = []
+    fields = out.decode("utf-8", errors="replace").split("\0")
+    skip_next = False
+    for entry in fields:
+        if skip_next:  # the original path of a rename/copy entry
+            skip_next = False
+            continue
+        if entry.startswith("# branch.oid "):
+            oid = entry[len("# branch.oid ") :].strip()
             commit = "" if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line[len("# branch.head ") :].strip()
+        elif entry.startswith("# branch.head "):
+            head = entry[len("# branch.head ") :].strip()
             branch = "" if head == "(detached)" else head
-        elif line and not line.startswith("#"):
+        elif entry.startswith("? "):
+            untracked.append(entry[2:])
+        elif entry[:2] in ("1 ", "2 ", "u "):
             dirty = True  # "1 …" changed, "2 …" renamed/copied, "u …" unmerged: tracked content differs
+            parts = entry.split(" ", {"1": 8, "2": 9, "u": 10}[entry[0]])
+            changed[parts[-1]] = parts[1]
+            skip_next = entry[0] == "2"
+    workflow_rel = ""
+    if not path.is_dir():
+        try:
+            workflow_rel = path.resolve().relative_to(top).as_posix()
+        except ValueError:
+            workflow_rel = ""
+    if not workflow_rel:
+        workflow_state = ""
+    elif not commit or workflow_rel in untracked or "A" in changed.get(workflow_rel, ""):
+        workflow_state = UNTRACKED  # in no commit (new, or only staged)
+    elif workflow_rel in changed:
+        workflow_state = MODIFIED
+    else:  # unchanged: committed, unless git ignores it (then it is in no commit either)
+        workflow_state = COMMITTED if _in_index(repo, workflow_rel) else UNTRACKED
     diff = ""
     if commit and dirty:
         try:
-            out = _git(["diff", "HEAD"], cwd=where)
-            diff = out.stdout.decode("utf-8", errors="replace") if out.returncode == 0 else ""
-            diff = diff[:-1] if diff.endswith("\n") else diff  # as recorded before (GitPython strips it)
-        except (OSError, subprocess.TimeoutExpired):
+            code, raw = _run(repo, "-C", str(top), "diff", "HEAD", "--", spec)
+            diff = raw.decode("utf-8", errors="replace") if code == 0 else ""
+        except (git.GitCommandError, OSError):
             diff = ""
+        diff = diff[:-1] if diff.endswith("\n") else diff
         if len(diff.encode()) > MAX_DIFF_BYTES:
             diff = diff.encode()[:MAX_DIFF_BYTES].decode(errors="ignore") + "\n[diff truncated]\n"
-    return GitState(commit=commit, branch=branch, dirty=dirty, diff=diff)
+    relative = []
+    for rel in sorted(untracked):
+        full = top / rel
+        relative.append(os.path.relpath(full, root) if full.is_relative_to(root) else rel)
+    repo.close()
+    return GitState(commit=commit, branch=branch, dirty=dirty, diff=diff, untracked=relative[:MAX_UNTRACKED],
+                    untracked_count=len(relative), workflow_state=workflow_state)  # fmt: skip

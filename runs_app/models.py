@@ -26,7 +26,11 @@ from .choices import (
 
 
 class Workspace(models.Model):
-    """A team's space: members with roles, projects, and one asset catalog."""
+    """A team's space: members with roles, projects, and one asset catalog.
+
+    ``workspace.data_assets`` (its data library) is installed by ``assets_app.apps``, like
+    ``project.data_assets`` and ``experiment.data_assets``: models never import assets services.
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -46,13 +50,6 @@ class Workspace(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("runs:workspace-detail", kwargs={"ws": self.slug})
 
-    @property
-    def data_assets(self):
-        """This workspace's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
-
 
 class Membership(models.Model):
     """A user's role in one workspace: viewer reads, editor launches and uploads, owner manages."""
@@ -68,6 +65,29 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} as {self.role}"
+
+
+class Invitation(models.Model):
+    """An owner's offer of a role in a workspace to a username; it becomes a membership when its user accepts.
+
+    Keyed by username text, not by user, so inviting a name that no account has looks and
+    behaves exactly like inviting one that does (usernames cannot be enumerated by inviting).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "username"], name="invitation_unique_username")]
+        indexes = [models.Index(fields=["username", "workspace"], name="invitation_username_ws")]
+
+    def __str__(self) -> str:
+        return f"{self.username} invited to {self.workspace} as {self.role}"
 
 
 class Project(models.Model):
@@ -92,13 +112,6 @@ class Project(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("runs:project-detail", kwargs={"ws": self.workspace.slug, "project": self.slug})
 
-    @property
-    def data_assets(self):
-        """This project's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
-
 
 class Experiment(models.Model):
     """One workflow under study in a project, with the git state captured at creation.
@@ -120,6 +133,12 @@ class Experiment(models.Model):
     git_branch = models.CharField(max_length=255, blank=True)
     git_dirty = models.BooleanField(null=True, blank=True)
     git_diff = models.TextField(blank=True)
+    git_untracked = models.JSONField(
+        default=list, blank=True, help_text="Untracked files under the workflow root at creation (SPEC §12)."
+    )
+    git_workflow_state = models.CharField(
+        max_length=10, blank=True, help_text="committed, modified or untracked (in no commit); empty: no repository."
+    )
     run_counter = models.PositiveIntegerField(default=0, help_text="Last run number handed out.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -138,13 +157,6 @@ class Experiment(models.Model):
             "runs:experiment-detail",
             kwargs={"ws": self.workspace.slug, "project": self.project.slug, "experiment": self.slug},
         )
-
-    @property
-    def data_assets(self):
-        """This experiment's data library (``assets_app.services.DataLibrary``): import, upload, get, list."""
-        from assets_app.services import data_library_for  # runs_app reaches assets only through services
-
-        return data_library_for(self)
 
 
 class SourceBlob(models.Model):
@@ -178,6 +190,9 @@ class Run(models.Model):
     profile = models.CharField(max_length=200, blank=True)
     config = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, blank=True)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="SPEC §12: snapshot, workflow, config hash and params."
+    )
     overrides = models.JSONField(default=list, blank=True)
     workflow_snapshot = models.JSONField(default=dict, blank=True)
     source_blob = models.ForeignKey(SourceBlob, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")

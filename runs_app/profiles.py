@@ -80,7 +80,7 @@ def _parse_molcfg(text: str, *, source: str) -> dict:
     version = data.get("version", 1)
     if version != 1:
         raise ProfileError(f"{source}: unsupported version {version!r} (expected 1)")
-    unknown = set(data) - {"version", "defaults", "profiles"}
+    unknown = set(data) - {"version", "defaults", "profiles", "snapshot"}
     if unknown:
         raise ProfileError(f"{source}: unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
     defaults = data.get("defaults") or {}
@@ -114,7 +114,20 @@ def _parse_molcfg(text: str, *, source: str) -> dict:
                 raise ProfileError(f"{source}: profile inheritance cycle: {' → '.join([*chain, parent])}")
             chain.append(parent)
             parent = profiles[parent].get("extends")
-    return {"defaults": defaults, "profiles": profiles}
+    return {"defaults": defaults, "profiles": profiles, "snapshot_include": _snapshot_include(data, source=source)}
+
+
+def _snapshot_include(data: dict, *, source: str) -> list[str]:
+    """The globs of ``snapshot: {include: [...]}`` (SPEC §12): extra files of the code snapshot."""
+    snapshot = data.get("snapshot")
+    if snapshot is None:
+        return []
+    if not isinstance(snapshot, dict) or set(snapshot) - {"include"}:
+        raise ProfileError(f"{source}: 'snapshot' must be a mapping with one key, 'include' (a list of globs)")
+    include = snapshot.get("include") or []
+    if not isinstance(include, list) or not all(isinstance(g, str) and g.strip() for g in include):
+        raise ProfileError(f"{source}: 'snapshot.include' must be a list of glob strings")
+    return [g.strip() for g in include]
 
 
 def load_molcfg(path: Path) -> dict:

@@ -18,78 +18,32 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from .choices import ROLE_RANK, TERMINAL_RUN_STATUSES, ExecutionStatus, Role, RunStatus
-from .models import Execution, Experiment, Membership, Metric, Project, Run, RunEvent, Workspace
+# The access rules (scoping, roles, the scoped lookups assets need) live in ``access.py`` at the
+# bottom of the import graph; they are re-exported here so existing callers keep working.
+# New code imports them from ``runs_app.access``.
+from .access import (  # noqa: F401
+    _is_staff,
+    experiment_get,
+    experiment_list,
+    external_execution_for_write,
+    project_get,
+    project_list,
+    role_at_least,
+    run_get,
+    scope_to_user,
+    visible_workspace_ids,
+    workspace_get,
+    workspace_require_role,
+    workspace_role,
+)
+from .choices import ExecutionStatus, Role, RunStatus
+from .models import Execution, Experiment, Invitation, Membership, Metric, Run, RunEvent, Workspace
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def _token_scope(user: User) -> tuple[int, str] | None:
-    """(workspace id, maximum role) when the request authenticated with a scoped token (``api/tokens.py``)."""
-    return getattr(user, "molexp_token_scope", None)
-
-
-def _is_staff(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_staff and _token_scope(user) is None)
-
-
-def visible_workspace_ids(*, user: User) -> QuerySet | None:
-    """A subquery of the workspace ids ``user`` may read, or None for staff (everything)."""
-    if _is_staff(user):
-        return None
-    if not user.is_authenticated:
-        return Workspace.objects.none().values("id")
-    scope = _token_scope(user)
-    if scope is not None:
-        if user.is_staff:
-            return Workspace.objects.filter(pk=scope[0]).values("id")
-        return Membership.objects.filter(user_id=user.pk, workspace_id=scope[0]).values("workspace_id")
-    return Membership.objects.filter(user_id=user.pk).values("workspace_id")
-
-
-def scope_to_user(qs: QuerySet, *, user: User, field: str = "workspace_id") -> QuerySet:
-    """Restrict any queryset with a workspace key to what ``user`` may read (NetBox's ``restrict``)."""
-    ids = visible_workspace_ids(user=user)
-    return qs if ids is None else qs.filter(**{f"{field}__in": ids})
-
-
-def workspace_role(*, user: User, workspace: Workspace) -> str | None:
-    """The user's role in the workspace; staff count as owner; None for outsiders."""
-    if _is_staff(user):
-        return Role.OWNER
-    if not user.is_authenticated:
-        return None
-    scope = _token_scope(user)
-    if scope is not None:  # a scoped token: its workspace only, and never above its maximum role
-        if workspace.pk != scope[0]:
-            return None
-        role = Role.OWNER if user.is_staff else None
-        role = (
-            role
-            or Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk)
-            .values_list("role", flat=True)
-            .first()
-        )
-        return None if role is None else min(role, scope[1], key=lambda r: ROLE_RANK[Role(r)])
-    return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
-
-
-def workspace_require_role(*, user: User, workspace: Workspace, role: str) -> str:
-    """Return the user's role if it is at least ``role``.
-
-    Raises ``Http404`` for non-members (the workspace stays invisible) and
-    ``PermissionDenied`` for members whose role is too low.
-    """
-    have = workspace_role(user=user, workspace=workspace)
-    if have is None:
-        raise Http404("No such workspace.")
-    if ROLE_RANK[Role(have)] < ROLE_RANK[Role(role)]:
-        raise PermissionDenied(f"This needs the {role} role in workspace '{workspace.slug}'; you are {have}.")
-    return have
 
 
 def workspace_list(*, user: User) -> QuerySet[Workspace]:
@@ -99,59 +53,35 @@ def workspace_list(*, user: User) -> QuerySet[Workspace]:
     ).order_by("name", "id")
 
 
-def workspace_get(*, user: User, slug: str | None = None, pk: Any = None) -> Workspace:
-    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
-    lookup = {"slug": slug} if slug is not None else {"pk": pk}
-    try:
-        return qs.get(**lookup)
-    except (Workspace.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such workspace.") from None
-
-
 def membership_list(*, user: User, workspace: Workspace) -> QuerySet[Membership]:
     """Members of a workspace, readable by any member."""
     workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
     return Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__username")
 
 
-def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:
-    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
-    if workspace is not None:
-        qs = qs.filter(workspace=workspace)
-    return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
+def invitation_list(*, user: User, workspace: Workspace) -> QuerySet[Invitation]:
+    """Pending invitations of a workspace, readable by any member (the members page shows them)."""
+    workspace_require_role(user=user, workspace=workspace, role=Role.VIEWER)
+    return (
+        Invitation.objects.filter(workspace=workspace)
+        .select_related("workspace", "invited_by")
+        .order_by("username", "id")
+    )
 
 
-def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = None, slug: str | None = None) -> Project:
-    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
-    try:
-        if slug is not None:
-            return qs.get(workspace=workspace, slug=slug)
-        return qs.get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such project.") from None
-
-
-def experiment_list(*, user: User, project: Project | None = None) -> QuerySet[Experiment]:
-    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
-    if project is not None:
-        qs = qs.filter(project=project)
-    return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")
-
-
-def experiment_get(
-    *, user: User, pk: Any = None, project: Project | None = None, slug: str | None = None
-) -> Experiment:
-    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
-    try:
-        if slug is not None:
-            return qs.get(project=project, slug=slug)
-        return qs.get(pk=pk)
-    except (Experiment.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such experiment.") from None
+def invitation_list_for_user(*, user: User) -> QuerySet[Invitation]:
+    """The caller's own pending invitations, newest first."""
+    if not getattr(user, "is_authenticated", False):
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.filter(username=user.get_username())
+        .select_related("workspace", "invited_by")
+        .order_by("-created_at", "-id")
+    )
 
 
 RUN_LIST_FIELDS = (
-    "id", "number", "status", "params", "profile", "config_hash", "results", "created_at", "started_at",
+    "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results", "created_at", "started_at",
     "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id",
     "experiment__name", "experiment__slug", "project__name", "project__slug", "workspace__name", "workspace__slug",
     "launched_by__username",
@@ -170,7 +100,7 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
     for key in ("experiment", "project", "workspace"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{f"{key}_id": filters[key]})
-    for key in ("status", "profile", "config_hash"):
+    for key in ("status", "profile", "config_hash", "fingerprint"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{key: filters[key]})
     return (
@@ -178,14 +108,6 @@ def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[R
         .only(*RUN_LIST_FIELDS)
         .order_by(*RUN_LIST_ORDERING)
     )
-
-
-def run_get(*, user: User, pk: Any) -> Run:
-    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
-    try:
-        return qs.get(pk=pk)
-    except (Run.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such run.") from None
 
 
 def run_get_by_number(*, user: User, experiment: Experiment, number: Any) -> Run:
@@ -296,31 +218,6 @@ def dashboard_recent_failures(*, user: User, limit: int = 10) -> list[Run]:
     return list(run_list(user=user).filter(status__in=[RunStatus.FAILED, RunStatus.LOST])[:limit])
 
 
-def external_execution_for_write(*, user: User, run: Run) -> Execution:
-    """The external execution of ``run`` if ``user`` may write to it (SPEC §13).
-
-    Only the run's launcher (still a member) and the workspace's editors write;
-    ``Http404`` for outsiders, ``PermissionDenied`` for other viewers,
-    ``ValidationError`` for a run that is not external, ``Conflict`` (409) once it ended.
-    """
-    from molexp_site.errors import Conflict
-
-    from .choices import Trigger
-
-    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
-    role = workspace_role(user=user, workspace=run.workspace)
-    if role is None:
-        raise Http404("No such run.")
-    if execution is None:
-        raise ValidationError({"run": "This run is not an external run."})
-    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
-    if not is_launcher and ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
-        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
-    if execution.is_terminal or run.status in TERMINAL_RUN_STATUSES:
-        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
-    return execution
-
-
 def execution_stale_list(*, older_than, external_older_than=None) -> QuerySet[Execution]:
     """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``.
 
@@ -389,6 +286,44 @@ def metric_latest_list(*, run: Run) -> QuerySet[Metric]:
     )
 
 
+def workflow_part_is_hidden(parts: tuple[str, ...] | list[str]) -> bool:
+    """True when a path relative to a workflow directory has a hidden or private part.
+
+    ``.name`` (dot files, hidden folders) and ``_name`` (private helpers such as
+    ``_util.py``, ``__pycache__``, ``__init__.py``) are never workflows: discovery skips
+    them and ``services.workflow_resolve`` refuses them, so naming one cannot make a
+    launch preview or a worker run its top-level code.
+    """
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+def server_data_dirs() -> list[Path]:
+    """Folders whose bytes come from users or from runs (real paths): never a source of workflow code.
+
+    ``MEDIA_ROOT`` (the asset store and, by default, partial uploads), ``MOLEXP_UPLOAD_DIR``,
+    ``MOLEXP_WORK_DIR`` (what tasks write) and ``MOLEXP_VAR_DIR`` (database, broker, cache).
+    A workflow file inside one of them is neither listed nor resolved, whatever the
+    configuration, and ``manage.py check`` reports the overlap (``runs_app.checks``).
+    """
+    import os
+
+    found = []
+    for value in (
+        getattr(settings, "MEDIA_ROOT", ""),
+        getattr(settings, "MOLEXP_UPLOAD_DIR", ""),
+        getattr(settings, "MOLEXP_WORK_DIR", ""),
+        getattr(settings, "VAR_DIR", ""),
+    ):
+        if value and os.path.isabs(os.fspath(value)):
+            found.append(Path(os.path.realpath(value)))
+    return found
+
+
+def path_in_server_data(path: Path) -> bool:
+    """True when the real path ``path`` is inside one of :func:`server_data_dirs`."""
+    return any(path == data or path.is_relative_to(data) for data in server_data_dirs())
+
+
 def workflow_file_list() -> list[str]:
     """The ``.py`` files under ``settings.MOLEXP_WORKFLOW_DIRS``, as paths relative to their directory.
 
@@ -404,9 +339,12 @@ def workflow_file_list() -> list[str]:
         for path in sorted(root.rglob("*.py")):
             rel = path.relative_to(root)
             # hidden files and private helper modules ("_util.py", "__pycache__") are not workflows
-            if any(part.startswith((".", "_")) for part in rel.parts):
+            if workflow_part_is_hidden(rel.parts):
                 continue
-            if not path.resolve().is_relative_to(root) or not path.is_file():
+            real = path.resolve()
+            if not real.is_relative_to(root) or not path.is_file():
+                continue
+            if workflow_part_is_hidden(real.relative_to(root).parts) or path_in_server_data(real):
                 continue
             name = rel.as_posix()
             if name not in found:
@@ -470,6 +408,37 @@ def run_list_by_config_hash(*, user: User, workspace: Workspace, config_hash: st
     of ``run_list`` (experiment, project and workspace slugs for the run's URL).
     """
     return run_list(user=user, filters={"workspace": workspace.pk, "config_hash": config_hash})
+
+
+#: Sweep cells the launch preview lists one by one (all cells are counted).
+
+
+def launch_preview_cells(*, user: User, workspace: Workspace, plan) -> dict[str, Any]:
+    """Per sweep cell of a launch plan: its params, fingerprint and the newest succeeded run with it.
+
+    One query for all cells (``fingerprint IN (…)``, succeeded, readable by ``user`` in
+    ``workspace``). Returns ``{"cells": [...the first MOLEXP_LAUNCH_PREVIEW_MAX_CELLS...], "done": n, "total": n}``.
+    """
+    fingerprints = [plan.fingerprint(cell) for cell in plan.cells]
+    found: dict[str, Run] = {}
+    if plan.snapshot_hash:
+        from django.db.models import Max
+
+        # The newest succeeded run per fingerprint, as a subquery: one statement, at most one row per cell
+        # however many runs share a fingerprint.
+        newest = (
+            Run.objects.filter(workspace_id=workspace.pk, status="succeeded", fingerprint__in=set(fingerprints))
+            .values("fingerprint")
+            .annotate(last=Max("id"))
+            .values("last")
+        )
+        for run in run_list(user=user, filters={"workspace": workspace.pk}).filter(pk__in=newest):
+            found[run.fingerprint] = run
+    cells = [
+        {"params": cell, "fingerprint": fp, "succeeded_run": found.get(fp)}
+        for cell, fp in zip(plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS], fingerprints, strict=False)
+    ]
+    return {"cells": cells, "done": sum(1 for fp in fingerprints if fp in found), "total": len(fingerprints)}
 
 
 def metric_series(
@@ -550,39 +519,90 @@ def metric_latest_by_run(*, run_ids: list[int]) -> dict[int, list[Metric]]:
 
 
 def run_source_diff(*, run: Run, context_lines: int = 3) -> dict[str, Any]:
-    """The run's snapshot source against the workflow file as it is now (``difflib.unified_diff``).
+    """Every file of the run's code snapshot against the workflow's source tree as it is now.
 
-    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str}``:
-    ``missing`` when the run has no stored source or the file is gone (the message says which).
-    One query (the source blob); reads the current file, never imports it.
+    Returns ``{"status": "identical" | "changed" | "missing", "diff": str, "message": str,
+    "files": [{"path", "status", "diff"}…]}`` (file statuses: identical, changed, added,
+    removed; see ``runs_app.snapshot``). ``missing`` when the run has no stored source or
+    the workflow file is gone (the message says which). One query (the source blob); reads
+    the current files, never imports them. An older one-file snapshot is compared with the
+    workflow file alone.
+    ``imported`` for a run imported from a crate: its workflow name came from the crate, so no
+    server file is read for it at all (SPEC §12; docs/security.md "Only server workflow code runs").
     """
-    import difflib
+    from pathlib import PurePosixPath
 
     from django.core.exceptions import ValidationError
 
+    from . import snapshot as code_snapshot
     from .models import SourceBlob
+    from .profiles import MOLCFG_NAME, ProfileError, load_molcfg
     from .services import workflow_resolve
 
-    snapshot = run.workflow_snapshot or {}
-    source_name = snapshot.get("workflow_source") or run.experiment.workflow_source
+    if run.imported:
+        return {
+            "status": "imported",
+            "diff": "",
+            "files": [],
+            "message": "Imported from an RO-Crate: the snapshot is the crate's and is not compared with this "
+            "server's files.",
+        }
+    recorded = run.workflow_snapshot or {}
+    source_name = recorded.get("workflow_source") or run.experiment.workflow_source
     content = SourceBlob.objects.filter(pk=run.source_blob_id).values_list("content", flat=True).first()
     if content is None:
-        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot."}
+        return {"status": "missing", "diff": "", "message": "This run has no stored source snapshot.", "files": []}
     try:
-        current = workflow_resolve(source_name).read_bytes()
+        path = workflow_resolve(source_name)
+        current_source = path.read_bytes()
     except (ValidationError, OSError):
-        return {"status": "missing", "diff": "", "message": f"The workflow file {source_name!r} is no longer there."}
-    old = bytes(content)
-    if old == current:
-        return {"status": "identical", "diff": "", "message": ""}
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        current.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source_name} (run snapshot)",
-        tofile=f"{source_name} (current)",
-        n=context_lines,
-    )
-    return {"status": "changed", "diff": "".join(lines), "message": ""}
+        return {"status": "missing", "diff": "", "files": [],
+                "message": f"The workflow file {source_name!r} is no longer there."}  # fmt: skip
+    old_manifest = code_snapshot.manifest_of(recorded)
+    root = code_snapshot.workflow_root(source_name, path)
+    workflow_rel = path.relative_to(root).as_posix()
+    try:
+        include = load_molcfg(path.parent / MOLCFG_NAME).get("snapshot_include", [])
+    except ProfileError:
+        include = []
+    try:
+        now = code_snapshot.bundle_collect(root=root, workflow_rel=workflow_rel, source=current_source, include=include)
+        new_manifest = now.manifest
+    except ValidationError:  # the tree grew past the snapshot limit: compare the recorded files only
+        new_manifest = {}
+        now = None
+    if not recorded.get("files"):  # one-file snapshot: the workflow file alone
+        old_rel = PurePosixPath(source_name.strip()).as_posix()
+        new_manifest = {old_rel: {"sha256": _sha256_hex(current_source), "size": len(current_source)}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+    if now is None:
+        for row in rows:
+            if row["status"] == "removed" and (root / row["path"]).is_file():
+                row["new"] = _sha256_hex((root / row["path"]).read_bytes())
+                row["status"] = "identical" if row["new"] == row["old"] else "changed"
+    old_blob = bytes(content)
+    old_workflow_sha = recorded.get("source_sha256", "")
+
+    def read_old(row: dict) -> bytes | None:
+        if row["old"] and row["old"] == old_workflow_sha:
+            return old_blob
+        return code_snapshot.bundle_file_read(row["old"]) if row["old"] else None
+
+    def read_new(row: dict) -> bytes | None:
+        return (root / row["path"]).read_bytes() if row["new"] else None
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=read_old, read_new=read_new, old_label="run snapshot", new_label="current",
+        context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    return {"status": "changed" if changed else "identical", "diff": diff, "message": "", "files": files}
+
+
+def _sha256_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- run comparison (issue 7, item 2) ---------------------------------------------------------
@@ -693,27 +713,57 @@ def metric_series_for_runs(*, run_ids: list[int], max_points: int = COMPARE_CHAR
 
 
 def _code_diff(base: Run, other: Run, blobs: dict[int, bytes], context_lines: int = 3) -> dict[str, Any]:
-    import difflib
+    """Every file of two runs' code snapshots (SPEC §12): statuses per file and a unified diff of the changed ones.
 
-    base_sha = (base.workflow_snapshot or {}).get("source_sha256", "")
-    other_sha = (other.workflow_snapshot or {}).get("source_sha256", "")
-    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha}
-    if base_sha and base_sha == other_sha:
-        return {**entry, "status": "identical", "diff": ""}
-    old, new = blobs.get(base.source_blob_id or 0), blobs.get(other.source_blob_id or 0)
-    if old is None or new is None:
-        return {**entry, "status": "missing", "diff": ""}
-    if old == new:
-        return {**entry, "status": "identical", "diff": ""}
-    source = (other.workflow_snapshot or {}).get("workflow_source") or other.experiment.workflow_source
-    lines = difflib.unified_diff(
-        old.decode("utf-8", errors="replace").splitlines(keepends=True),
-        new.decode("utf-8", errors="replace").splitlines(keepends=True),
-        fromfile=f"{source} (run {base.pk}, {base_sha[:12]})",
-        tofile=f"{source} (run {other.pk}, {other_sha[:12]})",
-        n=context_lines,
-    )
-    return {**entry, "status": "changed", "diff": "".join(lines)}
+    Equal ``snapshot_hash`` (or, for older one-file snapshots, equal ``source_sha256``) is
+    ``identical`` without reading a byte; otherwise the changed files are read from the
+    bundle store (the workflow file from the already loaded source blobs).
+    """
+    from . import snapshot as code_snapshot
+
+    base_snap, other_snap = base.workflow_snapshot or {}, other.workflow_snapshot or {}
+    base_sha, other_sha = base_snap.get("source_sha256", ""), other_snap.get("source_sha256", "")
+    entry = {"run": other.pk, "base": base.pk, "base_sha256": base_sha, "sha256": other_sha,
+             "snapshot_hash": other_snap.get("snapshot_hash", ""), "base_snapshot_hash": base_snap.get("snapshot_hash", "")}  # fmt: skip
+    if entry["snapshot_hash"] and entry["snapshot_hash"] == entry["base_snapshot_hash"]:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    bundles = bool(base_snap.get("files")) and bool(other_snap.get("files"))
+    if not bundles and base_sha and base_sha == other_sha:
+        return {**entry, "status": "identical", "diff": "", "files": []}
+    by_sha = {
+        snap.get("source_sha256"): blobs[run.source_blob_id]
+        for run, snap in ((base, base_snap), (other, other_snap))
+        if run.source_blob_id in blobs and snap.get("source_sha256")
+    }
+    if not bundles and (base_sha not in by_sha or other_sha not in by_sha):
+        return {**entry, "status": "missing", "diff": "", "files": []}
+    old_manifest, new_manifest = code_snapshot.manifest_of(base_snap), code_snapshot.manifest_of(other_snap)
+    if not bundles:  # an older one-file snapshot on either side: compare the workflow files alone
+        old_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": base_sha}}
+        new_manifest = {other_snap.get("workflow_source") or "workflow.py": {"sha256": other_sha}}
+    rows = code_snapshot.manifest_compare(old_manifest, new_manifest)
+
+    def reader(side: str):
+        def read(row: dict) -> bytes | None:
+            sha = row.get(side)
+            if not sha:
+                return None
+            return by_sha[sha] if sha in by_sha else code_snapshot.bundle_file_read(sha)
+
+        return read
+
+    diff, files = code_snapshot.manifest_diff(
+        rows, read_old=reader("old"), read_new=reader("new"), old_label=f"run {base.pk}, {(entry['base_snapshot_hash'] or base_sha)[:12]}",
+        new_label=f"run {other.pk}, {(entry['snapshot_hash'] or other_sha)[:12]}", context_lines=context_lines,
+    )  # fmt: skip
+    changed = [f for f in files if f["status"] != "identical"]
+    status = "changed" if changed else "identical"
+    return {
+        **entry,
+        "status": status,
+        "diff": diff,
+        "files": [{"path": f["path"], "status": f["status"]} for f in files],
+    }
 
 
 def _inputs_rows(runs: list[Run], uses: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:

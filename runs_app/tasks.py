@@ -14,6 +14,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from assets_app.services.log_sweep import log_finalize_abandoned
+
 from . import services
 
 logger = logging.getLogger(__name__)
@@ -45,10 +47,13 @@ def maintenance_task() -> dict:
     """Periodic maintenance (beat, every ``MOLEXP_MAINTENANCE_INTERVAL`` s).
 
     Reaps executions whose heartbeat stopped (lost → retry or fail), then
-    re-sends queued executions whose broker message was lost.
+    re-sends queued executions whose broker message was lost, then finalizes
+    the logs of executions that stopped without finalizing them (killed, lost,
+    terminated).
     """
     counts = services.execution_reap_stale()
     counts["redispatched"] = services.execution_reconcile()
+    counts["logs_finalized"] = log_finalize_abandoned()
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts

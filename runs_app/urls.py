@@ -39,4 +39,6 @@ urlpatterns = [
     path("w/<slug:ws>/import/", crate_views.crate_import_page, name="crate-import"),
     path("account/token/", views.api_token, name="api-token"),
     path("account/tokens/", token_views.scoped_tokens, name="scoped-tokens"),
+    path("help/workflows/", views.help_workflows, name="help-workflows"),
+    path("account/invitations/", views.invitation_list, name="invitation-list"),
 ]

@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import services
-from ..services.uploads import CHECKSUM_ALGORITHMS, upload_max_size
+from ..services.upload_partials import upload_max_size
+from ..services.uploads import CHECKSUM_ALGORITHMS
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,checksum"

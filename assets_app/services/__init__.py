@@ -1,48 +1,54 @@
 """Writes of the asset catalog: the only code that stores asset bytes and rows.
 
-``core`` holds the content-addressed blob store, versioned asset registration,
-logs, checkpoints, error traces and run-time lookups. Further modules add data
-libraries and uploads. Callers import from ``assets_app.services``; each
-module's docstring states its invariants.
+``runs_app`` reaches assets only through this package (writes) and
+``assets_app.selectors`` (reads), SPEC §1. Callers import from
+``assets_app.services``; each module holds one concern and its docstring states
+its invariants:
+
+- ``blobs``: the content-addressed blob store and the storage probe.
+- ``registration``: asset versions (``asset_create``) and lineage (``asset_use_record``).
+- ``logs`` (+ ``log_index``, ``log_sweep``): run logs as segments, then one blob.
+- ``run_assets``: what a ``RunContext`` writes and reads (error traces, checkpoints, input lookup).
+- ``libraries``: data libraries (``DataLibrary``), built on ``import_sources`` (which
+  server paths), ``import_archive`` (directories as one tar) and ``import_actions``
+  (copy, move, symlink, hardlink).
+- ``uploads``: the tus protocol, with ``upload_errors``, ``upload_partials``,
+  ``upload_publish`` and ``upload_sweep``.
+- ``code_blobs``: code-bundle files stored by content (the RO-Crate importer, ``runs_app.crate``).
 """
 
-from .core import (
-    AssetLookupError,
-    LogCountPending,
+from .blobs import (
     StorageProbeFailed,
     StoredBlob,
-    asset_create,
-    asset_name_clean,
-    asset_resolve_for_run,
-    asset_use_record,
+    blob_adopt_file,
     blob_store_bytes,
     blob_store_chunks,
     blob_store_fileobj,
     blob_store_path,
-    checkpoint_create,
-    data_asset_add_file,
-    error_fingerprint,
-    error_trace_create,
-    log_append_lines,
-    log_finalize,
-    log_open,
-    log_tail,
     storage_probe,
 )
-from .crate import CrateImportResult, crate_export, crate_filename, crate_import
+from .code_blobs import code_blob_store
+from .import_sources import AssetBytesUnavailable, asset_bytes_open, import_source_resolve
 from .libraries import (
-    AssetBytesUnavailable,
     AssetNotFound,
     DataLibrary,
-    asset_bytes_open,
+    data_asset_add_file,
     data_asset_get,
     data_asset_import,
     data_asset_upload,
     data_library_for,
     data_library_list,
-    import_source_resolve,
 )
-from .uploads import (
+from .logs import LogCountPending, log_append_lines, log_finalize, log_open, log_tail
+from .registration import asset_create, asset_name_clean, asset_use_record
+from .run_assets import (
+    AssetLookupError,
+    asset_resolve_for_run,
+    checkpoint_create,
+    error_fingerprint,
+    error_trace_create,
+)
+from .upload_errors import (
     UploadChecksumMismatch,
     UploadError,
     UploadGone,
@@ -50,13 +56,14 @@ from .uploads import (
     UploadLocked,
     UploadOffsetMismatch,
     UploadTooLarge,
-    blob_adopt_file,
+)
+from .upload_sweep import upload_sweep_expired
+from .uploads import (
     upload_append,
     upload_create,
     upload_get,
     upload_metadata_parse,
     upload_status,
-    upload_sweep_expired,
     upload_terminate,
     upload_workspace_choices,
 )
@@ -83,10 +90,7 @@ __all__ = [
     "log_open",
     "log_tail",
     "storage_probe",
-    "CrateImportResult",
-    "crate_export",
-    "crate_filename",
-    "crate_import",
+    "code_blob_store",
     "AssetBytesUnavailable",
     "AssetNotFound",
     "asset_bytes_open",

@@ -1,23 +1,16 @@
-"""Resumable uploads (tus 1.0, SPEC §7): the only code that writes upload partials and publishes them.
+"""Resumable uploads (tus 1.0, SPEC §7): the protocol's services (creation, PATCH, HEAD, termination).
+
+The other concerns of an upload live beside this module: its errors
+(``upload_errors``), the partial file, its lock and the running hash
+(``upload_partials``), publishing (``upload_publish``) and the sweep (``upload_sweep``).
 
 Invariants:
-- A partial lives at ``MEDIA_ROOT/uploads/<upload uuid>.part``, a server-chosen
-  name. Nothing the client sends (``filename``, ``name``, tags…) ever becomes a
-  path: they are labels on the ``Upload`` row and on the asset.
-- ``Upload.offset`` is the *committed* offset. Under the per-upload lock the
-  partial file is reconciled with it before any write: bytes past it (a chunk
-  that failed its checksum, a process killed between write and UPDATE) are cut
-  off; a file shorter than it (an OS crash lost unsynced bytes) lowers it.
-- One writer per upload: a PATCH holds a non-blocking ``flock`` on the partial
-  for the whole request; a second concurrent PATCH gets ``UploadLocked`` (423).
-- The SHA-256 is computed while the bytes stream in. The running ``hashlib``
-  object lives in a small per-process cache keyed by upload id together with
-  the offset it covers. When the next PATCH lands in another web process (a
-  cache miss, or an entry for another offset) that process rehashes the prefix
-  already on disk once and continues; in the common case (one process, or the
-  same process again) the file is never read back. When the last byte is
-  committed the partial is fsynced and *renamed* into the content-addressed blob
-  store (``blob_adopt_file``), again without a second read.
+- Nothing the client sends (``filename``, ``name``, tags…) ever becomes a path:
+  they are labels on the ``Upload`` row and on the asset.
+- Every request re-checks that the creator is still an editor of the target
+  workspace (roles can change mid-upload); another user's upload is ``Http404``.
+- The SHA-256 is computed while the bytes stream in; when the last byte is committed
+  the partial is fsynced and published (``upload_publish``) under the upload's lock.
 - Nothing is published unless the committed offset equals ``Upload-Length`` and
   the file has exactly that size. A chunk with ``Upload-Checksum`` is committed
   only when its digest matches (else it is cut off and the offset is unchanged).
@@ -26,45 +19,55 @@ Invariants:
   checksum was sent) and never publishes.
 - Bodies are read in ``CHUNK`` (1 MiB) pieces straight into the partial, so
   memory stays bounded whatever the upload size.
-- Expired uploads (``MOLEXP_UPLOAD_EXPIRY_HOURS`` after their last PATCH) and
-  orphan ``*.part`` files are removed by ``upload_sweep_expired`` (the periodic
-  ``assets.maintenance`` task).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import fcntl
 import hashlib
-import json
-import logging
-import mimetypes
 import os
 import re
-import threading
 import uuid
-from collections import OrderedDict
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from runs_app.choices import ROLE_RANK, Role
-from runs_app.models import Experiment, Membership, Project, Workspace
-from runs_app.selectors import experiment_get, project_get, workspace_get, workspace_require_role
+from runs_app.access import (
+    experiment_get,
+    project_get,
+    workspace_get,
+    workspace_require_role,
+    workspaces_with_role_at_least,
+)
+from runs_app.choices import Role
+from runs_app.models import Experiment, Project, Workspace
 
-from .. import storage
-from ..choices import AssetKind, ImportAction, UploadStatus
+from ..choices import UploadStatus
 from ..models import Upload
-from .core import CHUNK, StoredBlob, _blob_name, _clean_tags, _tmp_dir, asset_create, asset_name_clean
-
-logger = logging.getLogger(__name__)
+from .blobs import CHUNK
+from .registration import _clean_tags, asset_name_clean
+from .upload_errors import (
+    UploadChecksumMismatch,
+    UploadError,
+    UploadGone,
+    UploadIncomplete,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+)
+from .upload_partials import (
+    _hash_cache_drop,
+    _hash_cache_put,
+    _locked_partial,
+    _partial_path,
+    _reconcile,
+    _running_hash,
+    upload_expiry,
+    upload_max_size,
+)
+from .upload_publish import _run_for_artifact, _upload_publish
 
 #: Checksum algorithms of the tus checksum extension that this server verifies.
 CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5")
@@ -72,155 +75,6 @@ CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5")
 METADATA_MAX_CHARS = 16 * 1024
 DESCRIPTION_MAX_CHARS = 10_000
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_PARTIAL_NAME = re.compile(r"^uploads/[0-9a-f]{32}\.part$")
-
-
-# --- errors (the API maps ``status`` to the HTTP status code) -------------------------
-
-
-class UploadError(Exception):
-    """A tus request that cannot be honoured; ``status`` is the HTTP status code to answer."""
-
-    status = 400
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-
-class UploadGone(UploadError):
-    """The upload was terminated, expired or failed: it accepts no more bytes."""
-
-    status = 410
-
-
-class UploadTooLarge(UploadError):
-    """Upload-Length above ``MOLEXP_UPLOAD_MAX_SIZE``, or a chunk past Upload-Length (refused before reading)."""
-
-    status = 413
-
-
-class UploadOffsetMismatch(UploadError):
-    """``Upload-Offset`` differs from the server's committed offset."""
-
-    status = 409
-
-
-class UploadChecksumMismatch(UploadError):
-    """The chunk's digest differs from ``Upload-Checksum``; the chunk was discarded (tus: 460)."""
-
-    status = 460
-
-
-class UploadLocked(UploadError):
-    """Another request is writing to this upload right now."""
-
-    status = 423
-
-
-class UploadIncomplete(UploadError):
-    """The body ended before its Content-Length (client abort); only the bytes received were kept."""
-
-    status = 400
-
-
-# --- settings and paths -------------------------------------------------------------
-
-
-def upload_max_size() -> int:
-    return int(getattr(settings, "MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3))
-
-
-def upload_expiry() -> timedelta:
-    return timedelta(hours=float(getattr(settings, "MOLEXP_UPLOAD_EXPIRY_HOURS", 24)))
-
-
-def uploads_dir() -> Path:
-    """Where partial uploads grow: ``MOLEXP_UPLOAD_DIR`` (default ``MEDIA_ROOT/uploads``).
-
-    Always a local (or shared network) folder, whatever the storage backend: a
-    finished upload moves from here into the storage. Several web machines must
-    share this folder, or route all requests of one upload URL to one machine.
-    """
-    path = Path(getattr(settings, "MOLEXP_UPLOAD_DIR", "") or Path(settings.MEDIA_ROOT) / "uploads")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _partial_path(upload: Upload) -> Path:
-    """The partial's path, derived only from the server-chosen ``partial_name`` (checked again here)."""
-    if not _PARTIAL_NAME.match(upload.partial_name or ""):
-        raise UploadGone("This upload has no partial file.")
-    return uploads_dir() / upload.partial_name.removeprefix("uploads/")
-
-
-# --- the running SHA-256 per upload (per process) -------------------------------------
-
-_HASH_CACHE_MAX = 256
-_hash_cache: OrderedDict[uuid.UUID, tuple[int, Any]] = OrderedDict()
-_hash_cache_lock = threading.Lock()
-
-
-def _hash_cache_get(upload_id: uuid.UUID, offset: int):
-    with _hash_cache_lock:
-        entry = _hash_cache.get(upload_id)
-        if entry is None or entry[0] != offset:
-            return None
-        _hash_cache.move_to_end(upload_id)
-        return entry[1].copy()
-
-
-def _hash_cache_put(upload_id: uuid.UUID, offset: int, digest) -> None:
-    with _hash_cache_lock:
-        _hash_cache[upload_id] = (offset, digest)
-        _hash_cache.move_to_end(upload_id)
-        while len(_hash_cache) > _HASH_CACHE_MAX:
-            _hash_cache.popitem(last=False)
-
-
-def _hash_cache_drop(upload_id: uuid.UUID) -> None:
-    with _hash_cache_lock:
-        _hash_cache.pop(upload_id, None)
-
-
-def _running_hash(upload_id: uuid.UUID, fh: IO[bytes], offset: int):
-    """The SHA-256 of the first ``offset`` bytes: from this process's cache, else by rehashing that prefix once."""
-    digest = _hash_cache_get(upload_id, offset)
-    if digest is not None:
-        return digest
-    digest = hashlib.sha256()
-    fh.seek(0)
-    remaining = offset
-    while remaining:
-        data = fh.read(min(CHUNK, remaining))
-        if not data:
-            raise UploadError("The partial file is shorter than its committed offset.", status=500)
-        digest.update(data)
-        remaining -= len(data)
-    logger.info("upload %s: rehashed %d bytes (the previous PATCH was served by another process)", upload_id, offset)
-    return digest
-
-
-# --- the blob store ------------------------------------------------------------------
-
-
-def blob_adopt_file(*, path: Path, sha256: str, size: int) -> StoredBlob:
-    """Move a finished, fsynced local file whose SHA-256 is known into the content-addressed blob store.
-
-    Same layout and guarantees as ``blob_store_chunks`` (identical bytes stored
-    once; a published name only ever holds all the bytes) but the file is
-    renamed, not read again, on the file-system backend (copied to a temporary
-    file and renamed across file systems); an object store receives it in one
-    upload. If the blob exists already the file is dropped.
-    """
-    name = _blob_name(sha256)
-    if storage.exists(name):
-        path.unlink(missing_ok=True)
-    else:
-        storage.put_file(name, path, move=True)
-    return StoredBlob(name=name, sha256=sha256, size=size)
 
 
 # --- reads the upload page and the API need --------------------------------------------
@@ -241,11 +95,7 @@ def upload_get(*, user, pk: Any) -> Upload:
 
 def upload_workspace_choices(*, user) -> list[Workspace]:
     """Workspaces where ``user`` may upload (editor or owner; staff: all), by name."""
-    qs = Workspace.objects.all()
-    if not user.is_staff:
-        roles = [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[Role.EDITOR]]
-        qs = qs.filter(id__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("workspace_id"))
-    return list(qs.order_by("name", "id"))
+    return list(workspaces_with_role_at_least(user=user, role=Role.EDITOR).order_by("name", "id"))
 
 
 # --- metadata ---------------------------------------------------------------------------
@@ -323,22 +173,6 @@ def _resolve_scope(*, user, metadata: dict[str, str]) -> tuple[Workspace, Projec
 # --- writes ------------------------------------------------------------------------------
 
 
-def _run_for_artifact(*, user, metadata: dict[str, str]):
-    """An upload with Upload-Metadata ``run`` is an artifact of that external run (launcher or editor; 409 once ended)."""
-    from runs_app.selectors import external_execution_for_write, run_get
-
-    run = run_get(user=user, pk=_id_of(metadata, "run"))
-    return run, external_execution_for_write(user=user, run=run)
-
-
-def _artifact_metadata(metadata: dict[str, str]) -> dict | None:
-    try:
-        value = json.loads(metadata.get("metadata") or "null")
-    except ValueError:
-        raise ValidationError({"metadata": "Upload-Metadata 'metadata' must be JSON."}) from None
-    return value if isinstance(value, dict) else None
-
-
 def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     """Start a tus upload of ``length`` bytes (tus creation): validate everything, create an empty partial.
 
@@ -359,9 +193,9 @@ def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     description = metadata.get("description", "")
     if len(description) > DESCRIPTION_MAX_CHARS or "\x00" in description:
         raise ValidationError({"description": f"At most {DESCRIPTION_MAX_CHARS} characters, no NUL."})
-    if _id_of(metadata, "run") is not None:  # an artifact of an external run (SPEC §13)
-        run, _execution = _run_for_artifact(user=user, metadata=metadata)
-        workspace, project, experiment = run.workspace, None, None
+    target = _run_for_artifact(user=user, metadata=metadata)  # an artifact of an external run (SPEC §13)
+    if target is not None:
+        workspace, project, experiment = target[0].workspace, None, None
     else:
         workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
 
@@ -422,41 +256,6 @@ def _require_receiving(upload: Upload) -> None:
 def _require_editor(*, user, upload: Upload) -> None:
     """The creator must still be an editor of the target workspace (roles can change mid-upload)."""
     workspace_require_role(user=user, workspace=upload.workspace, role=Role.EDITOR)
-
-
-@contextlib.contextmanager
-def _locked_partial(upload: Upload):
-    """Open the partial read-write and hold an exclusive, non-blocking lock on it (``UploadLocked`` if taken)."""
-    path = _partial_path(upload)
-    try:
-        fh = open(path, "r+b")  # closed below, after the lock
-    except FileNotFoundError:
-        Upload.objects.filter(pk=upload.pk, status=UploadStatus.RECEIVING).update(
-            status=UploadStatus.FAILED, error="The partial file is gone."
-        )
-        raise UploadGone("The partial file of this upload is gone; start a new upload.") from None
-    try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UploadLocked("Another request is writing to this upload; retry after it ends.") from None
-        yield path, fh
-    finally:
-        fh.close()  # releases the lock
-
-
-def _reconcile(upload: Upload, fh: IO[bytes]) -> int:
-    """Make the partial and ``Upload.offset`` agree (see the module invariants); returns the committed offset."""
-    size = os.fstat(fh.fileno()).st_size
-    if size > upload.offset:
-        fh.truncate(upload.offset)
-    elif size < upload.offset:
-        logger.warning("upload %s: partial has %d bytes, row said %d; continuing from the file", upload.pk, size,
-                       upload.offset)  # fmt: skip
-        Upload.objects.filter(pk=upload.pk).update(offset=size)
-        upload.offset = size
-        _hash_cache_drop(upload.pk)
-    return upload.offset
 
 
 def upload_append(
@@ -547,55 +346,6 @@ def upload_append(
     return upload
 
 
-def _upload_publish(upload: Upload, path: Path | None) -> None:
-    """Adopt the finished partial as a blob and register the ``DataAsset`` version; mark the upload complete.
-
-    Called with the upload's lock held (or for a new, empty upload). Same bytes
-    under the same name and scope give the existing version (``reuse_identical``).
-    """
-    if path is not None and path.exists():
-        blob = blob_adopt_file(path=path, sha256=upload.sha256, size=upload.length)
-    else:
-        blob = StoredBlob(name=_blob_name(upload.sha256), sha256=upload.sha256, size=upload.length)
-        if not storage.exists(blob.name):
-            Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="The finished file is gone.")
-            raise UploadGone("The finished file of this upload is gone; start a new upload.")
-    media_type = mimetypes.guess_type(upload.name)[0] or mimetypes.guess_type(upload.filename)[0] or ""
-    try:
-        if _id_of(upload.metadata or {}, "run") is not None:
-            run, execution = _run_for_artifact(user=upload.created_by, metadata=upload.metadata)
-            asset = asset_create(
-                kind=AssetKind.ARTIFACT, name=upload.name, run=run, blob=blob, media_type=media_type,
-                tags=upload.tags, metadata=_artifact_metadata(upload.metadata), producer_execution=execution,
-            )  # fmt: skip
-        else:
-            asset = asset_create(
-                kind=AssetKind.DATA,
-                name=upload.name,
-                workspace=upload.workspace,
-                project=upload.project,
-                experiment=upload.experiment,
-                blob=blob,
-                media_type=media_type,
-                tags=upload.tags,
-                description=upload.description,
-                metadata={"filename": upload.filename},
-                created_by=upload.created_by,
-                reuse_identical=True,
-                import_action=ImportAction.UPLOAD,
-                source_path="",
-            )
-    except ValidationError as exc:
-        Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="; ".join(exc.messages))
-        raise
-    Upload.objects.filter(pk=upload.pk).update(
-        status=UploadStatus.COMPLETE, asset=asset, partial_name="", error="", updated_at=timezone.now()
-    )
-    upload.status, upload.asset, upload.partial_name = UploadStatus.COMPLETE, asset, ""
-    logger.info("upload %s complete: asset %s (%s v%s), %d bytes", upload.pk, asset.pk, asset.name, asset.version,
-                upload.length)  # fmt: skip
-
-
 def upload_status(*, user, pk: Any) -> Upload:
     """The upload for a tus HEAD; finishes one whose last PATCH stored every byte but died before publishing."""
     upload = upload_get(user=user, pk=pk)
@@ -625,81 +375,3 @@ def upload_terminate(*, user, pk: Any) -> None:
                 path.unlink(missing_ok=True)
     Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.ABORTED, partial_name="", updated_at=timezone.now())
     _hash_cache_drop(upload.pk)
-
-
-def upload_sweep_expired(*, now: datetime | None = None) -> dict[str, int]:
-    """Expire receiving uploads past ``expires_at`` (their partial removed) and delete orphan ``*.part`` files.
-
-    An upload being written right now (its lock is held) is skipped. Orphans are
-    ``*.part`` files in ``uploads/`` that no receiving upload owns, and the blob
-    store's temporary ``tmp/*.part`` files, older than the expiry (a killed web
-    worker leaves them behind).
-    """
-    now = now or timezone.now()
-    expired = 0
-    candidates = Upload.objects.filter(status=UploadStatus.RECEIVING, expires_at__lt=now).only(
-        "id", "partial_name", "length", "offset", "status", "expires_at"
-    )
-    for upload in candidates.iterator(chunk_size=500):
-        try:
-            path = _partial_path(upload)
-        except UploadGone:
-            path = None
-        try:
-            with contextlib.ExitStack() as stack:
-                if path is not None and path.exists():
-                    stack.enter_context(_locked_partial(upload))
-                changed = Upload.objects.filter(pk=upload.pk, status=UploadStatus.RECEIVING, expires_at__lt=now).update(
-                    status=UploadStatus.EXPIRED, partial_name="", error="Expired before it was complete."
-                )
-                if changed and path is not None:
-                    path.unlink(missing_ok=True)
-                expired += changed
-        except (UploadLocked, UploadGone):
-            continue
-        _hash_cache_drop(upload.pk)
-
-    cutoff = (now - upload_expiry()).timestamp()
-    owned = set(
-        Upload.objects.filter(status=UploadStatus.RECEIVING)
-        .exclude(partial_name="")
-        .values_list("partial_name", flat=True)
-    )
-    orphans = 0
-    for folder, prefix in ((uploads_dir(), "uploads/"), (_tmp_dir(), None)):
-        for part in folder.glob("*.part"):
-            try:
-                if not part.is_file() or part.is_symlink() or part.stat().st_mtime >= cutoff:
-                    continue
-            except OSError:
-                continue
-            if prefix is not None and f"{prefix}{part.name}" in owned:
-                continue
-            part.unlink(missing_ok=True)
-            orphans += 1
-    if expired or orphans:
-        logger.info("upload sweep: %d expired, %d orphan partial files removed", expired, orphans)
-    return {"expired": expired, "orphans": orphans}
-
-
-__all__ = [
-    "CHECKSUM_ALGORITHMS",
-    "UploadChecksumMismatch",
-    "UploadError",
-    "UploadGone",
-    "UploadIncomplete",
-    "UploadLocked",
-    "UploadOffsetMismatch",
-    "UploadTooLarge",
-    "blob_adopt_file",
-    "upload_append",
-    "upload_create",
-    "upload_get",
-    "upload_max_size",
-    "upload_metadata_parse",
-    "upload_status",
-    "upload_sweep_expired",
-    "upload_terminate",
-    "upload_workspace_choices",
-    "uploads_dir",
-]

@@ -20,7 +20,7 @@ import io
 import re
 import statistics
 
-from runs_app.workflow import Workflow, shell
+from runs_app.workflow import Workflow, csv_text, shell
 
 workflow = Workflow("featurize")
 
@@ -113,8 +113,8 @@ def featurize(
             ctx.checkpoint("featurize-progress", data={"done": step + 1, "last": molecule["name"]})
     ctx.artifact.save("features.json", rows, tags=("features",), metadata={"descriptors": list(names)})
     header = ["name", *names]
-    table = "\n".join([",".join(header)] + [",".join(str(row[key]) for key in header) for row in rows])
-    ctx.artifact.save("features.csv", table + "\n", tags=("features",))
+    # csv_text quotes separators and defuses spreadsheet formulas in names (=, +, -, @ …).
+    ctx.artifact.save("features.csv", csv_text(rows, header), tags=("features",))
     ctx.set_result("n_molecules", len(rows))
     return rows
 

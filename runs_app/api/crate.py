@@ -1,6 +1,6 @@
 """API of portable runs: ``GET /api/runs/{id}/export/`` (zip) and ``POST /api/workspaces/{id}/import/``.
 
-Thin adapters over ``assets_app.services.crate_export``/``crate_import``; errors
+Thin adapters over ``runs_app.crate.crate_export``/``crate_import``; errors
 are mapped by ``molexp_site.api.exception_handler`` (400 refused crate, 403
 viewer, 404 non-member).
 """
@@ -17,10 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assets_app.services import crate_import
-
 from .. import selectors
 from ..choices import Role
+from ..crate import crate_import
 from ..views.crate import crate_response
 
 

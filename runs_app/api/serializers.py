@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..choices import Role
-from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, TaskExecution, Workspace
+from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, TaskExecution, Workspace
 from ..selectors import execution_list, project_list, workspace_list
 
 # --- fields -------------------------------------------------------------------------
@@ -100,6 +100,28 @@ class MembershipSetSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+class InvitationSerializer(serializers.ModelSerializer):
+    """A pending invitation: the named user becomes a member with ``role`` once they accept."""
+
+    workspace_name = serializers.CharField(source="workspace.name", read_only=True)
+    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["workspace", "workspace_name", "username", "role", "invited_by", "created_at", "status"]
+        read_only_fields = fields
+
+    def get_status(self, obj: Invitation) -> str:
+        return "pending"
+
+
+class InvitationRespondSerializer(serializers.Serializer):
+    """Accept or decline the caller's invitation to this workspace."""
+
+    workspace = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
 # --- projects and experiments -------------------------------------------------------
 
 
@@ -126,7 +148,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
         model = Experiment
         fields = [
             "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
-            "git_commit", "git_branch", "git_dirty", "created_by", "created_at", "run_count",
+            "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -135,7 +157,7 @@ class ExperimentDetailSerializer(ExperimentSerializer):
     """An experiment with the uncommitted diff captured at creation and its task graph."""
 
     class Meta(ExperimentSerializer.Meta):
-        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "topology"]
+        fields = [*ExperimentSerializer.Meta.fields, "git_diff", "git_untracked", "topology"]
         read_only_fields = fields
 
 
@@ -191,7 +213,7 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "number", "status", "params", "profile", "config_hash", "results",
+            "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
             "launched_by", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
@@ -269,6 +291,14 @@ class ExistingRunSerializer(serializers.Serializer):
         return run.get_absolute_url()
 
 
+class PreviewCellSerializer(serializers.Serializer):
+    params = serializers.JSONField(read_only=True)
+    fingerprint = serializers.CharField(read_only=True)
+    succeeded_run = ExistingRunSerializer(
+        read_only=True, allow_null=True, help_text="The newest succeeded run with this fingerprint, if any."
+    )
+
+
 class LaunchPreviewSerializer(serializers.Serializer):
     """What a launch would do, resolved and validated but not written."""
 
@@ -276,14 +306,15 @@ class LaunchPreviewSerializer(serializers.Serializer):
     config = serializers.JSONField(read_only=True)
     config_hash = serializers.CharField(read_only=True)
     run_count = serializers.IntegerField(read_only=True, help_text="Runs the launch would create (sweep cells).")
-    cells = serializers.ListField(
-        child=serializers.DictField(), read_only=True,
-        help_text="The params of the first runs (at most MOLEXP_LAUNCH_PREVIEW_MAX_CELLS, default 100).",
-    )  # fmt: skip
     existing_runs = ExistingRunSerializer(
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )
     existing_count = serializers.IntegerField(read_only=True)
+    snapshot_hash = serializers.CharField(read_only=True, help_text="Hash of the code bundle a launch would record.")
+    cells = PreviewCellSerializer(
+        many=True, read_only=True,
+        help_text="Per sweep cell (the first MOLEXP_LAUNCH_PREVIEW_MAX_CELLS, default 100; run_count stays exact): its params, fingerprint and the succeeded run with that fingerprint.",
+    )  # fmt: skip
 
 
 class RunCloneSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import compare, external, tokens, views
+from . import compare, external, invitations, tokens, views
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
 
@@ -21,6 +21,14 @@ urlpatterns = [
     path("workflows/", views.WorkflowListView.as_view(), name="workflow-list"),
     path("workspaces/<str:workspace_pk>/members/", members, name="workspace-members"),
     path("workspaces/<str:workspace_pk>/members/<str:username>/", member, name="workspace-member"),
+    path(
+        "workspaces/<str:workspace_pk>/invitations/",
+        invitations.WorkspaceInvitationListView.as_view(),
+        name="workspace-invitations",
+    ),
+    path("invitations/", invitations.InvitationListView.as_view(), name="invitation-list"),
+    path("invitations/accept/", invitations.InvitationAcceptView.as_view(), name="invitation-accept"),
+    path("invitations/decline/", invitations.InvitationDeclineView.as_view(), name="invitation-decline"),
     path("runs/<str:pk>/reproduce/", RunReproduceView.as_view(), name="run-reproduce"),
     path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
     path("runs/compare/", compare.RunCompareView.as_view(), name="run-compare"),

@@ -11,7 +11,6 @@ malformed id reaches the selector and is a JSON 404, not an HTML one.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -33,11 +32,12 @@ from molexp_site.throttle import token_signin_guard
 from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
-from ..models import Experiment, Membership, Project, Run, Workspace
+from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
     ExperimentSerializer,
+    InvitationSerializer,
     LaunchPreviewSerializer,
     LaunchResultSerializer,
     LaunchSerializer,
@@ -65,8 +65,9 @@ class TokenCreateView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    # Security battery (SPEC §11): a per-client request rate, and failed passwords counted per
-    # username and per client like the login page (molexp_site.throttle): 429 past the limit.
+    # Security battery (SPEC §11): a per-client request rate; failed passwords are counted per
+    # (username, client) and per client by the authentication backend, like every login path
+    # (molexp_site.throttle): 429 with Retry-After while locked.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth-token"
 
@@ -109,12 +110,15 @@ _USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH
 @extend_schema_view(
     list=extend_schema(parameters=[_WORKSPACE_PK]),
     create=extend_schema(
-        parameters=[_WORKSPACE_PK], request=MembershipSetSerializer, responses={201: MembershipSerializer}
+        parameters=[_WORKSPACE_PK],
+        request=MembershipSetSerializer,
+        responses={201: MembershipSerializer, 202: InvitationSerializer},
+        description="A member's role changes (201); anyone else is invited (202) and joins on accepting.",
     ),
     destroy=extend_schema(parameters=[_WORKSPACE_PK, _USERNAME], responses={204: None}),
 )
 class MembershipViewSet(viewsets.GenericViewSet):
-    """Members of a workspace: any member reads them; owners add, change and remove them."""
+    """Members of a workspace: any member reads them; owners invite, change and remove them."""
 
     queryset = Membership.objects.none()
     serializer_class = MembershipSerializer
@@ -135,8 +139,10 @@ class MembershipViewSet(viewsets.GenericViewSet):
         workspace = self._workspace()
         body = MembershipSetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        result = services.membership_set(actor=request.user, workspace=workspace, **body.validated_data)
+        if isinstance(result, Invitation):
+            return Response(InvitationSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(MembershipSerializer(result).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, workspace_pk: str, username: str) -> Response:
         services.membership_remove(actor=request.user, workspace=self._workspace(), username=username)
@@ -224,13 +230,14 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         existing = selectors.run_list_by_config_hash(
             user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
         )
+        cells = selectors.launch_preview_cells(user=request.user, workspace=experiment.workspace, plan=plan)
         preview = {
+            "snapshot_hash": plan.snapshot_hash,
+            "cells": cells["cells"],
             "profile": plan.profile,
             "config": plan.config,
             "config_hash": plan.config_hash,
             "run_count": len(plan.cells),
-            # Per-cell output is bounded whatever the sweep; run_count stays exact.
-            "cells": plan.cells[: settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS],
             "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
             "existing_count": existing.count(),
         }

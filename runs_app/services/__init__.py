@@ -9,6 +9,8 @@ for its invariants.
 
 from .core import (
     experiment_create,
+    invitation_accept,
+    invitation_decline,
     membership_remove,
     membership_set,
     project_create,
@@ -47,6 +49,8 @@ __all__ = [
     "execution_run",
     "execution_terminate",
     "experiment_create",
+    "invitation_accept",
+    "invitation_decline",
     "launch_plan",
     "membership_remove",
     "membership_set",

@@ -1,4 +1,4 @@
-"""Writes of runs_app: the only code that changes workspaces, memberships,
+"""Writes of runs_app: the only code that changes workspaces, memberships, invitations,
 projects, experiments, runs and executions.
 
 Invariants:
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -34,8 +35,9 @@ from ..choices import (
     Role,
 )
 from ..gitstate import git_capture
-from ..models import Execution, Experiment, Membership, Project, Run, RunEvent, Workspace
-from ..selectors import workspace_require_role
+from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
+from ..selectors import path_in_server_data, workflow_part_is_hidden, workspace_require_role
+from ..snapshot import workflow_root
 
 logger = logging.getLogger(__name__)
 
@@ -153,24 +155,28 @@ def workspace_create(*, user, name: str, slug: str = "", description: str = "") 
 
 
 @transaction.atomic
-def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> Membership:
-    """Add a user to a workspace or change their role (owner only).
+def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> Membership | Invitation:
+    """Change a member's role, or invite anyone else to the workspace (owner or staff only).
 
-    Raises ``ValidationError`` for an unknown user or role and ``Conflict`` when
-    the change would leave the workspace without an owner.
+    A member's role changes at once (``Membership``). Anyone else gets an ``Invitation``
+    that they accept or decline (``invitation_accept``): nobody is made a member
+    without consent, and the answer is the same whether an account with that name exists,
+    so usernames cannot be enumerated. Raises ``ValidationError`` for an unknown role and
+    ``Conflict`` when the change would leave the workspace without an owner.
     """
     workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
-    try:
-        member = User.objects.get(username=username)
-    except User.DoesNotExist:
-        raise ValidationError({"username": f"No user named {username!r}."}) from None
-    membership = Membership.objects.select_for_update().filter(workspace=workspace, user=member).first()
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(workspace=workspace, user__username=username)
+        .first()
+    )
     if membership is None:
-        return Membership.objects.create(workspace=workspace, user=member, role=role)
+        return invitation_create(actor=actor, workspace=workspace, username=username, role=role)
     if membership.role == Role.OWNER and role != Role.OWNER:
-        _require_another_owner(workspace=workspace, leaving=member)
+        _require_another_owner(workspace=workspace, leaving=membership.user)
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -178,10 +184,13 @@ def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> 
 
 @transaction.atomic
 def membership_remove(*, actor, workspace: Workspace, username: str) -> None:
-    """Remove a member (owner only); the last owner cannot be removed."""
+    """Remove a member, or withdraw a pending invitation (owner only); the last owner cannot be removed."""
     workspace_require_role(user=actor, workspace=workspace, role=Role.OWNER)
     membership = Membership.objects.select_for_update().filter(workspace=workspace, user__username=username).first()
     if membership is None:
+        withdrawn, _ = Invitation.objects.filter(workspace=workspace, username=username).delete()
+        if withdrawn:
+            return
         raise ValidationError({"username": f"{username!r} is not a member of this workspace."})
     if membership.role == Role.OWNER:
         _require_another_owner(workspace=workspace, leaving=membership.user)
@@ -192,6 +201,73 @@ def _require_another_owner(*, workspace: Workspace, leaving) -> None:
     others = Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(user=leaving)
     if not others.exists():
         raise Conflict("A workspace needs at least one owner; make someone else owner first.")
+
+
+# --- invitations -------------------------------------------------------------------
+#
+# Nobody becomes a member without accepting (issue 12). An owner's offer to someone who is not
+# a member is one Invitation row per (workspace, username); the membership exists only once
+# the invited user accepts. The row holds the name as text, so inviting a name no account has
+# looks exactly like inviting a real user: usernames cannot be enumerated by inviting.
+# Accepting or declining concerns only the caller's own invitation (workspace + their
+# username); any other combination is the same 404.
+
+NO_INVITATION = "You have no pending invitation to this workspace."
+
+
+def invitation_create(*, actor, workspace, username: str, role: str) -> Invitation:
+    """Invite ``username`` to ``workspace`` as ``role`` (the caller has checked that ``actor`` is an owner).
+
+    A pending invitation for the same name gets the new role. Raises ``ValidationError``
+    for a blank or over-long name. Writes one ``Invitation`` row.
+    """
+    username = (username or "").strip()
+    if not username or len(username) > 150:
+        raise ValidationError({"username": "Enter a username of at most 150 characters."})
+    invitation, created = Invitation.objects.select_for_update().get_or_create(
+        workspace=workspace, username=username, defaults={"role": role, "invited_by": actor}
+    )
+    if not created:
+        invitation.role = role
+        invitation.invited_by = actor
+        invitation.save(update_fields=["role", "invited_by"])
+    return invitation
+
+
+def _own_invitation(*, user, workspace_id: Any) -> Invitation:
+    try:
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("workspace")
+            .filter(workspace_id=int(workspace_id), username=user.get_username())
+            .first()
+        )
+    except (TypeError, ValueError, OverflowError):
+        invitation = None
+    if invitation is None:
+        raise Http404(NO_INVITATION)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, user, workspace_id: Any) -> Membership:
+    """The caller accepts their invitation to a workspace: they become a member with its role.
+
+    Deletes the invitation and creates the ``Membership`` (or keeps an existing one as it
+    is). Raises ``Http404`` if the caller has no invitation to that workspace.
+    """
+    invitation = _own_invitation(user=user, workspace_id=workspace_id)
+    membership, _ = Membership.objects.get_or_create(
+        workspace=invitation.workspace, user=user, defaults={"role": Role(invitation.role)}
+    )
+    invitation.delete()
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, user, workspace_id: Any) -> None:
+    """The caller declines their invitation to a workspace (deletes it). ``Http404`` if there is none."""
+    _own_invitation(user=user, workspace_id=workspace_id).delete()
 
 
 # --- projects and experiments -----------------------------------------------------
@@ -213,7 +289,11 @@ def workflow_resolve(workflow_source: str) -> Path:
     """The absolute path of ``workflow_source`` under one of ``MOLEXP_WORKFLOW_DIRS``.
 
     The name must be a relative path to a ``.py`` file that stays inside its
-    directory (no ``..``, no absolute path, no symlink escaping the directory).
+    directory (no ``..``, no absolute path, no symlink escaping the directory)
+    and that discovery would list: no hidden or private part (``.x``, ``_x``),
+    neither as named nor once symlinks are resolved, and not inside a folder of
+    uploaded or run-written files (``selectors.server_data_dirs``). SPEC §12:
+    only the server's workflow files run; private helpers are not workflows.
     Raises ``ValidationError`` naming the problem.
     """
     raw = (workflow_source or "").strip()
@@ -225,13 +305,48 @@ def workflow_resolve(workflow_source: str) -> Path:
         raise ValidationError({"workflow_source": f"{raw!r} must be a relative path inside a workflow directory."})
     if not raw.endswith(".py"):
         raise ValidationError({"workflow_source": f"{raw!r} is not a Python file (.py)."})
+    hidden = ValidationError(
+        {"workflow_source": f"{raw!r} is a hidden or private file (a part starts with '.' or '_'): not a workflow."}
+    )
+    if workflow_part_is_hidden(Path(raw).parts):
+        raise hidden
     for directory in settings.MOLEXP_WORKFLOW_DIRS:
         root = Path(directory).resolve()
         candidate = (root / raw).resolve()
         if candidate.is_file() and candidate.is_relative_to(root):
+            if workflow_part_is_hidden(candidate.relative_to(root).parts):
+                raise hidden
+            if path_in_server_data(candidate):
+                raise ValidationError(
+                    {"workflow_source": f"{raw!r} lies in a folder of uploaded or run-written files "
+                     "(MEDIA_ROOT, MOLEXP_UPLOAD_DIR, MOLEXP_WORK_DIR or MOLEXP_VAR_DIR): not a workflow."}
+                )  # fmt: skip
             return candidate
     dirs = ", ".join(str(d) for d in settings.MOLEXP_WORKFLOW_DIRS) or "(none configured)"
     raise ValidationError({"workflow_source": f"No workflow file {raw!r} in the workflow directories: {dirs}."})
+
+
+def workflow_path_is_server_file(path: Path) -> bool:
+    """True when ``path`` (absolute) is a ``.py`` file that ``workflow_resolve`` could return.
+
+    The last check before a file is handed to the topology inspector: whatever a
+    caller passes, only a non-hidden file inside ``MOLEXP_WORKFLOW_DIRS`` is inspected.
+    """
+    try:
+        real = Path(path).resolve()
+    except (OSError, RuntimeError):
+        return False
+    if real.suffix != ".py" or not real.is_file():
+        return False
+    for directory in settings.MOLEXP_WORKFLOW_DIRS:
+        root = Path(directory).resolve()
+        if (
+            real.is_relative_to(root)
+            and not workflow_part_is_hidden(real.relative_to(root).parts)
+            and not path_in_server_data(real)
+        ):
+            return True
+    return False
 
 
 def experiment_create(
@@ -252,7 +367,7 @@ def experiment_create(
     workspace_require_role(user=user, workspace=project.workspace, role=Role.EDITOR)
     name = _clean_name(name)
     path = workflow_resolve(workflow_source)
-    git = git_capture(path)
+    git = git_capture(path, root=workflow_root(workflow_source, path))  # the workflow's folder only (SPEC §12)
     with transaction.atomic():
         slug = (
             _check_slug(Experiment, slug, project=project) if slug else _unique_slug(Experiment, name, project=project)
@@ -269,6 +384,8 @@ def experiment_create(
             git_branch=git.branch,
             git_dirty=git.dirty,
             git_diff=git.diff,
+            git_untracked=git.untracked,
+            git_workflow_state=git.workflow_state,
             created_by=user,
         )
         experiment.full_clean()

@@ -1,9 +1,9 @@
 """Rows of an imported run record (RO-Crate import, SPEC §3): project, experiment, run and its history.
 
-Split of the crate feature between the apps: ``assets_app.services.crate``
-reads and checks the crate (zip safety, checksums, metadata) and stores the
-asset bytes; it calls :func:`run_import_create` here for every ``runs_app``
-row, so each app's rows are written by its own services.
+Split of the crate feature: ``runs_app.crate.importer`` reads and checks the
+crate (zip safety, checksums, metadata), stores the asset bytes and rows
+through ``assets_app.services``, and calls :func:`run_import_create` here for
+every ``runs_app`` row, so each app's rows are written by its own services.
 
 Invariants:
 - Called inside the importer's transaction: either the whole record is
@@ -13,6 +13,10 @@ Invariants:
   control services refuse it (409).
 - Times (run, executions, task executions, events, metrics) are the
   original ones, not the import time.
+- Nothing imported can become code that runs (SPEC §12): the run is marked
+  ``imported`` (``services.provenance`` refuses every re-use of its snapshot,
+  in the services and in the worker) and task output references keep inline
+  JSON only, never a pickled blob name.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
@@ -45,6 +50,20 @@ def _when(value: Any) -> datetime | None:
 
 def _text(value: Any, limit: int = MAX_NAME) -> str:
     return str(value or "")[:limit]
+
+
+def _record_only_ref(ref: Any) -> dict | None:
+    """A task's output reference as a record only: inline JSON is kept, a pickled blob never is.
+
+    A crate could name any blob as a "pickle" output; loading it (resume) would run code.
+    Imported runs are never resumed, and their references cannot point at a blob either.
+    """
+    if not isinstance(ref, dict):
+        return None
+    if "json" in ref:
+        return {"json": ref["json"]}
+    kept = {k: ref[k] for k in ("sha256", "size", "format") if isinstance(ref.get(k), (str, int))}
+    return {**kept, "unavailable": "imported: the output's bytes stay with the original record"}
 
 
 def _choice(value: Any, choices: list[str], default: str) -> str:
@@ -84,6 +103,33 @@ def _experiment_for(*, project: Project, record: dict, user) -> Experiment:
         },
     )
     return found
+
+
+def run_import_check(record: dict) -> None:
+    """Parse every value ``run_import_create`` would parse, writing nothing; raise ``ValidationError`` on the first bad one.
+
+    The crate importer calls this before it stores any byte, so a crate refused for a
+    bad timestamp, execution number or metric value leaves no blob behind.
+    """
+    data = record.get("run") or {}
+    if data.get("status") not in TERMINAL_RUN_STATUSES:
+        raise ValidationError(f"Only finished runs can be imported; this crate's run is {data.get('status')!r}.")
+    for key in ("started_at", "finished_at", "created_at"):
+        _when(data.get(key))
+    for ex in record.get("executions") or []:
+        if ex.get("status") not in TERMINAL_RUN_STATUSES:
+            raise ValidationError("Only finished runs can be imported; an execution in the crate is not finished.")
+        int(ex.get("number") or 0)
+        for key in ("dispatched_at", "started_at", "finished_at", "heartbeat_at", "queued_at"):
+            _when(ex.get(key))
+        for task in ex.get("tasks") or []:
+            _when(task.get("started_at"))
+            _when(task.get("finished_at"))
+    for event in record.get("events") or []:
+        _when(event.get("created_at"))
+    for point in record.get("metrics") or []:
+        _metric_value(point.get("value"))
+        _when(point.get("created_at"))
 
 
 def run_import_create(
@@ -179,7 +225,7 @@ def run_import_create(
                         started_at=_when(t.get("started_at")),
                         finished_at=_when(t.get("finished_at")),
                         reused=bool(t.get("reused")),
-                        output_ref=t.get("output_ref"),
+                        output_ref=_record_only_ref(t.get("output_ref")),
                         error=t.get("error"),
                     )
                     for t in ex.get("tasks") or []
@@ -190,43 +236,81 @@ def run_import_create(
     return run, by_number
 
 
+#: Rows per INSERT round trip when copying events and metric points.
+INSERT_BATCH = 2000
+
+
+def _insert_with_times(model, fields: list[str], rows) -> None:
+    """Insert rows (tuples in ``fields`` order, ``created_at`` last) keeping their original times.
+
+    ``created_at`` is ``auto_now_add``: ``bulk_create`` would overwrite it and a
+    ``bulk_update`` of 100 000 rows afterwards takes minutes. A plain parametrized
+    INSERT (``executemany`` in batches) writes each row once, times included.
+    """
+    ops = connection.ops
+    columns = ", ".join(ops.quote_name(model._meta.get_field(name).column) for name in fields)
+    sql = (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    now = timezone.now()
+    batch: list[tuple] = []
+    with connection.cursor() as cursor:
+        for row in rows:
+            *values, created = row
+            batch.append((*values, ops.adapt_datetimefield_value(created or now)))
+            if len(batch) >= INSERT_BATCH:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+
+
+def _execution_id(value: Any, by_number: dict[int, Execution]) -> int | None:
+    execution = by_number.get(value) if isinstance(value, int) else None
+    return execution.pk if execution is not None else None
+
+
 def _events_create(*, run: Run, events: list, by_number: dict[int, Execution]) -> None:
-    rows = [
-        RunEvent(
-            run=run,
-            execution=by_number.get(e.get("execution")),
-            subject=_choice(e.get("subject"), EventSubject.values, EventSubject.RUN),
-            from_status=_text(e.get("from_status"), 12),
-            to_status=_text(e.get("to_status"), 12),
-            message=str(e.get("message") or ""),
-        )
-        for e in events
-    ]
-    rows = RunEvent.objects.bulk_create(rows, batch_size=500)
-    # created_at is auto_now_add: put the original times back (bulk_update does not touch them).
-    for row, e in zip(rows, events, strict=True):
-        row.created_at = _when(e.get("created_at")) or row.created_at
-    RunEvent.objects.bulk_update(rows, ["created_at"], batch_size=500)
+    _insert_with_times(
+        RunEvent,
+        ["run", "execution", "subject", "from_status", "to_status", "message", "created_at"],
+        (
+            (
+                run.pk,
+                _execution_id(e.get("execution"), by_number),
+                _choice(e.get("subject"), EventSubject.values, EventSubject.RUN),
+                _text(e.get("from_status"), 12),
+                _text(e.get("to_status"), 12),
+                str(e.get("message") or ""),
+                _when(e.get("created_at")),
+            )
+            for e in events
+        ),
+    )
+
+
+def _metric_value(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("A metric value in the crate is not a number.") from None
+    return number
 
 
 def _metrics_create(*, run: Run, metrics: list, by_number: dict[int, Execution]) -> None:
-    rows = []
-    for m in metrics:
-        try:
-            value = float(m.get("value"))
-        except (TypeError, ValueError):
-            raise ValidationError("A metric value in the crate is not a number.") from None
-        step = m.get("step")
-        rows.append(
-            Metric(
-                run=run,
-                execution=by_number.get(m.get("execution")),
-                key=_text(m.get("key")),
-                step=step if isinstance(step, int) else None,
-                value=value,
+    _insert_with_times(
+        Metric,
+        ["run", "execution", "key", "step", "value", "created_at"],
+        (
+            (
+                run.pk,
+                _execution_id(m.get("execution"), by_number),
+                _text(m.get("key")),
+                m.get("step") if isinstance(m.get("step"), int) and not isinstance(m.get("step"), bool) else None,
+                _metric_value(m.get("value")),
+                _when(m.get("created_at")),
             )
-        )
-    rows = Metric.objects.bulk_create(rows, batch_size=1000)
-    for row, m in zip(rows, metrics, strict=True):
-        row.created_at = _when(m.get("created_at")) or row.created_at
-    Metric.objects.bulk_update(rows, ["created_at"], batch_size=1000)
+            for m in metrics
+        ),
+    )

@@ -30,6 +30,7 @@ from molexp_site.errors import Conflict
 from ..choices import Role, RunStatus
 from ..models import Metric, Run
 from ..selectors import execution_latest, metric_latest_by_run, workspace_require_role
+from .provenance import run_require_server_code
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,13 @@ def run_reproduce(*, user, run: Run) -> Run:
     asset uses. Side effects: ``Run``/``Execution``/``RunEvent`` rows and one
     ``runs.execution_run`` message after commit.
     Raises ``PermissionDenied`` (viewer), ``Http404`` (outsider), ``Conflict``
-    if the run is not succeeded/failed or has no stored snapshot.
+    if the run is not succeeded/failed, has no stored snapshot, or is an imported record
+    (or re-uses the snapshot of one: its code came from a crate and never runs).
     """
     from .runs import _create_runs, _plan_from_run
 
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
+    run_require_server_code(run=run)
     run = Run.objects.select_related("experiment", "project", "workspace", "source_blob").get(pk=run.pk)
     if run.status not in REPRODUCIBLE:
         raise Conflict(f"Run #{run.number} is {run.status}; only a succeeded or failed run can be reproduced.")
@@ -189,6 +192,31 @@ def _compare_environment(original: Run, reproduction: Run) -> dict[str, Any]:
             "recorded": bool(left) and bool(right)}  # fmt: skip
 
 
+def _compare_code(original: Run, reproduction: Run) -> dict[str, Any]:
+    """The executed code, file by file: both runs' snapshot manifests (the worker runs exactly those bytes,
+    each checked against its sha256 when the bundle is materialised)."""
+    from ..snapshot import manifest_compare, manifest_of
+
+    left, right = original.workflow_snapshot or {}, reproduction.workflow_snapshot or {}
+    rows = manifest_compare(manifest_of(left), manifest_of(right))
+    changed = [row["path"] for row in rows if row["status"] != "identical"]
+    identical = bool(rows) and not changed
+    snapshot = right.get("snapshot_hash") or right.get("source_sha256", "")
+    if identical:
+        summary = f"executed code identical file by file ({len(rows)} file{'s' if len(rows) != 1 else ''}, snapshot {snapshot[:12]})"
+    elif not rows:
+        summary = "no code snapshot recorded"
+    else:
+        summary = f"executed code differs in {len(changed)} of {len(rows)} files ({', '.join(changed[:10])})"
+    return {
+        "identical": identical,
+        "snapshot_hash": {"original": left.get("snapshot_hash", ""), "reproduction": right.get("snapshot_hash", "")},
+        "files": [{"path": row["path"], "status": row["status"], "sha256": row["new"] or row["old"]} for row in rows],
+        "changed": changed,
+        "summary": summary,
+    }
+
+
 def _summary(verdict: dict[str, Any]) -> str:
     arts, results, metrics = verdict["artifacts"], verdict["results"], verdict["metrics"]
     rtol = f"{metrics['rtol']:.0e}" if metrics["rtol"] else "0"
@@ -212,6 +240,8 @@ def _summary(verdict: dict[str, Any]) -> str:
     keys = [item["key"] for item in metrics["items"] if not item["within"]]
     if keys:
         problems.append(f"metrics outside {rtol} ({', '.join(keys)})")
+    if not verdict["code"]["identical"]:
+        problems.append(verdict["code"]["summary"])
     return "not reproduced: " + "; ".join(problems or ["unknown difference"])
 
 
@@ -221,7 +251,8 @@ def reproduction_verdict_build(*, original: Run, reproduction: Run, rtol: float 
     Per artifact name (latest version on each side): identical sha256, different,
     or missing on one side; results per key; metrics per key (last value within
     the relative tolerance and the same point count); environment differences
-    (informational: they do not decide ``reproduced``); and the run statuses.
+    (informational: they do not decide ``reproduced``); the executed code file by file
+    (``code``: it must be identical); and the run statuses.
     """
     rtol = reproduce_rtol() if rtol is None else rtol
     verdict: dict[str, Any] = {
@@ -236,6 +267,7 @@ def reproduction_verdict_build(*, original: Run, reproduction: Run, rtol: float 
         "results": _compare_results(original, reproduction),
         "metrics": _compare_metrics(original, reproduction, rtol),
         "environment": _compare_environment(original, reproduction),
+        "code": _compare_code(original, reproduction),
         "computed_at": timezone.now().isoformat(),
     }
     verdict["reproduced"] = bool(
@@ -243,6 +275,7 @@ def reproduction_verdict_build(*, original: Run, reproduction: Run, rtol: float 
         and verdict["artifacts"]["all_identical"]
         and verdict["results"]["equal"]
         and verdict["metrics"]["within"]
+        and verdict["code"]["identical"]
     )
     verdict["summary"] = _summary(verdict)
     return verdict

@@ -44,13 +44,16 @@ from django.utils import timezone
 from assets_app import services as asset_services
 from molexp_site.errors import Conflict, IllegalTransition
 
+from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, Role, RunStatus, TaskStatus, Trigger
+from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
 from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
 from ..selectors import execution_stale_list, run_queued_counts, workflow_file_list, workspace_require_role
 from . import limits
-from .core import status_transition, workflow_resolve
+from .core import status_transition, workflow_path_is_server_file, workflow_resolve
+from .provenance import imported_refusal_message, run_code_refusal, run_require_server_code
 from .reproduce import reproduction_verdict_compute
 
 logger = logging.getLogger(__name__)
@@ -92,16 +95,20 @@ TOPOLOGY_CACHE_SECONDS = 30 * 24 * 3600
 
 
 def _siblings_fingerprint(folder: Path) -> str:
-    """Name, size and mtime of the Python files beside a workflow (helpers it may import)."""
+    """Path, size and mtime of the Python files of the workflow's root folder (helpers it may import,
+    in sub-folders too), with the snapshot's pruning (hidden folders, ``__pycache__``, ``.git``)."""
+    root = next((r for r in map(lambda d: Path(d).resolve(), settings.MOLEXP_WORKFLOW_DIRS)
+                 if folder.resolve().is_relative_to(r)), folder)  # fmt: skip
     entries = []
-    try:
-        with os.scandir(folder) as it:
-            for entry in it:
-                if entry.name.endswith(".py") and entry.is_file():
-                    st = entry.stat()
-                    entries.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    except OSError:
-        return ""
+    for current, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                try:
+                    st = os.stat(os.path.join(current, name))
+                except OSError:
+                    continue
+                entries.append(f"{os.path.relpath(os.path.join(current, name), root)}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
 
 
@@ -117,6 +124,9 @@ def workflow_inspect(*, path: Path, source: bytes | None = None) -> dict:
     """
     from django.core.cache import cache
 
+    if not workflow_path_is_server_file(path):
+        # Only a file of the server's workflow folders is ever inspected (SPEC §12), whoever calls.
+        return {"error": f"{path.name} is not a workflow file of the server's workflow directories"}
     data = path.read_bytes() if source is None else source
     key = (str(path), hashlib.sha256(data).hexdigest(), _siblings_fingerprint(path.parent))
     cached = _topology_cache.get(key)
@@ -199,10 +209,21 @@ class LaunchPlan:
     topology_hash: str
     molcfg_text: str
     git: GitState = field(default_factory=GitState)
+    #: The code bundle read at launch (None when the plan re-uses a recorded snapshot).
+    bundle: code_snapshot.Bundle | None = None
+    #: path → {sha256, size} of every file of the snapshot, and its hash (SPEC §12).
+    files: dict = field(default_factory=dict)
+    snapshot_hash: str = ""
+
+    def fingerprint(self, params: dict) -> str:
+        return run_fingerprint(snapshot_hash=self.snapshot_hash, workflow_name=self.workflow_name,
+                               config_hash=self.config_hash, params=params)  # fmt: skip
 
     @property
     def snapshot(self) -> dict:
         return {
+            "snapshot_hash": self.snapshot_hash,
+            "files": self.files,
             "workflow_source": self.experiment.workflow_source,
             "workflow_name": self.workflow_name,
             "source_sha256": self.source_sha256,
@@ -214,6 +235,9 @@ class LaunchPlan:
             "git_branch": self.git.branch,
             "git_dirty": self.git.dirty,
             "git_diff": self.git.diff,
+            "git_untracked": self.git.untracked,
+            "git_untracked_count": self.git.untracked_count,
+            "git_workflow_state": self.git.workflow_state,
         }
 
 
@@ -295,6 +319,9 @@ def launch_plan(
     except ProfileError as exc:
         field_name = "overrides" if "override" in str(exc).lower() else "profile"
         raise ValidationError({field_name: str(exc)}) from None
+    root = code_snapshot.workflow_root(experiment.workflow_source, path)
+    bundle = code_snapshot.bundle_collect(root=root, workflow_rel=path.relative_to(root).as_posix(), source=source,
+                                          include=molcfg.get("snapshot_include", []))  # fmt: skip
     plan = LaunchPlan(
         experiment=experiment,
         profile=name,
@@ -308,7 +335,10 @@ def launch_plan(
         topology=topology,
         topology_hash=topology["topology_hash"],
         molcfg_text=molcfg_text,
-        git=git_capture(path) if capture_git else GitState(),
+        git=git_capture(path, root=root) if capture_git else GitState(),
+        bundle=bundle,
+        files=bundle.manifest,
+        snapshot_hash=bundle.snapshot_hash,
     )
     limits.launch_plan_check(plan=plan)
     return plan
@@ -463,6 +493,8 @@ def _create_runs(
     # expression it goes out as one bound parameter per row, escaped by libpq.
     snapshot_value = Value(snapshot, output_field=models.JSONField()) if len(plan.cells) > 1 else snapshot
     limits.launch_admit(plan=plan, queued=run_queued_counts(user=user, workspace_id=experiment.workspace_id))
+    if plan.bundle is not None:
+        code_snapshot.bundle_store(plan.bundle)  # slow I/O before the transaction; each content once
     with transaction.atomic():
         blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
@@ -481,6 +513,7 @@ def _create_runs(
                     profile=plan.profile,
                     config=plan.config,
                     config_hash=plan.config_hash,
+                    fingerprint=plan.fingerprint(cell),
                     overrides=plan.overrides,
                     workflow_snapshot=snapshot_value,
                     source_blob_id=blob_id,
@@ -540,10 +573,10 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
     """A new run of the same experiment with the same snapshot and config, optionally edited, queued at once.
 
     ``overrides`` apply on top of the source run's config; ``params`` replace its params.
+    Raises ``Conflict`` for an imported run (its code came from a crate and never runs).
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
-    if (run.workflow_snapshot or {}).get("external"):
-        raise Conflict("external runs are recorded by the molexp client: the server has no workflow to clone")
+    run_require_server_code(run=run)
     config = dict(run.config or {})
     if overrides:
         from ..profiles import ProfileError, apply_overrides, config_hash
@@ -568,7 +601,12 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
 
 
 def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[str], params: dict) -> LaunchPlan:
-    """A one-run plan re-using ``run``'s recorded snapshot (same SourceBlob, topology and git state)."""
+    """A one-run plan re-using ``run``'s recorded snapshot (same SourceBlob, topology and git state).
+
+    Every path that re-runs a recorded snapshot goes through here, so the guard is here too:
+    ``Conflict`` for an imported run or a descendant of one.
+    """
+    run_require_server_code(run=run)
     blob = run.source_blob
     if blob is None:
         raise Conflict(f"Run #{run.number} has no stored workflow snapshot.")
@@ -591,16 +629,18 @@ def _plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[
             branch=snapshot.get("git_branch", ""),
             dirty=snapshot.get("git_dirty"),
             diff=snapshot.get("git_diff", ""),
+            untracked=list(snapshot.get("git_untracked") or []),
+            untracked_count=int(snapshot.get("git_untracked_count") or 0),
+            workflow_state=snapshot.get("git_workflow_state", ""),
         ),
+        files=dict(snapshot.get("files") or {}),
+        snapshot_hash=snapshot.get("snapshot_hash", ""),
     )
 
 
 def _restart(*, user, run: Run, trigger: str) -> Execution:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
-    if run.imported:
-        raise Conflict("imported runs are read-only")
-    if (run.workflow_snapshot or {}).get("external"):
-        raise Conflict(f"external runs cannot {trigger}: the server does not have their code")
+    run_require_server_code(run=run)
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status not in RESTARTABLE:
@@ -635,7 +675,7 @@ def run_cancel(*, user, run: Run) -> Run:
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     if run.imported:
-        raise Conflict("imported runs are read-only")
+        raise Conflict(imported_refusal_message(number=run.number))
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         execution = run.executions.order_by("-number").first()
@@ -1018,17 +1058,23 @@ def execution_run(*, execution_id: int) -> str:
     outcome = "succeeded"
     try:
         try:
+            # Before any byte of the snapshot is loaded: a crate's code never runs (SPEC §12).
+            refusal = run_code_refusal(run=run)
+            if refusal:
+                raise WorkflowError(f"Refused: {refusal}")
             if run.source_blob is None:
                 raise WorkflowError("The run has no stored workflow snapshot")
             filename = snapshot.get("workflow_source") or "workflow.py"
-            workflows = load_workflows(bytes(run.source_blob.content), filename=filename,
-                                       search_path=_workflow_dir_of(filename))  # fmt: skip
-            workflow = pick_workflow(workflows, snapshot.get("workflow_name") or None, filename=filename)
-            reuse, refs = ({}, {})
-            if execution.trigger == Trigger.RESUME:
-                reuse, refs = _reusable_outputs(execution=execution)
-            recorder = _TaskRecorder(execution=execution, ctx=ctx, reused_refs=refs)
-            execute(workflow, ctx=ctx, params=run.params or {}, config=run.config or {}, hooks=recorder, reuse=reuse)
+            source, import_paths = code_snapshot.execution_code(snapshot=snapshot, source_blob=run.source_blob)
+            with code_snapshot.isolated_imports(*import_paths):  # only the bundle; nothing of an earlier run
+                workflows = load_workflows(source, filename=filename)
+                workflow = pick_workflow(workflows, snapshot.get("workflow_name") or None, filename=filename)
+                reuse, refs = ({}, {})
+                if execution.trigger == Trigger.RESUME:
+                    reuse, refs = _reusable_outputs(execution=execution)
+                recorder = _TaskRecorder(execution=execution, ctx=ctx, reused_refs=refs)
+                execute(workflow, ctx=ctx, params=run.params or {}, config=run.config or {}, hooks=recorder,
+                        reuse=reuse)  # fmt: skip
         finally:
             ctx.close()  # flush logs and metrics before the outcome is recorded
     except RunCancelled:
@@ -1049,13 +1095,6 @@ def execution_run(*, execution_id: int) -> str:
         _finish(execution=execution, run=run, status=ExecutionStatus.SUCCEEDED, message="all tasks succeeded")
     reproduction_verdict_compute(run=run)  # a reproduction (reproduction_of set) compares itself with its original
     return outcome
-
-
-def _workflow_dir_of(workflow_source: str) -> str | None:
-    try:
-        return str(workflow_resolve(workflow_source).parent)
-    except ValidationError:
-        return None
 
 
 def _record_failure(*, execution: Execution, run: Run, task: str, exc: BaseException) -> None:

@@ -2,6 +2,8 @@
 
 from .activity import workspace_activity
 from .compare import run_compare
+from .help import help_workflows
+from .invitations import invitation_list
 from .pages import (
     api_token,
     dashboard,
@@ -28,9 +30,11 @@ from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
 
 __all__ = [
     "api_token",
+    "invitation_list",
     "dashboard",
     "experiment_create",
     "experiment_detail",
+    "help_workflows",
     "project_create",
     "project_detail",
     "run_by_id",

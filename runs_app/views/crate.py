@@ -1,7 +1,7 @@
 """Pages for portable runs: download a run as an RO-Crate zip, import a crate into a workspace.
 
-Thin adapters over ``assets_app.services.crate_export``/``crate_import`` (runs_app
-reaches assets only through ``assets_app.services``). The import form lives
+Thin adapters over ``runs_app.crate.crate_export``/``crate_import`` (runs_app
+reaches assets only through the crate package). The import form lives
 here rather than in ``forms.py`` because nothing else uses it.
 """
 
@@ -17,10 +17,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBad
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from assets_app.services import crate_export, crate_filename, crate_import
-
 from .. import selectors
 from ..choices import Role
+from ..crate import crate_export, crate_filename, crate_import
 
 
 class CrateImportForm(forms.Form):

@@ -7,6 +7,7 @@ services (``PermissionDenied`` for too-low roles); htmx requests get fragments.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,8 @@ from molexp_site.errors import Conflict, TooManyRequests
 from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
 
 from .. import selectors, services
-from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus
+from ..access import role_at_least as _can  # the one role comparison (runs_app.access)
+from ..choices import ExecutionStatus, Role, RunStatus
 from ..filtersets import RunFilterSet
 from ..forms import (
     ExperimentCreateForm,
@@ -36,6 +38,7 @@ from ..forms import (
     RunLaunchForm,
     WorkspaceCreateForm,
 )
+from ..models import Invitation
 
 PAGE_SIZE = 25
 #: Runs with the same config hash that the launch preview lists.
@@ -60,10 +63,6 @@ def _add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
-
-
-def _can(role: str | None, needed: str) -> bool:
-    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
 def _pretty(value: Any) -> str:
@@ -185,7 +184,7 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
                 except (ValidationError, Conflict) as exc:
                     remove_error = exc.message if isinstance(exc, Conflict) else " ".join(exc.messages)
                 else:
-                    messages.success(request, f"{username} is no longer a member of {workspace.name}.")
+                    messages.success(request, f"{username} is no longer a member of (or invited to) {workspace.name}.")
                     return _redirect(request, request.path)
             else:
                 remove_error = "Choose a member to remove."
@@ -194,13 +193,20 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
             form = MembershipSetForm(request.POST, prefix=prefix)
             if form.is_valid():
                 try:
-                    membership = services.membership_set(actor=user, workspace=workspace, **form.cleaned_data)
+                    result = services.membership_set(actor=user, workspace=workspace, **form.cleaned_data)
                 except ValidationError as exc:
                     _add_errors(form, exc)
                 except Conflict as exc:
                     form.add_error(None, exc.message)
                 else:
-                    messages.success(request, f"{membership.user.username} is now {membership.role} in {workspace}.")
+                    if isinstance(result, Invitation):
+                        # The same answer whether or not such an account exists (no username enumeration).
+                        messages.success(
+                            request,
+                            f"Invited {result.username} as {result.role}: they become a member when they accept.",
+                        )
+                    else:
+                        messages.success(request, f"{result.user.username} is now {result.role} in {workspace}.")
                     return _redirect(request, request.path)
             if prefix == "add":
                 set_form = form
@@ -214,6 +220,7 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
             "role": role,
             "is_owner": _can(role, Role.OWNER),
             "members": selectors.membership_list(user=user, workspace=workspace),
+            "invitations": selectors.invitation_list(user=user, workspace=workspace),
             "set_form": set_form,
             "row_error": remove_error,
             "roles": Role.choices,
@@ -344,21 +351,26 @@ def _topology(experiment, entry: dict | None) -> dict:
     return workflows[0] if len(workflows) == 1 else {}
 
 
+_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
+
+
 def _mermaid(topology: dict) -> str:
     """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
-    tasks = topology.get("tasks") or []
+    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
+    # character in a label that could end it or start another mermaid statement.
+    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
     if not tasks:
         return ""
     ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
     lines = ["flowchart LR"]
     for task in tasks:
-        label = str(task["name"]).replace('"', "'")
+        label = _MERMAID_UNSAFE.sub(" ", task["name"])
         if task.get("map_over"):
-            label += f" ⟮map over {task['map_over']}⟯"
+            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
         lines.append(f'  {ids[task["name"]]}["{label}"]')
     for task in tasks:
-        for dep in task.get("depends_on") or []:
-            if dep in ids:
+        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
+            if isinstance(dep, str) and dep in ids:
                 lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
     return "\n".join(lines)
 
@@ -409,7 +421,9 @@ def _preview(request: HttpRequest, form: RunLaunchForm, experiment_obj) -> dict:
     existing = list(same[:PREVIEW_EXISTING])
     # Per-cell work is bounded whatever the sweep (MOLEXP_LAUNCH_PREVIEW_MAX_CELLS); the count is exact.
     shown = min(5, settings.MOLEXP_LAUNCH_PREVIEW_MAX_CELLS)
+    cells = selectors.launch_preview_cells(user=request.user, workspace=experiment_obj.workspace, plan=plan)
     return {
+        "preview_fingerprints": cells,
         "plan": plan,
         "preview_config": _pretty(plan.config),
         "preview_runs": len(plan.cells),
@@ -492,11 +506,12 @@ def _live_context(*, user, run) -> dict:
         "queue_position": queue_position,
         "heartbeat_age": heartbeat_age,
         "can_edit": can_edit,
-        # Imported runs are a read-only record: the services refuse control (409), so do not offer it.
+        # Imported runs are a read-only record whose code never runs (SPEC §12): the services
+        # refuse every action (409), so the page offers none.
         "can_cancel": can_edit and run.status in CANCELLABLE and not run.imported,
         # External runs (the molexp client): the server has no workflow to rerun, resume or clone.
         "can_restart": can_edit and run.status in RESTARTABLE and not run.imported and not _external(run),
-        "can_clone": can_edit and bool(run.source_blob_id) and not _external(run),
+        "can_clone": can_edit and bool(run.source_blob_id) and not run.imported and not _external(run),
     }
 
 
@@ -538,7 +553,7 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
     except ValidationError as exc:
         return HttpResponseBadRequest("; ".join(exc.messages))
     snapshot = run.workflow_snapshot or {}
-    hidden = {"git_diff", "molcfg", "tasks"}
+    hidden = {"git_diff", "molcfg", "tasks", "files", "git_untracked", "git_untracked_count", "git_workflow_state"}
     return render(
         request,
         "runs_app/run_detail.html",
@@ -557,6 +572,10 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_tasks": snapshot.get("tasks") or [],
             "snapshot_diff": snapshot.get("git_diff", ""),
             "snapshot_molcfg": snapshot.get("molcfg", ""),
+            "snapshot_untracked": snapshot.get("git_untracked") or [],
+            "snapshot_workflow_state": snapshot.get("git_workflow_state", ""),
+            "snapshot_git_dirty": snapshot.get("git_dirty"),
+            "fingerprint": run.fingerprint,
             "source_diff": selectors.run_source_diff(run=run),
             "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
             "events": events.events,

@@ -61,6 +61,7 @@ def _reproduce_context(*, user, run) -> dict[str, Any]:
         "can_reproduce": _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
         and run.status in REPRODUCIBLE
         and bool(run.source_blob_id)
+        and not run.imported
         and not (run.workflow_snapshot or {}).get("external"),
         "verdict": verdict,
         "original": original,
@@ -124,13 +125,16 @@ def _how_to_context(*, user, run) -> dict[str, Any]:
         "panel": True,
         "launch_command": shlex.join(argv),
         "reproduce_command": shlex.join(["python", "manage.py", "reproduce", f"{path}#{run.number}", "--wait"]),
+        # A workflow file in no commit cannot be checked out: no advice that cannot work.
         "checkout_command": shlex.join(["git", "checkout", snapshot["git_commit"]])
-        if snapshot.get("git_commit")
+        if snapshot.get("git_commit") and snapshot.get("git_workflow_state") != "untracked"
         else "",
         "git_commit": snapshot.get("git_commit", ""),
         "git_branch": snapshot.get("git_branch", ""),
         "git_dirty": snapshot.get("git_dirty"),
         "git_diff": snapshot.get("git_diff", ""),
+        "git_workflow_state": snapshot.get("git_workflow_state", ""),
+        "git_untracked": snapshot.get("git_untracked") or [],
         "source_sha256": snapshot.get("source_sha256", ""),
         "workflow_source": snapshot.get("workflow_source", "") or run.experiment.workflow_source,
         "environment": environment,

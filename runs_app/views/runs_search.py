@@ -33,7 +33,7 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
         "statuses": RunStatus.choices,
         "selected": {
             k: request.GET.get(k, "")
-            for k in ("status", "profile", "config_hash", "experiment", "param", "result", "metric")
+            for k in ("status", "profile", "config_hash", "fingerprint", "experiment", "param", "result", "metric")
         },
         "filter_errors": filterset.errors if filterset.is_bound else {},
         "page": page,

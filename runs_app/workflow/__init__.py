@@ -2,7 +2,7 @@
 
 Import what workflow files need from here::
 
-    from runs_app.workflow import Workflow, shell
+    from runs_app.workflow import Workflow, shell, csv_text
 
 This package imports no Django request objects and no Celery; the RunContext
 (``runs_app.workflow.context``) is imported only by the worker.
@@ -15,9 +15,11 @@ from .errors import (
     MissingTaskInput,
     RunCancelled,
     ShellCommandFailed,
+    ShellCommandTimedOut,
     WorkflowError,
 )
 from .shell import ShellResult, shell
+from .tabular import csv_text
 
 __all__ = [
     "AssetNotFound",
@@ -26,9 +28,11 @@ __all__ = [
     "Parameter",
     "RunCancelled",
     "ShellCommandFailed",
+    "ShellCommandTimedOut",
     "ShellResult",
     "TaskSpec",
     "Workflow",
     "WorkflowError",
+    "csv_text",
     "shell",
 ]

@@ -11,6 +11,8 @@ Invariants:
   ``MOLEXP_HEARTBEAT_SECONDS`` and polls the run's cancel flag every second;
   ``check_cancel`` (called between tasks and on every write) only reads a flag.
 - Artifact writes are atomic (see ``assets_app.services.blob_store_chunks``).
+- From ``start()`` to ``close()`` what tasks print or log goes into their
+  ``<task>.stdout`` logs (``capture.py``); ``close()`` puts the streams back.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.utils import timezone
 from assets_app import services as asset_services
 
 from ..models import Execution, Metric, Run
+from .capture import TaskOutput, capture_start, capture_stop, exclude_this_thread
 from .current import current_task
 from .errors import AssetNotFound, RunCancelled
 
@@ -82,9 +85,12 @@ def _insert_metric_points(points: list) -> None:
 class LogWriter:
     """Buffered appender for one named log of the run."""
 
-    def __init__(self, ctx: RunContext, name: str) -> None:
+    def __init__(self, ctx: RunContext, name: str, task: str | None = None) -> None:
         self._ctx = ctx
         self.name = name
+        # The producing task, taken when the writer is made: the first flush may happen on the
+        # background thread, where no task is active.
+        self.task = task if task is not None else ctx.task
         self._asset = None
         self._buffer: list[str] = []
         self._uncounted = (0, 0)
@@ -106,11 +112,26 @@ class LogWriter:
         for line in lines:
             self.append(line)
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Buffer captured output lines: no cancellation check, and never raises into the task.
+
+        What a task prints must not fail it: a flush that fails here (a full buffer while
+        the database restarts) is logged, not raised.
+        """
+        with self._lock:
+            self._buffer.extend(lines)
+            full = len(self._buffer) >= LOG_BUFFER_LINES
+        if full:
+            try:
+                self.flush()
+            except Exception:
+                logger.warning("log %s: flush of captured output failed; will retry", self.name, exc_info=True)
+
     @property
     def asset(self):
         if self._asset is None:
             self._asset = asset_services.log_open(
-                run=self._ctx.run, execution=self._ctx.execution, name=self.name, task=self._ctx.task or ""
+                run=self._ctx.run, execution=self._ctx.execution, name=self.name, task=self.task or ""
             )
         return self._asset
 
@@ -202,6 +223,7 @@ class RunContext:
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._heartbeat_every = float(settings.MOLEXP_HEARTBEAT_SECONDS)
+        self._output: TaskOutput | None = None
 
     # --- identity ---
     @property
@@ -211,11 +233,16 @@ class RunContext:
 
     # --- lifecycle (called by the worker) ---
     def start(self) -> None:
+        """Start the background thread and capture what tasks print into ``<task>.stdout`` logs."""
+        self._output = capture_start(self)
         self._thread = threading.Thread(target=self._background, name=f"ctx-run-{self.run.pk}", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the background thread and flush and finalize everything buffered."""
+        """Stop capturing and the background thread, then flush and finalize everything buffered."""
+        if self._output is not None:
+            capture_stop(self._output)
+            self._output = None
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -226,6 +253,7 @@ class RunContext:
             writer.finalize()
 
     def _background(self) -> None:
+        exclude_this_thread()  # what this thread logs belongs to the worker, not to a task
         last_beat = 0.0
         try:
             while not self._stop.wait(timeout=0.5):
@@ -243,6 +271,16 @@ class RunContext:
         finally:
             connection.close()
 
+    # --- task boundaries (called by the engine on the thread that runs the task) ---
+    def task_thread_started(self, task: str) -> None:
+        if self._output is not None:
+            self._output.active_task = task
+
+    def task_thread_done(self) -> None:
+        """The task finished on this thread: its partial output line goes to its log now."""
+        if self._output is not None:
+            self._output.flush_thread()
+
     # --- cancellation ---
     @property
     def cancel_requested(self) -> bool:
@@ -256,12 +294,16 @@ class RunContext:
         self._cancel.set()
 
     # --- writers ---
-    def log(self, name: str) -> LogWriter:
-        """The run's log called ``name`` (a ``LogAsset``), created on first write."""
+    def log(self, name: str, *, task: str | None = None) -> LogWriter:
+        """The run's log called ``name`` (a ``LogAsset``), created on first write.
+
+        ``task`` names the producing task when the caller is not on that task's thread
+        (captured output of a thread the task started); by default the active task.
+        """
         with self._logs_lock:
             writer = self._logs.get(name)
             if writer is None:
-                writer = self._logs[name] = LogWriter(self, name)
+                writer = self._logs[name] = LogWriter(self, name, task)
             return writer
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
@@ -297,8 +339,18 @@ class RunContext:
             Run.objects.filter(pk=self.run.pk).update(results=dict(self._results))
             self.run.results = dict(self._results)
 
-    def checkpoint(self, name: str, data: Any = None, file: bytes | str | Path | IO[bytes] | None = None):
-        """Save a ``CheckpointAsset`` (JSON ``data`` and/or a ``file``), chained to the previous one."""
+    def checkpoint(
+        self,
+        name: str,
+        data: Any = None,
+        file: bytes | str | Path | IO[bytes] | None = None,
+        *,
+        tags: Iterable[str] = (),
+    ):
+        """Save a ``CheckpointAsset`` (JSON ``data`` and/or a ``file``), chained to the previous one.
+
+        ``tags`` are the asset's tags (``tag:best`` in the catalog, editable later like any asset's).
+        """
         self.check_cancel()
         blob = None
         if file is not None:
@@ -312,7 +364,7 @@ class RunContext:
             else:
                 raise TypeError("checkpoint(file=...) takes bytes, a path or a file object")
         return asset_services.checkpoint_create(
-            run=self.run, execution=self.execution, task=self.task or "", name=name, data=data, blob=blob
+            run=self.run, execution=self.execution, task=self.task or "", name=name, data=data, blob=blob, tags=tags
         )
 
     def find_asset(self, name: str, kind: str | None = None, version: int | None = None):

@@ -63,10 +63,19 @@ def bind_arguments(
 
 def _call(spec: TaskSpec, ctx: Any, kwargs: dict[str, Any]) -> Any:
     set_current(ctx, spec.name)
+    # The RunContext routes what this thread prints into ``<task>.stdout`` (capture.py);
+    # a test's stand-in context may not have these.
+    started, done = getattr(ctx, "task_thread_started", None), getattr(ctx, "task_thread_done", None)
+    if started is not None:
+        started(spec.name)
     try:
         return spec.func(ctx, **kwargs) if spec.wants_ctx else spec.func(**kwargs)
     finally:
-        set_current(None, None)
+        try:
+            if done is not None:
+                done()  # the task's unfinished last line of output
+        finally:
+            set_current(None, None)
 
 
 def _run_mapped(spec: TaskSpec, ctx: Any, kwargs: dict[str, Any], hooks: EngineHooks) -> list[Any]:

@@ -38,6 +38,17 @@ class ShellCommandFailed(Exception):
         self.tail = tail
 
 
+class ShellCommandTimedOut(ShellCommandFailed):
+    """A ``shell`` command ran longer than its ``timeout`` and was killed (with what it started)."""
+
+    def __init__(self, argv: list[str], timeout: float, tail: str) -> None:
+        Exception.__init__(self, f"Command {argv!r} timed out after {timeout:g} s and was killed. Last output:\n{tail}")
+        self.argv = argv
+        self.returncode = -9
+        self.tail = tail
+        self.timeout = timeout
+
+
 class RunCancelled(Exception):
     """Raised inside a task when the run was asked to cancel (checked between tasks and on writes)."""
 

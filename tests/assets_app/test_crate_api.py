@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from assets_app.models import Asset
 from runs_app.models import Run
+from runs_app.services.provenance import imported_refusal_message
 
 from . import crate_support as cs
 from .crate_support import export_bytes
@@ -65,9 +66,14 @@ def test_api_control_of_an_imported_run_is_409(failed_run, viewer, other_ws, api
     crate = export_bytes(failed_run, viewer)
     run_id = client.post(f"/api/workspaces/{other_ws.pk}/import/", {"file": io.BytesIO(crate)},
                          format="multipart").json()["run"]  # fmt: skip
-    for action in ("cancel", "rerun", "resume"):
-        response = client.post(f"/api/runs/{run_id}/{action}/")
-        assert response.status_code == 409 and response.json()["detail"] == "imported runs are read-only"
+    number = Run.objects.get(pk=run_id).number
+    runs_before = Run.objects.count()
+    for action in ("cancel", "rerun", "resume", "clone", "reproduce"):
+        response = client.post(f"/api/runs/{run_id}/{action}/", {}, format="json")
+        assert response.status_code == 409, (action, response.content)
+        assert response.json()["detail"] == imported_refusal_message(number=number)
+        assert response.json()["detail"].startswith("imported runs are read-only")
+    assert Run.objects.count() == runs_before
 
 
 def test_api_import_without_a_file_is_400(ws, api_client_for):

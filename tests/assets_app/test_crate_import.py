@@ -5,8 +5,8 @@ import io
 import pytest
 
 from assets_app.models import Asset, AssetUse
-from assets_app.services import crate_import
 from molexp_site.errors import Conflict
+from runs_app.crate import crate_import
 from runs_app.models import Metric, Run, RunEvent, TaskExecution
 from runs_app.services import run_cancel, run_rerun, run_resume
 

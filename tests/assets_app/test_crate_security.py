@@ -80,7 +80,7 @@ def test_malicious_crate_is_refused_and_creates_nothing(case, finished_run, view
 def test_total_size_cap(finished_run, viewer, outsider, other_ws, settings):
     from django.core.exceptions import ValidationError
 
-    from assets_app.services import crate_import
+    from runs_app.crate import crate_import
 
     settings.MOLEXP_CRATE_MAX_TOTAL_BYTES = 1000
     with pytest.raises(ValidationError, match="uncompressed"):

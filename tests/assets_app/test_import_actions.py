@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from assets_app.models import Asset
-from assets_app.services import libraries
+from assets_app.services import import_actions
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_move_across_file_systems_copies_then_removes(store, ws, monkeypatch):
     def cross_device(src, dst):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(libraries, "_rename", cross_device)
+    monkeypatch.setattr(import_actions, "_rename", cross_device)
     src = store / "l.csv"
     src.write_bytes(CSV)
     asset = ws.data_assets.import_asset("ligands.csv", str(src), action="move")
@@ -122,7 +122,7 @@ def test_hardlink_across_file_systems_is_a_clear_error(store, ws, monkeypatch, s
     def cross_device(src, dst):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(libraries, "_link", cross_device)
+    monkeypatch.setattr(import_actions, "_link", cross_device)
     (store / "l.csv").write_bytes(CSV)
     with pytest.raises(ValidationError, match="same file system|another file system"):
         ws.data_assets.import_asset("ligands.csv", str(store / "l.csv"), action="hardlink")

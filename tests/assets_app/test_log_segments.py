@@ -11,7 +11,7 @@ import pytest
 
 from assets_app import services, storage
 from assets_app.models import Asset
-from assets_app.services import core
+from assets_app.services import logs
 from tests.factories import ExecutionFactory
 from tests.s3_support import storage_on_s3
 
@@ -41,7 +41,7 @@ def _expected(n: int) -> bytes:
 
 
 def test_many_flushes_merge_into_few_segments_and_read_back_exactly(backend, run, monkeypatch):
-    monkeypatch.setattr(core, "LOG_SEGMENTS_MERGE_AT", 4)
+    monkeypatch.setattr(logs, "LOG_SEGMENTS_MERGE_AT", 4)
     log = services.log_open(run=run, execution=ExecutionFactory(run=run), name="train")
     for i in range(19):
         services.log_append_lines(asset=log, lines=[f"line {i}"])
@@ -83,7 +83,7 @@ def test_segment_stamps_keep_order_when_another_process_continues(backend, run):
     services.log_append_lines(asset=log, lines=["line 0"])
     newest = storage.segment_stamp(storage.list_files(log.file.name)[-1])[0]
     # A retry on a machine whose clock is behind: this process forgets its stamps (a new process).
-    core._segment_stamps.clear()
+    logs._segment_stamps.clear()
     future = f"{log.file.name}{newest + 10**12:020d}-ffffffff.seg"
     storage.put_bytes(future, b"line 1\n")
     services.log_append_lines(asset=log, lines=["line 2"])

@@ -58,3 +58,21 @@ def test_error_trace_shows_its_kind_fields(web_client_for, project, run):
 def test_outsider_gets_404(web_client_for, project, other_ws):
     asset = _asset(project)
     assert web_client_for("outsider").get(f"/assets/{asset.pk}/").status_code == 404
+
+
+def test_a_log_page_states_what_the_search_covers(web_client_for, run, settings, tmp_path):
+    from assets_app import services
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(tmp_path)}},
+    }
+    log = services.log_open(run=run, execution=f.ExecutionFactory(run=run), name="train.stdout")
+    services.log_append_lines(asset=log, lines=["epoch 1"])
+    client = web_client_for("viewer")
+    live = client.get(f"/assets/{log.pk}/").content.decode()
+    assert "Searchable once finalized" in live
+    services.log_finalize(asset=log)
+    body = client.get(f"/assets/{log.pk}/").content.decode()
+    assert "its last 64 KiB as text (phrases too) and the distinct words before them" in body

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from assets_app.choices import UploadStatus
 from assets_app.models import Asset, DataAsset, Upload
-from assets_app.services import uploads as upload_services
+from assets_app.services import upload_partials
 from runs_app.choices import Role
 from tests import factories as f
 
@@ -133,7 +133,7 @@ def test_sha256_survives_a_patch_served_by_another_process(as_editor, ws, media)
     data = bytes(range(256)) * 400
     location = new_upload(as_editor, ws, data)
     assert patch(as_editor, location, data[:50_000], 0).status_code == 204
-    upload_services._hash_cache.clear()  # the next PATCH lands in a process without the running hash
+    upload_partials._hash_cache.clear()  # the next PATCH lands in a process without the running hash
     response = patch(as_editor, location, data[50_000:], 50_000)
     assert response.status_code == 204
     assert Asset.objects.get(pk=response["MolExp-Asset-Id"]).sha256 == hashlib.sha256(data).hexdigest()

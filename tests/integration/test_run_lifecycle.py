@@ -81,7 +81,7 @@ def test_launch_runs_to_success_with_every_record(lifecycle, editor, celery_work
         ("finish", "succeeded"),
     ]
     names = set(Asset.objects.filter(run=run).values_list("name", flat=True))
-    assert {"values.json", "final.txt", "prepare", "finish.shell", "prepared"} <= names
+    assert {"values.json", "final.txt", "prepare", "finish.stdout", "prepared"} <= names
     assert Asset.objects.get(run=run, name="prepare").line_count == 3
     assert Asset.objects.get(run=run, name="final.txt").read_text() == "total=6"
     assert Metric.objects.filter(run=run, key="value").count() == 3

@@ -8,7 +8,7 @@ from runs_app.models import Experiment
 
 LIST_FIELDS = {
     "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
-    "git_commit", "git_branch", "git_dirty", "created_by", "created_at", "run_count",
+    "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
 }  # fmt: skip
 
 
@@ -27,12 +27,13 @@ def test_create_experiment_records_workflow_and_git_fields(api_client_for, proje
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == LIST_FIELDS | {"git_diff", "topology"}
+    assert set(body) == LIST_FIELDS | {"git_diff", "git_untracked", "topology"}
     assert body["workflow_source"] == "flow.py" and body["workflow_name"] == "train"
     assert body["project"] == project.pk and body["workspace"] == project.workspace_id
     assert body["slug"] == "sweep-lr"
     # tmp_path is outside any git repository: recorded as such, not as an error.
     assert body["git_commit"] == "" and body["git_dirty"] is None
+    assert body["git_workflow_state"] == "" and body["git_untracked"] == []
     assert Experiment.objects.filter(pk=body["id"]).exists()
 
 
@@ -100,4 +101,4 @@ def test_list_rows_and_detail_fields(api_client_for, experiment):
     assert listed["count"] == 1
     assert set(listed["results"][0]) == LIST_FIELDS
     detail = client.get(f"/api/experiments/{experiment.pk}/").json()
-    assert set(detail) == LIST_FIELDS | {"git_diff", "topology"}
+    assert set(detail) == LIST_FIELDS | {"git_diff", "git_untracked", "topology"}

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from runs_app.fingerprint import run_fingerprint
 from runs_app.models import Execution, Run
 from runs_app.services import run_launch
 from tests import factories as f
@@ -181,15 +182,26 @@ def test_preview_resolves_the_config_and_writes_nothing(api_client_for, chem_exp
     url = f"/api/experiments/{chem_experiment.pk}/launch-preview/"
     response = api_client_for("viewer").post(url, BODY, format="json")
     assert response.status_code == 200, response.content
-    assert response.json() == {
+    body = response.json()
+    snapshot_hash = body.pop("snapshot_hash")
+    cells = body.pop("cells")
+    assert body == {
         "profile": "quick_test",
         "config": EXPECTED_CONFIG,
         "config_hash": _hash(EXPECTED_CONFIG),
         "run_count": 1,
-        "cells": [{"x": 1}],
         "existing_runs": [],
         "existing_count": 0,
     }
+    assert len(snapshot_hash) == 64
+    assert cells == [
+        {
+            "params": BODY["params"],
+            "fingerprint": run_fingerprint(snapshot_hash=snapshot_hash, workflow_name="chem",
+                                           config_hash=_hash(EXPECTED_CONFIG), params=BODY["params"]),
+            "succeeded_run": None,
+        }
+    ]  # fmt: skip
     assert Run.objects.count() == 0
 
 

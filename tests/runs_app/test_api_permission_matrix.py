@@ -37,12 +37,21 @@ CASES = [
     ("workspace-detail", "get", "/api/workspaces/{ws}/", None, _expect(200, 200, 200, 404)),
     ("member-list", "get", "/api/workspaces/{ws}/members/", None, _expect(200, 200, 200, 404)),
     (
+        # Changed with issue 12 (intentionally): a non-member is invited (202), not added (201).
         "member-set",
         "post",
         "/api/workspaces/{ws}/members/",
         {"username": "newbie", "role": "editor"},
+        _expect(202, 403, 403, 404),
+    ),
+    (
+        "member-role",
+        "post",
+        "/api/workspaces/{ws}/members/",
+        {"username": "viewer", "role": "editor"},
         _expect(201, 403, 403, 404),
     ),
+    ("invitation-list", "get", "/api/workspaces/{ws}/invitations/", None, _expect(200, 200, 200, 404)),
     ("member-remove", "delete", "/api/workspaces/{ws}/members/viewer/", None, _expect(204, 403, 403, 404)),
     ("project-list", "get", "/api/projects/", None, _expect(200, 200, 200, 200)),
     ("project-list-filtered", "get", "/api/projects/?workspace={ws}", None, _expect(200, 200, 200, 200)),

@@ -8,7 +8,7 @@ from runs_app.services import status_transition
 from tests import factories as f
 
 LIST_FIELDS = {
-    "id", "number", "status", "params", "profile", "config_hash", "results",
+    "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
     "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
     "launched_by", "created_at", "started_at", "finished_at",
 }  # fmt: skip

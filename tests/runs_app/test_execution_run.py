@@ -43,7 +43,7 @@ def test_success_records_everything_and_a_second_delivery_does_nothing(chem_expe
     ]
     kinds = dict(Asset.objects.filter(run=run).values_list("name", "kind"))
     assert kinds["features.json"] == "artifact" and kinds["featurize"] == "log" and kinds["ckpt"] == "checkpoint"
-    assert kinds["summarize.shell"] == "log"
+    assert kinds["summarize.stdout"] == "log"
     log = Asset.objects.get(run=run, name="featurize")
     assert log.line_count == 1 and log.sha256
     assert Metric.objects.filter(run=run, key="length").count() == 2

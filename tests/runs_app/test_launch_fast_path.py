@@ -164,6 +164,18 @@ def test_another_process_reuses_the_shared_topology_and_a_changed_helper_is_insp
 
 
 @pytest.mark.django_db
+def test_a_changed_helper_in_a_sub_package_of_the_root_is_inspected_again(workflow_dir, inspect_calls):
+    path = workflow_dir / "chem.py"
+    (workflow_dir / "lib").mkdir()
+    (workflow_dir / "lib" / "tasks.py").write_text("A = 1\n")
+    runs_service.workflow_inspect(path=path)
+    before = len(inspect_calls)
+    (workflow_dir / "lib" / "tasks.py").write_text("A = 22\n")  # e.g. a module that defines tasks
+    runs_service.workflow_inspect(path=path)
+    assert len(inspect_calls) == before + 1
+
+
+@pytest.mark.django_db
 def test_a_failed_inspection_is_not_shared(workflow_dir, inspect_calls, monkeypatch):
     path = workflow_dir / "broken.py"
     path.write_text("def oops(:\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from runs_app.choices import Role
 from runs_app.models import Membership
@@ -28,10 +29,18 @@ def test_owner_sees_the_management_forms(web_client_for, ws):
     assert 'value="remove"' in body and 'value="add"' in body
 
 
-def test_owner_adds_a_member(web_client_for, ws):
-    f.UserFactory(username="newcomer")
+def test_owner_invites_a_member_who_joins_on_accepting(web_client_for, ws):
+    # Changed with issue 12 (intentionally): "add" invites; the newcomer joins on accepting.
+    newcomer = f.UserFactory(username="newcomer")
     response = web_client_for("owner").post(URL, {"action": "add", "add-username": "newcomer", "add-role": "editor"})
     assert response.status_code == 302
+    assert _role(ws, "newcomer") is None
+    assert "newcomer" in web_client_for("owner").get(URL).content.decode().split('id="pending-invitations"')[1]
+    client = Client()
+    client.force_login(newcomer)
+    assert "Lab" in client.get("/account/invitations/").content.decode()
+    accepted = client.post("/account/invitations/", {"workspace": ws.pk, "action": "accept"})
+    assert accepted.status_code == 302
     assert _role(ws, "newcomer") == Role.EDITOR
 
 
@@ -47,10 +56,16 @@ def test_owner_removes_a_member(web_client_for, ws):
     assert _role(ws, "editor") is None
 
 
-def test_unknown_user_is_a_form_error(web_client_for, ws):
-    response = web_client_for("owner").post(URL, {"action": "add", "add-username": "ghost", "add-role": "viewer"})
-    assert response.status_code == 400
-    assert "No user named" in response.content.decode()
+def test_unknown_user_is_not_revealed(web_client_for, ws):
+    """Changed with issue 12: "No user named x" enumerated usernames; now a ghost is invited like anyone."""
+    f.UserFactory(username="newcomer")
+    client = web_client_for("owner")
+    ghost = client.post(URL, {"action": "add", "add-username": "ghost", "add-role": "viewer"}, follow=True)
+    real = client.post(URL, {"action": "add", "add-username": "newcomer", "add-role": "viewer"}, follow=True)
+    assert ghost.status_code == real.status_code == 200
+    assert "No user named" not in ghost.content.decode()
+    assert "Invited ghost as viewer" in ghost.content.decode()
+    assert "Invited newcomer as viewer" in real.content.decode()
 
 
 def test_demoting_the_last_owner_shows_the_conflict(web_client_for, ws):

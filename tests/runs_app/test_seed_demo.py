@@ -101,3 +101,26 @@ def test_seed_demo_never_puts_back_a_password_someone_changed(var_dir):
     output = _seed()
     assert get_user_model().objects.get(username="admin").check_password("chosen by the team 42")
     assert "password was changed" in output and not CREDENTIALS.search(output)
+
+
+def test_seed_demo_skips_the_demo_with_one_line_when_its_workflow_is_not_discoverable(settings, tmp_path):
+    own = tmp_path / "ownwf"
+    own.mkdir()
+    (own / "train.py").write_text("from runs_app.workflow import Workflow\nworkflow = Workflow('train')\n")
+    settings.MOLEXP_WORKFLOW_DIRS = [str(own)]
+
+    output = _seed()
+
+    skipped = [line for line in output.splitlines() if "skipped" in line]
+    assert skipped == [f"Demo workspace skipped: featurize.py is not in MOLEXP_WORKFLOW_DIRS ({own})."]
+    assert CREDENTIALS.search(output)  # the admin is still created and printed
+    assert get_user_model().objects.filter(username="admin", is_superuser=True).exists()
+    assert not Workspace.objects.exists() and not Experiment.objects.exists()
+
+
+def test_seed_demo_keeps_an_earlier_demo_when_the_workflow_dirs_change(settings, tmp_path):
+    _seed()
+    settings.MOLEXP_WORKFLOW_DIRS = [str(tmp_path)]
+    output = _seed()
+    assert "skipped" not in output and CREDENTIALS.search(output)
+    assert Experiment.objects.filter(slug="featurize-baseline").count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from runs_app.workflow import (
     MissingTaskInput,
     RunCancelled,
     ShellCommandFailed,
+    ShellCommandTimedOut,
     Workflow,
     WorkflowError,
     shell,
@@ -297,4 +299,39 @@ def test_shell_inside_a_task_finds_its_context(tmp_path):
 
     ctx = LogCtx(tmp_path)
     assert execute(wf, ctx=ctx, params={}, config={}, hooks=Recorder())["run_cmd"] == "inside"
-    assert "inside" in ctx.logs["run_cmd.shell"]
+    assert "inside" in ctx.logs["run_cmd.stdout"]
+
+
+def test_shell_timeout_fires_on_a_silent_command(tmp_path):
+    ctx = LogCtx(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ShellCommandTimedOut) as err:
+        shell(ctx, ["sleep", "30"], timeout=1)
+    assert time.monotonic() - started < 5
+    assert "timed out after 1 s" in str(err.value) and err.value.returncode == -9
+
+
+def test_shell_timeout_kills_what_the_command_started(tmp_path):
+    ctx = LogCtx(tmp_path)
+    marker = tmp_path / "survived"
+    with pytest.raises(ShellCommandTimedOut):
+        shell(ctx, ["sh", "-c", f"(sleep 2; touch {marker}) & echo started; sleep 30"], timeout=1)
+    assert ctx.logs["task.stdout"][1] == "started"
+    time.sleep(2.5)
+    assert not marker.exists()  # the whole process group was killed, not only sh
+
+
+def test_shell_sees_a_cancel_while_the_command_is_silent(tmp_path):
+    class CancellingCtx(LogCtx):
+        def __init__(self, workdir):
+            super().__init__(workdir)
+            self.cancel_at = time.monotonic() + 0.5
+
+        def check_cancel(self):
+            if time.monotonic() > self.cancel_at:
+                raise RunCancelled("cancel requested")
+
+    started = time.monotonic()
+    with pytest.raises(RunCancelled):
+        shell(CancellingCtx(tmp_path), ["sleep", "30"])
+    assert time.monotonic() - started < 5

@@ -6,8 +6,8 @@ from django.http import Http404
 
 from molexp_site.errors import Conflict
 from runs_app.choices import Role
-from runs_app.models import Membership, Workspace
-from runs_app.services import membership_remove, membership_set, workspace_create
+from runs_app.models import Invitation, Membership, Workspace
+from runs_app.services import invitation_accept, membership_remove, membership_set, workspace_create
 from tests import factories as f
 
 
@@ -42,7 +42,11 @@ def test_blank_name_is_refused(owner):
 
 @pytest.mark.django_db
 def test_owner_adds_and_changes_members(ws, owner, outsider):
-    membership_set(actor=owner, workspace=ws, username="outsider", role=Role.VIEWER)
+    # Changed with issue 12 (intentionally): a non-member is invited and joins on accepting.
+    invitation = membership_set(actor=owner, workspace=ws, username="outsider", role=Role.VIEWER)
+    assert isinstance(invitation, Invitation)
+    assert not Membership.objects.filter(workspace=ws, user=outsider).exists()
+    invitation_accept(user=outsider, workspace_id=ws.pk)
     membership_set(actor=owner, workspace=ws, username="outsider", role=Role.EDITOR)
     assert Membership.objects.get(workspace=ws, user=outsider).role == Role.EDITOR
 
@@ -62,10 +66,10 @@ def test_outsider_cannot_even_see_the_workspace(ws, outsider):
 
 
 @pytest.mark.django_db
-def test_unknown_user_and_role_are_field_errors(ws, owner):
-    with pytest.raises(ValidationError) as err:
-        membership_set(actor=owner, workspace=ws, username="nobody", role=Role.VIEWER)
-    assert "username" in err.value.message_dict
+def test_unknown_role_is_a_field_error_and_an_unknown_user_is_invited_like_anyone(ws, owner):
+    # Changed with issue 12: "no user named x" enumerated usernames; an unknown name gets an invitation.
+    invitation = membership_set(actor=owner, workspace=ws, username="nobody", role=Role.VIEWER)
+    assert isinstance(invitation, Invitation) and invitation.username == "nobody"
     with pytest.raises(ValidationError) as err:
         membership_set(actor=owner, workspace=ws, username="viewer", role="admin")
     assert "role" in err.value.message_dict
@@ -89,5 +93,6 @@ def test_owner_removes_member(ws, owner, viewer):
 @pytest.mark.django_db
 def test_staff_manage_any_workspace(ws, staff, outsider):
     membership_set(actor=staff, workspace=ws, username="outsider", role=Role.VIEWER)
+    invitation_accept(user=outsider, workspace_id=ws.pk)
     assert Membership.objects.filter(workspace=ws, user=outsider).exists()
     f.WorkspaceFactory()

@@ -47,8 +47,6 @@ PUBLIC = {
     "login": None,
     "logout": None,
     "api-token": None,  # POST /api/auth/token/ exchanges a password; throttled (test_login_throttle.py)
-    "api-schema": None,
-    "api-docs": None,
 }
 #: The catch-all JSON 404 under /api/ (tested in test_unknown_api_paths_are_json_404).
 SKIPPED = {"api-not-found"}

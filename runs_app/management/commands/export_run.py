@@ -1,6 +1,6 @@
 """``manage.py export_run RUN --out FILE [--inputs include|reference] [--user U]``: a run as an RO-Crate zip.
 
-RUN is a run id. A thin adapter over ``assets_app.services.crate_export``.
+RUN is a run id. A thin adapter over ``runs_app.crate.crate_export``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
-from assets_app.services import crate_export
+from runs_app.crate import crate_export
 from runs_app.management.cli import command_user
 from runs_app.selectors import run_get
 

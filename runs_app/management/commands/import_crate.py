@@ -1,6 +1,6 @@
 """``manage.py import_crate FILE --workspace SLUG [--project SLUG] [--user U]``: re-register a run crate.
 
-A thin adapter over ``assets_app.services.crate_import``: the run is read-only and marked imported.
+A thin adapter over ``runs_app.crate.crate_import``: the run is read-only and marked imported.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
-from assets_app.services import crate_import
+from runs_app.crate import crate_import
 from runs_app.management.cli import command_user
 from runs_app.selectors import project_get, workspace_get
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -72,6 +73,26 @@ class Command(BaseCommand):
                 # Someone changed it on purpose: never put the generated one back.
                 password = ""
 
+        if self._demo_workflow_missing():
+            self.stdout.write(
+                f"Demo workspace skipped: {EXPERIMENT['workflow_source']} is not in MOLEXP_WORKFLOW_DIRS "
+                f"({os.pathsep.join(str(d) for d in settings.MOLEXP_WORKFLOW_DIRS) or 'none'})."
+            )
+        else:
+            self._seed_workspace(admin)
+        self._print_credentials(password, password_file)
+
+    def _demo_workflow_missing(self) -> bool:
+        """True when the demo's workflow file cannot be found (a team serving only its own folders)."""
+        if Experiment.objects.filter(workspace__slug=WORKSPACE["slug"], slug=EXPERIMENT["slug"]).exists():
+            return False  # seeded earlier: nothing of the demo needs its file now
+        try:
+            services.workflow_resolve(EXPERIMENT["workflow_source"])
+        except ValidationError:
+            return True
+        return False
+
+    def _seed_workspace(self, admin) -> None:
         workspace = Workspace.objects.filter(slug=WORKSPACE["slug"]).first()
         if workspace is None:
             workspace = services.workspace_create(user=admin, **WORKSPACE)
@@ -89,6 +110,7 @@ class Command(BaseCommand):
         )  # fmt: skip
         self.stdout.write(f"Data asset {dataset.name!r} v{dataset.version} is in the workspace library.")
 
+    def _print_credentials(self, password: str, password_file: Path) -> None:
         port = os.environ.get("PORT") or "8000"
         self.stdout.write(
             self.style.SUCCESS(f"Demo admin: username {ADMIN_USERNAME}, password {password}, http://127.0.0.1:{port}/")

@@ -1,0 +1,160 @@
+"""The content-addressed blob store: the only code that writes asset bytes under ``blobs/``.
+
+Invariants:
+- Bytes are content-addressed: a blob lives at ``blobs/<aa>/<bb>/<sha256>`` and
+  identical bytes are stored once, whatever their names. Asset names are only
+  database strings; no user-supplied name ever becomes a file-system path.
+- A blob is written to a temporary file (``MEDIA_ROOT/tmp``) while its SHA-256 is
+  computed, fsynced and renamed into place (atomic on one file system), so a crash
+  never leaves a partial file under a published name. ``blob_adopt_file`` renames a
+  finished file whose SHA-256 is already known (a finished upload) the same way.
+- ``storage_probe`` proves the configured storage backend does what the store needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+
+from .. import storage
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    name: str  # storage name
+    sha256: str
+    size: int
+
+
+def _blob_name(sha256: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def _tmp_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
+    """Store a stream of bytes content-addressed, hashing while writing; returns the blob."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_path = tempfile.mkstemp(dir=_tmp_dir(), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        name = _blob_name(sha)
+        if not storage.exists(name):
+            storage.put_file(name, Path(tmp_path), move=True)  # readers see all bytes or no file
+        return StoredBlob(name=name, sha256=sha, size=size)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def blob_store_fileobj(fileobj: IO[bytes]) -> StoredBlob:
+    def chunks():
+        while True:
+            chunk = fileobj.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+
+    return blob_store_chunks(chunks())
+
+
+def blob_store_bytes(data: bytes) -> StoredBlob:
+    return blob_store_chunks([data])
+
+
+def blob_store_path(path: Path) -> StoredBlob:
+    with open(path, "rb") as fh:
+        return blob_store_fileobj(fh)
+
+
+def blob_adopt_file(*, path: Path, sha256: str, size: int) -> StoredBlob:
+    """Move a finished, fsynced local file whose SHA-256 is known into the content-addressed blob store.
+
+    Same layout and guarantees as ``blob_store_chunks`` (identical bytes stored
+    once; a published name only ever holds all the bytes) but the file is
+    renamed, not read again, on the file-system backend (copied to a temporary
+    file and renamed across file systems); an object store receives it in one
+    upload. If the blob exists already the file is dropped.
+    """
+    name = _blob_name(sha256)
+    if storage.exists(name):
+        path.unlink(missing_ok=True)
+    else:
+        storage.put_file(name, path, move=True)
+    return StoredBlob(name=name, sha256=sha256, size=size)
+
+
+# --- the storage probe ------------------------------------------------------------------
+
+
+def storage_probe() -> dict[str, Any]:
+    """Write, list, read back (whole and by range) and delete a probe object in the asset storage.
+
+    What ``manage.py storage_check`` runs on a new machine: it proves the configured
+    backend (bucket, endpoint, credentials) accepts exactly the operations MolExp needs.
+    Raises ``StorageProbeFailed`` naming the step that failed.
+    """
+    from django.core.files.storage import default_storage
+
+    prefix = f"probes/{uuid.uuid4().hex}/"
+    data = os.urandom(64 * 1024)
+    step = "write"
+    started = time.monotonic()
+    try:
+        storage.put_bytes(f"{prefix}probe.bin", data)
+        step = "list"
+        if storage.list_files(prefix) != [f"{prefix}probe.bin"]:
+            raise StorageProbeFailed("list: the probe object is not listed")
+        step = "read"
+        with storage.open_read(f"{prefix}probe.bin") as fh:
+            if fh.size != len(data) or fh.read() != data:
+                raise StorageProbeFailed("read: the probe object came back different")
+            fh.seek(1000)
+            if fh.read(24) != data[1000:1024]:
+                raise StorageProbeFailed("read: a ranged read came back different")
+        step = "delete"
+        storage.delete_prefix(prefix)
+        if storage.is_local():  # the empty parent folder, unless another probe is running
+            with contextlib.suppress(OSError):
+                os.rmdir(default_storage.path("probes"))
+        if storage.exists(f"{prefix}probe.bin"):
+            raise StorageProbeFailed("delete: the probe object is still there")
+    except StorageProbeFailed:
+        raise
+    except Exception as exc:
+        raise StorageProbeFailed(f"{step}: {type(exc).__name__}: {exc}") from exc
+    return {
+        "backend": f"{default_storage.__class__.__module__}.{default_storage.__class__.__name__}",
+        "location": getattr(default_storage, "bucket_name", None) or str(getattr(default_storage, "location", "")),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+class StorageProbeFailed(Exception):
+    """The asset storage refused one of the operations MolExp needs."""

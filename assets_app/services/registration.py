@@ -1,0 +1,194 @@
+"""Registration of asset versions: the only code that creates ``Asset`` rows (and ``AssetUse`` lineage).
+
+Invariants:
+- A version is unique per (scope, kind, name): the next version is chosen under
+  the unique constraint and retried if a concurrent writer took it.
+- The narrowest of run/experiment/project/workspace given is the scope; every
+  row carries all its scope keys (``workspace_id`` always), so one filter scopes it.
+- Names are labels (``asset_name_clean``: 1–255 printable characters, NFC); they
+  never become file-system paths. Tags and metadata are validated before any write.
+- The catalog's ``search_text`` is built here (bounded to ``SEARCH_TEXT_LIMIT``).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from runs_app.models import Execution, Experiment, Project, Run, Workspace
+
+from ..choices import AssetKind, ScopeKind
+from ..models import KIND_CLASSES, Asset, AssetUse
+from .blobs import StoredBlob
+
+#: How much of a log's text the catalog indexes (its tail), so search stays bounded.
+SEARCH_TEXT_LIMIT = 64 * 1024
+
+
+def asset_name_clean(name: str) -> str:
+    """Validate an asset name: 1–255 printable characters (it is a label, never a path)."""
+    if not isinstance(name, str):
+        raise ValidationError({"name": "An asset name must be a string."})
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name:
+        raise ValidationError({"name": "An asset name is required."})
+    if len(name) > 255:
+        raise ValidationError({"name": "Asset names are at most 255 characters."})
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        raise ValidationError({"name": "Asset names cannot contain control characters."})
+    return name
+
+
+def _scope_of(
+    *, workspace: Workspace, project: Project | None, experiment: Experiment | None, run: Run | None
+) -> tuple[str, dict[str, Any]]:
+    if run is not None:
+        return ScopeKind.RUN, {
+            "workspace_id": run.workspace_id,
+            "project_id": run.project_id,
+            "experiment_id": run.experiment_id,
+            "run_id": run.pk,
+        }
+    if experiment is not None:
+        return ScopeKind.EXPERIMENT, {
+            "workspace_id": experiment.workspace_id,
+            "project_id": experiment.project_id,
+            "experiment_id": experiment.pk,
+            "run_id": None,
+        }
+    if project is not None:
+        return ScopeKind.PROJECT, {
+            "workspace_id": project.workspace_id,
+            "project_id": project.pk,
+            "experiment_id": None,
+            "run_id": None,
+        }
+    return ScopeKind.WORKSPACE, {
+        "workspace_id": workspace.pk,
+        "project_id": None,
+        "experiment_id": None,
+        "run_id": None,
+    }
+
+
+def _word_parts(text: str) -> str:
+    """``ligands_v2.csv`` → ``ligands v2 csv``: PostgreSQL's ``simple`` parser keeps a dotted or
+    underscored name as one token, so its parts are indexed too and a search for ``ligands`` finds it."""
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+def _search_text(*, name: str, tags: list[str], description: str, metadata: Any, extra: str = "") -> str:
+    meta = json.dumps(metadata, ensure_ascii=False, default=str) if metadata else ""
+    parts = (name, _word_parts(name), " ".join(tags), description, meta, extra)
+    return " ".join(part for part in parts if part)[:SEARCH_TEXT_LIMIT]
+
+
+def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+    cleaned = []
+    for tag in tags or ():
+        if not isinstance(tag, str):
+            raise ValidationError({"tags": "Tags must be strings."})
+        tag = tag.strip()
+        if tag and tag not in cleaned:
+            if len(tag) > 100:
+                raise ValidationError({"tags": "Tags are at most 100 characters."})
+            cleaned.append(tag)
+    return cleaned
+
+
+def asset_create(
+    *,
+    kind: str,
+    name: str,
+    workspace: Workspace | None = None,
+    project: Project | None = None,
+    experiment: Experiment | None = None,
+    run: Run | None = None,
+    blob: StoredBlob | None = None,
+    media_type: str = "",
+    tags: Iterable[str] | None = None,
+    description: str = "",
+    metadata: dict | None = None,
+    producer_execution: Execution | None = None,
+    producer_task: str = "",
+    created_by=None,
+    reuse_identical: bool = False,
+    search_extra: str = "",
+    **kind_fields: Any,
+) -> Asset:
+    """Register the next version of ``name`` in its scope and return it as its typed kind.
+
+    The narrowest of ``run``/``experiment``/``project``/``workspace`` given is the
+    scope. With ``reuse_identical`` (data libraries), when the newest version
+    already has the same SHA-256, that version is returned and nothing is written.
+    Raises ``ValidationError`` for a bad name, tags or metadata.
+    """
+    if kind not in AssetKind.values:
+        raise ValidationError({"kind": f"Unknown asset kind {kind!r}."})
+    name = asset_name_clean(name)
+    tags = _clean_tags(tags)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError({"metadata": "Metadata must be a JSON object."})
+    try:
+        json.dumps(metadata or {})
+    except (TypeError, ValueError):
+        raise ValidationError({"metadata": "Metadata must be JSON-serializable."}) from None
+    if workspace is None and project is None and experiment is None and run is None:
+        raise ValidationError("An asset needs a scope (workspace, project, experiment or run).")
+    scope, keys = _scope_of(workspace=workspace, project=project, experiment=experiment, run=run)
+    scope_key = Asset.make_scope_key(keys["workspace_id"], keys["project_id"], keys["experiment_id"], keys["run_id"])
+    if not media_type:
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    producer_run_id = producer_execution.run_id if producer_execution is not None else None
+    cls = KIND_CLASSES[kind]
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                latest = (
+                    Asset.objects.filter(scope_key=scope_key, kind=kind, name=name)
+                    .order_by("-version")
+                    .only("id", "version", "sha256")
+                    .first()
+                )
+                if reuse_identical and latest is not None and blob is not None and latest.sha256 == blob.sha256:
+                    return cls.objects.get(pk=latest.pk)
+                asset = cls(
+                    kind=kind,
+                    name=name,
+                    version=(latest.version + 1) if latest else 1,
+                    scope=scope,
+                    scope_key=scope_key,
+                    file=blob.name if blob else "",
+                    size=blob.size if blob else 0,
+                    sha256=blob.sha256 if blob else "",
+                    media_type=media_type,
+                    tags=tags,
+                    description=description or "",
+                    metadata=metadata or {},
+                    search_text=_search_text(
+                        name=name, tags=tags, description=description, metadata=metadata, extra=search_extra
+                    ),
+                    producer_run_id=producer_run_id,
+                    producer_execution=producer_execution,
+                    producer_task=producer_task or "",
+                    created_by=created_by,
+                    **keys,
+                    **kind_fields,
+                )
+                asset.save()
+                return asset
+        except IntegrityError:
+            continue  # a concurrent writer took this version number; pick the next one
+    raise ValidationError(f"Could not allocate a version for {name!r}: too many concurrent writers.")
+
+
+def asset_use_record(*, asset: Asset, run: Run, execution: Execution | None, task_name: str) -> AssetUse:
+    """Record that a run (execution, task) resolved this asset version (lineage)."""
+    return AssetUse.objects.create(asset=asset, run=run, execution=execution, task_name=task_name or "")

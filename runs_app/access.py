@@ -1,0 +1,207 @@
+"""Access rules of both apps: who may see which workspace, and with which role.
+
+The bottom of the import graph (like NetBox's ``utilities/querysets.py``): this
+module imports only Django, ``runs_app.models`` and ``runs_app.choices``, so
+``runs_app``'s selectors and services and every ``assets_app`` module can use it
+without an import cycle (SPEC §1, ``docs/architecture.md``).
+
+Invariants:
+- Scoping: every function taking ``user`` returns only rows of workspaces the
+  user is a member of; staff see every workspace. ``scope_to_user`` applies that
+  to any queryset with a workspace key, so no caller writes the filter itself.
+- A row the user may not see is reported as ``Http404`` (never 403): an outsider
+  cannot even learn that it exists. A member whose role is too low gets
+  ``PermissionDenied``.
+- Roles are compared only through ``role_at_least`` (viewer < editor < owner);
+  staff count as owner.
+- A request authenticated with a scoped token (SPEC §13; ``user.molexp_token_scope``
+  set by ``runs_app/api/auth.py``) sees only the token's workspace, with at most
+  the token's role, staff included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from molexp_site.errors import Conflict
+
+from .choices import ROLE_RANK, TERMINAL_RUN_STATUSES, Role, Trigger
+from .models import Execution, Experiment, Membership, Project, Run, Workspace
+
+User = AbstractBaseUser | AnonymousUser
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+def role_at_least(have: str | None, needed: str) -> bool:
+    """Whether the role ``have`` (None: not a member) satisfies ``needed``: a role satisfies every role below it."""
+    return have is not None and ROLE_RANK[Role(have)] >= ROLE_RANK[Role(needed)]
+
+
+# --- scoping ----------------------------------------------------------------------------------
+
+
+def _token_scope(user: User) -> tuple[int, str] | None:
+    """(workspace id, maximum role) when the request authenticated with a scoped token (``api/auth.py``, SPEC §13)."""
+    return getattr(user, "molexp_token_scope", None)
+
+
+def _is_staff(user: User) -> bool:
+    """Staff see everything, except through a scoped token (its workspace and role bound staff too)."""
+    return bool(user.is_authenticated and user.is_staff and _token_scope(user) is None)
+
+
+def visible_workspace_ids(*, user: User) -> QuerySet | None:
+    """A subquery of the workspace ids ``user`` may read, or None for staff (everything)."""
+    if _is_staff(user):
+        return None
+    if not user.is_authenticated:
+        return Workspace.objects.none().values("id")
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its one workspace, if the user may read it at all
+        if user.is_staff:
+            return Workspace.objects.filter(pk=scope[0]).values("id")
+        return Membership.objects.filter(user_id=user.pk, workspace_id=scope[0]).values("workspace_id")
+    return Membership.objects.filter(user_id=user.pk).values("workspace_id")
+
+
+def scope_to_user(qs: QuerySet, *, user: User, field: str = "workspace_id") -> QuerySet:
+    """Restrict any queryset with a workspace key to what ``user`` may read (NetBox's ``restrict``)."""
+    ids = visible_workspace_ids(user=user)
+    return qs if ids is None else qs.filter(**{f"{field}__in": ids})
+
+
+def workspace_role(*, user: User, workspace: Workspace) -> str | None:
+    """The user's role in the workspace; staff count as owner; None for outsiders."""
+    if _is_staff(user):
+        return Role.OWNER
+    if not user.is_authenticated:
+        return None
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its workspace only, and never above its maximum role
+        if workspace.pk != scope[0]:
+            return None
+        role = Role.OWNER if user.is_staff else None
+        role = (
+            role
+            or Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+        return None if role is None else (scope[1] if role_at_least(role, scope[1]) else role)
+    return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
+
+
+def workspace_require_role(*, user: User, workspace: Workspace, role: str) -> str:
+    """Return the user's role if it is at least ``role``.
+
+    Raises ``Http404`` for non-members (the workspace stays invisible) and
+    ``PermissionDenied`` for members whose role is too low.
+    """
+    have = workspace_role(user=user, workspace=workspace)
+    if have is None:
+        raise Http404("No such workspace.")
+    if not role_at_least(have, role):
+        raise PermissionDenied(f"This needs the {role} role in workspace '{workspace.slug}'; you are {have}.")
+    return have
+
+
+def workspaces_with_role_at_least(*, user: User, role: str) -> QuerySet[Workspace]:
+    """The workspaces where ``user`` has at least ``role`` (staff: all), unordered: e.g. where they may upload."""
+    qs = Workspace.objects.all()
+    if _is_staff(user):
+        return qs
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its workspace, when the capped role reaches ``role``
+        ws = qs.filter(pk=scope[0]).first()
+        if ws is None or not role_at_least(workspace_role(user=user, workspace=ws), role):
+            return qs.none()
+        return qs.filter(pk=ws.pk)
+    roles = [r for r in Role if role_at_least(r, role)]
+    return qs.filter(id__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("workspace_id"))
+
+
+# --- scoped lookups of the workspace tree (Http404 when invisible) ----------------------------
+
+
+def workspace_get(*, user: User, slug: str | None = None, pk: Any = None) -> Workspace:
+    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
+    lookup = {"slug": slug} if slug is not None else {"pk": pk}
+    try:
+        return qs.get(**lookup)
+    except (Workspace.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such workspace.") from None
+
+
+def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:
+    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
+    return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
+
+
+def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = None, slug: str | None = None) -> Project:
+    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
+    try:
+        if slug is not None:
+            return qs.get(workspace=workspace, slug=slug)
+        return qs.get(pk=pk)
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project.") from None
+
+
+def experiment_list(*, user: User, project: Project | None = None) -> QuerySet[Experiment]:
+    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    if project is not None:
+        qs = qs.filter(project=project)
+    return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")
+
+
+def experiment_get(
+    *, user: User, pk: Any = None, project: Project | None = None, slug: str | None = None
+) -> Experiment:
+    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+    try:
+        if slug is not None:
+            return qs.get(project=project, slug=slug)
+        return qs.get(pk=pk)
+    except (Experiment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such experiment.") from None
+
+
+def run_get(*, user: User, pk: Any) -> Run:
+    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
+    try:
+        return qs.get(pk=pk)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run.") from None
+
+
+# --- writes to an external run (SPEC §13) ----------------------------------------------------
+
+
+def external_execution_for_write(*, user: User, run: Run) -> Execution:
+    """The external execution of ``run`` if ``user`` may write to it (SPEC §13).
+
+    Only the run's launcher (still a member) and the workspace's editors write;
+    ``Http404`` for outsiders, ``PermissionDenied`` for other viewers,
+    ``ValidationError`` for a run that is not external, ``Conflict`` (409) once it ended.
+    """
+    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
+    role = workspace_role(user=user, workspace=run.workspace)
+    if role is None:
+        raise Http404("No such run.")
+    if execution is None:
+        raise ValidationError({"run": "This run is not an external run."})
+    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
+    if not is_launcher and not role_at_least(role, Role.EDITOR):
+        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
+    if execution.is_terminal or run.status in TERMINAL_RUN_STATUSES:
+        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
+    return execution
