@@ -12,6 +12,12 @@ Invariants:
   per operation.
 - Only the run's launcher (still a member) and the workspace's editors write;
   a run that is finished refuses writes with ``Conflict`` (HTTP 409).
+- The record follows SPEC §12 exactly as a worker run's: ``workflow_snapshot`` holds the
+  manifest (``files``: path → sha256, size), ``snapshot_hash`` (``snapshot.manifest_hash``),
+  ``source_sha256`` of the script and the git fields of ``gitstate.GitState``; the files are
+  stored content-addressed by ``snapshot.bundle_store``; ``Run.fingerprint`` is
+  ``fingerprint.run_fingerprint``. The client sends each file's sha256 and size with its
+  bytes; the server checks them and recomputes every hash.
 - The client names the run with a uuid (the execution's uuid): creating the
   same uuid again returns the existing run, so an offline spool synced twice
   is one run.
@@ -29,8 +35,10 @@ import math
 import uuid as uuid_module
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -39,19 +47,22 @@ from django.utils.dateparse import parse_datetime
 
 from assets_app import services as asset_services
 
-from ..choices import ROLE_RANK, ExecutionStatus, Role, RunStatus, Trigger
-from ..models import EventSubject, Execution, Experiment, Project, Run, RunEvent, SourceBlob
+from .. import snapshot as code_snapshot
+from ..access import role_at_least
+from ..choices import ExecutionStatus, Role, RunStatus, Trigger
+from ..fingerprint import run_fingerprint
+from ..gitstate import COMMITTED, MAX_DIFF_BYTES, MAX_UNTRACKED, MODIFIED, UNTRACKED
+from ..models import EventSubject, Execution, Experiment, Project, Run, RunEvent
+from ..profiles import MOLCFG_NAME
 from ..profiles import config_hash as compute_config_hash
 from ..selectors import external_execution_for_write, workspace_role
 from .core import _clean_name, _unique_slug
-from .runs import _allocate_run_numbers, _finish
+from .runs import _allocate_run_numbers, _finish, _source_blob_id
 
 #: One metric point as the shared batch insert (``workflow.context._insert_metric_points``) reads it.
 MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value")
 
 #: Bounds on one request (a client sends batches; bigger ones are split by it).
-MAX_SNAPSHOT_FILES = 2000
-MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
 MAX_LOG_LINES_PER_REQUEST = 500_000
 MAX_METRIC_POINTS_PER_REQUEST = 500_000
 
@@ -108,7 +119,7 @@ def external_experiment_resolve(*, user, path: str, create: bool = False) -> Exp
         return experiment
     if not create:
         raise Http404(f"No experiment {exp_slug!r} in {ws}/{project_slug} (create_experiment=True creates it).")
-    if ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+    if not role_at_least(role, Role.EDITOR):
         raise PermissionDenied(f"Creating an experiment needs the editor role in workspace '{ws}'; you are {role}.")
     name = _clean_name(exp_slug)
     with transaction.atomic():
@@ -134,44 +145,76 @@ def _tags(value: Any) -> list[str]:
     raise ValidationError({"tags": "tags is a list of strings (or a comma-separated string)."})
 
 
-def _snapshot_files(files: Any) -> list[tuple[str, bytes]]:
-    """Decode ``{path: base64}`` into (path, bytes), refusing unsafe paths and oversized bundles."""
+def _snapshot_bundle(snapshot: dict) -> tuple[code_snapshot.Bundle, str]:
+    """The client's bundle as the server's ``Bundle`` (SPEC §12), every file checked; and the script's path.
+
+    ``snapshot`` is ``{"script": path, "files": {path: {"sha256", "size", "content": base64}},
+    "snapshot_hash": …}``: the client computes each file's SHA-256 and size, the server
+    decodes the bytes and refuses any file whose bytes do not match them, unsafe paths,
+    more than ``snapshot.MAX_FILES`` files, a bundle above ``MOLEXP_SNAPSHOT_MAX_BYTES`` and a
+    ``snapshot_hash`` that is not the manifest's (``snapshot.manifest_hash``).
+    """
+    files = snapshot.get("files")
     if files is None:
-        return []
+        files = {}
     if not isinstance(files, dict):
-        raise ValidationError({"snapshot": "snapshot.files is an object path → base64 content."})
-    if len(files) > MAX_SNAPSHOT_FILES:
-        raise ValidationError({"snapshot": f"At most {MAX_SNAPSHOT_FILES} snapshot files."})
+        raise ValidationError({"snapshot": "snapshot.files is an object path → {sha256, size, content (base64)}."})
+    if len(files) > code_snapshot.MAX_FILES:
+        raise ValidationError({"snapshot": f"At most {code_snapshot.MAX_FILES} snapshot files."})
+    limit = settings.MOLEXP_SNAPSHOT_MAX_BYTES
     out, total = [], 0
-    for path, encoded in files.items():
+    for path, entry in files.items():
         path = str(path)
-        if not path or path.startswith(("/", "\\")) or ".." in path.split("/") or "\x00" in path or len(path) > 500:
+        pure = PurePosixPath(path)
+        if (not path or path.startswith(("/", "\\")) or ".." in pure.parts or "\x00" in path or len(path) > 500
+                or pure.as_posix() != path):  # fmt: skip
             raise ValidationError({"snapshot": f"Unsafe snapshot path {path[:100]!r}."})
+        if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+            raise ValidationError({"snapshot": f"{path}: an entry is {{sha256, size, content (base64)}}."})
         try:
-            content = base64.b64decode(str(encoded), validate=True)
+            content = base64.b64decode(entry["content"], validate=True)
         except (binascii.Error, ValueError):
             raise ValidationError({"snapshot": f"{path}: content is not base64."}) from None
         total += len(content)
-        if total > MAX_SNAPSHOT_BYTES:
-            raise ValidationError({"snapshot": f"The snapshot is over {MAX_SNAPSHOT_BYTES} bytes."})
-        out.append((path, content))
-    return sorted(out)
+        if total > limit:
+            raise ValidationError({"snapshot": f"The code snapshot is over MOLEXP_SNAPSHOT_MAX_BYTES ({limit:,})."})
+        sha = hashlib.sha256(content).hexdigest()
+        if entry.get("sha256") != sha or entry.get("size") != len(content):
+            raise ValidationError({"snapshot": f"{path}: the bytes sent do not match its sha256/size."})
+        out.append(code_snapshot.BundleFile(path=path, sha256=sha, size=len(content), source=Path(), data=content))
+    bundle = code_snapshot.Bundle(files=tuple(sorted(out, key=lambda f: f.path)))
+    sent_hash = snapshot.get("snapshot_hash")
+    if sent_hash not in (None, "") and sent_hash != bundle.snapshot_hash:
+        raise ValidationError({"snapshot": "snapshot_hash is not the hash of the files sent."})
+    script = snapshot.get("script") or ""
+    if not isinstance(script, str) or (script and script not in files):
+        raise ValidationError({"snapshot": "snapshot.script names one of the snapshot's files."})
+    return bundle, script
 
 
-def _store_source(content: bytes) -> tuple[int, str]:
-    digest = hashlib.sha256(content).hexdigest()
-    blob = SourceBlob.objects.filter(sha256=digest).values_list("pk", flat=True).first()
-    if blob is None:
-        try:
-            with transaction.atomic():
-                blob = SourceBlob.objects.create(sha256=digest, content=content, size=len(content)).pk
-        except IntegrityError:
-            blob = SourceBlob.objects.get(sha256=digest).pk
-    return blob, digest
-
-
-def _canonical_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+def _git_fields(git: dict) -> dict:
+    """The client's git state under the names a worker run's snapshot uses (``gitstate.GitState``)."""
+    untracked = git.get("untracked") or []
+    if not isinstance(untracked, list):
+        raise ValidationError({"git": "git.untracked is a list of paths."})
+    count = git.get("untracked_count", len(untracked))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValidationError({"git": "git.untracked_count is a non-negative integer."})
+    state = git.get("workflow_state") or ""
+    if state not in ("", COMMITTED, MODIFIED, UNTRACKED):
+        raise ValidationError({"git": f"git.workflow_state is one of {COMMITTED}, {MODIFIED}, {UNTRACKED} or empty."})
+    diff = str(git.get("diff") or "")
+    if len(diff.encode()) > MAX_DIFF_BYTES:
+        diff = diff.encode()[:MAX_DIFF_BYTES].decode(errors="ignore") + "\n[diff truncated]\n"
+    return {
+        "git_commit": str(git.get("commit") or "")[:64],
+        "git_branch": str(git.get("branch") or "")[:255],
+        "git_dirty": git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
+        "git_diff": diff,
+        "git_untracked": [str(p)[:500] for p in untracked][:MAX_UNTRACKED],
+        "git_untracked_count": max(count, len(untracked)),
+        "git_workflow_state": state,
+    }
 
 
 # --- create -----------------------------------------------------------------------
@@ -209,7 +252,7 @@ def external_run_create(
         return existing.run, False
     target = external_experiment_resolve(user=user, path=experiment, create=create_experiment)
     role = workspace_role(user=user, workspace=target.workspace)
-    if role is None or ROLE_RANK[Role(role)] < ROLE_RANK[Role.EDITOR]:
+    if not role_at_least(role, Role.EDITOR):
         raise PermissionDenied(f"Recording a run needs the editor role in workspace '{target.workspace.slug}'.")
     config = _json_object(config, "config")
     params = _json_object(params, "params")
@@ -222,36 +265,30 @@ def external_run_create(
     if pid is not None and (not isinstance(pid, int) or pid < 0):
         raise ValidationError({"pid": "pid is a non-negative integer."})
     started = _when(started_at, "started_at") or timezone.now()
-    files = _snapshot_files(snapshot.get("files"))
-    script = str(snapshot.get("script") or "")[:500]
+    bundle, script = _snapshot_bundle(snapshot)
     digest_config = compute_config_hash(config)
-    stored = [(path, *_store_source(content), len(content)) for path, content in files]
-    manifest = {path: {"sha256": sha, "size": size} for path, _pk, sha, size in stored}
-    snapshot_hash = _canonical_hash({path: entry["sha256"] for path, entry in manifest.items()})
-    script_entry = next(((pk, sha, size) for path, pk, sha, size in stored if path == script), None)
-    workflow_name = script.rsplit("/", 1)[-1].removesuffix(".py") if script else ""
-    fingerprint = _canonical_hash(
-        {"snapshot": snapshot_hash, "workflow": workflow_name, "config_hash": digest_config, "params": params}
-    )
+    by_path = {f.path: f for f in bundle.files}
+    workflow_name = PurePosixPath(script).stem if script else ""
+    molcfg = by_path.get(PurePosixPath(script or "x").with_name(MOLCFG_NAME).as_posix())
+    script_file = by_path.get(script)
+    # The same record as a worker run's (``LaunchPlan.snapshot``, SPEC §12), plus ``external``.
     record = {
         "external": True,
+        "snapshot_hash": bundle.snapshot_hash,
+        "files": bundle.manifest,
         "workflow_source": script,
         "workflow_name": workflow_name,
-        "source_sha256": script_entry[1] if script_entry else "",
-        "source_size": script_entry[2] if script_entry else 0,
-        "root": str(snapshot.get("root") or "")[:1000],
-        "manifest": manifest,
-        "snapshot_hash": snapshot_hash,
-        "fingerprint": fingerprint,
+        "source_sha256": script_file.sha256 if script_file else "",
+        "source_size": script_file.size if script_file else 0,
+        "topology_hash": "",
         "tasks": [],
-        "molcfg": next((c.decode("utf-8", "replace") for p, c in files if p == "molcfg.yaml"), ""),
-        "git_commit": str(git.get("commit") or "")[:64],
-        "git_branch": str(git.get("branch") or "")[:255],
-        "git_dirty": git.get("dirty") if isinstance(git.get("dirty"), bool) else None,
-        "git_diff": str(git.get("diff") or "")[:1_000_000],
-        "git_untracked": [str(p)[:500] for p in (git.get("untracked") or [])][:1000],
-        "git_error": str(git.get("error") or "")[:1000],
+        "molcfg": molcfg.data.decode("utf-8", "replace") if molcfg else "",
+        **_git_fields(git),
     }
+    fingerprint = run_fingerprint(snapshot_hash=bundle.snapshot_hash, workflow_name=workflow_name,
+                                  config_hash=digest_config, params=params)  # fmt: skip
+    code_snapshot.bundle_store(bundle)  # content-addressed code/<aa>/<bb>/<sha256>, outside the transaction
+    source_blob_id = _source_blob_id(content=script_file.data, sha256=script_file.sha256) if script_file else None
     launched_by = user if getattr(user, "is_authenticated", False) else None
     with transaction.atomic():
         if Execution.objects.filter(uuid=key).exists():  # a concurrent create with the same uuid won
@@ -260,7 +297,7 @@ def external_run_create(
         run = Run.objects.create(
             experiment=target, project_id=target.project_id, workspace_id=target.workspace_id, number=number,
             status=RunStatus.RUNNING, params=params, profile=profile, config=config, config_hash=digest_config,
-            workflow_snapshot=record, source_blob_id=script_entry[0] if script_entry else None,
+            workflow_snapshot=record, fingerprint=fingerprint, source_blob_id=source_blob_id,
             launched_by=launched_by, started_at=started,
         )  # fmt: skip
         Run.objects.filter(pk=run.pk).update(created_at=started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from rest_framework.authtoken.models import Token
 from assets_app import services as services_assets
 from assets_app.models import Asset, AssetUse, Upload
 from runs_app import services
+from runs_app import snapshot as code_snapshot
+from runs_app.fingerprint import run_fingerprint
 from runs_app.models import Execution, Metric, Run
 from runs_app.services.tokens import scoped_token_create, scoped_token_revoke
 from tests import factories as f
@@ -78,8 +81,16 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert execution.trigger == "external" and execution.status == "succeeded" and execution.worker_hostname
     assert execution.environment["python"]
     snap = run.workflow_snapshot
-    assert sorted(snap["manifest"]) == ["helpers.py", "molcfg.yaml", "train.py"]
-    assert snap["workflow_source"] == "train.py" and snap["snapshot_hash"] and snap["fingerprint"]
+    assert sorted(snap["files"]) == ["helpers.py", "molcfg.yaml", "train.py"]  # the §12 manifest
+    assert snap["workflow_source"] == "train.py" and snap["snapshot_hash"] == code_snapshot.manifest_hash(snap["files"])
+    assert snap["source_sha256"] == hashlib.sha256(b"print('train')\n").hexdigest()
+    assert run.fingerprint == run_fingerprint(snapshot_hash=snap["snapshot_hash"], workflow_name="train",
+                                              config_hash=run.config_hash, params={"seed": 1})  # fmt: skip
+    for entry in snap["files"].values():  # content-addressed like a worker run's bundle
+        assert (
+            code_snapshot.bundle_file_read(entry["sha256"])
+            and len(code_snapshot.bundle_file_read(entry["sha256"])) == entry["size"]
+        )
     assert Metric.objects.filter(run=run, key="loss").count() == 1000
     log = Asset.objects.get(run=run, kind="log", name="train")
     assert log.as_kind().line_count == 1000 and log.sha256

@@ -11,9 +11,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from assets_app.choices import AssetKind
+from assets_app.models import Asset
 from molexp_site.celery import app
 from runs_app.choices import ExecutionStatus, RunStatus, Trigger
 from runs_app.models import Execution, RunEvent
+from runs_app.services.external import external_logs_append
 from tests import factories as f
 
 from .conftest import wait_until
@@ -33,6 +36,13 @@ def test_worker_reaps_silent_external_run_without_retry(celery_worker):
     worker = celery_worker(env={"MOLEXP_LOST_RETRIES": "3", "MOLEXP_EXTERNAL_LOST_AFTER_SECONDS": "120"})
     run, execution = _external_run(timedelta(minutes=5))
     recent, recent_execution = _external_run(timedelta(seconds=60))  # within its window: left alone
+    client_user = f.UserFactory(is_staff=True)
+    for target in (run, recent):  # lines the client sent before it went silent: live logs (segments)
+        external_logs_append(user=client_user, run=target, logs={"train": ["epoch 1 zanzibar", "epoch 2"]})
+    Execution.objects.filter(pk__in=[execution.pk, recent_execution.pk]).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    Execution.objects.filter(pk=recent_execution.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
 
     app.send_task("runs.maintenance")
 
@@ -51,3 +61,13 @@ def test_worker_reaps_silent_external_run_without_retry(celery_worker):
     recent.refresh_from_db()
     recent_execution.refresh_from_db()
     assert recent.status == RunStatus.RUNNING and recent_execution.status == ExecutionStatus.RUNNING
+
+    # The same maintenance finalizes the lost run's log (hashed, searchable), not the live run's (SPEC §12).
+    def finalized() -> bool:
+        return not Asset.objects.get(run=run, kind=AssetKind.LOG, name="train").file.name.endswith("/")
+
+    assert wait_until(finalized, timeout=30), f"log still live; worker log:\n{worker.log_tail()}"
+    log = Asset.objects.get(run=run, kind=AssetKind.LOG, name="train")
+    assert log.sha256 and not log.file.name.endswith("/") and "zanzibar" in log.search_text
+    assert log.as_kind().line_count == 2
+    assert Asset.objects.get(run=recent, kind=AssetKind.LOG, name="train").file.name.endswith("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 
 import pytest
@@ -16,6 +17,11 @@ def api(editor):
     client = APIClient()
     client.force_authenticate(editor)
     return client
+
+
+def _entry(data: bytes) -> dict:
+    """One snapshot file as the client sends it: sha256 and size computed by the client, bytes in base64."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "content": base64.b64encode(data).decode()}
 
 
 def _create(api, project, ws, **extra):
@@ -32,8 +38,15 @@ def _create(api, project, ws, **extra):
         ({"params": "x"}, "params"),
         ({"started_at": "yesterday"}, "started_at"),
         ({"started_at": "2999-01-01T00:00:00"}, "started_at"),
-        ({"snapshot": {"files": {"../etc/passwd": "eA=="}}}, "snapshot"),
-        ({"snapshot": {"files": {"a.py": "not base64!"}}}, "snapshot"),
+        ({"snapshot": {"files": {"../etc/passwd": _entry(b"x")}}}, "snapshot"),
+        ({"snapshot": {"files": {"a.py": {**_entry(b"x"), "content": "not base64!"}}}}, "snapshot"),
+        ({"snapshot": {"files": {"a.py": "eA=="}}}, "snapshot"),  # the old path → base64 form
+        ({"snapshot": {"files": {"a.py": {**_entry(b"x=1"), "sha256": "0" * 64}}}}, "snapshot"),
+        ({"snapshot": {"files": {"a.py": {**_entry(b"x=1"), "size": 4}}}}, "snapshot"),
+        ({"snapshot": {"files": {"a.py": _entry(b"x=1")}, "snapshot_hash": "f" * 64}}, "snapshot"),
+        ({"snapshot": {"files": {"a.py": _entry(b"x=1")}, "script": "b.py"}}, "snapshot"),
+        ({"git": {"untracked": "a.py"}}, "git"),
+        ({"git": {"workflow_state": "clean"}}, "git"),
         ({"pid": -1}, "pid"),
         ({"profile": 5}, "profile"),
     ],
@@ -55,9 +68,7 @@ def test_naive_start_time_is_utc_and_unknown_experiment_is_404(db, api, ws, proj
 
 
 def test_writes_refuse_bad_batches(db, api, ws, project):
-    run_id = _create(
-        api, project, ws, snapshot={"script": "a.py", "files": {"a.py": base64.b64encode(b"x=1").decode()}}
-    ).json()["id"]
+    run_id = _create(api, project, ws, snapshot={"script": "a.py", "files": {"a.py": _entry(b"x=1")}}).json()["id"]
     base = f"/api/external/runs/{run_id}/"
     for path, body in [
         ("metrics/", {"points": [["loss", "high"]]}),
@@ -118,3 +129,44 @@ def test_worker_runs_are_not_external(db, api, ws, project):
 
     run = f.RunFactory(experiment=f.ExperimentFactory(project=project), status="running")
     assert api.post(f"/api/external/runs/{run.pk}/metrics/", {"points": []}, format="json").status_code == 400
+
+
+def test_the_record_is_a_worker_runs_record(db, api, ws, project, workflow_dir, editor, monkeypatch):
+    """Same keys as a worker run's snapshot (plus ``external``), same hash, storage and fingerprint (SPEC §12/§13)."""
+    from runs_app import snapshot as code_snapshot
+    from runs_app.fingerprint import run_fingerprint
+    from runs_app.services import experiment_create, run_launch
+
+    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    experiment = experiment_create(user=editor, project=project, name="Chem", workflow_source="chem.py")
+    [worker_run] = run_launch(user=editor, experiment=experiment)
+    files = {"train.py": _entry(b"import helpers\n"), "helpers.py": _entry(b"X = 1\n"),
+             "molcfg.yaml": _entry(b"profiles: {}\n")}  # fmt: skip
+    git = {"commit": "a" * 40, "branch": "main", "dirty": True, "diff": "-x\n+y", "untracked": ["new.py"],
+           "untracked_count": 1, "workflow_state": "modified"}  # fmt: skip
+    response = _create(api, project, ws, snapshot={"script": "train.py", "files": files}, git=git,
+                       config={"lr": 1}, params={"seed": 2})  # fmt: skip
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    snap = run.workflow_snapshot
+    assert set(snap) == set(worker_run.workflow_snapshot) | {"external"}
+    manifest = {path: {"sha256": e["sha256"], "size": e["size"]} for path, e in files.items()}
+    assert snap["files"] == manifest and snap["snapshot_hash"] == code_snapshot.manifest_hash(manifest)
+    assert snap["source_sha256"] == files["train.py"]["sha256"] and snap["molcfg"] == "profiles: {}\n"
+    assert (snap["git_commit"], snap["git_untracked"], snap["git_workflow_state"]) == ("a" * 40, ["new.py"], "modified")
+    assert run.fingerprint == run_fingerprint(snapshot_hash=snap["snapshot_hash"], workflow_name="train",
+                                              config_hash=run.config_hash, params={"seed": 2})  # fmt: skip
+    assert code_snapshot.bundle_file_read(files["helpers.py"]["sha256"]) == b"X = 1\n"  # content-addressed
+    assert bytes(run.source_blob.content) == b"import helpers\n"
+
+
+def test_a_file_whose_bytes_do_not_match_stores_nothing(db, api, ws, project, workflow_dir):
+    bad = {**_entry(b"print(1)\n"), "sha256": hashlib.sha256(b"other").hexdigest()}
+    good = _entry(b"GOOD = 1\n")
+    response = _create(api, project, ws, snapshot={"script": "a.py", "files": {"a.py": bad, "b.py": good}})
+    assert response.status_code == 400 and "sha256" in str(response.json())
+    from runs_app import snapshot as code_snapshot
+
+    with pytest.raises(FileNotFoundError):
+        code_snapshot.bundle_file_read(good["sha256"])
+    assert not Run.objects.exists()
