@@ -66,9 +66,9 @@ lint: $(VENV)/.installed-dev
 # TEST_PARALLEL=0 runs them one after the other, with live output.
 TEST_PARALLEL ?= 1
 SQLITE_PASS = env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/sqlite \
-	$(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
 POSTGRES_PASS = env MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/postgres DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
-	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(BROWSER_MARKERS) $(PYTEST_ARGS)
+	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
 
 test: lint
 	rm -rf $(TEST_VAR_DIR)

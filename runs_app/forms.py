@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from molexp_site.json_input import json_loads_bounded
+from molexp_site.json_input import JSONTooDeep, json_loads_bounded
 
 from .choices import Role
 from .profiles import coerce_value
@@ -101,10 +101,10 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
             return None
         try:
             value = json_loads_bounded(text)
+        except (JSONTooDeep, RecursionError) as exc:
+            raise forms.ValidationError(f"Parameters nest too deeply: {exc}") from None
         except ValueError as exc:
             raise forms.ValidationError(f"Parameters are not valid JSON: {exc}") from None
-        except RecursionError:
-            raise forms.ValidationError("Parameters nest too deeply.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError(f"Parameters must be a JSON object (name → value), not {type(value).__name__}.")
         return value
@@ -116,10 +116,10 @@ class RunLaunchForm(BootstrapMixin, forms.Form):
         if text.startswith("{"):
             try:
                 value = json_loads_bounded(text)
+            except (JSONTooDeep, RecursionError) as exc:
+                raise forms.ValidationError(f"The sweep nests too deeply: {exc}") from None
             except ValueError as exc:
                 raise forms.ValidationError(f"The sweep is not valid JSON: {exc}") from None
-            except RecursionError:
-                raise forms.ValidationError("The sweep nests too deeply.") from None
             return value  # the service checks that every axis is a list
         sweep: dict[str, list] = {}
         for number, line in enumerate(text.splitlines(), start=1):

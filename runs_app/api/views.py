@@ -263,8 +263,10 @@ _METRIC_KEY = OpenApiParameter(
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs of the caller's workspaces: flat rows in the list, the full record in the detail.
 
-    Cancel, rerun, resume and clone need the editor role; their state rules
-    (409 for a run in the wrong state) live in ``runs_app.services``. The list is
+    Cancel, rerun, resume and clone need the editor role; which state allows
+    which action (409 otherwise, imported runs included) is decided by
+    ``runs_app.policy``, whose guards the services apply under the run's lock
+    (the run page offers the same actions from ``policy.run_actions``). The list is
     keyset-paginated (``?cursor=`` links, a capped ``count``), newest first.
     """
 

@@ -1,12 +1,18 @@
 """Writes of runs_app: the only code that changes its rows, files and task dispatch.
 
 ``core`` holds workspaces, members, projects, experiments and the one status
-transition function; ``runs`` holds launching, control (cancel, rerun, resume,
-clone), the lost-execution reaper, the dispatch reconciler and execution in the
-worker. Callers import from ``runs_app.services``; see each module's docstring
+transition function. The life of a run, in the order a launch meets it:
+``discovery`` (workflow files and topologies), ``launch`` (plan, create runs),
+``dispatch`` (the one function sending executions to the broker, with
+``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
+``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
+reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
+quotas, ``durability`` holds the relaxed commits. Which action a run allows
+(state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
 """
 
+from .control import execution_terminate, run_cancel, run_clone, run_rerun, run_resume
 from .core import (
     experiment_create,
     invitation_accept,
@@ -19,6 +25,11 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
+from .discovery import workflow_inspect, workflow_list
+from .dispatch import execution_dispatch
+from .execution import execution_run
+from .launch import LaunchPlan, launch_plan, run_launch
+from .maintenance import execution_reap_stale, execution_reconcile
 from .reproduce import (
     reproduction_verdict_build,
     reproduction_verdict_compute,
@@ -26,24 +37,10 @@ from .reproduce import (
     run_input_pins,
     run_reproduce,
 )
-from .runs import (
-    LaunchPlan,
-    execution_reap_stale,
-    execution_reconcile,
-    execution_run,
-    execution_terminate,
-    launch_plan,
-    run_cancel,
-    run_clone,
-    run_launch,
-    run_rerun,
-    run_resume,
-    workflow_inspect,
-    workflow_list,
-)
 
 __all__ = [
     "LaunchPlan",
+    "execution_dispatch",
     "execution_reap_stale",
     "execution_reconcile",
     "execution_run",

@@ -14,7 +14,7 @@ Invariants:
 - Times (run, executions, task executions, events, metrics) are the
   original ones, not the import time.
 - Nothing imported can become code that runs (SPEC §12): the run is marked
-  ``imported`` (``services.provenance`` refuses every re-use of its snapshot,
+  ``imported`` (``runs_app.policy`` refuses every re-use of its snapshot,
   in the services and in the worker) and task output references keep inline
   JSON only, never a pickled blob name.
 """

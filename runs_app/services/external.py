@@ -57,14 +57,17 @@ from ..profiles import MOLCFG_NAME
 from ..profiles import config_hash as compute_config_hash
 from ..selectors import external_execution_for_write, workspace_role
 from .core import _clean_name, _unique_slug
-from .runs import _allocate_run_numbers, _finish, _source_blob_id
+from .execution import _finish
+from .launch import _allocate_run_numbers, _source_blob_id
 
 #: One metric point as the shared batch insert (``workflow.context._insert_metric_points``) reads it.
-MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value")
+MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value created_at", defaults=(None,))
 
 #: Bounds on one request (a client sends batches; bigger ones are split by it).
 MAX_LOG_LINES_PER_REQUEST = 500_000
 MAX_METRIC_POINTS_PER_REQUEST = 500_000
+#: A client clock ahead of the server's by at most this much is accepted for point times.
+CLOCK_SKEW_SECONDS = 300
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -391,8 +394,21 @@ def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
     return {"lines": total, "duplicate": done is None}
 
 
+def _point_time(value: Any, latest: float) -> datetime | None:
+    """A point's time: Unix seconds (the client's clock when it logged it), or null for "now"."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= latest:
+        raise ValidationError({"points": f"Bad time {str(value)[:40]}: Unix seconds, not in the future, or null."})
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
 def external_metrics_add(*, user, run: Run, points: Any, seq: Any = None) -> dict:
-    """Add metric points ``[[key, value, step|null], …]`` with the worker's batch insert."""
+    """Add metric points ``[[key, value, step|null, time|null], …]`` with the worker's batch insert.
+
+    ``time`` (Unix seconds, optional) is when the client logged the point: a synced offline
+    run or a batch resent after a network cut keeps its original times (``Metric.created_at``).
+    """
     from ..workflow.context import _insert_metric_points
 
     execution = external_execution(user=user, run=run)
@@ -402,17 +418,22 @@ def external_metrics_add(*, user, run: Run, points: Any, seq: Any = None) -> dic
         raise ValidationError({"points": f"At most {MAX_METRIC_POINTS_PER_REQUEST} points per request."})
     rows = []
     run_id, execution_id = run.pk, execution.pk
+    latest = timezone.now().timestamp() + CLOCK_SKEW_SECONDS
     for point in points:
-        if not isinstance(point, list | tuple) or len(point) not in (2, 3):
-            raise ValidationError({"points": "Each point is [key, value] or [key, value, step]."})
-        key, value, step = point[0], point[1], point[2] if len(point) == 3 else None
+        if not isinstance(point, list | tuple) or len(point) not in (2, 3, 4):
+            raise ValidationError(
+                {"points": "Each point is [key, value], [key, value, step] or [key, value, step, time]."}
+            )
+        key, value = point[0], point[1]
+        step = point[2] if len(point) >= 3 else None
+        when = _point_time(point[3], latest) if len(point) == 4 else None
         if not isinstance(key, str) or not key or isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError({"points": f"Bad point {str(point)[:100]}: a name and a number."})
         if step is not None and (isinstance(step, bool) or not isinstance(step, int) or abs(step) >= 2**63):
             raise ValidationError({"points": f"Bad step in {str(point)[:100]}: an integer or null."})
         if not math.isfinite(float(value)):
             continue  # as the worker's ctx: non-finite values are not stored
-        rows.append(MetricPoint(run_id, execution_id, key[:200], step, float(value)))
+        rows.append(MetricPoint(run_id, execution_id, key[:200], step, float(value), when))
 
     def write():
         if rows:

@@ -2,7 +2,7 @@
 
 Invariants:
 - Every launch path (page, API, ``manage.py launch``, clone, reproduce, rerun and
-  resume) goes through ``runs.launch_plan``/``runs._create_runs``/``runs._restart``,
+  resume) goes through ``launch.launch_plan``/``launch.runs_create``/``control._restart``,
   which call the checks here; nothing is written when a check fails.
 - Sizes are bytes of compact UTF-8 JSON, the form in which the values are stored,
   so the same request costs the same whichever client sent it.
@@ -37,7 +37,7 @@ from molexp_site.errors import TooManyRequests
 
 
 class LaunchPlan(Protocol):
-    """What the checks read of ``runs.LaunchPlan`` (a protocol, so this module does not import ``runs``)."""
+    """What the checks read of ``launch.LaunchPlan`` (a protocol, so this module does not import ``launch``)."""
 
     experiment: Any
     config: dict
@@ -159,7 +159,7 @@ def launch_plan_check(*, plan: LaunchPlan) -> int:
     ``MOLEXP_LAUNCH_MAX_RUN_BYTES``; all runs with their snapshot copies at most
     ``MOLEXP_LAUNCH_MAX_TOTAL_BYTES``. Called by ``launch_plan`` (so the preview
     says what the launch would refuse) and, for clones and reproductions, by
-    ``_create_runs``. Raises ``ValidationError``.
+    ``launch.runs_create``. Raises ``ValidationError``.
     """
     shared = json_size(plan.config, field="config") + json_size(plan.overrides, field="overrides")
     snapshot = json_size(plan.snapshot, field="workflow_snapshot")
@@ -211,7 +211,7 @@ def queued_runs_check(*, queued: dict[str, int], adding: int) -> None:
 def launch_admit(*, plan: LaunchPlan, queued: dict[str, int]) -> None:
     """The last checks before a plan's runs are written: their size and the queue bounds.
 
-    Called by ``_create_runs`` for every launch, clone and reproduction with
+    Called by ``launch.runs_create`` for every launch, clone and reproduction with
     ``selectors.run_queued_counts``. Raises ``ValidationError`` or ``TooManyRequests``.
     """
     launch_plan_check(plan=plan)

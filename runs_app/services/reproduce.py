@@ -4,7 +4,7 @@ Invariants:
 - A reproduction is a new run of the same experiment built from the original's
   *record*, never from the files as they are now: the same ``SourceBlob``,
   profile, merged config (and hash), overrides and params. It is created,
-  queued and dispatched after commit by the launch path (``_create_runs``).
+  queued and dispatched after commit by the launch path (``launch.runs_create``).
 - Its ``input_pins`` map every asset name the original resolved to the exact
   asset id it got, so ``find_asset`` returns those versions, not the newest.
 - The verdict is computed once the reproduction is terminal (by the worker at
@@ -27,15 +27,14 @@ from django.utils import timezone
 
 from molexp_site.errors import Conflict
 
-from ..choices import Role, RunStatus
+from ..choices import Role
 from ..models import Metric, Run
+from ..policy import RunAction, run_action_require, run_require_server_code
 from ..selectors import execution_latest, metric_latest_by_run, workspace_require_role
-from .provenance import run_require_server_code
+from .launch import launch_plan_from_run, runs_create
 
 logger = logging.getLogger(__name__)
 
-#: Statuses a run must have to be reproduced.
-REPRODUCIBLE = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 #: Default relative tolerance for metric values (``MOLEXP_REPRODUCE_RTOL``).
 DEFAULT_RTOL = 1e-9
 #: Packages the "How to reproduce" panel lists first when present.
@@ -79,23 +78,18 @@ def run_reproduce(*, user, run: Run) -> Run:
     if the run is not succeeded/failed, has no stored snapshot, or is an imported record
     (or re-uses the snapshot of one: its code came from a crate and never runs).
     """
-    from .runs import _create_runs, _plan_from_run
-
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     run_require_server_code(run=run)
     run = Run.objects.select_related("experiment", "project", "workspace", "source_blob").get(pk=run.pk)
-    if run.status not in REPRODUCIBLE:
-        raise Conflict(f"Run #{run.number} is {run.status}; only a succeeded or failed run can be reproduced.")
-    if (run.workflow_snapshot or {}).get("external"):
-        raise Conflict("external runs cannot be reproduced by the server: it does not have their code")
-    plan = _plan_from_run(
+    run_action_require(run=run, action=RunAction.REPRODUCE)
+    plan = launch_plan_from_run(
         run=run,
         config=dict(run.config or {}),
         config_hash=run.config_hash,
         overrides=list(run.overrides or []),
         params=dict(run.params or {}),
     )
-    return _create_runs(plan=plan, user=user, reproduction_of=run, input_pins=run_input_pins(run=run))[0]
+    return runs_create(plan=plan, user=user, reproduction_of=run, input_pins=run_input_pins(run=run))[0]
 
 
 # --- the verdict -------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from ..forms import (
     WorkspaceCreateForm,
 )
 from ..models import Invitation
+from ..policy import run_actions
 
 PAGE_SIZE = 25
 #: Runs with the same config hash that the launch preview lists.
@@ -485,11 +486,6 @@ def run_launch_preview(request: HttpRequest, ws: str, project: str, experiment: 
 # --- runs -----------------------------------------------------------------------------
 
 
-#: Statuses from which a run can be restarted (rerun/resume), as the services allow.
-RESTARTABLE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.LOST)
-CANCELLABLE = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
 def _live_context(*, user, run) -> dict:
     """What the live status fragment shows: queue position, worker, heartbeat age, allowed actions."""
     execution = selectors.execution_latest(run=run)
@@ -499,24 +495,19 @@ def _live_context(*, user, run) -> dict:
     heartbeat_age = None
     if execution is not None and execution.heartbeat_at and not execution.is_terminal:
         heartbeat_age = max(0, int((timezone.now() - execution.heartbeat_at).total_seconds()))
-    can_edit = _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
+    actions = run_actions(run=run, role=selectors.workspace_role(user=user, workspace=run.workspace))
     return {
         "run": run,
         "execution": execution,
         "queue_position": queue_position,
         "heartbeat_age": heartbeat_age,
-        "can_edit": can_edit,
-        # Imported runs are a read-only record whose code never runs (SPEC §12): the services
-        # refuse every action (409), so the page offers none.
-        "can_cancel": can_edit and run.status in CANCELLABLE and not run.imported,
-        # External runs (the molexp client): the server has no workflow to rerun, resume or clone.
-        "can_restart": can_edit and run.status in RESTARTABLE and not run.imported and not _external(run),
-        "can_clone": can_edit and bool(run.source_blob_id) and not run.imported and not _external(run),
+        # What the page offers is what the services allow (runs_app.policy).
+        "actions": actions,
+        "can_edit": actions.can_edit,
+        "can_cancel": actions.can_cancel,
+        "can_restart": actions.can_restart,
+        "can_clone": actions.can_clone,
     }
-
-
-def _external(run) -> bool:
-    return bool((run.workflow_snapshot or {}).get("external"))
 
 
 def _timeline(executions, *, now) -> list:

@@ -21,9 +21,9 @@ from django.views.decorators.http import require_GET, require_POST
 from molexp_site.errors import Conflict, TooManyRequests
 
 from .. import selectors, services
-from ..choices import Role
-from ..services.reproduce import KEY_PACKAGES, REPRODUCIBLE
-from .pages import HTMX_STOP_POLLING, _can, _redirect
+from ..policy import run_actions
+from ..services.reproduce import KEY_PACKAGES
+from .pages import HTMX_STOP_POLLING, _redirect
 
 #: Runs with the same configuration the panel lists at most.
 SAME_CONFIG_LIMIT = 50
@@ -58,11 +58,9 @@ def _reproduce_context(*, user, run) -> dict[str, Any]:
     return {
         "run": run,
         "panel": True,
-        "can_reproduce": _can(selectors.workspace_role(user=user, workspace=run.workspace), Role.EDITOR)
-        and run.status in REPRODUCIBLE
-        and bool(run.source_blob_id)
-        and not run.imported
-        and not (run.workflow_snapshot or {}).get("external"),
+        "can_reproduce": run_actions(
+            run=run, role=selectors.workspace_role(user=user, workspace=run.workspace)
+        ).can_reproduce,
         "verdict": verdict,
         "original": original,
         "reproductions": reproductions,

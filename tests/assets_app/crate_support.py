@@ -15,7 +15,7 @@ from tests.runs_app.conftest import chem_experiment, workflow_dir  # noqa: F401 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Runs execute in-process; dispatch to a broker is the outside world here."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 def _execute(experiment, user, **kwargs) -> Run:

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from assets_app.models import Asset
 from runs_app.models import Run
-from runs_app.services.provenance import imported_refusal_message
+from runs_app.policy import imported_refusal_message
 
 from . import crate_support as cs
 from .crate_support import export_bytes

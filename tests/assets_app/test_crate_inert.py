@@ -14,9 +14,9 @@ from django.test import Client
 from molexp_site.errors import Conflict
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Run, RunEvent, SourceBlob, TaskExecution
+from runs_app.policy import imported_refusal_message
 from runs_app.selectors import run_source_diff
 from runs_app.services import execution_run, run_clone, run_launch, run_reproduce, run_rerun, run_resume
-from runs_app.services.provenance import imported_refusal_message
 
 from . import crate_support as cs
 from .crate_support import export_bytes, resign, tampered_crate

@@ -33,7 +33,7 @@ def media(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 def _live_log(run, execution, lines: list[str], name: str = "train.stdout"):

@@ -223,6 +223,8 @@ def test_offline_run_synced_twice_is_one_run(live_server, env, ws, project, edit
     assert Asset.objects.get(run=run, kind="artifact").size == 5
     started = run.workflow_snapshot and run.started_at
     assert (run.finished_at - started).total_seconds() < 1.0  # the original times, not the sync's
+    times = list(Metric.objects.filter(run=run).values_list("created_at", flat=True))
+    assert all(started <= t <= run.finished_at for t in times)  # metric points keep when they were logged
 
 
 KILLED = """

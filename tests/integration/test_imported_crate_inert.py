@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.models import Execution, Run
 from runs_app.services import run_launch
-from runs_app.services.runs import _dispatch
+from runs_app.services.dispatch import execution_dispatch
 from tests.assets_app.crate_support import export_bytes, tampered_crate
 from tests.runs_app import conftest as runs_fixtures
 
@@ -90,7 +90,7 @@ def test_tampered_crate_never_runs_on_a_worker(
     from django.db import transaction
 
     with transaction.atomic():
-        _dispatch([(execution.pk, str(execution.uuid))])
+        execution_dispatch([(execution.pk, str(execution.uuid))])
     assert wait_until(lambda: _terminal(forged.pk), timeout=60), worker.log_tail()
     forged.refresh_from_db()
     assert forged.status == RunStatus.FAILED and "Refused: imported runs are read-only" in forged.error["message"]

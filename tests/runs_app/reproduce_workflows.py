@@ -64,7 +64,7 @@ profiles:
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """The task body runs in-process here; dispatch to the broker is the outside world."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 @pytest.fixture

@@ -73,6 +73,9 @@ def test_writes_refuse_bad_batches(db, api, ws, project):
     for path, body in [
         ("metrics/", {"points": [["loss", "high"]]}),
         ("metrics/", {"points": [["loss", 1.0, 1.5]]}),
+        ("metrics/", {"points": [["loss", 1.0, 1, "yesterday"]]}),
+        ("metrics/", {"points": [["loss", 1.0, 1, 4102444800]]}),  # 2100: in the future
+        ("metrics/", {"points": [["loss", 1.0, 1, -5]]}),
         ("metrics/", {"points": "x"}),
         ("logs/", {"logs": {"train": [1, 2]}}),
         ("logs/", {"logs": ["x"]}),
@@ -137,7 +140,7 @@ def test_the_record_is_a_worker_runs_record(db, api, ws, project, workflow_dir, 
     from runs_app.fingerprint import run_fingerprint
     from runs_app.services import experiment_create, run_launch
 
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
     experiment = experiment_create(user=editor, project=project, name="Chem", workflow_source="chem.py")
     [worker_run] = run_launch(user=editor, experiment=experiment)
     files = {"train.py": _entry(b"import helpers\n"), "helpers.py": _entry(b"X = 1\n"),
@@ -170,3 +173,14 @@ def test_a_file_whose_bytes_do_not_match_stores_nothing(db, api, ws, project, wo
     with pytest.raises(FileNotFoundError):
         code_snapshot.bundle_file_read(good["sha256"])
     assert not Run.objects.exists()
+
+
+def test_metric_points_keep_the_time_the_client_logged_them(db, api, ws, project):
+    from datetime import UTC, datetime
+
+    run_id = _create(api, project, ws).json()["id"]
+    logged = datetime(2024, 5, 6, 7, 8, 9, 500000, tzinfo=UTC)
+    points = [["loss", 0.5, 1, logged.timestamp()], ["loss", 0.4, 2, None], ["acc", 0.9]]
+    assert api.post(f"/api/external/runs/{run_id}/metrics/", {"points": points}, format="json").status_code == 200
+    rows = dict(Metric.objects.filter(run_id=run_id).values_list("step", "created_at"))
+    assert rows[1] == logged and rows[2].year >= 2025 and Metric.objects.filter(run_id=run_id, key="acc").exists()

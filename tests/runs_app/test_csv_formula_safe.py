@@ -68,7 +68,7 @@ def test_the_demo_workflow_writes_formula_safe_features_csv(project, editor, set
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
     settings.MEDIA_ROOT = str(tmp_path)
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
     ligands = csv_text(([name, "CCO"] for name in ["ethanol, the plain one", *FORMULAS]), ["name", "smiles"])
     asset_create(kind="data", name="ligands.csv", workspace=project.workspace, blob=blob_store_bytes(ligands.encode()))
     experiment = experiment_create(user=editor, project=project, name="Demo", workflow_source="featurize.py")

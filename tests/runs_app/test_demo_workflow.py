@@ -23,7 +23,7 @@ def demo_experiment(project, editor, settings, tmp_path, monkeypatch):
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
     settings.MEDIA_ROOT = str(tmp_path)
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
     asset_create(kind="data", name="ligands.csv", workspace=project.workspace,
                  blob=blob_store_path(EXAMPLES / "data" / "ligands.csv"))  # fmt: skip
     return experiment_create(user=editor, project=project, name="Demo", workflow_source="featurize.py")

@@ -19,7 +19,7 @@ def _launch(experiment, user, **kwargs):
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """These tests call the task body directly; dispatch to the broker is the outside world here."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 def test_success_records_everything_and_a_second_delivery_does_nothing(chem_experiment, editor):

@@ -14,8 +14,7 @@ from molexp_site.errors import IllegalTransition
 from runs_app.choices import ExecutionStatus, RunStatus
 from runs_app.gitstate import git_capture
 from runs_app.models import Execution, Experiment, Run, RunEvent
-from runs_app.services import run_launch
-from runs_app.services import runs as runs_service
+from runs_app.services import discovery, dispatch, durability, run_launch
 from runs_app.services.core import status_transition
 
 IDENT = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
@@ -113,7 +112,7 @@ def test_topology_is_inspected_once_per_content_and_again_when_the_source_change
             calls.append(cmd)
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(runs_service.subprocess, "run", spy)
+    monkeypatch.setattr(discovery.subprocess, "run", spy)
     with django_capture_on_commit_callbacks(execute=False):
         run_launch(user=editor, experiment=chem_experiment)
         run_launch(user=editor, experiment=chem_experiment)
@@ -141,7 +140,7 @@ def inspect_calls(monkeypatch):
             calls.append(cmd)
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(runs_service.subprocess, "run", spy)
+    monkeypatch.setattr(discovery.subprocess, "run", spy)
     return calls
 
 
@@ -150,16 +149,16 @@ def test_another_process_reuses_the_shared_topology_and_a_changed_helper_is_insp
     workflow_dir, inspect_calls, monkeypatch
 ):
     path = workflow_dir / "chem.py"
-    first = runs_service.workflow_inspect(path=path)
+    first = discovery.workflow_inspect(path=path)
     assert first["workflows"][0]["name"] == "chem"
-    monkeypatch.setattr(runs_service, "_topology_cache", {})  # a fresh web process, a manage.py launch
-    assert runs_service.workflow_inspect(path=path) == first
+    monkeypatch.setattr(discovery, "_topology_cache", {})  # a fresh web process, a manage.py launch
+    assert discovery.workflow_inspect(path=path) == first
     assert len(inspect_calls) == 1  # tmp_path is new for each test: nothing was cached before
     before = len(inspect_calls)
 
     (workflow_dir / "helpers.py").write_text("SCALE = 2\n")  # a module the workflow could import
-    monkeypatch.setattr(runs_service, "_topology_cache", {})
-    assert runs_service.workflow_inspect(path=path) == first
+    monkeypatch.setattr(discovery, "_topology_cache", {})
+    assert discovery.workflow_inspect(path=path) == first
     assert len(inspect_calls) == before + 1
 
 
@@ -168,10 +167,10 @@ def test_a_changed_helper_in_a_sub_package_of_the_root_is_inspected_again(workfl
     path = workflow_dir / "chem.py"
     (workflow_dir / "lib").mkdir()
     (workflow_dir / "lib" / "tasks.py").write_text("A = 1\n")
-    runs_service.workflow_inspect(path=path)
+    discovery.workflow_inspect(path=path)
     before = len(inspect_calls)
     (workflow_dir / "lib" / "tasks.py").write_text("A = 22\n")  # e.g. a module that defines tasks
-    runs_service.workflow_inspect(path=path)
+    discovery.workflow_inspect(path=path)
     assert len(inspect_calls) == before + 1
 
 
@@ -179,9 +178,9 @@ def test_a_changed_helper_in_a_sub_package_of_the_root_is_inspected_again(workfl
 def test_a_failed_inspection_is_not_shared(workflow_dir, inspect_calls, monkeypatch):
     path = workflow_dir / "broken.py"
     path.write_text("def oops(:\n")
-    assert "syntax error" in runs_service.workflow_inspect(path=path)["error"]
-    monkeypatch.setattr(runs_service, "_topology_cache", {})
-    assert "syntax error" in runs_service.workflow_inspect(path=path)["error"]
+    assert "syntax error" in discovery.workflow_inspect(path=path)["error"]
+    monkeypatch.setattr(discovery, "_topology_cache", {})
+    assert "syntax error" in discovery.workflow_inspect(path=path)["error"]
     assert len(inspect_calls) == 2
 
 
@@ -204,7 +203,7 @@ def test_a_rolled_back_launch_gives_its_numbers_back(chem_experiment, editor, dj
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_launches_get_unique_gap_free_numbers(chem_experiment, editor, monkeypatch):
-    monkeypatch.setattr(runs_service, "_dispatch", lambda executions: None)
+    monkeypatch.setattr(dispatch, "execution_dispatch", lambda executions: None)
     run_launch(user=editor, experiment=chem_experiment)  # inspect once before the threads start
     errors = []
     start = threading.Barrier(6)
@@ -279,7 +278,7 @@ def _purge_runs_queue() -> None:
 def test_a_sweep_is_dispatched_in_pipelined_batches_and_marked_dispatched(chem_experiment, editor, monkeypatch):
     import redis.client
 
-    monkeypatch.setattr(runs_service, "DISPATCH_BATCH", 4)
+    monkeypatch.setattr(dispatch, "DISPATCH_BATCH", 4)
     executed = []
     real_execute = redis.client.Pipeline.execute
 
@@ -354,7 +353,7 @@ def test_only_the_relaxed_writes_skip_the_flush_wait_and_they_are_committed(chem
             return cursor.fetchone()[0]
 
     assert setting() == "on"
-    with runs_service._without_fsync_wait():
+    with durability.without_fsync_wait():
         assert setting() == "off"
         Experiment.objects.filter(pk=chem_experiment.pk).update(description="relaxed")
     assert setting() == "on"  # SET LOCAL: the session (claims, terminal states) keeps synchronous commits

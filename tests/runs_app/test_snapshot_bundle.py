@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """These tests call the worker's body in this process; the broker is the outside world here."""
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 @pytest.fixture

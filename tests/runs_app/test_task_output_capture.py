@@ -74,7 +74,7 @@ def talk_experiment(project, editor, workflow_dir):
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr("runs_app.services.runs._dispatch", lambda executions: None)
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
 def _run(experiment, user, **params):

@@ -30,7 +30,8 @@ _no_broker, chem_experiment = cs._no_broker, cs.chem_experiment
 finished_run = cs.finished_run
 
 #: Template variables holding URLs the server builds itself (``reverse()`` in a view), never user data.
-SERVER_BUILT = {"request.path", "catalog_url", "upload_url", "api_docs_url"}
+# favicon_href and swagger_ui_css: drf-spectacular's SpectacularSwaggerView builds them from settings (static files).
+SERVER_BUILT = {"request.path", "catalog_url", "upload_url", "api_docs_url", "favicon_href", "swagger_ui_css"}
 URL_ATTRIBUTE = re.compile(
     r"""\b(href|src|action|formaction|poster|hx-(?:get|post|put|patch|delete)|data-[\w-]*url)\s*=\s*["']\{\{\s*([^}]*?)\s*\}\}""",
     re.IGNORECASE,

@@ -262,7 +262,7 @@ class Run:
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             raise TypeError(f"log_metric({key!r}): step must be an int")
         with self._lock:
-            self._points.append([str(key), number, step])
+            self._points.append([str(key), number, step, time.time()])  # the time is kept by the server
 
     def set_result(self, key: str, value: Any) -> None:
         try:
@@ -429,7 +429,7 @@ class Run:
         while start < len(points):
             end, size = start, 0
             while end < len(points) and end - start < MAX_POINTS_PER_REQUEST and size < MAX_REQUEST_BYTES:
-                size += len(points[end][0]) + 48
+                size += len(points[end][0]) + 68
                 end += 1
             events.append({"t": "metric", "points": points[start:end]})
             start = end
