@@ -54,6 +54,34 @@ def asset_get(*, user, pk: Any) -> Asset:
         raise Http404("No such asset.") from None
 
 
+#: Versions of one asset name and scope listed at most, newest first (the asset page and the lineage API).
+ASSET_VERSION_LIST_MAX = 200
+
+
+def asset_version_list(*, user, asset: Asset, limit: int = ASSET_VERSION_LIST_MAX) -> tuple[list[Asset], bool]:
+    """The versions of ``asset``'s name, kind and scope the user may read, newest first, and whether more exist.
+
+    At most ``limit`` rows (``asset_list`` shape); the flag is True when older versions were
+    left out. One query (``limit + 1`` rows). The asset page and ``/api/assets/{id}/lineage/``
+    both list versions through here, so they cannot drift.
+    """
+    versions = list(
+        asset_list(
+            user=user,
+            filters={
+                "workspace": asset.workspace_id,
+                "project": asset.project_id,
+                "experiment": asset.experiment_id,
+                "run": asset.run_id,
+                "scope": asset.scope,
+                "kind": asset.kind,
+                "name": asset.name,
+            },
+        ).order_by("-version")[: limit + 1]
+    )
+    return versions[:limit], len(versions) > limit
+
+
 def asset_use_list(*, asset: Asset) -> QuerySet[AssetUse]:
     """Every run that used this asset version, newest first."""
     return AssetUse.objects.filter(asset=asset).select_related(

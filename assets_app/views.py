@@ -13,18 +13,19 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from molexp_site import keyset
+from molexp_site.htmx import render_polled
 from runs_app.access import run_get
 
 from .choices import AssetKind
 from .search import SORTS, PageTooDeep, QueryError
 from .selectors import (
     asset_get,
-    asset_list,
     asset_preview,
     asset_search,
     asset_search_page,
     asset_use_list,
     asset_use_list_for_run,
+    asset_version_list,
     log_list_for_run,
     trace_group_detail_list,
     trace_group_list,
@@ -37,8 +38,6 @@ LOG_TAIL_LINES = 200
 LOG_TAIL_BYTES = 64 * 1024
 #: Characters of a traceback file shown when the row holds none.
 TRACEBACK_MAX_BYTES = 64 * 1024
-#: htmx "stop polling" status code.
-HTMX_STOP_POLLING = 286
 
 
 #: Error-trace groups the catalog page shows beside results that include traces.
@@ -137,18 +136,7 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
 def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     asset = asset_get(user=user, pk=pk)
-    versions = asset_list(
-        user=user,
-        filters={
-            "workspace": asset.workspace_id,
-            "project": asset.project_id,
-            "experiment": asset.experiment_id,
-            "run": asset.run_id,
-            "scope": asset.scope,
-            "kind": asset.kind,
-            "name": asset.name,
-        },
-    ).order_by("-version")[:50]
+    versions, versions_truncated = asset_version_list(user=user, asset=asset)
     return render(
         request,
         "assets_app/asset_detail.html",
@@ -159,6 +147,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if asset.data is not None
             else "",
             "versions": versions,
+            "versions_truncated": versions_truncated,
             "uses": asset_use_list(asset=asset)[:100],
             "preview": asset_preview(asset=asset) if asset.kind not in (AssetKind.LOG, AssetKind.ERROR_TRACE) else None,
             "log_lines": log_tail(asset=asset, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES)
@@ -288,14 +277,12 @@ def run_logs(request: HttpRequest, run_pk: int) -> HttpResponse:
     if selected is None and logs:
         selected = logs[0]
     lines = log_tail(asset=selected, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES) if selected else []
-    response = render(
+    return render_polled(
         request,
         "assets_app/partials/_run_logs.html",
         {"run": run, "logs": logs, "selected": selected, "lines": lines, "max_lines": LOG_TAIL_LINES},
+        done=run.is_terminal,
     )
-    if run.is_terminal:
-        response.status_code = HTMX_STOP_POLLING
-    return response
 
 
 @login_required

@@ -151,28 +151,56 @@ def encode_cursor(*, model: type[models.Model], ordering: Sequence[str], row: An
     values = [
         _dump(getattr(row, "pk" if name == "pk" else _field(model, name).attname)) for name, _ in _split(ordering)
     ]
-    raw = json.dumps({"d": direction, "o": _fingerprint(model, ordering), "k": values}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_pack(direction=direction, ordering=_fingerprint(model, ordering), values=values)
 
 
 def decode_cursor(cursor: str, *, model: type[models.Model], ordering: Sequence[str]) -> tuple[str, list[Any]]:
     """``(direction, key values)`` of a cursor; ``ValidationError({"cursor": …})`` if it is not one of ours."""
+    terms = _split(ordering)
+    direction, keys = cursor_unpack(cursor, ordering=_fingerprint(model, ordering), length=len(terms))
+    try:
+        values = [_load(_field(model, name), raw) for (name, _), raw in zip(terms, keys, strict=True)]
+    except (ValueError, TypeError, OverflowError):
+        raise ValidationError({"cursor": _BAD_CURSOR}) from None
+    return direction, values
+
+
+def cursor_pack(*, direction: str, ordering: str, values: list[Any]) -> str:
+    """The one cursor codec: URL-safe base64 of ``{"d": direction, "o": ordering, "k": values}``.
+
+    ``ordering`` names what the values are positions in (a fingerprint of a queryset
+    ordering, or a feed's own name), so a cursor of one list is refused by another.
+    ``values`` must be JSON primitives (datetimes as ISO strings).
+    """
+    raw = json.dumps({"d": direction, "o": ordering, "k": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_unpack(cursor: str, *, ordering: str, length: int) -> tuple[str, list[Any]]:
+    """``(direction, raw values)`` of a ``cursor_pack`` cursor made for ``ordering`` with ``length`` values.
+
+    The caller converts and checks each value. Raises ``ValidationError({"cursor": …})`` for
+    anything else (too long, not base64/JSON, another ordering, another number of values).
+    """
     try:
         if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError("too long")
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
         if not isinstance(data, dict) or data.get("d") not in ("n", "p"):
             raise ValueError("shape")
-        if data.get("o") != _fingerprint(model, ordering):
+        if data.get("o") != ordering:
             raise ValueError("ordering")
         keys = data.get("k")
-        terms = _split(ordering)
-        if not isinstance(keys, list) or len(keys) != len(terms):
+        if not isinstance(keys, list) or len(keys) != length:
             raise ValueError("keys")
-        values = [_load(_field(model, name), raw) for (name, _), raw in zip(terms, keys, strict=True)]
     except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, OverflowError):
         raise ValidationError({"cursor": _BAD_CURSOR}) from None
-    return data["d"], values
+    return data["d"], keys
+
+
+def bad_cursor() -> ValidationError:
+    """The error of a cursor whose values do not fit (the same message as every bad cursor)."""
+    return ValidationError({"cursor": _BAD_CURSOR})
 
 
 def _seek(ordering: Sequence[str], values: list[Any], *, forward: bool) -> Q:

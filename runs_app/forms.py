@@ -1,13 +1,21 @@
-"""HTML input parsing of runs_app pages; validation of business rules stays in the services."""
+"""Input parsing of runs_app: the HTML forms, and the query parsers pages and API share.
+
+Validation of business rules stays in the services.
+"""
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
+
+from assets_app.selectors import asset_kind_choices
 from molexp_site.json_input import JSONTooDeep, json_loads_bounded
 
-from .choices import Role
+from .choices import Role, RunStatus
 from .profiles import coerce_value
+from .selectors.compare import COMPARE_MAX_RUNS
 
 
 class BootstrapMixin:
@@ -146,3 +154,92 @@ class RunCloneForm(BootstrapMixin, forms.Form):
 
     def clean_overrides(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["overrides"].splitlines() if line.strip()]
+
+
+# --- query parsing shared by the pages and the API (plain functions: they return or raise) ---
+
+
+def activity_filters_clean(data: Any) -> dict[str, Any]:
+    """The activity filters from a query dict: ``kind`` (runs | assets), ``project`` (id),
+    ``status`` (a run status), ``asset_kind``; empty values are dropped.
+
+    Raises ``ValidationError`` naming each bad value.
+    """
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    kind = (data.get("kind") or "").strip()
+    if kind:
+        if kind in ("runs", "assets"):
+            cleaned["kind"] = kind
+        else:
+            errors["kind"] = "Choose runs or assets."
+    project = (data.get("project") or "").strip()
+    if project:
+        if project.isdigit() and len(project) <= 18:
+            cleaned["project"] = int(project)
+        else:
+            errors["project"] = "Not a project id."
+    status = (data.get("status") or "").strip()
+    if status:
+        if status in RunStatus.values:
+            cleaned["status"] = status
+        else:
+            errors["status"] = f"Unknown run status {status[:40]!r}."
+    asset_kind = (data.get("asset_kind") or "").strip()
+    if asset_kind:
+        if asset_kind in {value for value, _ in asset_kind_choices()}:
+            cleaned["asset_kind"] = asset_kind
+        else:
+            errors["asset_kind"] = f"Unknown asset kind {asset_kind[:40]!r}."
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def run_compare_parse_ids(values: list[str]) -> list[int]:
+    """Run ids from ``?runs=12,15`` (and/or repeated ``runs=``), in order, without repeats.
+
+    Raises ``ValidationError`` unless there are between 2 and ``COMPARE_MAX_RUNS`` valid ids.
+    """
+    ids: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or len(part) > 18:
+                raise ValidationError({"runs": f"{part[:40]!r} is not a run id."})
+            if int(part) not in ids:
+                ids.append(int(part))
+    if len(ids) < 2:
+        raise ValidationError({"runs": "Pick at least two runs to compare (?runs=12,15)."})
+    if len(ids) > COMPARE_MAX_RUNS:
+        raise ValidationError({"runs": f"At most {COMPARE_MAX_RUNS} runs can be compared at once."})
+    return ids
+
+
+#: Query parameters of a run's history page (the run page and ``/api/runs/{id}/history/``).
+EVENT_CURSOR_PARAMS = ("events_after", "events_before")
+
+
+def run_event_cursor_clean(query: Any) -> dict[str, Any]:
+    """The ``selectors.run_event_page`` arguments of a request's query: ``events_after=<id>``,
+    ``events_before=<id>`` or ``events=latest``.
+
+    Raises ``ValidationError`` for a cursor that is not an id (not a 500, whatever its length).
+    """
+    cursors: dict[str, int] = {}
+    for name in EVENT_CURSOR_PARAMS:
+        raw = query.get(name)
+        if raw in (None, ""):
+            continue
+        if not (isinstance(raw, str) and raw.isdigit() and len(raw) <= 18):
+            raise ValidationError({name: f"{name} must be an event id (a non-negative integer)."})
+        cursors[name] = int(raw)
+    if len(cursors) > 1:
+        raise ValidationError({"events_after": "Give events_after or events_before, not both."})
+    return {
+        "after": cursors.get("events_after"),
+        "before": cursors.get("events_before"),
+        "latest": query.get("events") == "latest",
+    }

@@ -12,7 +12,8 @@ Invariants:
   ``{"sha256", "size"}``; ``snapshot_hash`` is the hex SHA-256 of the manifest's
   canonical JSON (``sort_keys``, compact separators). Equal trees have equal hashes.
 - File bytes are stored once per SHA-256 under ``code/<aa>/<bb>/<sha256>`` in the
-  project's storage (``assets_app.storage``: file system or S3); a file whose hash
+  project's storage through ``assets_app.services.code_blob_store`` and read through
+  ``assets_app.selectors.code_blob_open`` (file system or S3); a file whose hash
   is already stored is never written again, so a sweep or a relaunch of an
   unchanged tree writes nothing.
 - The bytes hashed are the bytes stored: a file is read once per launch at most
@@ -44,7 +45,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from assets_app import storage
+from assets_app.selectors import code_blob_exists, code_blob_open
+from assets_app.services import code_blob_store
 
 IGNORE_FILE = ".molexpignore"
 SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
@@ -85,10 +87,6 @@ def manifest_hash(manifest: dict[str, dict]) -> str:
     canonical = {path: {"sha256": e["sha256"], "size": int(e["size"])} for path, e in manifest.items()}
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def blob_name(sha256: str) -> str:
-    return storage.code_blob_name(sha256)
 
 
 def workflow_root(workflow_source: str, path: Path) -> Path:
@@ -253,8 +251,7 @@ def bundle_collect(*, root: Path, workflow_rel: str, source: bytes, include: lis
 def bundle_store(bundle: Bundle) -> None:
     """Store every file of ``bundle`` not yet in storage, once per SHA-256 (outside any transaction)."""
     for item in bundle.files:
-        name = blob_name(item.sha256)
-        if not storage.exists(name):
+        if not code_blob_exists(sha256=item.sha256):
             data = item.data
             if data is None or hashlib.sha256(data).hexdigest() != item.sha256:
                 data = item.source.read_bytes()
@@ -262,12 +259,12 @@ def bundle_store(bundle: Bundle) -> None:
                     raise ValidationError(
                         {"workflow_source": f"{item.path} changed while the launch read it; launch again."}
                     )
-            storage.put_bytes(name, data)
+            code_blob_store(sha256=item.sha256, data=data)
 
 
 def bundle_file_read(sha256: str) -> bytes:
     """The stored bytes of one bundle file; ``FileNotFoundError`` when they are not stored."""
-    with storage.open_read(blob_name(sha256)) as fh:
+    with code_blob_open(sha256=sha256) as fh:
         return fh.read()
 
 

@@ -17,11 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import Asset, AssetUse
-from ..selectors import asset_get, asset_list, asset_use_list
+from ..selectors import ASSET_VERSION_LIST_MAX, asset_get, asset_use_list, asset_version_list
 
 #: Uses and versions the answer lists at most (newest first); ``*_truncated`` says when more exist.
 LINEAGE_MAX_USES = 1000
-LINEAGE_MAX_VERSIONS = 200
+#: Versions: ``assets_app.selectors.ASSET_VERSION_LIST_MAX`` (the asset page lists the same).
+LINEAGE_MAX_VERSIONS = ASSET_VERSION_LIST_MAX
 
 
 class LineageAssetSerializer(serializers.Serializer):
@@ -94,26 +95,13 @@ class AssetLineageView(APIView):
             .only("id", "run_id", "run__number", "run__experiment_id", "execution_id", "execution__number",
                   "task_name", "created_at")[: LINEAGE_MAX_USES + 1]
         )  # fmt: skip
-        versions = list(
-            asset_list(
-                user=request.user,
-                filters={
-                    "workspace": asset.workspace_id,
-                    "project": asset.project_id,
-                    "experiment": asset.experiment_id,
-                    "run": asset.run_id,
-                    "scope": asset.scope,
-                    "kind": asset.kind,
-                    "name": asset.name,
-                },
-            ).order_by("-version")[: LINEAGE_MAX_VERSIONS + 1]
-        )
+        versions, versions_truncated = asset_version_list(user=request.user, asset=asset)
         data = {
             "asset": asset,
             "producer": _producer(asset),
             "used_by": uses[:LINEAGE_MAX_USES],
             "used_by_truncated": len(uses) > LINEAGE_MAX_USES,
-            "versions": versions[:LINEAGE_MAX_VERSIONS],
-            "versions_truncated": len(versions) > LINEAGE_MAX_VERSIONS,
+            "versions": versions,
+            "versions_truncated": versions_truncated,
         }
         return Response(LineageSerializer(data).data)

@@ -1,8 +1,9 @@
 """``Authorization: Token …`` for DRF's tokens and scoped tokens (SPEC §13).
 
 A key starting ``mx_`` is a scoped token (``runs_app.services.tokens``): the user
-gets ``molexp_token_scope = (workspace_id, max_role)``, which the selectors that
-compute roles apply, so every endpoint honours it. Any other key is DRF's
+gets ``molexp_token_scope = (workspace_id, max_role)``, which the access rules
+(``runs_app/access.py``: ``visible_workspace_ids``, ``workspace_role``) apply, so every
+endpoint honours it. Any other key is DRF's
 unscoped token, as before. (Kept free of view imports: DRF loads it from settings.)
 """
 

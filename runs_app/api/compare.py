@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..choices import RunStatus
+from ..forms import activity_filters_clean, run_compare_parse_ids
 
 
 def _run(run) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class RunCompareView(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
-        run_ids = selectors.run_compare_parse_ids(request.query_params.getlist("runs"))
+        run_ids = run_compare_parse_ids(request.query_params.getlist("runs"))
         c = selectors.run_compare(user=request.user, run_ids=run_ids)
         body = {
             "workspace": c["workspace"].pk,
@@ -150,12 +151,13 @@ class WorkspaceActivityView(APIView):
     )
     def get(self, request: Request, workspace_pk: str) -> Response:
         workspace = selectors.workspace_get(user=request.user, pk=workspace_pk)
-        filters = selectors.activity_filters_clean(request.query_params)
+        filters = activity_filters_clean(request.query_params)
         feed = selectors.workspace_activity(
             user=request.user,
             workspace=workspace,
             filters=filters,
             cursor=request.query_params.get("cursor") or None,
+            limit=selectors.ACTIVITY_PAGE_SIZE,
         )
         next_url = None
         if feed["next_cursor"]:

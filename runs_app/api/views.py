@@ -32,6 +32,7 @@ from molexp_site.throttle import token_signin_guard
 from .. import selectors, services
 from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
+from ..forms import EVENT_CURSOR_PARAMS, run_event_cursor_clean
 from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from .serializers import (
     ExperimentCreateSerializer,
@@ -55,9 +56,6 @@ from .serializers import (
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
 )
-
-#: Runs listed by the launch preview as "this configuration already ran".
-PREVIEW_EXISTING_RUNS = 10
 
 
 class TokenCreateView(APIView):
@@ -227,20 +225,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         plan = services.launch_plan(experiment=experiment, capture_git=False, **body.validated_data)
-        existing = selectors.run_list_by_config_hash(
-            user=request.user, workspace=experiment.workspace, config_hash=plan.config_hash
-        )
-        cells = selectors.launch_preview_cells(user=request.user, workspace=experiment.workspace, plan=plan)
-        preview = {
-            "snapshot_hash": plan.snapshot_hash,
-            "cells": cells["cells"],
-            "profile": plan.profile,
-            "config": plan.config,
-            "config_hash": plan.config_hash,
-            "run_count": len(plan.cells),
-            "existing_runs": list(existing[:PREVIEW_EXISTING_RUNS]),
-            "existing_count": existing.count(),
-        }
+        preview = selectors.launch_preview(user=request.user, workspace=experiment.workspace, plan=plan)
         return Response(LaunchPreviewSerializer(preview).data)
 
 
@@ -298,9 +283,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ``events_next`` / ``events_previous``; ``?events=latest`` gives the newest page.
         """
         run = self.get_object()
-        page = selectors.run_event_page_for_query(run=run, query=request.query_params)
+        page = selectors.run_event_page(run=run, **run_event_cursor_clean(request.query_params))
         url = request.build_absolute_uri()
-        for name in ("events", *selectors.EVENT_CURSOR_PARAMS):
+        for name in ("events", *EVENT_CURSOR_PARAMS):
             url = remove_query_param(url, name)
         history = {
             "run": run.pk,

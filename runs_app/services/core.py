@@ -15,10 +15,8 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -36,7 +34,7 @@ from ..choices import (
 )
 from ..gitstate import git_capture
 from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
-from ..selectors import path_in_server_data, workflow_part_is_hidden, workspace_require_role
+from ..selectors import workflow_path_is_server_file, workflow_resolve, workspace_require_role  # noqa: F401 - re-exported
 from ..snapshot import workflow_root
 
 logger = logging.getLogger(__name__)
@@ -283,70 +281,6 @@ def project_create(*, user, workspace: Workspace, name: str, slug: str = "", des
     project.full_clean()
     project.save()
     return project
-
-
-def workflow_resolve(workflow_source: str) -> Path:
-    """The absolute path of ``workflow_source`` under one of ``MOLEXP_WORKFLOW_DIRS``.
-
-    The name must be a relative path to a ``.py`` file that stays inside its
-    directory (no ``..``, no absolute path, no symlink escaping the directory)
-    and that discovery would list: no hidden or private part (``.x``, ``_x``),
-    neither as named nor once symlinks are resolved, and not inside a folder of
-    uploaded or run-written files (``selectors.server_data_dirs``). SPEC §12:
-    only the server's workflow files run; private helpers are not workflows.
-    Raises ``ValidationError`` naming the problem.
-    """
-    raw = (workflow_source or "").strip()
-    if not raw:
-        raise ValidationError(
-            {"workflow_source": "A workflow file is required (a path relative to a workflow directory)."}
-        )
-    if "\x00" in raw or raw.startswith(("/", "\\")) or ".." in Path(raw).parts or Path(raw).is_absolute():
-        raise ValidationError({"workflow_source": f"{raw!r} must be a relative path inside a workflow directory."})
-    if not raw.endswith(".py"):
-        raise ValidationError({"workflow_source": f"{raw!r} is not a Python file (.py)."})
-    hidden = ValidationError(
-        {"workflow_source": f"{raw!r} is a hidden or private file (a part starts with '.' or '_'): not a workflow."}
-    )
-    if workflow_part_is_hidden(Path(raw).parts):
-        raise hidden
-    for directory in settings.MOLEXP_WORKFLOW_DIRS:
-        root = Path(directory).resolve()
-        candidate = (root / raw).resolve()
-        if candidate.is_file() and candidate.is_relative_to(root):
-            if workflow_part_is_hidden(candidate.relative_to(root).parts):
-                raise hidden
-            if path_in_server_data(candidate):
-                raise ValidationError(
-                    {"workflow_source": f"{raw!r} lies in a folder of uploaded or run-written files "
-                     "(MEDIA_ROOT, MOLEXP_UPLOAD_DIR, MOLEXP_WORK_DIR or MOLEXP_VAR_DIR): not a workflow."}
-                )  # fmt: skip
-            return candidate
-    dirs = ", ".join(str(d) for d in settings.MOLEXP_WORKFLOW_DIRS) or "(none configured)"
-    raise ValidationError({"workflow_source": f"No workflow file {raw!r} in the workflow directories: {dirs}."})
-
-
-def workflow_path_is_server_file(path: Path) -> bool:
-    """True when ``path`` (absolute) is a ``.py`` file that ``workflow_resolve`` could return.
-
-    The last check before a file is handed to the topology inspector: whatever a
-    caller passes, only a non-hidden file inside ``MOLEXP_WORKFLOW_DIRS`` is inspected.
-    """
-    try:
-        real = Path(path).resolve()
-    except (OSError, RuntimeError):
-        return False
-    if real.suffix != ".py" or not real.is_file():
-        return False
-    for directory in settings.MOLEXP_WORKFLOW_DIRS:
-        root = Path(directory).resolve()
-        if (
-            real.is_relative_to(root)
-            and not workflow_part_is_hidden(real.relative_to(root).parts)
-            and not path_in_server_data(real)
-        ):
-            return True
-    return False
 
 
 def experiment_create(

@@ -48,14 +48,13 @@ from django.utils.dateparse import parse_datetime
 from assets_app import services as asset_services
 
 from .. import snapshot as code_snapshot
-from ..access import role_at_least
+from ..access import external_execution_for_write, role_at_least, workspace_role
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..fingerprint import run_fingerprint
 from ..gitstate import COMMITTED, MAX_DIFF_BYTES, MAX_UNTRACKED, MODIFIED, UNTRACKED
 from ..models import EventSubject, Execution, Experiment, Project, Run, RunEvent
 from ..profiles import MOLCFG_NAME
 from ..profiles import config_hash as compute_config_hash
-from ..selectors import external_execution_for_write, workspace_role
 from .core import _clean_name, _unique_slug
 from .execution import _finish
 from .launch import _allocate_run_numbers, _source_blob_id

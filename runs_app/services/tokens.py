@@ -4,7 +4,7 @@ Invariants:
 - The key (``mx_`` + 40 random characters) is returned once by ``scoped_token_create``;
   only its SHA-256 is stored.
 - A token never grants more than its owner has: the effective role is the lower of
-  the membership and the token's maximum (``selectors.workspace_role``).
+  the membership and the token's maximum (``access.workspace_role``).
 - The token's owner and the owners of its workspace may revoke it; revoked or
   expired tokens authenticate nothing.
 """
@@ -20,9 +20,9 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from ..access import workspace_require_role, workspace_role
 from ..choices import Role
 from ..models import Membership, ScopedToken, Workspace
-from ..selectors import workspace_require_role, workspace_role
 
 KEY_PREFIX = "mx_"  # runs_app.api.auth.SCOPED_PREFIX
 MAX_DAYS = 366

@@ -1,32 +1,25 @@
 """HTML views of runs_app, one module per area; ``urls.py`` refers to them as ``views.<name>``."""
 
+from .account import api_token
 from .activity import workspace_activity
 from .compare import run_compare
+from .experiments import experiment_create, experiment_detail, project_create, project_detail
 from .help import help_workflows
 from .invitations import invitation_list
-from .pages import (
-    api_token,
-    dashboard,
-    experiment_create,
-    experiment_detail,
-    project_create,
-    project_detail,
+from .launch import run_launch, run_launch_preview
+from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
+from .runs import (
     run_by_id,
     run_cancel,
     run_clone,
     run_detail,
-    run_launch,
-    run_launch_preview,
     run_metrics_data,
     run_rerun,
     run_resume,
     run_status,
     run_timeline,
-    workspace_create,
-    workspace_detail,
-    workspace_members,
 )
-from .reproduce import run_how_to, run_reproduce, run_reproduce_panel
+from .workspaces import dashboard, workspace_create, workspace_detail, workspace_members
 
 __all__ = [
     "api_token",

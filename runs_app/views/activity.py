@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from .. import selectors
 from ..choices import RunStatus
+from ..forms import activity_filters_clean
 
 
 @login_required
@@ -25,9 +26,13 @@ def workspace_activity(request: HttpRequest, ws: str) -> HttpResponse:
     errors: list[str] = []
     feed: dict = {"entries": [], "next_cursor": None}
     try:
-        filters = selectors.activity_filters_clean(request.GET)
+        filters = activity_filters_clean(request.GET)
         feed = selectors.workspace_activity(
-            user=user, workspace=workspace, filters=filters, cursor=request.GET.get("cursor") or None
+            user=user,
+            workspace=workspace,
+            filters=filters,
+            cursor=request.GET.get("cursor") or None,
+            limit=selectors.ACTIVITY_PAGE_SIZE,
         )
     except ValidationError as exc:
         errors = [m for messages in exc.message_dict.values() for m in messages]

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import selectors
+from ..forms import run_compare_parse_ids
 
 
 def _display(value: Any) -> str:
@@ -45,7 +46,7 @@ def run_compare(request: HttpRequest) -> HttpResponse:
     A run the user may not read: 404.
     """
     try:
-        run_ids = selectors.run_compare_parse_ids(request.GET.getlist("runs"))
+        run_ids = run_compare_parse_ids(request.GET.getlist("runs"))
         comparison = selectors.run_compare(user=request.user, run_ids=run_ids)
     except ValidationError as exc:
         return render(request, "runs_app/run_compare.html", {"errors": _messages(exc)}, status=400)

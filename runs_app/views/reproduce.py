@@ -19,11 +19,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from molexp_site.errors import Conflict, TooManyRequests
+from molexp_site.htmx import render_polled
 
 from .. import selectors, services
 from ..policy import run_actions
 from ..services.reproduce import KEY_PACKAGES
-from .pages import HTMX_STOP_POLLING, _redirect
+from .common import redirect_after_post
 
 #: Runs with the same configuration the panel lists at most.
 SAME_CONFIG_LIMIT = 50
@@ -38,12 +39,12 @@ def run_reproduce(request: HttpRequest, pk: int) -> HttpResponse:
         copy = services.run_reproduce(user=request.user, run=run)
     except (Conflict, TooManyRequests) as exc:
         messages.error(request, exc.message)
-        return _redirect(request, run.get_absolute_url())
+        return redirect_after_post(request, run.get_absolute_url())
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
-        return _redirect(request, run.get_absolute_url())
+        return redirect_after_post(request, run.get_absolute_url())
     messages.success(request, f"Run {copy.number} reproduces run {run.number}; the verdict follows when it ends.")
-    return _redirect(request, copy.get_absolute_url())
+    return redirect_after_post(request, copy.get_absolute_url())
 
 
 def _reproduce_context(*, user, run) -> dict[str, Any]:
@@ -79,10 +80,7 @@ def run_reproduce_panel(request: HttpRequest, pk: int) -> HttpResponse:
     """
     run = selectors.run_get(user=request.user, pk=pk)
     context = _reproduce_context(user=request.user, run=run)
-    response = render(request, "runs_app/partials/_run_reproduce.html", context)
-    if not context["pending"]:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return render_polled(request, "runs_app/partials/_run_reproduce.html", context, done=not context["pending"])
 
 
 def _cli_value(value: Any) -> str:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from .. import selectors
 from ..choices import RunStatus
 from ..filtersets import RunFilterSet
-from .pages import _with_durations, run_page
+from .common import run_page, with_durations
 
 
 @login_required
@@ -26,7 +26,7 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
     runs = selectors.run_list(user=request.user, filters={"workspace": workspace.pk})
     filterset = RunFilterSet(request.GET or None, queryset=runs)
     page, page_error = run_page(request, filterset.qs)
-    page.object_list = _with_durations(page.object_list)
+    page.object_list = with_durations(page.object_list)
     context = {
         "workspace": workspace,
         "experiments": selectors.experiment_list(user=request.user).filter(workspace=workspace),

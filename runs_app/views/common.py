@@ -1,0 +1,89 @@
+"""Helpers the runs_app HTML views share: redirects that work for htmx, form errors, role checks,
+durations and the keyset page of a run list.
+
+Invariants: no view lives here, and nothing here reads or writes rows except ``run_page``
+(two queries: the page's rows and the capped count).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django_htmx.http import HttpResponseClientRedirect
+
+from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
+
+from .. import selectors
+from ..access import role_at_least
+
+#: Rows of a run list page.
+PAGE_SIZE = 25
+
+
+def redirect_after_post(request: HttpRequest, url: str) -> HttpResponse:
+    """POST-then-redirect that also works for htmx-boosted forms."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def form_add_errors(form, exc: ValidationError) -> None:
+    """Attach a service's ValidationError to the form (field errors where the field exists)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+#: Whether a workspace role (None: no member) is at least ``needed`` (for showing controls):
+#: the one role comparison, ``runs_app.access.role_at_least``.
+role_allows = role_at_least
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def format_duration(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{value.total_seconds():.1f} s"
+
+
+def run_page(request: HttpRequest, runs) -> tuple[KeysetPage, str | None]:
+    """One keyset page of a run list (``?cursor=``, or ``?page=N`` for shallow pages) and an error.
+
+    A bad cursor or too deep a page number gives the first page and a message (the view answers
+    400), never a 500. Two queries: the rows and the capped count.
+    """
+    cursor = request.GET.get("cursor") or None
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isdigit() and len(raw) <= 6 and int(raw) >= 1 else 1
+    try:
+        page = keyset_page(runs, ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE, cursor=cursor, page=number)
+        return page, None
+    except ValidationError as exc:
+        error = " ".join(m for messages in exc.message_dict.values() for m in messages)
+    except PageTooDeep as exc:
+        error = str(exc)
+    return keyset_page(runs, ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE), error
+
+
+def with_durations(runs) -> list:
+    rows = list(runs)
+    for row in rows:
+        row.duration_display = format_duration(row.duration)
+    return rows

@@ -1,0 +1,169 @@
+"""Projects and experiments: create forms, the project page and the experiment page (its run list).
+
+Invariants: the experiment page's run list is a keyset page of ``selectors.run_list`` filtered by
+``RunFilterSet`` (the API's filters) at a constant number of queries; htmx gets the table alone.
+Workflow topologies are inspected in a subprocess (``services.workflow_list``), never imported.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import selectors, services
+from ..choices import Role, RunStatus
+from ..filtersets import RunFilterSet
+from ..forms import (
+    ExperimentCreateForm,
+    ProjectCreateForm,
+)
+from .common import form_add_errors, redirect_after_post, role_allows, run_page, with_durations
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request: HttpRequest, ws: str) -> HttpResponse:
+    workspace = selectors.workspace_get(user=request.user, slug=ws)
+    selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
+    form = ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(user=request.user, workspace=workspace, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_errors(form, exc)
+        else:
+            messages.success(request, f"Project “{project.name}” created.")
+            return redirect_after_post(request, project.get_absolute_url())
+    return render(request, "runs_app/project_create.html", {"workspace": workspace, "form": form})
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, ws: str, project: str) -> HttpResponse:
+    user = request.user
+    workspace = selectors.workspace_get(user=user, slug=ws)
+    project_obj = selectors.project_get(user=user, workspace=workspace, slug=project)
+    role = selectors.workspace_role(user=user, workspace=workspace)
+    return render(
+        request,
+        "runs_app/project_detail.html",
+        {
+            "workspace": workspace,
+            "project": project_obj,
+            "can_edit": role_allows(role, Role.EDITOR),
+            "experiments": selectors.experiment_list(user=user, project=project_obj),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpResponse:
+    workspace = selectors.workspace_get(user=request.user, slug=ws)
+    project_obj = selectors.project_get(user=request.user, workspace=workspace, slug=project)
+    selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
+    form = ExperimentCreateForm(request.POST or None, workflow_files=selectors.workflow_file_list())
+    if request.method == "POST" and form.is_valid():
+        try:
+            experiment = services.experiment_create(user=request.user, project=project_obj, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_errors(form, exc)
+        else:
+            messages.success(request, f"Experiment “{experiment.name}” created.")
+            return redirect_after_post(request, experiment.get_absolute_url())
+    return render(
+        request,
+        "runs_app/experiment_create.html",
+        {"workspace": workspace, "project": project_obj, "form": form},
+    )
+
+
+@login_required
+@require_GET
+def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
+    user = request.user
+    experiment_obj = selectors.experiment_get_by_path(
+        user=user, ws=ws, project=project, experiment=experiment, with_role=True
+    )
+    runs = selectors.run_list(user=user, filters={"experiment": experiment_obj.pk})
+    filterset = RunFilterSet(request.GET or None, queryset=runs)
+    page, page_error = run_page(request, filterset.qs)
+    page.object_list = with_durations(page.object_list)
+    metrics = selectors.metric_latest_by_run(run_ids=[r.pk for r in page.object_list])
+    for row in page.object_list:
+        row.last_metrics = metrics.get(row.pk, [])
+    context = {
+        "experiment": experiment_obj,
+        "project": experiment_obj.project,
+        "workspace": experiment_obj.workspace,
+        "filter_form": filterset.form,
+        "statuses": RunStatus.choices,
+        "status": request.GET.get("status", ""),
+        "page": page,
+        "page_error": page_error,
+    }
+    code = 400 if page_error else 200
+    if request.htmx:
+        return render(request, "runs_app/partials/_run_table.html", context, status=code)
+    role = experiment_obj.role
+    entry = workflow_entry(experiment_obj)
+    topology = _topology(experiment_obj, entry)
+    context.update(
+        {
+            "can_edit": role_allows(role, Role.EDITOR),
+            "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
+            "profiles": (entry or {}).get("profiles", []),
+            "topology": topology,
+            "graph": _mermaid(topology),
+        }
+    )
+    return render(request, "runs_app/experiment_detail.html", context, status=code)
+
+
+def workflow_entry(experiment) -> dict | None:
+    """The ``workflow_list()`` entry of the experiment's file (topologies come from a subprocess)."""
+    for entry in services.workflow_list():
+        if entry["workflow_source"] == experiment.workflow_source:
+            return entry
+    return None
+
+
+def _topology(experiment, entry: dict | None) -> dict:
+    """The experiment's stored topology, else the one inspected from its file now; {} if unknown."""
+    if (experiment.topology or {}).get("tasks"):
+        return experiment.topology
+    workflows = (entry or {}).get("workflows", [])
+    for workflow in workflows:
+        if workflow.get("name") == experiment.workflow_name:
+            return workflow
+    return workflows[0] if len(workflows) == 1 else {}
+
+
+_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
+
+
+def _mermaid(topology: dict) -> str:
+    """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
+    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
+    # character in a label that could end it or start another mermaid statement.
+    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    if not tasks:
+        return ""
+    ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
+    lines = ["flowchart LR"]
+    for task in tasks:
+        label = _MERMAID_UNSAFE.sub(" ", task["name"])
+        if task.get("map_over"):
+            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
+        lines.append(f'  {ids[task["name"]]}["{label}"]')
+    for task in tasks:
+        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
+            if isinstance(dep, str) and dep in ids:
+                lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
+    return "\n".join(lines)
