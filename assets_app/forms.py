@@ -6,6 +6,8 @@ API); this module only shapes the choices its page offers.
 
 from __future__ import annotations
 
+from django import forms
+
 from .choices import AssetKind
 
 
@@ -16,3 +18,20 @@ def catalog_filter_choices(*, workspaces, projects) -> dict[str, list[tuple[str,
         "workspaces": [(str(w.pk), w.name) for w in workspaces],
         "projects": [(str(p.pk), f"{p.workspace.name} / {p.name}") for p in projects],
     }
+
+
+class AssetEditForm(forms.Form):
+    """The asset page's edit form (SPEC §14): comma-separated tags and a description."""
+
+    tags = forms.CharField(required=False, max_length=5000, help_text="Comma-separated.")
+    description = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 3}),
+                                  strip=False)  # fmt: skip
+
+    def cleaned_tags(self) -> list[str]:
+        return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
+
+
+class AssetAliasForm(forms.Form):
+    """Set an alias on the version shown (or move it here)."""
+
+    alias = forms.CharField(max_length=64)

@@ -204,6 +204,8 @@ class Asset(models.Model):
             models.Index(fields=["project", "-id"], name="asset_project_id"),
             # Logs still being written (a folder of segments): the maintenance finalizes abandoned ones.
             models.Index(fields=["id"], condition=models.Q(kind="log", file__endswith="/"), name="asset_live_log"),
+            # Blob garbage collection re-checks "does any row still point at these bytes" by name.
+            models.Index(fields=["file"], name="asset_file"),
         ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -370,3 +372,54 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.id} of {self.filename} ({self.offset}/{self.length})"
+
+
+class BlobClaim(models.Model):
+    """A writer's claim on a content-addressed object it is about to reference (docs/lifecycle.md).
+
+    Every writer that stores bytes under a content-addressed name, or finds them stored
+    already and skips the write, upserts this row (``claimed_at`` = now) *before* it
+    checks whether the object exists. The garbage collector takes the same row (insert,
+    then ``SELECT … FOR UPDATE``) in the transaction that re-checks references and
+    deletes the bytes, so a writer either claims first (and the collector skips the
+    name) or waits until the bytes are gone (and writes them again). ``claimed_at`` is
+    empty on a row the collector inserted only to hold the lock.
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssetAlias(models.Model):
+    """A named pointer (``best``, ``paper-fig3``) at one version of an asset name in its scope (SPEC §14).
+
+    Unique per (scope, kind, name, alias): moving it (``asset_alias_set``) points the same
+    row at another version of that name; the move is recorded in the audit log.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="aliases")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="asset_aliases")
+    scope_key = models.CharField(max_length=100, editable=False)
+    kind = models.CharField(max_length=12, choices=AssetKind.choices)
+    name = models.CharField(max_length=255)
+    alias = models.CharField(max_length=64)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [
+            models.UniqueConstraint(fields=["scope_key", "kind", "name", "alias"], name="asset_alias_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["asset"], name="asset_alias_asset"),
+            models.Index(fields=["workspace", "alias"], name="asset_alias_ws_alias"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.alias}"

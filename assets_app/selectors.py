@@ -17,7 +17,8 @@ from runs_app.access import scope_to_user
 
 from . import storage
 from .choices import AssetKind  # re-exported: runs_app reads asset kinds through selectors
-from .models import Asset, AssetUse
+from .models import Asset, AssetAlias, AssetUse
+from .usage import storage_usage_get, workspace_physical_bytes  # noqa: F401 - storage use (SPEC §14), for runs_app
 
 ASSET_LIST_FIELDS = (
     "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",
@@ -80,6 +81,15 @@ def asset_version_list(*, user, asset: Asset, limit: int = ASSET_VERSION_LIST_MA
         ).order_by("-version")[: limit + 1]
     )
     return versions[:limit], len(versions) > limit
+
+
+def asset_alias_list(*, asset: Asset) -> list[dict]:
+    """The aliases of ``asset``'s name in its scope, each with the version it points at; one query."""
+    return list(
+        AssetAlias.objects.filter(scope_key=asset.scope_key, kind=asset.kind, name=asset.name)
+        .order_by("alias")
+        .values("alias", "asset_id", "asset__version")
+    )
 
 
 def asset_use_list(*, asset: Asset) -> QuerySet[AssetUse]:

@@ -27,7 +27,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -134,6 +136,56 @@ def list_files(prefix: str) -> list[str]:
         return []
     _dirs, files = default_storage.listdir(prefix)
     return sorted(prefix + f for f in files if not f.startswith("."))
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str
+    size: int
+    modified: datetime  # aware, UTC
+
+
+def walk(prefix: str) -> Iterator[StoredObject]:
+    """Every object below the folder ``prefix`` (ending with ``/``), recursively, with size and modification time.
+
+    Temporary files (names starting with ``.``) are left out. On an object store this is
+    one paginated ``ListObjectsV2`` (sizes and times come with the listing); on the file
+    system a directory walk.
+    """
+    if is_local():
+        root = Path(default_storage.path(prefix))
+        for folder, _dirs, files in os.walk(root):
+            for fname in sorted(files):
+                if fname.startswith("."):
+                    continue
+                path = Path(folder) / fname
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue
+                rel = path.relative_to(root).as_posix()
+                yield StoredObject(prefix + rel, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC))
+        return
+    if hasattr(default_storage, "bucket_name") and hasattr(default_storage, "connection"):
+        client = default_storage.connection.meta.client
+        location = (getattr(default_storage, "location", "") or "").strip("/")
+        key_prefix = f"{location}/{prefix}" if location else prefix
+        strip = len(key_prefix) - len(prefix)
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=default_storage.bucket_name, Prefix=key_prefix):
+            for obj in page.get("Contents", ()):
+                name = obj["Key"][strip:]
+                if name.rsplit("/", 1)[-1].startswith("."):
+                    continue
+                yield StoredObject(name, int(obj["Size"]), obj["LastModified"])
+        return
+    dirs, files = default_storage.listdir(prefix)  # any other backend: its own listing
+    for fname in sorted(files):
+        if not fname.startswith("."):
+            name = prefix + fname
+            yield StoredObject(name, default_storage.size(name), default_storage.get_modified_time(name))
+    for sub in sorted(dirs):
+        yield from walk(f"{prefix}{sub}/")
 
 
 def segment_stamp(name: str) -> tuple[int, int | None]:

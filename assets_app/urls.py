@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import library_views, upload_views, views
+from . import edit_views, library_views, upload_views, views
 
 app_name = "assets"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("catalog/", views.asset_list_view, name="asset-list"),
     path("assets/<int:pk>/", views.asset_detail, name="asset-detail"),
     path("assets/<int:pk>/download/", views.asset_download, name="asset-download"),
+    path("assets/<int:pk>/edit/", edit_views.asset_edit_view, name="asset-edit"),
+    path("assets/<int:pk>/alias/", edit_views.asset_alias_view, name="asset-alias"),
     path("uploads/new/", upload_views.upload_new, name="upload"),
     path("assets/runs/<int:run_pk>/inputs/", views.run_inputs, name="run-inputs"),
     path("assets/runs/<int:run_pk>/logs/", views.run_logs, name="run-logs"),

@@ -14,11 +14,13 @@ from django.views.decorators.http import require_GET
 
 from molexp_site import keyset
 from molexp_site.htmx import render_polled
-from runs_app.access import run_get
+from runs_app.access import role_at_least, run_get, workspace_role
+from runs_app.choices import Role
 
 from .choices import AssetKind
 from .search import SORTS, PageTooDeep, QueryError
 from .selectors import (
+    asset_alias_list,
     asset_get,
     asset_preview,
     asset_search,
@@ -148,6 +150,9 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else "",
             "versions": versions,
             "versions_truncated": versions_truncated,
+            "aliases": asset_alias_list(asset=asset),
+            "can_edit": not asset.imported
+            and role_at_least(workspace_role(user=user, workspace=asset.workspace), Role.EDITOR),
             "uses": asset_use_list(asset=asset)[:100],
             "preview": asset_preview(asset=asset) if asset.kind not in (AssetKind.LOG, AssetKind.ERROR_TRACE) else None,
             "log_lines": log_tail(asset=asset, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES)

@@ -128,6 +128,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The client address the audit log records (molexp_site/audit_context.py).
+    "molexp_site.audit_context.AuditContextMiddleware",
     # Refused sign-ins (molexp_site/throttle.py) answer 429 on every login path.
     "molexp_site.throttle.SigninThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -398,6 +400,10 @@ MOLEXP_WORKER_HOSTNAME = env_str("MOLEXP_WORKER_HOSTNAME", "")
 # tus uploads (SPEC §7): largest Upload-Length accepted, hours an unfinished upload lives after its last PATCH.
 MOLEXP_UPLOAD_MAX_SIZE = env_int("MOLEXP_UPLOAD_MAX_SIZE", 50 * 1024**3)
 MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)
+# Blob garbage collection (docs/lifecycle.md): an object younger than this, or claimed by a
+# writer within this long, is never freed. It must exceed the time between a writer's
+# claim and the commit of the row that references the bytes.
+MOLEXP_GC_GRACE_SECONDS = env_int("MOLEXP_GC_GRACE_SECONDS", 86400)
 MOLEXP_REPRODUCE_RTOL = env_float("MOLEXP_REPRODUCE_RTOL", 1e-9)
 MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)

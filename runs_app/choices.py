@@ -86,3 +86,21 @@ EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
 
 TERMINAL_RUN_STATUSES = frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLED, _S.LOST})
 ACTIVE_RUN_STATUSES = frozenset({_S.PENDING, _S.QUEUED, _S.RUNNING, _S.CANCELLING})
+
+
+class AuditAction(models.TextChoices):
+    """What an ``AuditEvent`` records (SPEC §14): security-relevant actions only."""
+
+    MEMBERSHIP_SET = "membership.set", "Member added or role changed"
+    MEMBERSHIP_REMOVE = "membership.remove", "Member removed"
+    INVITATION_CREATE = "invitation.create", "Invitation sent"
+    INVITATION_ACCEPT = "invitation.accept", "Invitation accepted"
+    INVITATION_DECLINE = "invitation.decline", "Invitation declined"
+    TOKEN_CREATE = "token.create", "API token created"
+    TOKEN_REVOKE = "token.revoke", "API token revoked"
+    CRATE_IMPORT = "crate.import", "RO-Crate imported"
+    CRATE_EXPORT = "crate.export", "RO-Crate exported"
+    ALIAS_SET = "alias.set", "Alias set"
+    ALIAS_MOVE = "alias.move", "Alias moved"
+    QUOTA_SET = "quota.set", "Storage quota changed"
+    GC_PURGE = "gc.purge", "Unreferenced bytes freed"

@@ -15,8 +15,8 @@ from drf_spectacular.utils import extend_schema_field
 
 from molexp_site.filters import IdFilter
 
-from .choices import RunStatus
-from .models import Experiment, Metric, Project, Run
+from .choices import AuditAction, RunStatus
+from .models import AuditEvent, Experiment, Metric, Project, Run
 
 
 class ProjectFilterSet(django_filters.FilterSet):
@@ -166,3 +166,18 @@ class RunFilterSet(django_filters.FilterSet):
         if 6 <= len(value) < 64 and all(c in "0123456789abcdef" for c in value):
             return queryset.filter(fingerprint__startswith=value)
         return queryset.filter(fingerprint=value)
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    """The audit log's filters (page and API): workspace, action, actor (username), object type, time range."""
+
+    workspace = IdFilter(field_name="workspace_id")
+    action = django_filters.ChoiceFilter(choices=AuditAction.choices)
+    actor = django_filters.CharFilter(field_name="actor_name", max_length=150)
+    object_type = django_filters.CharFilter(field_name="object_type", max_length=100)
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["workspace", "action", "actor", "object_type", "after", "before"]

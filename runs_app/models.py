@@ -13,9 +13,13 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
+
+from molexp_site.audit_context import current_client
 
 from .choices import (
     TERMINAL_RUN_STATUSES,
+    AuditAction,
     EventSubject,
     ExecutionStatus,
     Role,
@@ -40,6 +44,11 @@ class Workspace(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="SPEC §14: physical asset bytes this workspace may hold (empty: no bound).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -370,7 +379,7 @@ class ScopedToken(models.Model):
     """An API token limited to one workspace and a maximum role, with an expiry (SPEC §13).
 
     Only the SHA-256 of the key is stored; the key is shown once at creation. The
-    scope is applied where roles are computed (``selectors.workspace_role`` and
+    scope is applied where roles are computed (``access.workspace_role`` and
     ``visible_workspace_ids``), so every endpoint honours it.
     """
 
@@ -394,3 +403,82 @@ class ScopedToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) for {self.workspace_id} as ≤{self.max_role}"
+
+
+class AuditEventManager(models.Manager):
+    def record(
+        self,
+        *,
+        action: str,
+        actor=None,
+        workspace: Workspace | None = None,
+        obj: models.Model | None = None,
+        object_type: str = "",
+        object_id: str | int = "",
+        object_repr: str = "",
+        details: dict | None = None,
+        client: str | None = None,
+    ) -> AuditEvent:
+        """Append one event (the single code path for every audited action; SPEC §14).
+
+        ``obj`` fills the object's type, id and text unless they are given; ``client``
+        defaults to the address of the request being served (``molexp_site.audit_context``).
+        """
+        if obj is not None:
+            object_type = object_type or obj._meta.label_lower
+            object_id = object_id or obj.pk
+            object_repr = object_repr or str(obj)
+        actor = actor if getattr(actor, "is_authenticated", False) else None
+        return self.create(
+            action=action,
+            actor=actor,
+            actor_name=actor.get_username() if actor is not None else "",
+            workspace=workspace,
+            object_type=object_type[:100],
+            object_id=str(object_id)[:64],
+            object_repr=object_repr[:255],
+            details=details or {},
+            client=(current_client() if client is None else client)[:64],
+        )
+
+
+class AuditEvent(models.Model):
+    """One security-relevant action (SPEC §14), append-only: who did what to which object, when and from where.
+
+    ``actor_name`` keeps the username if the user is deleted later; ``workspace`` is empty
+    for events outside any workspace (a garbage collection, a token), which staff alone read.
+    """
+
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")  # fmt: skip
+    actor_name = models.CharField(max_length=150, blank=True)
+    workspace = models.ForeignKey(Workspace, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="audit_events")  # fmt: skip
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255, blank=True)
+    client = models.CharField(max_length=64, blank=True, help_text="The client's address (REMOTE_ADDR).")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEventManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The log is keyset-paginated newest first, per workspace (owners) or whole (staff).
+            models.Index(fields=["workspace", "-created_at", "-id"], name="audit_ws_created_id"),
+            models.Index(fields=["-created_at", "-id"], name="audit_created_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

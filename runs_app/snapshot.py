@@ -46,7 +46,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from assets_app.selectors import code_blob_exists, code_blob_open
-from assets_app.services import code_blob_store
+from assets_app.services import code_blob_claim, code_blob_store
 
 IGNORE_FILE = ".molexpignore"
 SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
@@ -249,7 +249,13 @@ def bundle_collect(*, root: Path, workflow_rel: str, source: bytes, include: lis
 
 
 def bundle_store(bundle: Bundle) -> None:
-    """Store every file of ``bundle`` not yet in storage, once per SHA-256 (outside any transaction)."""
+    """Store every file of ``bundle`` not yet in storage, once per SHA-256 (outside any transaction).
+
+    The names are claimed first (``code_blob_claim``, docs/lifecycle.md): a garbage collection
+    running at the same time either skips them or has deleted them before the existence
+    checks below, which then write them again.
+    """
+    code_blob_claim(sha256s=[item.sha256 for item in bundle.files])
     for item in bundle.files:
         if not code_blob_exists(sha256=item.sha256):
             data = item.data

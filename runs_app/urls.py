@@ -1,9 +1,11 @@
 from django.urls import path
 
 from . import views
+from .views import audit as audit_views
 from .views import crate as crate_views
 from .views import runs_search
 from .views import tokens as token_views
+from .views import usage as usage_views
 
 app_name = "runs"
 
@@ -16,6 +18,8 @@ urlpatterns = [
     path("w/<slug:ws>/members/", views.workspace_members, name="workspace-members"),
     path("w/<slug:ws>/activity/", views.workspace_activity, name="workspace-activity"),
     path("w/<slug:ws>/runs/", runs_search.workspace_runs, name="workspace-runs"),
+    path("w/<slug:ws>/usage/", usage_views.workspace_usage, name="workspace-usage"),
+    path("w/<slug:ws>/audit/", audit_views.workspace_audit, name="workspace-audit"),
     path("w/<slug:ws>/p/new/", views.project_create, name="project-create"),
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),

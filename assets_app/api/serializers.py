@@ -35,12 +35,16 @@ class AssetSerializer(serializers.ModelSerializer):
 
 
 _DETAIL_FIELDS = [
-    *LIST_FIELDS, "description", "metadata", "producer_execution", "created_by",
+    *LIST_FIELDS, "description", "metadata", "producer_execution", "created_by", "aliases",
 ]  # fmt: skip
 
 
 class AssetDetailSerializer(AssetSerializer):
-    """The record common to every kind: the list row plus description, metadata and producer."""
+    """The record common to every kind: the list row plus description, metadata, producer and aliases."""
+
+    aliases = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="alias", help_text="Aliases pointing at this version (SPEC §14)."
+    )
 
     class Meta(AssetSerializer.Meta):
         fields = _DETAIL_FIELDS
@@ -159,3 +163,25 @@ class TraceGroupSerializer(serializers.Serializer):
     last_seen = serializers.DateTimeField()
     sample_id = serializers.IntegerField(help_text="The newest trace (an asset id).")
     runs = TraceRunSerializer(many=True, help_text="Latest runs hit (capped).")
+
+
+class AssetUpdateSerializer(serializers.Serializer):
+    """``PATCH /api/assets/{id}/`` (SPEC §14): tags and description, editors."""
+
+    tags = serializers.ListField(child=serializers.CharField(max_length=100, allow_blank=True), required=False,
+                                 max_length=200)  # fmt: skip
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000, trim_whitespace=False)
+
+
+class AssetAliasSetSerializer(serializers.Serializer):
+    """``POST /api/assets/{id}/alias/``: set the alias on this version, or move it here."""
+
+    alias = serializers.CharField(max_length=64)
+
+
+class AssetAliasSerializer(serializers.Serializer):
+    alias = serializers.CharField()
+    asset = serializers.IntegerField(source="asset_id")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    previous_asset = serializers.IntegerField(allow_null=True, help_text="The version it pointed at before a move.")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .aliases import AssetAliasView
 from .lineage import AssetLineageView
 
 router = SimpleRouter(trailing_slash=True)
@@ -12,6 +13,7 @@ router.register("traces", views.TraceGroupViewSet, basename="trace")
 
 urlpatterns = [
     path("assets/<str:pk>/lineage/", AssetLineageView.as_view(), name="asset-lineage"),
+    path("assets/<str:pk>/alias/", AssetAliasView.as_view(), name="asset-alias"),
     path("", include(router.urls)),
     path("", include("assets_app.api.uploads")),  # tus 1.0 at uploads/
 ]

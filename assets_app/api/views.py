@@ -38,12 +38,14 @@ from ..selectors import (
     trace_group_detail_list,
     trace_group_list,
 )
+from ..services import asset_edit
 from ..views import asset_file_response
 from .serializers import (
     DETAIL_SERIALIZERS,
     AssetDetailSerializer,
     AssetSearchPageSerializer,
     AssetSerializer,
+    AssetUpdateSerializer,
     QueryErrorSerializer,
     TraceGroupSerializer,
 )
@@ -59,7 +61,7 @@ _Q_PARAM = OpenApiParameter(
     "q",
     OpenApiTypes.STR,
     description="Catalog query: free words, key:value filters (kind scope workspace project experiment run task "
-    'tag status name sha256 version after before config_hash), OR, -, parentheses, "phrases".',
+    'tag status name sha256 version after before config_hash alias), OR, -, parentheses, "phrases".',
 )
 _TRUE = ("1", "true", "yes", "on")
 
@@ -177,6 +179,15 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         asset = asset_get(user=request.user, pk=pk)
         serializer = DETAIL_SERIALIZERS.get(asset.kind, AssetDetailSerializer)
         return Response(serializer(asset).data)
+
+    @extend_schema(request=AssetUpdateSerializer, responses={200: _ASSET_DETAIL})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """SPEC §14: replace the tags and/or the description (editors and owners)."""
+        asset = asset_get(user=request.user, pk=pk)
+        body = AssetUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        asset = asset_edit(user=request.user, asset=asset, **body.validated_data)
+        return Response(DETAIL_SERIALIZERS.get(asset.kind, AssetDetailSerializer)(asset).data)
 
 
 @extend_schema_view(

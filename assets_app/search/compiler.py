@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from runs_app.models import Experiment, Project, Run, Workspace
 
+from ..models import AssetAlias
 from .expressions import (
     ILike,
     glob_to_like,
@@ -125,6 +126,8 @@ def _filter(node: Filter, vendor: str) -> Q:
         return Q(created_at__gte=_moment(value))
     if key == "before":
         return Q(created_at__lt=_moment(value))
+    if key == "alias":  # SPEC §14: the version an alias points at
+        return Q(pk__in=AssetAlias.objects.filter(alias=value).values("asset_id"))
     if key == "config_hash":
         return Q(producer_run__config_hash__startswith=low)
     raise ValueError(f"unknown key {key!r}")  # pragma: no cover - the parser refuses unknown keys

@@ -9,7 +9,7 @@ Grammar (implicit AND binds tighter than ``OR``)::
     term    := WORD | "quoted phrase" | key:value | key:"quoted value"
 
 Keys: ``kind scope workspace project experiment run task tag status name sha256
-version after before config_hash``. A leading ``-`` directly attached to a term
+version after before config_hash alias``. A leading ``-`` directly attached to a term
 or a parenthesis negates it; ``-`` inside a word is part of the word. In quotes,
 ``\\"`` is a quote and ``\\\\`` a backslash.
 
@@ -35,7 +35,7 @@ MAX_TERMS = 64
 
 KEYS = (
     "kind", "scope", "workspace", "project", "experiment", "run", "task", "tag", "status", "name",
-    "sha256", "version", "after", "before", "config_hash",
+    "sha256", "version", "after", "before", "config_hash", "alias",
 )  # fmt: skip
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{1,64}")

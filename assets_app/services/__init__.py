@@ -5,7 +5,8 @@
 ``assets_app.services``; each module holds one concern and its docstring states
 its invariants:
 
-- ``blobs``: the content-addressed blob store and the storage probe.
+- ``blobs``: the content-addressed blob store and the storage probe; ``blob_claims`` and
+  ``blob_gc``: writers' claims and the garbage collection of unreferenced bytes.
 - ``registration``: asset versions (``asset_create``) and lineage (``asset_use_record``).
 - ``logs`` (+ ``log_index``, ``log_sweep``): run logs as segments, then one blob.
 - ``run_assets``: what a ``RunContext`` writes and reads (error traces, checkpoints, input lookup).
@@ -15,8 +16,13 @@ its invariants:
 - ``uploads``: the tus protocol, with ``upload_errors``, ``upload_partials``,
   ``upload_publish`` and ``upload_sweep``.
 - ``code_blobs``: code-bundle files stored by content (the RO-Crate importer, ``runs_app.crate``).
+- ``aliases``: aliases of asset versions, editable tags and description (SPEC §14).
+- ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
 """
 
+from .aliases import alias_clean, asset_alias_set, asset_edit
+from .blob_claims import blob_claim
+from .blob_gc import GcReport, blob_gc
 from .blobs import (
     StorageProbeFailed,
     StoredBlob,
@@ -27,7 +33,7 @@ from .blobs import (
     blob_store_path,
     storage_probe,
 )
-from .code_blobs import code_blob_store
+from .code_blobs import code_blob_claim, code_blob_store
 from .import_sources import AssetBytesUnavailable, asset_bytes_open, import_source_resolve
 from .libraries import (
     AssetNotFound,
@@ -40,6 +46,7 @@ from .libraries import (
     data_library_list,
 )
 from .logs import LogCountPending, log_append_lines, log_finalize, log_open, log_tail
+from .quota import QuotaExceeded, quota_check_object, quota_check_upload
 from .registration import asset_create, asset_name_clean, asset_use_record
 from .run_assets import (
     AssetLookupError,
@@ -77,6 +84,15 @@ __all__ = [
     "asset_name_clean",
     "asset_resolve_for_run",
     "asset_use_record",
+    "GcReport",
+    "alias_clean",
+    "asset_alias_set",
+    "asset_edit",
+    "QuotaExceeded",
+    "quota_check_object",
+    "quota_check_upload",
+    "blob_claim",
+    "blob_gc",
     "blob_store_bytes",
     "blob_store_chunks",
     "blob_store_fileobj",
@@ -90,6 +106,7 @@ __all__ = [
     "log_open",
     "log_tail",
     "storage_probe",
+    "code_blob_claim",
     "code_blob_store",
     "AssetBytesUnavailable",
     "AssetNotFound",

@@ -8,6 +8,9 @@ Invariants:
   computed, fsynced and renamed into place (atomic on one file system), so a crash
   never leaves a partial file under a published name. ``blob_adopt_file`` renames a
   finished file whose SHA-256 is already known (a finished upload) the same way.
+- Each writer claims the blob's name (``blob_claim``) before it checks whether the
+  blob exists, so the garbage collector never frees bytes a writer is about to
+  reference (docs/lifecycle.md).
 - ``storage_probe`` proves the configured storage backend does what the store needs.
 """
 
@@ -27,6 +30,7 @@ from typing import IO, Any
 from django.conf import settings
 
 from .. import storage
+from .blob_claims import blob_claim
 
 CHUNK = 1024 * 1024
 
@@ -65,6 +69,7 @@ def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
             os.fsync(out.fileno())
         sha = digest.hexdigest()
         name = _blob_name(sha)
+        blob_claim(names=[name])  # before the existence check: a collection running now skips it or finishes first
         if not storage.exists(name):
             storage.put_file(name, Path(tmp_path), move=True)  # readers see all bytes or no file
         return StoredBlob(name=name, sha256=sha, size=size)
@@ -103,6 +108,7 @@ def blob_adopt_file(*, path: Path, sha256: str, size: int) -> StoredBlob:
     upload. If the blob exists already the file is dropped.
     """
     name = _blob_name(sha256)
+    blob_claim(names=[name])  # before the existence check (garbage-collection protocol)
     if storage.exists(name):
         path.unlink(missing_ok=True)
     else:

@@ -14,9 +14,21 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .. import storage
+from .blob_claims import blob_claim
 
 
 def code_blob_store(*, sha256: str, data: bytes) -> None:
     """Store ``data`` (whose sha256 the caller has checked is ``sha256``) in the code store."""
     storage.put_bytes(storage.code_blob_name(sha256), data)
+
+
+def code_blob_claim(*, sha256s: Iterable[str]) -> None:
+    """Claim code-store files about to be referenced (``blob_claim``, docs/lifecycle.md), before checking they exist.
+
+    A garbage collection running at the same time then either skips them or has
+    deleted them before the caller's existence check, which writes them again.
+    """
+    blob_claim(names=[storage.code_blob_name(sha) for sha in sha256s])

@@ -27,9 +27,12 @@ from runs_app.models import Execution, Experiment, Project, Run, Workspace
 from ..choices import AssetKind, ScopeKind
 from ..models import KIND_CLASSES, Asset, AssetUse
 from .blobs import StoredBlob
+from .quota import quota_check_object
 
 #: How much of a log's text the catalog indexes (its tail), so search stays bounded.
 SEARCH_TEXT_LIMIT = 64 * 1024
+#: Kinds whose new bytes count against the workspace quota (logs and error traces never are refused).
+QUOTA_KINDS = frozenset({AssetKind.DATA, AssetKind.ARTIFACT, AssetKind.CHECKPOINT})
 
 
 def asset_name_clean(name: str) -> str:
@@ -128,7 +131,8 @@ def asset_create(
     The narrowest of ``run``/``experiment``/``project``/``workspace`` given is the
     scope. With ``reuse_identical`` (data libraries), when the newest version
     already has the same SHA-256, that version is returned and nothing is written.
-    Raises ``ValidationError`` for a bad name, tags or metadata.
+    Raises ``ValidationError`` for a bad name, tags or metadata, and ``QuotaExceeded``
+    when new bytes of a data, artifact or checkpoint version would pass the workspace's quota.
     """
     if kind not in AssetKind.values:
         raise ValidationError({"kind": f"Unknown asset kind {kind!r}."})
@@ -159,6 +163,8 @@ def asset_create(
                 )
                 if reuse_identical and latest is not None and blob is not None and latest.sha256 == blob.sha256:
                     return cls.objects.get(pk=latest.pk)
+                if blob is not None and kind in QUOTA_KINDS:
+                    quota_check_object(workspace_id=keys["workspace_id"], name=blob.name, size=blob.size)
                 asset = cls(
                     kind=kind,
                     name=name,

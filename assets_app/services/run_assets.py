@@ -23,7 +23,7 @@ from django.db.models import Q
 from runs_app.models import Execution, Run
 
 from ..choices import AssetKind, ScopeKind
-from ..models import Asset
+from ..models import Asset, AssetAlias
 from .blobs import StoredBlob, blob_store_bytes
 from .registration import asset_create, asset_use_record
 
@@ -74,14 +74,33 @@ class AssetLookupError(LookupError):
         self.scopes = scopes
 
 
+def _name_and_version(name: str, version: int | str | None) -> tuple[str, int | str | None]:
+    """A digit string is a version number, any other string an alias."""
+    if isinstance(version, str):
+        version = version.strip()
+        if version.isdigit():
+            return name, int(version)
+        if not version:
+            raise AssetLookupError(f"An empty version or alias for {name!r}", [])
+    return name, version
+
+
 def asset_resolve_for_run(
-    *, run: Run, execution: Execution | None, task: str, name: str, kind: str | None = None, version: int | None = None
+    *,
+    run: Run,
+    execution: Execution | None,
+    task: str,
+    name: str,
+    kind: str | None = None,
+    version: int | str | None = None,
 ) -> Asset:
     """Find ``name`` in run → experiment → project → workspace and record an ``AssetUse``.
 
     The first scope that has the name wins; there the newest version is taken,
-    or ``version`` when pinned. One query finds the candidates of all scopes.
-    Raises ``AssetLookupError`` listing the scopes searched.
+    or ``version`` when pinned: a number, or an alias (``version="paper"``, SPEC §14).
+    ``name@3`` and ``name@paper`` are the same as passing ``version`` (a name holding ``@``
+    that matches nothing that way is looked up literally). One query finds
+    the candidates of all scopes. Raises ``AssetLookupError`` listing the scopes searched.
 
     A reproduction's ``run.input_pins`` (name → asset id) wins: it returns exactly
     that asset (still within the run's workspace), unless ``kind``/``version`` ask
@@ -89,12 +108,23 @@ def asset_resolve_for_run(
     """
     from django.db.models import Case, IntegerField, Value, When
 
+    if version is None and "@" in name:
+        try:
+            return asset_resolve_for_run(
+                run=run, execution=execution, task=task, name=name.rpartition("@")[0], kind=kind,
+                version=name.rpartition("@")[2],
+            )  # fmt: skip
+        except AssetLookupError:
+            pass  # "@" may be part of the name itself: look it up literally below
+    name, version = _name_and_version(name, version)
+    alias = version if isinstance(version, str) else None
+    version = None if alias is not None else version
     pinned = (run.input_pins or {}).get(name)
     if pinned is not None:
         asset = Asset.objects.filter(pk=pinned, workspace_id=run.workspace_id).first()
         if asset is None:
             raise AssetLookupError(f"The pinned input {name!r} (asset id {pinned}) is no longer there", ["pinned"])
-        if (not kind or asset.kind == kind) and (version is None or asset.version == version):
+        if (not kind or asset.kind == kind) and (version is None or asset.version == version) and alias is None:
             asset = asset.as_kind()
             asset_use_record(asset=asset, run=run, execution=execution, task_name=task)
             return asset
@@ -112,6 +142,9 @@ def asset_resolve_for_run(
         qs = qs.filter(kind=kind)
     if version is not None:
         qs = qs.filter(version=version)
+    if alias is not None:  # the aliased version of the name in each scope (one per scope and kind)
+        qs = qs.filter(pk__in=AssetAlias.objects.filter(workspace_id=run.workspace_id, name=name, alias=alias)
+                       .values("asset_id"))  # fmt: skip
     # Innermost scope first, then its newest version: one row, however many versions the
     # wider scopes hold (a newest-first window over all scopes could miss the run's own).
     rank = Case(*(When(scope=scope, then=Value(i)) for i, (scope, _q, _label) in enumerate(order)),
@@ -123,7 +156,7 @@ def asset_resolve_for_run(
         return asset
     searched = [label for _, _, label in order]
     what = f"{kind} asset" if kind else "asset"
-    pinned = f" version {version}" if version is not None else ""
+    pinned = f" version {version}" if version is not None else f" alias {alias!r}" if alias is not None else ""
     raise AssetLookupError(f"No {what} {name!r}{pinned} in the scopes searched: {', '.join(searched)}", searched)
 
 

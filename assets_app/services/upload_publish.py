@@ -26,6 +26,7 @@ from runs_app.access import external_execution_for_write, run_get
 from .. import storage
 from ..choices import AssetKind, ImportAction, UploadStatus
 from ..models import Upload
+from .blob_claims import blob_claim
 from .blobs import StoredBlob, _blob_name, blob_adopt_file
 from .registration import asset_create
 from .upload_errors import UploadGone
@@ -73,6 +74,7 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
         blob = blob_adopt_file(path=path, sha256=upload.sha256, size=upload.length)
     else:
         blob = StoredBlob(name=_blob_name(upload.sha256), sha256=upload.sha256, size=upload.length)
+        blob_claim(names=[blob.name])  # before the existence check (garbage-collection protocol)
         if not storage.exists(blob.name):
             Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="The finished file is gone.")
             raise UploadGone("The finished file of this upload is gone; start a new upload.")

@@ -48,6 +48,7 @@ from runs_app.models import Experiment, Project, Workspace
 from ..choices import UploadStatus
 from ..models import Upload
 from .blobs import CHUNK
+from .quota import QuotaExceeded, quota_check_upload
 from .registration import _clean_tags, asset_name_clean
 from .upload_errors import (
     UploadChecksumMismatch,
@@ -176,8 +177,8 @@ def _resolve_scope(*, user, metadata: dict[str, str]) -> tuple[Workspace, Projec
 def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     """Start a tus upload of ``length`` bytes (tus creation): validate everything, create an empty partial.
 
-    Refuses (``UploadTooLarge``) a length above ``MOLEXP_UPLOAD_MAX_SIZE`` before
-    anything is written. The target scope needs the editor role (``Http404`` for
+    Refuses (``UploadTooLarge``, 413) a length above ``MOLEXP_UPLOAD_MAX_SIZE``, or one
+    that would take the workspace past its ``storage_quota_bytes``, before anything is written. The target scope needs the editor role (``Http404`` for
     outsiders, ``PermissionDenied`` for viewers). An empty upload is published at once.
     """
     if not isinstance(length, int) or length < 0:
@@ -198,6 +199,10 @@ def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
         workspace, project, experiment = target[0].workspace, None, None
     else:
         workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
+    try:
+        quota_check_upload(workspace=workspace, length=length)  # before any byte or row (SPEC §14: 413)
+    except QuotaExceeded as exc:
+        raise UploadTooLarge(exc.messages[0]) from None
 
     upload_id = uuid.uuid4()
     upload = Upload(

@@ -76,8 +76,22 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ["id", "name", "slug", "description", "created_by", "created_at", "project_count", "role"]
+        fields = [
+            "id", "name", "slug", "description", "created_by", "created_at", "project_count", "role",
+            "storage_quota_bytes",
+        ]  # fmt: skip
         read_only_fields = fields
+
+
+class WorkspaceUpdateSerializer(serializers.Serializer):
+    """``PATCH /api/workspaces/{id}/`` (SPEC §14): the storage quota, set by owners and staff."""
+
+    storage_quota_bytes = serializers.IntegerField(
+        min_value=0,
+        max_value=2**63 - 1,
+        allow_null=True,
+        help_text="Physical asset bytes the workspace may hold; null removes the bound.",
+    )
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):

@@ -4,8 +4,10 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import compare, external, invitations, tokens, views
+from .audit import AuditEventListView
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
+from .workspace_storage import WorkspaceUsageView
 
 router = SimpleRouter(trailing_slash=True)
 router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
@@ -47,5 +49,7 @@ urlpatterns = [
     path("external/runs/<str:pk>/checkpoints/", external.ExternalCheckpointView.as_view(), name="external-checkpoints"),
     path("external/runs/<str:pk>/inputs/", external.ExternalInputView.as_view(), name="external-inputs"),
     path("external/runs/<str:pk>/finish/", external.ExternalFinishView.as_view(), name="external-finish"),
+    path("audit/", AuditEventListView.as_view(), name="audit-list"),
+    path("workspaces/<str:workspace_pk>/usage/", WorkspaceUsageView.as_view(), name="workspace-usage"),
     path("", include(router.urls)),
 ]

@@ -55,6 +55,7 @@ from .serializers import (
     WorkflowFileSerializer,
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
+    WorkspaceUpdateSerializer,
 )
 
 
@@ -99,6 +100,15 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         workspace = services.workspace_create(user=request.user, **body.validated_data)
         workspace = self.get_queryset().get(pk=workspace.pk)
         return Response(WorkspaceSerializer(workspace).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=WorkspaceUpdateSerializer, responses={200: WorkspaceSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """SPEC §14: set the storage quota (owners and staff)."""
+        workspace = self.get_object()
+        body = WorkspaceUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.workspace_quota_set(user=request.user, workspace=workspace, **body.validated_data)
+        return Response(WorkspaceSerializer(self.get_queryset().get(pk=workspace.pk)).data)
 
 
 _WORKSPACE_PK = OpenApiParameter("workspace_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Workspace id.")

@@ -23,8 +23,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from assets_app.selectors import asset_list_for_run, asset_use_rows_for_run
-from runs_app.choices import Role
-from runs_app.models import Execution, Run
+from runs_app.choices import AuditAction, Role
+from runs_app.models import AuditEvent, Execution, Run
 from runs_app.selectors import workspace_require_role
 
 from .builders.actions import actions_add, history_add
@@ -43,7 +43,8 @@ def crate_export(*, user, run: Run, out: IO[bytes], inputs: str = "include", sou
     ``inputs="include"`` copies the input assets' bytes; ``"reference"`` lists them
     by name and sha256 only. ``source_url`` (the run page) goes into the crate.
     Returns a summary (file count, crate name). Raises ``Http404`` for a
-    non-member and ``ValidationError`` for an unknown ``inputs`` mode.
+    non-member and ``ValidationError`` for an unknown ``inputs`` mode. Side effect: one
+    ``crate.export`` audit event (SPEC §14).
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.VIEWER)
     if inputs not in INPUT_MODES:
@@ -84,6 +85,8 @@ def crate_export(*, user, run: Run, out: IO[bytes], inputs: str = "include", sou
         build.add_file(RECORD, entry, name="MolExp run record (for re-import)", encodingFormat="application/json")
         metadata_write(build, run=run, executions=executions, crate_name=crate_name, exported_at=exported_at,
                        inputs=inputs, workflow_id=workflow_id, source_url=source_url, actions=actions)  # fmt: skip
+    AuditEvent.objects.record(action=AuditAction.CRATE_EXPORT, actor=user, workspace=run.workspace, obj=run,
+                              details={"inputs": inputs})  # fmt: skip
     return {"name": crate_name, "files": len(build.writer.files) + 1, "inputs": inputs}
 
 

@@ -39,7 +39,14 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 
 from assets_app.selectors import AssetKind, code_blob_exists
-from assets_app.services import StoredBlob, asset_create, asset_use_record, blob_store_chunks, code_blob_store
+from assets_app.services import (
+    StoredBlob,
+    asset_create,
+    asset_use_record,
+    blob_store_chunks,
+    code_blob_claim,
+    code_blob_store,
+)
 from runs_app.choices import Role
 from runs_app.models import Execution, Project, Run, Workspace
 from runs_app.selectors import workspace_require_role
@@ -164,7 +171,10 @@ def _bundle_store(zf: zipfile.ZipFile, files: dict, declared: dict[str, str], re
         if not isinstance(item, dict) or not isinstance(path, str) or path not in files:
             continue
         sha = str(item.get("sha256") or "")
-        if declared.get(path) != sha or code_blob_exists(sha256=sha):
+        if declared.get(path) != sha:
+            continue
+        code_blob_claim(sha256s=[sha])  # before the existence check: a concurrent gc skips it (docs/lifecycle.md)
+        if code_blob_exists(sha256=sha):
             continue
         info = files[path]
         if info.file_size > settings.MOLEXP_SNAPSHOT_MAX_BYTES:

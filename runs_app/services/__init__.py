@@ -37,8 +37,10 @@ from .reproduce import (
     run_input_pins,
     run_reproduce,
 )
+from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "workspace_quota_set",
     "LaunchPlan",
     "execution_dispatch",
     "execution_reap_stale",

@@ -29,11 +29,12 @@ from molexp_site.errors import Conflict, IllegalTransition
 from ..choices import (
     EXECUTION_TRANSITIONS,
     RUN_TRANSITIONS,
+    AuditAction,
     EventSubject,
     Role,
 )
 from ..gitstate import git_capture
-from ..models import Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
+from ..models import AuditEvent, Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
 from ..selectors import workflow_path_is_server_file, workflow_resolve, workspace_require_role  # noqa: F401 - re-exported
 from ..snapshot import workflow_root
 
@@ -175,8 +176,11 @@ def membership_set(*, actor, workspace: Workspace, username: str, role: str) -> 
         return invitation_create(actor=actor, workspace=workspace, username=username, role=role)
     if membership.role == Role.OWNER and role != Role.OWNER:
         _require_another_owner(workspace=workspace, leaving=membership.user)
+    before = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    AuditEvent.objects.record(action=AuditAction.MEMBERSHIP_SET, actor=actor, workspace=workspace, obj=membership,
+                              details={"username": username, "role": role, "previous_role": before})  # fmt: skip
     return membership
 
 
@@ -188,10 +192,15 @@ def membership_remove(*, actor, workspace: Workspace, username: str) -> None:
     if membership is None:
         withdrawn, _ = Invitation.objects.filter(workspace=workspace, username=username).delete()
         if withdrawn:
+            AuditEvent.objects.record(action=AuditAction.MEMBERSHIP_REMOVE, actor=actor, workspace=workspace,
+                                      object_type="runs_app.invitation", object_repr=f"invitation of {username}",
+                                      details={"username": username, "invitation": True})  # fmt: skip
             return
         raise ValidationError({"username": f"{username!r} is not a member of this workspace."})
     if membership.role == Role.OWNER:
         _require_another_owner(workspace=workspace, leaving=membership.user)
+    AuditEvent.objects.record(action=AuditAction.MEMBERSHIP_REMOVE, actor=actor, workspace=workspace, obj=membership,
+                              details={"username": username, "role": membership.role})  # fmt: skip
     membership.delete()
 
 
@@ -229,6 +238,8 @@ def invitation_create(*, actor, workspace, username: str, role: str) -> Invitati
         invitation.role = role
         invitation.invited_by = actor
         invitation.save(update_fields=["role", "invited_by"])
+    AuditEvent.objects.record(action=AuditAction.INVITATION_CREATE, actor=actor, workspace=workspace, obj=invitation,
+                              details={"username": username, "role": role})  # fmt: skip
     return invitation
 
 
@@ -258,6 +269,8 @@ def invitation_accept(*, user, workspace_id: Any) -> Membership:
     membership, _ = Membership.objects.get_or_create(
         workspace=invitation.workspace, user=user, defaults={"role": Role(invitation.role)}
     )
+    AuditEvent.objects.record(action=AuditAction.INVITATION_ACCEPT, actor=user, workspace=invitation.workspace,
+                              obj=membership, details={"username": user.get_username(), "role": membership.role})  # fmt: skip
     invitation.delete()
     return membership
 
@@ -265,7 +278,10 @@ def invitation_accept(*, user, workspace_id: Any) -> Membership:
 @transaction.atomic
 def invitation_decline(*, user, workspace_id: Any) -> None:
     """The caller declines their invitation to a workspace (deletes it). ``Http404`` if there is none."""
-    _own_invitation(user=user, workspace_id=workspace_id).delete()
+    invitation = _own_invitation(user=user, workspace_id=workspace_id)
+    AuditEvent.objects.record(action=AuditAction.INVITATION_DECLINE, actor=user, workspace=invitation.workspace,
+                              obj=invitation, details={"username": user.get_username()})  # fmt: skip
+    invitation.delete()
 
 
 # --- projects and experiments -----------------------------------------------------
@@ -345,5 +361,11 @@ def token_regenerate(*, user):
 
     if not user.is_authenticated:
         raise PermissionDenied("Sign in to create an API token.")
-    Token.objects.filter(user_id=user.pk).delete()
-    return Token.objects.create(user=user)
+    revoked, _ = Token.objects.filter(user_id=user.pk).delete()
+    if revoked:
+        AuditEvent.objects.record(action=AuditAction.TOKEN_REVOKE, actor=user, object_type="authtoken.token",
+                                  object_repr=f"API token of {user.get_username()}")  # fmt: skip
+    token = Token.objects.create(user=user)
+    AuditEvent.objects.record(action=AuditAction.TOKEN_CREATE, actor=user, object_type="authtoken.token",
+                              object_repr=f"API token of {user.get_username()}")  # fmt: skip
+    return token

@@ -31,8 +31,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
-from ..choices import TERMINAL_RUN_STATUSES, EventSubject, ExecutionStatus, TaskStatus, Trigger
-from ..models import Execution, Experiment, Metric, Project, Run, RunEvent, SourceBlob, TaskExecution, Workspace
+from ..choices import TERMINAL_RUN_STATUSES, AuditAction, EventSubject, ExecutionStatus, TaskStatus, Trigger
+from ..models import (
+    AuditEvent,
+    Execution,
+    Experiment,
+    Metric,
+    Project,
+    Run,
+    RunEvent,
+    SourceBlob,
+    TaskExecution,
+    Workspace,
+)
 
 MAX_NAME = 200
 
@@ -233,6 +244,8 @@ def run_import_create(
             )
         _events_create(run=run, events=record.get("events") or [], by_number=by_number)
         _metrics_create(run=run, metrics=record.get("metrics") or [], by_number=by_number)
+        AuditEvent.objects.record(action=AuditAction.CRATE_IMPORT, actor=user, workspace=workspace, obj=run,
+                                  details={"imported": imported})  # fmt: skip
     return run, by_number
 
 

@@ -21,8 +21,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from ..access import workspace_require_role, workspace_role
-from ..choices import Role
-from ..models import Membership, ScopedToken, Workspace
+from ..choices import AuditAction, Role
+from ..models import AuditEvent, Membership, ScopedToken, Workspace
 
 KEY_PREFIX = "mx_"  # runs_app.api.auth.SCOPED_PREFIX
 MAX_DAYS = 366
@@ -53,6 +53,8 @@ def scoped_token_create(
         user=user, name=name, key_sha256=token_key_hash(key), prefix=key[:10], workspace=workspace,
         max_role=max_role, expires_at=timezone.now() + timedelta(days=expires_in_days),
     )  # fmt: skip
+    AuditEvent.objects.record(action=AuditAction.TOKEN_CREATE, actor=user, workspace=workspace, obj=token,
+                              details={"max_role": max_role, "expires_at": token.expires_at.isoformat()})  # fmt: skip
     return token, key
 
 
@@ -76,6 +78,7 @@ def scoped_token_revoke(*, user, pk) -> ScopedToken:
     if token.revoked_at is None:
         token.revoked_at, token.revoked_by = timezone.now(), user
         token.save(update_fields=["revoked_at", "revoked_by"])
+        AuditEvent.objects.record(action=AuditAction.TOKEN_REVOKE, actor=user, workspace=token.workspace, obj=token)
     return token
 
 

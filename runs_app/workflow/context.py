@@ -381,8 +381,11 @@ class RunContext:
             run=self.run, execution=self.execution, task=self.task or "", name=name, data=data, blob=blob, tags=tags
         )
 
-    def find_asset(self, name: str, kind: str | None = None, version: int | None = None):
-        """Newest (or pinned) asset ``name`` from run → experiment → project → workspace; records the use."""
+    def find_asset(self, name: str, kind: str | None = None, version: int | str | None = None):
+        """Newest (or pinned) asset ``name`` from run → experiment → project → workspace; records the use.
+
+        ``version`` is a number or an alias (``"paper"``); ``find_asset("esol@paper")`` is the same.
+        """
         try:
             return asset_services.asset_resolve_for_run(
                 run=self.run, execution=self.execution, task=self.task or "", name=name, kind=kind, version=version

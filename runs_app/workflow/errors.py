@@ -1,5 +1,18 @@
 """Errors raised by workflow loading and execution; their messages name what went wrong."""
 
+from molexp_site.errors import QuotaExceeded  # raised by an artifact or checkpoint save past the workspace quota
+
+__all__ = [
+    "AssetNotFound",
+    "MapTaskFailed",
+    "MissingTaskInput",
+    "QuotaExceeded",
+    "RunCancelled",
+    "ShellCommandFailed",
+    "ShellCommandTimedOut",
+    "WorkflowError",
+]
+
 
 class WorkflowError(Exception):
     """A workflow definition problem found at load time (cycle, unknown or duplicate name, bad file)."""

@@ -55,8 +55,17 @@ def test_staff_sees_every_workspace(staff, asset, other_ws):
     assert client.get(f"/api/assets/{asset.pk}/").status_code == 200
 
 
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_catalog_is_read_only(api_client_for, asset, method):
     url = "/api/assets/" if method == "post" else f"/api/assets/{asset.pk}/"
     response = getattr(api_client_for("owner"), method)(url, {}, format="json")
     assert response.status_code == 405
+
+
+def test_patch_edits_only_tags_and_description(api_client_for, asset):
+    """SPEC §14: ``PATCH`` replaces tags/description (tests/assets_app/test_asset_aliases.py); nothing else moves."""
+    before = {k: getattr(asset, k) for k in ("name", "version", "kind", "file", "sha256", "size", "workspace_id")}
+    response = api_client_for("owner").patch(f"/api/assets/{asset.pk}/", {"name": "renamed", "size": 1}, format="json")
+    assert response.status_code == 200
+    asset.refresh_from_db()
+    assert {k: getattr(asset, k) for k in before} == before

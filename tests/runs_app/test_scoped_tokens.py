@@ -110,3 +110,16 @@ def test_tokens_page_create_and_revoke(client, ws, editor, owner, django_assert_
     assert client.post("/account/tokens/", {"action": "revoke", "token": str(token.pk)}).status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None and token.revoked_by == owner
+
+
+def test_creating_and_revoking_a_scoped_token_is_audited_in_its_workspace(db, ws, editor, owner):
+    """SPEC §14: token creation and revocation are audit events; the workspace's owners read them."""
+    from runs_app.choices import AuditAction
+    from runs_app.models import AuditEvent
+    from runs_app.services.tokens import scoped_token_create, scoped_token_revoke
+
+    token, _key = scoped_token_create(user=editor, workspace=ws, name="ci", max_role="editor")
+    scoped_token_revoke(user=owner, pk=token.pk)
+    scoped_token_revoke(user=owner, pk=token.pk)  # a second revoke changes nothing and records nothing
+    events = list(AuditEvent.objects.filter(workspace=ws).order_by("id").values_list("action", "actor_name"))
+    assert events == [(AuditAction.TOKEN_CREATE, editor.username), (AuditAction.TOKEN_REVOKE, owner.username)]

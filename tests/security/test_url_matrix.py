@@ -59,6 +59,8 @@ ANY_MEMBER_WRITES = {
     ("runs:api-token", "post"),  # the caller's own token
     ("experiment-launch-preview", "post"),  # validates, writes nothing
 }
+#: Pages only owners (and staff) read (SPEC §14 audit log): 403 for editors and viewers.
+OWNER_READS = {"runs:workspace-audit"}
 #: Rows visible to their creator (and staff) only: a 404 for other members is right.
 #: Scoped tokens: their creator, the workspace's owners and staff see them (SPEC §13).
 PRIVATE = {"tus-upload-detail": "editor", "scoped-token-detail": "editor"}
@@ -79,6 +81,11 @@ BODIES = {
     "runs:run-launch": lambda w: {"profile": "", "overrides": "", "params": ""},
     "runs:run-launch-preview": lambda w: {"profile": "", "overrides": "", "params": ""},
     "runs:run-clone": lambda w: {"overrides": ""},
+    "workspace-detail": lambda w: {"storage_quota_bytes": 10**12},
+    "asset-detail": lambda w: {"tags": ["reviewed"], "description": "checked"},
+    "asset-alias": lambda w: {"alias": "paper"},
+    "assets:asset-alias": lambda w: {"alias": "paper"},
+    "assets:asset-edit": lambda w: {"tags": "reviewed", "description": "checked"},
 }
 
 ROUTES = [r for r in all_routes() if r.name not in SKIPPED]
@@ -142,6 +149,10 @@ def test_the_walk_finds_every_known_route():
         "tus-upload-detail",
         "asset-lineage",
         "workspace-member",
+        "workspace-usage",
+        "audit-list",
+        "asset-alias",
+        "runs:workspace-audit",
     ):
         assert expected in names
     assert len(ROUTES) >= 55
@@ -182,7 +193,7 @@ def test_route_verb_answers_every_actor(world, route, verb):
                 )
         elif actor == "viewer":
             if verb == "get":
-                if route.name in EDITOR_FORMS:
+                if route.name in EDITOR_FORMS or route.name in OWNER_READS:
                     assert status == 403, where
                 elif route.name not in PRIVATE:
                     assert status != 401 and (status != 403 or _is_write_form(route)), where
@@ -197,7 +208,10 @@ def test_route_verb_answers_every_actor(world, route, verb):
                     f"{where}: a member is told 'no such object'"
                 )
             if verb == "get" and not private:
-                assert status not in (401, 403), where
+                if route.name in OWNER_READS and actor == "editor":
+                    assert status == 403, where
+                else:
+                    assert status not in (401, 403), where
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs_app", "0006_workspace_invitations"),
+        ("runs_app", "0007_workspace_storage_quota_audit_event"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
