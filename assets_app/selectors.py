@@ -24,6 +24,7 @@ ASSET_LIST_FIELDS = (
     "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",
     "size", "sha256", "media_type", "tags", "created_at", "producer_run_id", "producer_task", "fingerprint",
     "workspace__name", "workspace__slug", "project__name", "project__slug", "experiment__name", "experiment__slug",
+    "run__number",
 )  # fmt: skip
 
 
@@ -41,12 +42,14 @@ def asset_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Asset
             qs = qs.filter(**{key: filters[key]})
     if filters.get("producer_run") not in (None, ""):
         qs = qs.filter(producer_run_id=filters["producer_run"])
-    return qs.select_related("workspace", "project", "experiment").only(*ASSET_LIST_FIELDS).order_by("-id")
+    return qs.select_related("workspace", "project", "experiment", "run").only(*ASSET_LIST_FIELDS).order_by("-id")
 
 
 def asset_get(*, user, pk: Any) -> Asset:
     qs = scope_to_user(
-        Asset.objects.select_related("workspace", "project", "experiment", "run", "producer_run", "producer_execution"),
+        Asset.objects.select_related(
+            "workspace", "project", "experiment", "run__experiment", "producer_run__experiment", "producer_execution"
+        ),
         user=user,
     )
     try:
@@ -202,7 +205,7 @@ def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
 
 
 def _shape_rows(qs: QuerySet[Asset]) -> QuerySet[Asset]:
-    return qs.select_related("workspace", "project", "experiment").only(*ASSET_LIST_FIELDS)
+    return qs.select_related("workspace", "project", "experiment", "run").only(*ASSET_LIST_FIELDS)
 
 
 def asset_search(*, user, q: str | None = "", filters: Any = None, sort: str = "relevance", strict: bool = True):
@@ -324,11 +327,11 @@ def asset_activity_list(
         created_at, pk = before
         qs = qs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
     return list(
-        qs.select_related("project", "created_by", "producer_run")
+        qs.select_related("project", "created_by", "producer_run__experiment")
         .only(
             "id", "kind", "name", "version", "scope", "size", "sha256", "created_at", "workspace_id",
             "project_id", "project__name", "project__slug", "created_by_id", "created_by__username",
-            "producer_run_id", "producer_run__number", "producer_task",
+            "producer_run_id", "producer_run__number", "producer_run__experiment__name", "producer_task",
         )
         .order_by("-created_at", "-id")[:limit]
     )  # fmt: skip

@@ -26,7 +26,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import Conflict, TooManyRequests
-from .keyset import COUNT_CAP, KeysetPage, PageTooDeep, keyset_page
+from .keyset import COUNT_CAP, KeysetPage, PageTooDeep, keyset_page, offset_page
 
 
 def _flatten(detail: Any) -> str:
@@ -179,6 +179,43 @@ class KeysetPagination(pagination.BasePagination):
                 "schema": {"type": "integer"},
             },
         ]
+
+
+class SortedPagination(KeysetPagination):
+    """Numbered pages of a list already ordered by a column no index serves (``?sort=``, SPEC §15).
+
+    Same body as ``KeysetPagination``; ``next``/``previous`` carry ``?page=N`` (OFFSET, at most
+    ``MAX_OFFSET`` rows deep; 404 "Invalid page." past it).
+    """
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+            raise exceptions.NotFound("Invalid page.")
+        try:
+            self.page = offset_page(queryset, page_size=self.get_page_size(request), page=int(raw))
+        except PageTooDeep as exc:
+            raise exceptions.NotFound(str(exc)) from None
+        return self.page.rows
+
+    def _page_link(self, number: int | None) -> str | None:
+        if number is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), self.cursor_query_param)
+        return replace_query_param(url, self.page_query_param, number)
+
+    def get_paginated_response(self, data) -> Response:
+        page = self.page
+        return Response(
+            {
+                "count": page.count,
+                "count_capped": page.count_capped,
+                "next": self._page_link(page.next_page),
+                "previous": self._page_link(page.previous_page),
+                "results": data,
+            }
+        )
 
 
 #: Range of a signed 64-bit key: larger values overflow SQLite's INTEGER.

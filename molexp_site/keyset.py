@@ -287,3 +287,52 @@ def keyset_page(
         next_cursor=at(rows[-1], "n") if more_after and rows else None,
         previous_cursor=at(rows[0], "p") if more_before and rows else None,
     )
+
+
+@dataclass
+class OffsetPage(KeysetPage):
+    """A page of a list in an order no index serves (the runs table sorted by a JSON key, SPEC §15).
+
+    Pages are numbers (OFFSET, at most ``MAX_OFFSET`` rows deep); ``next_page``/``previous_page``
+    are None at the ends. ``next_cursor``/``previous_cursor`` stay None.
+    """
+
+    number: int = 1
+    next_page: int | None = None
+    previous_page: int | None = None
+    keyset = False
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_page is not None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.previous_page is not None
+
+
+def offset_page(qs: QuerySet, *, page_size: int, page: int = 1) -> OffsetPage:
+    """Page ``page`` of ``qs`` in its own order (which must end with a unique column); two queries (rows,
+    capped count). ``PageTooDeep`` past the end."""
+    offset = (page - 1) * page_size
+    if offset > MAX_OFFSET:
+        raise PageTooDeep(f"Pages go {MAX_OFFSET} rows deep in a sorted list; narrow it with a filter.")
+    # Sort the narrow rows (ids and the sort key, no joins), then read the page's rows whole: one
+    # query, whose outer part joins and re-sorts only ``page_size + 1`` rows.
+    window = qs.values("pk")[offset : offset + page_size + 1]
+    rows = list(qs.filter(pk__in=window))
+    if page > 1 and not rows:
+        raise PageTooDeep("There is no such page.")
+    count, capped = capped_count(qs)
+    more = len(rows) > page_size
+    return OffsetPage(
+        rows=rows[:page_size],
+        page_size=page_size,
+        count=count,
+        count_capped=capped,
+        next_cursor=None,
+        previous_cursor=None,
+        number=page,
+        next_page=page + 1 if more and offset + page_size <= MAX_OFFSET else None,
+        previous_page=page - 1 if page > 1 else None,
+    )

@@ -4,19 +4,16 @@ They only validate and apply simple column filters to a queryset that a
 selector has already scoped to the user; they never widen it.
 """
 
-import json
-import re
-
 import django_filters
 from django import forms
-from django.db.models import OuterRef, Subquery
-from django.db.models.fields.json import KeyTransform
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema_field
 
 from molexp_site.filters import IdFilter
 
 from .choices import AuditAction, RunStatus
-from .models import AuditEvent, Experiment, Metric, Project, Run
+from .models import AuditEvent, Experiment, Project, Run
+from .run_conditions import conditions_apply, conditions_parse, sort_parse
 
 
 class ProjectFilterSet(django_filters.FilterSet):
@@ -36,96 +33,52 @@ class ExperimentFilterSet(django_filters.FilterSet):
         fields = ["project", "workspace"]
 
 
-#: ``key<op>value``: a dot path of keys, an operator, a JSON scalar or a bare string.
-_CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
-_LOOKUPS = {"=": "", "!=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}
-MAX_CONDITIONS = 10
-
-
 class ConditionsField(forms.Field):
-    """Repeated ``key<op>value`` conditions (``?param=optimizer.lr>=1e-3&param=model=gcn``).
+    """Repeated run conditions (SPEC §15), parsed by ``runs_app.run_conditions``.
 
-    ``op`` is one of ``= != < <= > >=``; the value is read as JSON when it parses as
-    a number, ``true``/``false``/``null`` or a quoted string, else as a bare string.
-    Ordering operators need a number. A malformed condition is a form error (400).
+    ``prefix`` reads the older spellings through the same parser: ``?param=optimizer.lr>=1e-3`` is
+    ``params.optimizer.lr>=1e-3``. A malformed condition is a form error (the API's 400; the pages
+    show it and no rows).
     """
 
     widget = forms.MultipleHiddenInput
 
-    def __init__(self, *args, numeric: bool = False, **kwargs) -> None:
-        self.numeric = numeric
+    def __init__(self, *args, prefix: str = "", **kwargs) -> None:
+        self.prefix = prefix
         super().__init__(*args, **kwargs)
 
     def to_python(self, value):
-        if not value:
-            return []
-        values = [value] if isinstance(value, str) else list(value)
-        if len(values) > MAX_CONDITIONS:
-            raise forms.ValidationError(f"At most {MAX_CONDITIONS} conditions.")
-        conditions = []
-        for raw in values:
-            match = _CONDITION.match(raw)
-            if not match or not match[3]:
-                raise forms.ValidationError(
-                    f"{raw!r} is not a condition: use key<op>value with op one of = != < <= > >= "
-                    "(e.g. optimizer.lr>=0.001)."
-                )
-            path, op, text = match[1], match[2], match[3]
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = text
-            if isinstance(parsed, dict | list):
-                parsed = text
-            if (self.numeric or op in ("<", "<=", ">", ">=")) and (
-                isinstance(parsed, bool) or not isinstance(parsed, int | float)
-            ):
-                raise forms.ValidationError(f"{raw!r}: {op} compares numbers; {text!r} is not a number.")
-            if isinstance(parsed, float) and parsed != parsed:  # NaN never compares
-                raise forms.ValidationError(f"{raw!r}: NaN is not a comparable value.")
-            if any(not part for part in path.split(".")) or len(path) > 200:
-                raise forms.ValidationError(f"{raw!r}: {path!r} is not a key (a dot path of names).")
-            conditions.append((path.split("."), op, parsed))
-        return conditions
+        try:
+            return conditions_parse(value, prefix=self.prefix)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
 
 
-def _condition(qs, alias: str, expression, op: str, value):
-    """``qs`` where ``expression`` (named ``alias``) stands in relation ``op`` to ``value``."""
-    qs = qs.alias(**{alias: expression})
-    lookup = alias + _LOOKUPS[op]
-    return qs.exclude(**{lookup: value}) if op == "!=" else qs.filter(**{lookup: value})
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string", "example": "optimizer.lr>=0.001"}})
-class JsonConditionsFilter(django_filters.Filter):
-    """Conditions on a JSON column of the run (``params`` or ``results``), all of which must hold."""
+@extend_schema_field({"type": "array", "items": {"type": "string", "example": "config.lr>=0.001"}})
+class ConditionsFilter(django_filters.Filter):
+    """Run conditions, all of which must hold (``filter=``, ``param=``, ``result=``, ``metric=``)."""
 
     field_class = ConditionsField
 
     def filter(self, qs, conditions):
-        for index, (path, op, value) in enumerate(conditions or ()):
-            # Key transforms built explicitly: a key named like a lookup ("lt", "isnull") stays a key.
-            expression = self.field_name
-            for key in path:
-                expression = KeyTransform(key, expression)
-            qs = _condition(qs, f"_{self.field_name}_{index}", expression, op, value)
-        return qs
+        return conditions_apply(qs, conditions or [])
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string", "example": "loss<0.2"}})
-class MetricConditionsFilter(django_filters.Filter):
-    """Conditions on the last value a run logged for a metric (highest step, then latest point)."""
+class SortField(forms.CharField):
+    def to_python(self, value):
+        try:
+            return sort_parse(super().to_python(value))
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
 
-    field_class = ConditionsField
 
-    def filter(self, qs, conditions):
-        for index, (path, op, value) in enumerate(conditions or ()):
-            last = (
-                Metric.objects.filter(run=OuterRef("pk"), key=".".join(path))
-                .order_by("-step", "-id")
-                .values("value")[:1]
-            )
-            qs = _condition(qs, f"_metric_last_{index}", Subquery(last), op, value)
+@extend_schema_field({"type": "string", "example": "-config.lr"})
+class SortFilter(django_filters.Filter):
+    """``sort=[-]<column>``: validated here; the list's pager orders by it (``run_conditions.sort_apply``)."""
+
+    field_class = SortField
+
+    def filter(self, qs, value):
         return qs
 
 
@@ -140,15 +93,18 @@ class RunFilterSet(django_filters.FilterSet):
     # SPEC §12: one identity per computation; the whole hash or a prefix of at least 6 hex digits.
     fingerprint = django_filters.CharFilter(method="filter_fingerprint")
     # Across experiments: ?param=optimizer.lr>=1e-3&result=accuracy>0.9&metric=loss<0.2 (all must hold).
-    param = JsonConditionsFilter(field_name="params")
-    result = JsonConditionsFilter(field_name="results")
-    metric = MetricConditionsFilter(numeric=True)
+    param = ConditionsFilter(prefix="params.")
+    result = ConditionsFilter(prefix="results.")
+    metric = ConditionsFilter(prefix="metrics.")
+    # SPEC §15: ?filter=config.lr>=1e-3&filter=status:failed (repeatable, ANDed) and ?sort=-metrics.loss.
+    filter = ConditionsFilter()
+    sort = SortFilter()
 
     class Meta:
         model = Run
         fields = [
             "experiment", "project", "workspace", "status", "profile", "config_hash", "fingerprint",
-            "param", "result", "metric",
+            "param", "result", "metric", "filter", "sort",
         ]  # fmt: skip
 
     def filter_config_hash(self, queryset, name, value):

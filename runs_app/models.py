@@ -482,3 +482,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class RunTablePreference(models.Model):
+    """The columns a user hides in one experiment's runs table (SPEC §15's column chooser)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    hidden = models.JSONField(default=list, blank=True, help_text="Column keys (config.lr, metrics.loss, …) not shown.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "experiment"], name="runtablepref_unique_user_experiment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.experiment}: {len(self.hidden)} hidden"

@@ -24,6 +24,7 @@ urlpatterns = [
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
     path(_exp, views.experiment_detail, name="experiment-detail"),
+    path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),

@@ -26,7 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from molexp_site.api import KeysetPagination
+from molexp_site.api import KeysetPagination, SortedPagination
 from molexp_site.throttle import token_signin_guard
 
 from .. import selectors, services
@@ -34,6 +34,7 @@ from ..choices import Role
 from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
 from ..forms import EVENT_CURSOR_PARAMS, run_event_cursor_clean
 from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
+from ..run_conditions import sort_apply, sort_parse
 from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
@@ -280,6 +281,22 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> QuerySet[Run]:
         return selectors.run_list(user=self.request.user)
+
+    def filter_queryset(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
+        """The run conditions (``RunFilterSet``, 400 if malformed), then ``?sort=`` (SPEC §15)."""
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list" and self.request.query_params.get("sort"):
+            queryset = sort_apply(queryset, sort_parse(self.request.query_params["sort"]))
+        return queryset
+
+    @property
+    def paginator(self):
+        """Keyset pages newest first; numbered pages when the list is ``?sort=``-ed by a column."""
+        if not hasattr(self, "_paginator"):
+            params = getattr(getattr(self, "request", None), "query_params", None) or {}
+            sorted_list = getattr(self, "action", None) == "list" and bool(params.get("sort"))
+            self._paginator = SortedPagination() if sorted_list else KeysetPagination()
+        return self._paginator
 
     def get_object(self) -> Run:
         return selectors.run_get(user=self.request.user, pk=self.kwargs["pk"])

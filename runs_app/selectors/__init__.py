@@ -54,6 +54,7 @@ from .metrics import (
     metric_series,
     metric_series_for_runs,
 )
+from .run_table import RunTable, run_table_build, run_table_hidden_get, value_display
 from .runs import (
     RUN_LIST_FIELDS,
     RUN_LIST_ORDERING,
@@ -88,6 +89,10 @@ from .workspaces import (
 )
 
 __all__ = [
+    "RunTable",
+    "run_table_build",
+    "run_table_hidden_get",
+    "value_display",
     "_is_staff",
     "role_at_least",
     "workspaces_with_role_at_least",

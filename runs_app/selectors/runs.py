@@ -58,8 +58,12 @@ def run_get_by_number(*, user: User, experiment: Experiment, number: Any) -> Run
 
 
 def run_get_by_path(*, user: User, ws: str, project: str, experiment: str, number: Any) -> Run:
-    """The run at its human URL in one query (with experiment, project, workspace); ``Http404`` if invisible."""
-    qs = scope_to_user(Run.objects.select_related("experiment", "project", "workspace", "launched_by"), user=user)
+    """The run at its human URL in one query (with experiment, project, workspace, and the run it was
+    cloned from, named "<experiment> #<number>" on its page); ``Http404`` if invisible."""
+    qs = scope_to_user(
+        Run.objects.select_related("experiment", "project", "workspace", "launched_by", "cloned_from__experiment"),
+        user=user,
+    )
     try:
         return qs.get(workspace__slug=ws, project__slug=project, experiment__slug=experiment, number=number)
     except (Run.DoesNotExist, ValueError, TypeError):

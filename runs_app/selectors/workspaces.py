@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 from django.db import models as db_models
-from django.db.models import CharField, Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, JSONField, OuterRef, QuerySet, Subquery, Value
 from django.http import Http404
 from rest_framework.authtoken.models import Token
 
@@ -22,7 +22,7 @@ from ..access import (
     workspace_require_role,
 )
 from ..choices import Role
-from ..models import Experiment, Invitation, Membership, Workspace
+from ..models import Experiment, Invitation, Membership, RunTablePreference, Workspace
 
 
 def workspace_list(*, user: User) -> QuerySet[Workspace]:
@@ -73,10 +73,12 @@ def invitation_list_for_user(*, user: User) -> QuerySet[Invitation]:
 
 
 def experiment_get_by_path(
-    *, user: User, ws: str, project: str, experiment: str, with_role: bool = False
+    *, user: User, ws: str, project: str, experiment: str, with_role: bool = False, with_table_hidden: bool = False
 ) -> Experiment:
     """The experiment at ``/w/<ws>/p/<project>/e/<experiment>/`` in one query; ``Http404`` if invisible.
 
+    ``with_table_hidden``: also annotate ``table_hidden``, the runs-table columns the user hides
+    (None if never chosen).
     ``with_role``: also annotate ``role``, the user's role in its workspace (as ``workspace_role``:
     staff count as owner) in the same query, so a list page stays within its query budget.
     """
@@ -87,6 +89,9 @@ def experiment_get_by_path(
         else:
             mine = Membership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=user.pk).values("role")[:1]
             qs = qs.annotate(role=Subquery(mine, output_field=CharField()))
+    if with_table_hidden:  # the runs table's column chooser (SPEC §15), in the same query
+        pref = RunTablePreference.objects.filter(user_id=user.pk, experiment_id=OuterRef("pk")).values("hidden")[:1]
+        qs = qs.annotate(table_hidden=Subquery(pref, output_field=JSONField()))
     try:
         return qs.get(workspace__slug=ws, project__slug=project, slug=experiment)
     except (Experiment.DoesNotExist, ValueError, TypeError):

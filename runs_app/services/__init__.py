@@ -37,9 +37,11 @@ from .reproduce import (
     run_input_pins,
     run_reproduce,
 )
+from .run_table import run_table_columns_save
 from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",
     "execution_dispatch",

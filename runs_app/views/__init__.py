@@ -3,7 +3,7 @@
 from .account import api_token
 from .activity import workspace_activity
 from .compare import run_compare
-from .experiments import experiment_create, experiment_detail, project_create, project_detail
+from .experiments import experiment_columns, experiment_create, experiment_detail, project_create, project_detail
 from .help import help_workflows
 from .invitations import invitation_list
 from .launch import run_launch, run_launch_preview
@@ -26,6 +26,7 @@ __all__ = [
     "invitation_list",
     "dashboard",
     "experiment_create",
+    "experiment_columns",
     "experiment_detail",
     "help_workflows",
     "project_create",

@@ -16,10 +16,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
 
-from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page
+from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page, offset_page
 
 from .. import selectors
 from ..access import role_at_least
+from ..run_conditions import sort_apply
 
 #: Rows of a run list page.
 PAGE_SIZE = 25
@@ -80,6 +81,30 @@ def run_page(request: HttpRequest, runs) -> tuple[KeysetPage, str | None]:
     except PageTooDeep as exc:
         error = str(exc)
     return keyset_page(runs, ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE), error
+
+
+def run_filtered_page(request: HttpRequest, filterset) -> tuple[KeysetPage, str | None]:
+    """The page of a ``RunFilterSet`` list (SPEC §15): its conditions, its ``sort`` and an error.
+
+    A malformed condition or sort shows NO rows and the message (the view answers 400). Without
+    ``sort`` the keyset page of ``run_page``; with it, numbered pages (``?page=N``) ordered by the
+    column, NULLs last. Two queries either way.
+    """
+    if filterset.is_bound and not filterset.is_valid():
+        error = " ".join(
+            (f"{name}: " if name != "__all__" else "") + " ".join(errors) for name, errors in filterset.errors.items()
+        )
+        return keyset_page(filterset.queryset.none(), ordering=selectors.RUN_LIST_ORDERING, page_size=PAGE_SIZE), error
+    sort = filterset.form.cleaned_data.get("sort") if filterset.is_bound else None
+    if sort is None:
+        return run_page(request, filterset.qs)
+    ordered = sort_apply(filterset.qs, sort)
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isdigit() and len(raw) <= 6 and int(raw) >= 1 else 1
+    try:
+        return offset_page(ordered, page_size=PAGE_SIZE, page=number), None
+    except PageTooDeep as exc:
+        return offset_page(ordered, page_size=PAGE_SIZE, page=1), str(exc)
 
 
 def with_durations(runs) -> list:

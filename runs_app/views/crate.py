@@ -88,7 +88,7 @@ def crate_import_page(request: HttpRequest, ws: str) -> HttpResponse:
                     form.add_error("file", message)
             else:
                 run = result.run
-                messages.success(request, f"Imported as run {run.number} of {run.experiment.name} (read-only).")
+                messages.success(request, f"Imported as {run.experiment.name} #{run.number} (read-only).")
                 return redirect(run.get_absolute_url())
         status = 400
     return render(request, "runs_app/crate_import.html", {"workspace": workspace, "form": form}, status=status)

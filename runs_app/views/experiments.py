@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import selectors, services
 from ..choices import Role, RunStatus
@@ -23,7 +23,7 @@ from ..forms import (
     ExperimentCreateForm,
     ProjectCreateForm,
 )
-from .common import form_add_errors, redirect_after_post, role_allows, run_page, with_durations
+from .common import form_add_errors, redirect_after_post, role_allows, run_filtered_page, with_durations
 
 
 @login_required
@@ -89,28 +89,19 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
 def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
     user = request.user
     experiment_obj = selectors.experiment_get_by_path(
-        user=user, ws=ws, project=project, experiment=experiment, with_role=True
+        user=user, ws=ws, project=project, experiment=experiment, with_role=True, with_table_hidden=True
     )
-    runs = selectors.run_list(user=user, filters={"experiment": experiment_obj.pk})
-    filterset = RunFilterSet(request.GET or None, queryset=runs)
-    page, page_error = run_page(request, filterset.qs)
-    page.object_list = with_durations(page.object_list)
-    metrics = selectors.metric_latest_by_run(run_ids=[r.pk for r in page.object_list])
-    for row in page.object_list:
-        row.last_metrics = metrics.get(row.pk, [])
     context = {
         "experiment": experiment_obj,
         "project": experiment_obj.project,
         "workspace": experiment_obj.workspace,
-        "filter_form": filterset.form,
         "statuses": RunStatus.choices,
         "status": request.GET.get("status", ""),
-        "page": page,
-        "page_error": page_error,
+        **run_table_context(request, experiment_obj),
     }
-    code = 400 if page_error else 200
-    if request.htmx:
-        return render(request, "runs_app/partials/_run_table.html", context, status=code)
+    code = 400 if context["page_error"] else 200
+    if request.htmx:  # htmx swaps 2xx only: the fragment carries the error and no rows
+        return render(request, "runs_app/partials/_run_table.html", context)
     role = experiment_obj.role
     entry = workflow_entry(experiment_obj)
     topology = _topology(experiment_obj, entry)
@@ -124,6 +115,58 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
         }
     )
     return render(request, "runs_app/experiment_detail.html", context, status=code)
+
+
+def run_table_context(request: HttpRequest, experiment) -> dict:
+    """The runs table of the experiment page (SPEC §15): ``RunFilterSet`` conditions and sort, one
+    page (two queries), the latest metrics of its runs (one query), varying columns and groups.
+
+    ``experiment`` comes from ``experiment_get_by_path(with_table_hidden=True)``.
+    """
+    runs = selectors.run_list(user=request.user, filters={"experiment": experiment.pk}).only(
+        *selectors.RUN_LIST_FIELDS, "config"
+    )
+    filterset = RunFilterSet(request.GET or None, queryset=runs)
+    page, page_error = run_filtered_page(request, filterset)
+    page.object_list = with_durations(page.object_list)
+    metrics = selectors.metric_latest_by_run(run_ids=[r.pk for r in page.object_list])
+    table = selectors.run_table_build(
+        runs=page.object_list, metrics=metrics, hidden=getattr(experiment, "table_hidden", None) or []
+    )
+    sort = filterset.form.cleaned_data.get("sort") if filterset.is_bound and not page_error else None
+    current = sort.text if sort else ""
+    for column in table.columns:
+        column.sort_next = f"-{column.key}" if current == column.key else column.key
+        column.sorted = current.lstrip("-") == column.key and current
+    return {
+        "filter_form": filterset.form,
+        "page": page,
+        "page_error": page_error,
+        "table": table,
+        "sort": current,
+        "conditions": [c for c in request.GET.getlist("filter") if c],
+    }
+
+
+@login_required
+@require_POST
+def experiment_columns(request: HttpRequest, ws: str, project: str, experiment: str) -> HttpResponse:
+    """The column chooser: remember which of the offered columns the user shows (no JS needed)."""
+    experiment_obj = selectors.experiment_get_by_path(user=request.user, ws=ws, project=project, experiment=experiment)
+    try:
+        services.run_table_columns_save(
+            user=request.user,
+            experiment=experiment_obj,
+            offered=request.POST.getlist("offered"),
+            shown=request.POST.getlist("show"),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    back = request.POST.get("next") or ""
+    url = experiment_obj.get_absolute_url()
+    if back.startswith("?") and len(back) < 2000:
+        url += back
+    return redirect_after_post(request, url)
 
 
 def workflow_entry(experiment) -> dict | None:

@@ -43,7 +43,9 @@ def run_reproduce(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
         return redirect_after_post(request, run.get_absolute_url())
-    messages.success(request, f"Run {copy.number} reproduces run {run.number}; the verdict follows when it ends.")
+    messages.success(
+        request, f"{run.experiment.name} #{copy.number} reproduces #{run.number}; the verdict follows when it ends."
+    )
     return redirect_after_post(request, copy.get_absolute_url())
 
 

@@ -185,16 +185,18 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 if run.status == RunStatus.CANCELLED
                 else "Cancel requested; the run stops at its next check."
             )
-            messages.success(request, f"Run {run.number}: {done}")
+            messages.success(request, f"{run.experiment.name} #{run.number}: {done}")
         elif action in ("rerun", "resume"):
             service = services.run_rerun if action == "rerun" else services.run_resume
             execution = service(user=user, run=run)
-            messages.success(request, f"Run {run.number}: attempt {execution.number} queued ({action}).")
+            messages.success(
+                request, f"{run.experiment.name} #{run.number}: attempt {execution.number} queued ({action})."
+            )
         else:
             form = RunCloneForm(request.POST)
             form.is_valid()
             clone = services.run_clone(user=user, run=run, overrides=form.cleaned_data.get("overrides") or None)
-            messages.success(request, f"Run {clone.number} launched as a clone of run {run.number}.")
+            messages.success(request, f"{run.experiment.name} #{clone.number} launched as a clone of #{run.number}.")
             target = clone.get_absolute_url()
     except (Conflict, TooManyRequests) as exc:
         messages.error(request, exc.message)

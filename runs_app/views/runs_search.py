@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from .. import selectors
 from ..choices import RunStatus
 from ..filtersets import RunFilterSet
-from .common import run_page, with_durations
+from .common import run_filtered_page, with_durations
 
 
 @login_required
@@ -25,7 +25,7 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     runs = selectors.run_list(user=request.user, filters={"workspace": workspace.pk})
     filterset = RunFilterSet(request.GET or None, queryset=runs)
-    page, page_error = run_page(request, filterset.qs)
+    page, page_error = run_filtered_page(request, filterset)
     page.object_list = with_durations(page.object_list)
     context = {
         "workspace": workspace,
@@ -33,11 +33,23 @@ def workspace_runs(request: HttpRequest, ws: str) -> HttpResponse:
         "statuses": RunStatus.choices,
         "selected": {
             k: request.GET.get(k, "")
-            for k in ("status", "profile", "config_hash", "fingerprint", "experiment", "param", "result", "metric")
+            for k in (
+                "status",
+                "profile",
+                "config_hash",
+                "fingerprint",
+                "experiment",
+                "param",
+                "result",
+                "metric",
+                "sort",
+            )
         },
         "filter_errors": filterset.errors if filterset.is_bound else {},
         "page": page,
         "page_error": page_error,
+        "conditions": [c for c in request.GET.getlist("filter") if c],
     }
-    template = "runs_app/partials/_workspace_run_table.html" if request.htmx else "runs_app/workspace_runs.html"
-    return render(request, template, context, status=400 if page_error else 200)
+    if request.htmx:  # htmx swaps 2xx only: the fragment carries the error and no rows
+        return render(request, "runs_app/partials/_workspace_run_table.html", context)
+    return render(request, "runs_app/workspace_runs.html", context, status=400 if page_error else 200)

@@ -119,7 +119,7 @@ def test_asset_page_lineage_shows_producer_and_users_of_this_version(web_client_
     produced = asset_create(kind="artifact", name="model.pt", run=run, producer_execution=execution,
                             producer_task="train")  # fmt: skip
     body = web_client_for("viewer").get(f"/assets/{produced.pk}/").content.decode()
-    assert "run 1</a>, execution 3, task <code>train</code>" in body
+    assert f"{run.experiment.name} #1</a>, execution 3, task <code>train</code>" in body  # SPEC §15: one run identity
     data = asset_create(kind="data", name="d.csv", project=project)
     users = [f.RunFactory(experiment=experiment, number=n) for n in (7, 8)]
     for r in users:

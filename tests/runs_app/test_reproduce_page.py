@@ -82,7 +82,7 @@ def test_verdict_panel_polls_until_the_verdict_then_stops(steady, editor, web_cl
     original_panel = client.get(f"/runs/{original.pk}/reproduce/panel/")
     assert original_panel.status_code == 286
     assert 'id="run-reproductions"' in original_panel.content.decode()
-    assert f"run {copy.number}" in original_panel.content.decode()
+    assert f"{copy.experiment.name} #{copy.number}" in original_panel.content.decode()  # SPEC §15: one run identity
 
 
 def test_not_reproduced_shows_a_table_of_what_differed(noisy, editor, web_client_for):

@@ -58,6 +58,7 @@ ANY_MEMBER_WRITES = {
     ("workspace-list", "post"),
     ("runs:api-token", "post"),  # the caller's own token
     ("experiment-launch-preview", "post"),  # validates, writes nothing
+    ("runs:experiment-columns", "post"),  # the caller's own runs-table columns (SPEC §15)
 }
 #: Pages only owners (and staff) read (SPEC §14 audit log): 403 for editors and viewers.
 OWNER_READS = {"runs:workspace-audit"}

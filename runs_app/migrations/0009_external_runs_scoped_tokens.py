@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs_app", "0007_workspace_storage_quota_audit_event"),
+        ("runs_app", "0008_run_table_preference"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,171 @@
+"""The experiment page's runs table (SPEC §15): which columns vary among the runs shown, their
+cells formatted for reading, the "same for all" line and the sweep groups.
+
+Invariants:
+- Works on rows already read (a page of ``run_list`` with ``config``, and ``metric_latest_by_run``
+  of the same page): no query here except ``run_table_hidden_get``'s one.
+- A column is ``<source>.<dotted key>`` (``config.optimizer.lr``, ``params.seed``,
+  ``results.acc``, ``metrics.loss``), the spelling of the run conditions and of ``?sort=``.
+  It varies when two shown runs differ in it (a run without the key counts as different);
+  the others are folded into ``constant``.
+- Values read as people write them: ints as ints, floats in ``%.6g`` (0.001, not 1e-03),
+  booleans and null as JSON, strings as they are, dicts and lists as compact JSON.
+- Runs created by one launch (a sweep) share launcher and profile and were inserted together:
+  consecutive rows of one launch form a group (``LAUNCH_WINDOW_SECONDS``; the run has no launch id).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..access import User
+from ..models import Experiment, RunTablePreference
+
+#: Sources of a column, in the order the table shows them.
+SOURCES = ("config", "params", "results", "metrics")
+#: Nested dicts of config and params are flattened to dotted keys this deep; deeper values are JSON.
+MAX_DEPTH = 4
+#: At most this many varying columns are offered (the rest would not fit a table anyway).
+MAX_COLUMNS = 60
+
+
+def value_display(value: Any) -> str:
+    """A value as a person reads it (no Python reprs)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value).lower()
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any], depth: int) -> None:
+    if isinstance(value, dict) and value and depth < MAX_DEPTH:
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, out, depth + 1)
+    else:
+        out[prefix] = value
+
+
+def run_columns(run: Any, metrics: list | None) -> dict[str, Any]:
+    """Every column value of one run: flattened config and params, results and latest metrics."""
+    values: dict[str, Any] = {}
+    for source in ("config", "params"):
+        data = getattr(run, source, None)
+        if isinstance(data, dict):
+            for key, item in data.items():
+                _flatten(f"{source}.{key}", item, values, 1)
+    if isinstance(run.results, dict):
+        for key, item in run.results.items():
+            values[f"results.{key}"] = item
+    for metric in metrics or ():
+        values[f"metrics.{metric.key}"] = metric.value
+    return values
+
+
+@dataclass
+class Column:
+    key: str
+    source: str
+    label: str
+    shown: bool = True
+
+
+@dataclass
+class TableRow:
+    run: Any
+    cells: list[str]
+    group_size: int = 1
+    group_start: bool = False
+
+
+@dataclass
+class RunTable:
+    columns: list[Column]  # the varying columns, in order (shown or not)
+    rows: list[TableRow]
+    constant: list[tuple[str, str]] = field(default_factory=list)  # (key, value) the same for all rows
+
+    @property
+    def shown(self) -> list[Column]:
+        return [c for c in self.columns if c.shown]
+
+
+def _sort_key(key: str) -> tuple[int, str]:
+    source = key.split(".", 1)[0]
+    return (SOURCES.index(source), key)
+
+
+def run_table_build(*, runs: list, metrics: dict[int, list], hidden: list[str] | None = None) -> RunTable:
+    """The table of ``runs`` (in their order): varying columns, constant line and sweep groups."""
+    hidden_set = set(hidden or ())
+    values = [run_columns(run, metrics.get(run.pk)) for run in runs]
+    keys = sorted({k for v in values for k in v}, key=_sort_key)
+    _missing = object()
+    varying, constant = [], []
+    for key in keys:
+        seen = {json.dumps(v.get(key, _missing), sort_keys=True, default=repr) for v in values}
+        if len(seen) > 1:
+            varying.append(key)
+        else:
+            constant.append((key, value_display(values[0][key])))
+    columns = [
+        Column(key=k, source=k.split(".", 1)[0], label=k.split(".", 1)[1], shown=k not in hidden_set)
+        for k in varying[:MAX_COLUMNS]
+    ]
+    shown = [c.key for c in columns if c.shown]
+    rows = [
+        TableRow(run=run, cells=[value_display(v[k]) if k in v else "" for k in shown])
+        for run, v in zip(runs, values, strict=True)
+    ]
+    _group(rows)
+    return RunTable(columns=columns, rows=rows, constant=constant)
+
+
+#: Runs of one launch are inserted together (``services.launch.runs_create``, one bulk insert):
+#: their ``created_at`` lie within this many seconds of each other.
+LAUNCH_WINDOW_SECONDS = 2.0
+
+
+def _same_launch(first: Any, other: Any) -> bool:
+    return (
+        first.launched_by_id == other.launched_by_id
+        and first.profile == other.profile
+        and abs((other.created_at - first.created_at).total_seconds()) <= LAUNCH_WINDOW_SECONDS
+        and abs(other.number - first.number) < 10_000
+    )
+
+
+def _group(rows: list[TableRow]) -> None:
+    """Mark consecutive rows of one launch (same launcher and profile, created within a moment)."""
+    i = 0
+    while i < len(rows):
+        j = i + 1
+        while j < len(rows) and _same_launch(rows[i].run, rows[j].run):
+            j += 1
+        if j - i > 1:
+            rows[i].group_start = True
+            for row in rows[i:j]:
+                row.group_size = j - i
+        i = j
+
+
+def run_table_hidden_get(*, user: User, experiment: Experiment) -> list[str]:
+    """The columns ``user`` hides in ``experiment``'s runs table ([] if none chosen); one query.
+
+    The experiment page reads it in its experiment lookup instead (``table_hidden``).
+    """
+    row = RunTablePreference.objects.filter(user_id=user.pk, experiment=experiment).values("hidden").first()
+    hidden = (row or {}).get("hidden") or []
+    return [h for h in hidden if isinstance(h, str)]
