@@ -61,12 +61,17 @@ def test_a_sweep_reads_at_a_glance_filtered_and_sorted(page: Page, live_server, 
     expect(headers).to_have_count(1)  # limit is the same for all shown now: folded
     expect(page.locator("#run-table-constant")).to_contain_text("params.limit=4")
 
-    # Sort by top_n on the server, then the other way.
-    page.locator("#runs-table thead th[data-column='params.top_n'] a").click()
+    # Sort by top_n on the server, then the other way. The header links are plain links in the
+    # fragment htmx just swapped in: wait until that swap (and its URL push) has settled, so the
+    # click lands on the new table, and give the full-page navigation time on a loaded machine.
+    page.wait_for_load_state("networkidle")
+    with page.expect_navigation(timeout=20_000):
+        page.locator("#runs-table thead th[data-column='params.top_n'] a").click()
     expect(page).to_have_url(re.compile(r"sort=params.top_n"))
     cells = page.locator("#runs-table tbody td:nth-child(5)")
     expect(cells).to_have_text(["3", "5"])
-    page.locator("#runs-table thead th[data-column='params.top_n'] a").click()
+    with page.expect_navigation(timeout=20_000):
+        page.locator("#runs-table thead th[data-column='params.top_n'] a").click()
     expect(page).to_have_url(re.compile(r"sort=-params.top_n"))
     expect(page.locator("#runs-table tbody td:nth-child(5)")).to_have_text(["5", "3"])
     expect(page.locator("#runs-table tbody td:nth-child(2) a")).to_have_count(2)  # the filter stayed
