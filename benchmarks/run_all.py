@@ -22,9 +22,9 @@ import common  # noqa: E402
 
 #: In this order (``search_sqlite``: the SQLite fallback, a SQLite copy of the same data; about a
 #: minute at reduced scale, several at full); ``mlflow`` (side by side with a real MLflow server,
-#: own venv) last. ``scaling``
+#: own venv), then ``client`` (the molexp client over HTTP, with MLflow ratios from that venv). ``scaling``
 #: (three data sizes, the cost curve picture) is opt-in: ``--only=scaling``.
-BENCHES = ["search", "search_sqlite", "lists", "workbench", "launch", "context", "upload", "mlflow"]
+BENCHES = ["search", "search_sqlite", "lists", "workbench", "launch", "context", "upload", "mlflow", "client"]
 OPTIONAL = ["scaling"]
 
 

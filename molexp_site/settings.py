@@ -289,7 +289,8 @@ if env_bool("MOLEXP_BEHIND_TLS_PROXY", False):
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token, or a scoped token (mx_…: one workspace, a maximum role, an expiry; SPEC §13).
+        "runs_app.api.auth.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -326,6 +327,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "runs_app.choices.RunStatus",
         "ExecutionStatusEnum": "runs_app.choices.ExecutionStatus",
         "TaskStatusEnum": "runs_app.choices.TaskStatus",
+        "RoleEnum": "runs_app.choices.Role",
     },
 }
 
@@ -386,6 +388,8 @@ MOLEXP_IMPORT_ROOTS = env_list("MOLEXP_IMPORT_ROOTS", [], sep=os.pathsep)
 MOLEXP_LOST_RETRIES = env_int("MOLEXP_LOST_RETRIES", 1)
 MOLEXP_HEARTBEAT_SECONDS = env_int("MOLEXP_HEARTBEAT_SECONDS", 10)
 MOLEXP_LOST_AFTER_SECONDS = env_int("MOLEXP_LOST_AFTER_SECONDS", 45)
+# External runs (the molexp client, SPEC §13): silent this long → lost, then failed (never retried).
+MOLEXP_EXTERNAL_LOST_AFTER_SECONDS = env_int("MOLEXP_EXTERNAL_LOST_AFTER_SECONDS", 300)
 MOLEXP_CANCEL_GRACE_SECONDS = env_int("MOLEXP_CANCEL_GRACE_SECONDS", 20)
 MOLEXP_REDISPATCH_AFTER_SECONDS = env_int("MOLEXP_REDISPATCH_AFTER_SECONDS", 30)
 MOLEXP_WORK_DIR = Path(env_str("MOLEXP_WORK_DIR", str(VAR_DIR / "work")))

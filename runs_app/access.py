@@ -14,6 +14,9 @@ Invariants:
   ``PermissionDenied``.
 - Roles are compared only through ``role_at_least`` (viewer < editor < owner);
   staff count as owner.
+- A request authenticated with a scoped token (SPEC §13; ``user.molexp_token_scope``
+  set by ``runs_app/api/auth.py``) sees only the token's workspace, with at most
+  the token's role, staff included.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from .choices import ROLE_RANK, Role
-from .models import Experiment, Membership, Project, Run, Workspace
+from molexp_site.errors import Conflict
+
+from .choices import ROLE_RANK, TERMINAL_RUN_STATUSES, Role, Trigger
+from .models import Execution, Experiment, Membership, Project, Run, Workspace
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -42,8 +47,14 @@ def role_at_least(have: str | None, needed: str) -> bool:
 # --- scoping ----------------------------------------------------------------------------------
 
 
+def _token_scope(user: User) -> tuple[int, str] | None:
+    """(workspace id, maximum role) when the request authenticated with a scoped token (``api/auth.py``, SPEC §13)."""
+    return getattr(user, "molexp_token_scope", None)
+
+
 def _is_staff(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+    """Staff see everything, except through a scoped token (its workspace and role bound staff too)."""
+    return bool(user.is_authenticated and user.is_staff and _token_scope(user) is None)
 
 
 def visible_workspace_ids(*, user: User) -> QuerySet | None:
@@ -52,6 +63,11 @@ def visible_workspace_ids(*, user: User) -> QuerySet | None:
         return None
     if not user.is_authenticated:
         return Workspace.objects.none().values("id")
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its one workspace, if the user may read it at all
+        if user.is_staff:
+            return Workspace.objects.filter(pk=scope[0]).values("id")
+        return Membership.objects.filter(user_id=user.pk, workspace_id=scope[0]).values("workspace_id")
     return Membership.objects.filter(user_id=user.pk).values("workspace_id")
 
 
@@ -67,6 +83,18 @@ def workspace_role(*, user: User, workspace: Workspace) -> str | None:
         return Role.OWNER
     if not user.is_authenticated:
         return None
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its workspace only, and never above its maximum role
+        if workspace.pk != scope[0]:
+            return None
+        role = Role.OWNER if user.is_staff else None
+        role = (
+            role
+            or Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+        return None if role is None else (scope[1] if role_at_least(role, scope[1]) else role)
     return Membership.objects.filter(user_id=user.pk, workspace_id=workspace.pk).values_list("role", flat=True).first()
 
 
@@ -89,6 +117,12 @@ def workspaces_with_role_at_least(*, user: User, role: str) -> QuerySet[Workspac
     qs = Workspace.objects.all()
     if _is_staff(user):
         return qs
+    scope = _token_scope(user)
+    if scope is not None:  # a scoped token: its workspace, when the capped role reaches ``role``
+        ws = qs.filter(pk=scope[0]).first()
+        if ws is None or not role_at_least(workspace_role(user=user, workspace=ws), role):
+            return qs.none()
+        return qs.filter(pk=ws.pk)
     roles = [r for r in Role if role_at_least(r, role)]
     return qs.filter(id__in=Membership.objects.filter(user_id=user.pk, role__in=roles).values("workspace_id"))
 
@@ -147,3 +181,27 @@ def run_get(*, user: User, pk: Any) -> Run:
         return qs.get(pk=pk)
     except (Run.DoesNotExist, ValueError, TypeError):
         raise Http404("No such run.") from None
+
+
+# --- writes to an external run (SPEC §13) ----------------------------------------------------
+
+
+def external_execution_for_write(*, user: User, run: Run) -> Execution:
+    """The external execution of ``run`` if ``user`` may write to it (SPEC §13).
+
+    Only the run's launcher (still a member) and the workspace's editors write;
+    ``Http404`` for outsiders, ``PermissionDenied`` for other viewers,
+    ``ValidationError`` for a run that is not external, ``Conflict`` (409) once it ended.
+    """
+    execution = Execution.objects.filter(run_id=run.pk, trigger=Trigger.EXTERNAL).order_by("-number").first()
+    role = workspace_role(user=user, workspace=run.workspace)
+    if role is None:
+        raise Http404("No such run.")
+    if execution is None:
+        raise ValidationError({"run": "This run is not an external run."})
+    is_launcher = run.launched_by_id is not None and run.launched_by_id == getattr(user, "pk", None)
+    if not is_launcher and not role_at_least(role, Role.EDITOR):
+        raise PermissionDenied("Only the run's launcher and the workspace's editors write to a run.")
+    if execution.is_terminal or run.status in TERMINAL_RUN_STATUSES:
+        raise Conflict(f"Run #{run.number} is {run.status}: it takes no more writes.")
+    return execution

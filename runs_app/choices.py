@@ -48,6 +48,8 @@ class Trigger(models.TextChoices):
     RERUN = "rerun", "Rerun"
     RESUME = "resume", "Resume"
     RETRY = "retry", "Retry"
+    #: Recorded by the molexp client outside MolExp's workers (SPEC §13); never retried by the server.
+    EXTERNAL = "external", "External"
 
 
 class EventSubject(models.TextChoices):

@@ -297,6 +297,10 @@ class Execution(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     environment = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
+    client_seq = models.PositiveBigIntegerField(
+        default=0,
+        help_text="External runs: the last write batch applied (the client numbers them; a resend is a no-op).",
+    )
 
     class Meta:
         ordering = ["run", "number"]
@@ -369,6 +373,36 @@ class Metric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+
+class ScopedToken(models.Model):
+    """An API token limited to one workspace and a maximum role, with an expiry (SPEC §13).
+
+    Only the SHA-256 of the key is stored; the key is shown once at creation. The
+    scope is applied where roles are computed (``access.workspace_role`` and
+    ``visible_workspace_ids``), so every endpoint honours it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scoped_tokens")
+    name = models.CharField(max_length=100)
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it in lists.")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="scoped_tokens")
+    max_role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="scopedtoken_ws_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) for {self.workspace_id} as ≤{self.max_role}"
 
 
 class AuditEventManager(models.Manager):

@@ -14,6 +14,8 @@ Rules:
 - A run imported from an RO-Crate is a read-only record: every action is refused, and
   so is every run re-using its snapshot (the provenance guard: code from a crate never
   runs on this server, SPEC §12).
+- An external run (the molexp client, SPEC §13) ran code the server does not have as a
+  server workflow: rerun, resume, clone and reproduce are refused (cancel is not).
 
 Invariants:
 - :func:`run_actions` and :func:`run_action_refusal` read the run's own row only (no
@@ -91,6 +93,20 @@ def imported_refusal_message(*, number: int) -> str:
     )
 
 
+def _external(run: Model) -> bool:
+    """A run recorded by the molexp client outside the workers (SPEC §13; ``workflow_snapshot["external"]``)."""
+    return bool((run.workflow_snapshot or {}).get("external"))
+
+
+def external_refusal_message(*, number: int, action: str = "") -> str:
+    """The 409 message for rerun, resume, clone or reproduce of an external run."""
+    what = action or "clone, reproduce, rerun and resume"
+    return (
+        f"run #{number} is an external run recorded by the molexp client: the server does not have its code "
+        f"as a server workflow, so {what} is refused."
+    )
+
+
 def run_action_refusal(*, run: Model, action: RunAction) -> str | None:
     """Why ``run``'s own row forbids ``action`` now (imported, state, no snapshot), or ``None``.
 
@@ -99,6 +115,8 @@ def run_action_refusal(*, run: Model, action: RunAction) -> str | None:
     """
     if run.imported:
         return imported_refusal_message(number=run.number)
+    if action != RunAction.CANCEL and _external(run):
+        return external_refusal_message(number=run.number, action=action)
     if action == RunAction.CANCEL and run.status not in CANCELLABLE:
         return f"Run #{run.number} is {run.status}; only queued or running runs can be cancelled."
     if action in (RunAction.RERUN, RunAction.RESUME) and run.status not in RESTARTABLE:
@@ -140,7 +158,7 @@ def run_actions(*, run: Model, role: str | None) -> RunActions:
 def run_code_refusal(*, run: Model) -> str | None:
     """Why ``run``'s snapshot must not run, or ``None`` when it was read from the server's workflow folders.
 
-    Refused: an imported run, a run whose ``cloned_from``/``reproduction_of``
+    Refused: an imported run, an external run, a run whose ``cloned_from``/``reproduction_of``
     chain reaches an imported run (possible only for rows written before this
     guard existed, or by hand), and a chain longer than ``MAX_LINEAGE``.
     One query per ancestor; never reads the snapshot itself. The worker calls it
@@ -148,6 +166,8 @@ def run_code_refusal(*, run: Model) -> str | None:
     """
     if run.imported:
         return imported_refusal_message(number=run.number)
+    if _external(run):
+        return external_refusal_message(number=run.number)
     seen: set[int] = {run.pk}
     parents = [p for p in (run.cloned_from_id, run.reproduction_of_id) if p]
     while parents:

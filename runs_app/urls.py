@@ -4,6 +4,7 @@ from . import views
 from .views import audit as audit_views
 from .views import crate as crate_views
 from .views import runs_search
+from .views import tokens as token_views
 from .views import usage as usage_views
 
 app_name = "runs"
@@ -42,6 +43,7 @@ urlpatterns = [
     path("runs/<int:pk>/export/", crate_views.run_export, name="run-export"),
     path("w/<slug:ws>/import/", crate_views.crate_import_page, name="crate-import"),
     path("account/token/", views.api_token, name="api-token"),
+    path("account/tokens/", token_views.scoped_tokens, name="scoped-tokens"),
     path("help/workflows/", views.help_workflows, name="help-workflows"),
     path("account/invitations/", views.invitation_list, name="invitation-list"),
 ]

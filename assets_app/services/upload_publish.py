@@ -1,4 +1,5 @@
-"""Publishing a finished upload: its partial becomes a blob and a ``DataAsset`` version.
+"""Publishing a finished upload: its partial becomes a blob and a ``DataAsset`` version,
+or, with Upload-Metadata ``run``, an ``ArtifactAsset`` of that external run (SPEC §13).
 
 Invariants:
 - Nothing is published unless the committed offset equals ``Upload-Length`` and the
@@ -12,12 +13,15 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from runs_app.access import external_execution_for_write, run_get
 
 from .. import storage
 from ..choices import AssetKind, ImportAction, UploadStatus
@@ -28,6 +32,36 @@ from .registration import asset_create
 from .upload_errors import UploadGone
 
 logger = logging.getLogger("assets_app.services.uploads")
+
+
+def _run_id(metadata: dict[str, str]) -> int | None:
+    raw = (metadata or {}).get("run", "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ValidationError({"run": "run must be an id (a whole number)."})
+    return int(raw)
+
+
+def _run_for_artifact(*, user, metadata: dict[str, str]):
+    """The run and its external execution for an upload with Upload-Metadata ``run``, or ``None``.
+
+    Launcher or editor only (``Http404`` for outsiders, ``PermissionDenied`` for
+    viewers); ``Conflict`` (409) once the run ended.
+    """
+    run_id = _run_id(metadata)
+    if run_id is None:
+        return None
+    run = run_get(user=user, pk=run_id)
+    return run, external_execution_for_write(user=user, run=run)
+
+
+def _artifact_metadata(metadata: dict[str, str]) -> dict | None:
+    try:
+        value = json.loads(metadata.get("metadata") or "null")
+    except ValueError:
+        raise ValidationError({"metadata": "Upload-Metadata 'metadata' must be JSON."}) from None
+    return value if isinstance(value, dict) else None
 
 
 def _upload_publish(upload: Upload, path: Path | None) -> None:
@@ -46,22 +80,30 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
             raise UploadGone("The finished file of this upload is gone; start a new upload.")
     media_type = mimetypes.guess_type(upload.name)[0] or mimetypes.guess_type(upload.filename)[0] or ""
     try:
-        asset = asset_create(
-            kind=AssetKind.DATA,
-            name=upload.name,
-            workspace=upload.workspace,
-            project=upload.project,
-            experiment=upload.experiment,
-            blob=blob,
-            media_type=media_type,
-            tags=upload.tags,
-            description=upload.description,
-            metadata={"filename": upload.filename},
-            created_by=upload.created_by,
-            reuse_identical=True,
-            import_action=ImportAction.UPLOAD,
-            source_path="",
-        )
+        target = _run_for_artifact(user=upload.created_by, metadata=upload.metadata or {})
+        if target is not None:  # an artifact of an external run (SPEC §13)
+            run, execution = target
+            asset = asset_create(
+                kind=AssetKind.ARTIFACT, name=upload.name, run=run, blob=blob, media_type=media_type,
+                tags=upload.tags, metadata=_artifact_metadata(upload.metadata), producer_execution=execution,
+            )  # fmt: skip
+        else:
+            asset = asset_create(
+                kind=AssetKind.DATA,
+                name=upload.name,
+                workspace=upload.workspace,
+                project=upload.project,
+                experiment=upload.experiment,
+                blob=blob,
+                media_type=media_type,
+                tags=upload.tags,
+                description=upload.description,
+                metadata={"filename": upload.filename},
+                created_by=upload.created_by,
+                reuse_identical=True,
+                import_action=ImportAction.UPLOAD,
+                source_path="",
+            )
     except ValidationError as exc:
         Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="; ".join(exc.messages))
         raise

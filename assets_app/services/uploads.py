@@ -68,7 +68,7 @@ from .upload_partials import (
     upload_expiry,
     upload_max_size,
 )
-from .upload_publish import _upload_publish
+from .upload_publish import _run_for_artifact, _upload_publish
 
 #: Checksum algorithms of the tus checksum extension that this server verifies.
 CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5")
@@ -194,7 +194,11 @@ def upload_create(*, user, length: int, metadata: dict[str, str]) -> Upload:
     description = metadata.get("description", "")
     if len(description) > DESCRIPTION_MAX_CHARS or "\x00" in description:
         raise ValidationError({"description": f"At most {DESCRIPTION_MAX_CHARS} characters, no NUL."})
-    workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
+    target = _run_for_artifact(user=user, metadata=metadata)  # an artifact of an external run (SPEC §13)
+    if target is not None:
+        workspace, project, experiment = target[0].workspace, None, None
+    else:
+        workspace, project, experiment = _resolve_scope(user=user, metadata=metadata)
     try:
         quota_check_upload(workspace=workspace, length=length)  # before any byte or row (SPEC §14: 413)
     except QuotaExceeded as exc:

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import compare, invitations, views
+from . import compare, external, invitations, tokens, views
 from .audit import AuditEventListView
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
@@ -37,6 +37,18 @@ urlpatterns = [
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),
     path("workspaces/<str:workspace_pk>/import/", WorkspaceImportView.as_view(), name="workspace-import"),
+    path("auth/whoami/", tokens.WhoAmIView.as_view(), name="api-whoami"),
+    path("tokens/", tokens.ScopedTokenListView.as_view(), name="scoped-token-list"),
+    path("tokens/<str:pk>/", tokens.ScopedTokenDetailView.as_view(), name="scoped-token-detail"),
+    path("external/runs/", external.ExternalRunCreateView.as_view(), name="external-run-create"),
+    path("external/runs/<str:pk>/heartbeat/", external.ExternalHeartbeatView.as_view(), name="external-heartbeat"),
+    path("external/runs/<str:pk>/logs/", external.ExternalLogsView.as_view(), name="external-logs"),
+    path("external/runs/<str:pk>/metrics/", external.ExternalMetricsView.as_view(), name="external-metrics"),
+    path("external/runs/<str:pk>/results/", external.ExternalResultsView.as_view(), name="external-results"),
+    path("external/runs/<str:pk>/artifacts/", external.ExternalArtifactView.as_view(), name="external-artifacts"),
+    path("external/runs/<str:pk>/checkpoints/", external.ExternalCheckpointView.as_view(), name="external-checkpoints"),
+    path("external/runs/<str:pk>/inputs/", external.ExternalInputView.as_view(), name="external-inputs"),
+    path("external/runs/<str:pk>/finish/", external.ExternalFinishView.as_view(), name="external-finish"),
     path("audit/", AuditEventListView.as_view(), name="audit-list"),
     path("workspaces/<str:workspace_pk>/usage/", WorkspaceUsageView.as_view(), name="workspace-usage"),
     path("", include(router.urls)),

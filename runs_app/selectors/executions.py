@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from ..choices import ExecutionStatus
+from ..choices import ExecutionStatus, Trigger
 from ..models import Execution, Run, RunEvent
 
 
@@ -41,12 +41,22 @@ def execution_queue_position(*, execution: Execution) -> int:
     return ahead.count() + 1
 
 
-def execution_stale_list(*, older_than) -> QuerySet[Execution]:
-    """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``."""
+def execution_stale_list(*, older_than, external_older_than=None) -> QuerySet[Execution]:
+    """Running executions whose heartbeat (or start, before the first beat) is older than ``older_than``.
+
+    External executions (the molexp client, SPEC §13) use their own window, ``external_older_than``
+    (``None``: they are never stale).
+    """
+
+    def silent(cutoff):
+        return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+
     active = [ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING]
-    return Execution.objects.filter(status__in=active).filter(
-        Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, started_at__lt=older_than)
-    )
+    external = Q(trigger=Trigger.EXTERNAL)
+    cond = ~external & silent(older_than)
+    if external_older_than is not None:
+        cond |= external & silent(external_older_than)
+    return Execution.objects.filter(status__in=active).filter(cond)
 
 
 def run_event_list(*, run: Run) -> QuerySet[RunEvent]:

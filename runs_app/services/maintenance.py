@@ -82,7 +82,9 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
     """Mark executions whose heartbeat went silent as ``lost`` and apply the retry policy.
 
     An execution is stale when its heartbeat (or its start, before the first
-    beat) is older than ``MOLEXP_LOST_AFTER_SECONDS``. Its run goes
+    beat) is older than ``MOLEXP_LOST_AFTER_SECONDS`` (an external run's, of the
+    molexp client: ``MOLEXP_EXTERNAL_LOST_AFTER_SECONDS``; it is never retried,
+    the server does not have its code: ``lost → failed``, error type ``ClientLost``). Its run goes
     ``running → lost``; if fewer than ``MOLEXP_LOST_RETRIES`` retry executions
     exist, a new execution with trigger ``retry`` is queued (run ``lost → queued``)
     and dispatched after commit, otherwise the run goes ``lost → failed``.
@@ -93,7 +95,9 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.MOLEXP_LOST_AFTER_SECONDS)
     counts = {"lost": 0, "retried": 0, "failed": 0}
-    for execution_id in list(execution_stale_list(older_than=cutoff).values_list("pk", flat=True)[:500]):
+    external_cutoff = now - timedelta(seconds=settings.MOLEXP_EXTERNAL_LOST_AFTER_SECONDS)
+    stale = execution_stale_list(older_than=cutoff, external_older_than=external_cutoff)
+    for execution_id in list(stale.values_list("pk", flat=True)[:500]):
         try:
             with transaction.atomic():
                 execution = Execution.objects.select_related("run").get(pk=execution_id)
@@ -107,7 +111,8 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
                 status_transition(obj=run, to_status=RunStatus.LOST, message=message)
                 counts["lost"] += 1
                 retries = run.executions.filter(trigger=Trigger.RETRY).count()
-                if retries < settings.MOLEXP_LOST_RETRIES and not run.cancel_requested:
+                external = execution.trigger == Trigger.EXTERNAL  # the server cannot rerun outside code
+                if not external and retries < settings.MOLEXP_LOST_RETRIES and not run.cancel_requested:
                     retry = Execution.objects.create(run=run, number=run.executions.count() + 1, trigger=Trigger.RETRY)
                     status_transition(
                         obj=run, to_status=RunStatus.QUEUED, message=f"Retry {retries + 1} as execution {retry.number}"
@@ -116,7 +121,7 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
                     counts["retried"] += 1
                 else:
                     error = {
-                        "type": "WorkerLost",
+                        "type": "ClientLost" if external else "WorkerLost",
                         "message": message,
                         "task": None,
                         "execution": execution.number,
@@ -125,7 +130,9 @@ def execution_reap_stale(*, now=None) -> dict[str, int]:
                     status_transition(
                         obj=run,
                         to_status=RunStatus.FAILED,
-                        message=f"Lost and out of retries ({settings.MOLEXP_LOST_RETRIES})",
+                        message="External run lost (no retry)"
+                        if external
+                        else f"Lost and out of retries ({settings.MOLEXP_LOST_RETRIES})",
                         error=error,
                     )
                     counts["failed"] += 1

@@ -144,6 +144,9 @@ def _build_world(tmp_path: Path, media: Path) -> World:
     run.save(update_fields=["error"])
 
     upload = upload_create(user=users["editor"], length=10, metadata={"filename": "part.csv", "workspace": str(ws.pk)})
+    from runs_app.services.tokens import scoped_token_create
+
+    token, _key = scoped_token_create(user=users["editor"], workspace=ws, name="ci", max_role="editor")
 
     other_project = f.ProjectFactory(workspace=other_ws, name="Secret", slug="secret")
     other_experiment = f.ExperimentFactory(project=other_project, name="Hidden", slug="hidden")
@@ -163,6 +166,7 @@ def _build_world(tmp_path: Path, media: Path) -> World:
         other_run=other_run,
         tmp=tmp_path,
         media=media,
+        extra={"token": token},
     )
 
 
@@ -407,6 +411,7 @@ SEGMENT_OBJECT = {
     "assets": "asset",
     "uploads": "upload",
     "traces": "asset",
+    "tokens": "token",
 }
 
 
@@ -455,6 +460,7 @@ def _value(world: World, key: str, conv: str, missing: bool, asset: str) -> str:
         "execution": world.execution.pk,
         "asset": world.assets[asset].pk,
         "upload": world.upload.pk,
+        "token": world.extra["token"].pk if "token" in world.extra else 987654321,
         "uuid": world.execution.uuid,
         "username": "viewer",
     }

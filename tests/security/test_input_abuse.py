@@ -44,6 +44,8 @@ BODY_IGNORED = {
     "run-resume": "resume takes no body",
     "run-reproduce": "reproduce takes no body",
     "workspace-member": "DELETE of a member takes no body",
+    "scoped-token-detail": "DELETE of a scoped token takes no body",
+    "external-heartbeat": "an external run's heartbeat takes no body",
     "tus-upload-detail": "tus PATCH bodies are bytes, not JSON",
     "tus-upload": "tus POST has no JSON body (its metadata is a header)",
 }

@@ -63,7 +63,8 @@ ANY_MEMBER_WRITES = {
 #: Pages only owners (and staff) read (SPEC §14 audit log): 403 for editors and viewers.
 OWNER_READS = {"runs:workspace-audit"}
 #: Rows visible to their creator (and staff) only: a 404 for other members is right.
-PRIVATE = {"tus-upload-detail": "editor"}
+#: Scoped tokens: their creator, the workspace's owners and staff see them (SPEC §13).
+PRIVATE = {"tus-upload-detail": "editor", "scoped-token-detail": "editor"}
 
 #: Valid bodies for writes, so "refused" means refused by permission, not by validation.
 BODIES = {

@@ -1,0 +1,567 @@
+"""A run recorded from anywhere: the ``ctx`` of SPEC §6 over HTTP (or into an offline spool).
+
+Invariants:
+- The training loop never waits on the network: ``log().append``,
+  ``log_metric``, ``set_result``, ``artifact.save`` and ``checkpoint`` only
+  buffer (artifact and checkpoint bytes are copied to a local spool file at
+  once); one background thread sends batches, retrying with backoff while the
+  server is unreachable, and beats the heartbeat.
+- Only ``find_asset`` asks the server synchronously (it needs the answer); it
+  retries too.
+- Leaving the block flushes everything, then records ``succeeded``; an
+  exception records ``failed`` with the structured error and is re-raised.
+- Offline, the same events go to a spool folder; ``molexp sync`` replays them
+  (``sync_dir``) as one run, keyed by the run's uuid: syncing twice is one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ._http import Http, MolExpError, TransientError
+from ._record import calling_script, environment, git_state, snapshot_bundle
+
+#: A request body stays under the server's default body limit (Django: 2.5 MB).
+MAX_REQUEST_BYTES = 2_000_000
+MAX_LINES_PER_REQUEST = 200_000
+MAX_POINTS_PER_REQUEST = 50_000
+
+
+class AssetNotFound(MolExpError):
+    """``find_asset`` found no asset of that name (the message lists the scopes searched)."""
+
+
+class RunCancelled(MolExpError):
+    """Someone cancelled the run on the server: raised by the next ``ctx`` write (as in a worker's ctx)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("MOLEXP_CACHE_DIR") or os.path.expanduser("~/.cache/molexp"))
+
+
+def offline_dir() -> Path:
+    return Path(os.environ.get("MOLEXP_OFFLINE_DIR") or (_cache_dir() / "offline"))
+
+
+def _to_bytes_file(data: Any, spool: Path) -> tuple[Path, str]:
+    """Copy ``data`` (bytes, str, Path, file object, JSON-able) to a spool file now; returns (path, media type)."""
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool, suffix=".bin")
+    media_type = ""
+    with os.fdopen(fd, "wb") as fh:
+        if isinstance(data, bytes | bytearray | memoryview):
+            fh.write(bytes(data))
+        elif isinstance(data, str):
+            fh.write(data.encode("utf-8"))
+        elif isinstance(data, Path):
+            with open(data, "rb") as src:
+                shutil.copyfileobj(src, fh, 1024 * 1024)
+        elif hasattr(data, "read"):
+            shutil.copyfileobj(data, fh, 1024 * 1024)
+        else:
+            try:
+                fh.write(json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"data must be bytes, str, a Path, a file object or JSON-serializable ({exc})"
+                ) from None
+            media_type = "application/json"
+    return Path(name), media_type
+
+
+def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
+    """Send one recorded event to the server (the online thread and ``molexp sync`` share this)."""
+    base = f"/api/external/runs/{run_id}"
+    kind = event["t"]
+    seq = {"seq": event["seq"]} if event.get("seq") else {}
+    if kind == "log":
+        http.post(f"{base}/logs/", json={"logs": event["logs"], **seq})
+    elif kind == "metric":
+        http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
+    elif kind == "result":
+        http.post(f"{base}/results/", json={"results": event["results"], **seq})
+    elif kind == "artifact":
+        _tus_artifact(http, run_id, event)
+    elif kind == "checkpoint":
+        data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
+        data["tags"] = ",".join(event.get("tags") or [])
+        path = event.get("file")
+        if path:
+            with open(path, "rb") as fh:
+                http.post(f"{base}/{kind}s/", data=data, files={"file": (event["name"].rsplit("/", 1)[-1], fh)})
+        else:
+            http.post(f"{base}/{kind}s/", data=data)
+    elif kind == "input":
+        http.post(
+            f"{base}/inputs/", json={"name": event["name"], "kind": event.get("kind"), "version": event.get("version")}
+        )
+    else:  # pragma: no cover - written by this module only
+        raise ValueError(f"unknown event {kind!r}")
+
+
+def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
+    """Upload an artifact over the server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
+
+    The upload's URL is kept in the event once created: a retry continues that
+    upload (HEAD gives the offset) instead of starting a second one, so a lost
+    answer never makes a second version.
+    """
+    import requests
+    from tusclient.client import TusClient
+    from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+
+    auth = http.session.headers.get("Authorization", "")
+    tus = TusClient(f"{http.url}/api/uploads/", headers={"Authorization": auth} if auth else {})
+    metadata = {
+        "filename": event["name"].rsplit("/", 1)[-1] or "artifact",
+        "name": event["name"],
+        "run": str(run_id),
+        "tags": ",".join(event.get("tags") or []),
+        "metadata": json.dumps(event.get("metadata")),
+    }
+    try:
+        try:
+            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
+                                    metadata=metadata)  # fmt: skip
+        except TusCommunicationError as exc:
+            if event.get("upload_url") and exc.status_code in (404, 410):
+                event.pop("upload_url")  # expired on the server: start again
+                uploader = tus.uploader(event["file"], chunk_size=64 * 1024 * 1024, metadata=metadata)
+            else:
+                raise
+        if not uploader.url:
+            event["upload_url"] = uploader.create_url()
+            uploader.set_url(event["upload_url"])
+            uploader.offset = 0
+        uploader.upload()
+    except (TusCommunicationError, TusUploadFailed) as exc:
+        code = getattr(exc, "status_code", None)
+        if code is None or code >= 500 or code == 429:
+            raise TransientError(f"artifact {event['name']}: {exc}") from None
+        raise MolExpError(f"artifact {event['name']}: HTTP {code}: {exc}", code) from None
+    except requests.RequestException as exc:
+        raise TransientError(f"artifact {event['name']}: {type(exc).__name__}") from None
+
+
+class LogWriter:
+    """``ctx.log(name)``: buffered lines of one named log."""
+
+    def __init__(self, run: Run, name: str) -> None:
+        self._run = run
+        self.name = name
+
+    def append(self, line: Any) -> None:
+        text = str(line).rstrip("\n")
+        lines = text.split("\n") if "\n" in text else [text]
+        self._run.check_cancel()
+        with self._run._lock:
+            self._run._logs.setdefault(self.name, []).extend(lines)
+
+    def extend(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.append(line)
+
+
+class ArtifactStore:
+    """``ctx.artifact``."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    def save(self, name: str, data: Any, *, tags: Iterable[str] = (), metadata: dict | None = None) -> None:
+        """Save bytes, str, a ``Path``, a file object or a JSON-serializable object (uploaded in the background)."""
+        path, media_type = _to_bytes_file(data, self._run._files_dir)
+        self._run._event({"t": "artifact", "name": name, "file": str(path), "tags": list(tags),
+                          "metadata": metadata, "media_type": media_type})  # fmt: skip
+
+
+class Run:
+    """The context manager ``Client.start_run`` returns; inside the block it is the ``ctx``."""
+
+    def __init__(
+        self,
+        *,
+        http: Http | None,
+        experiment: str,
+        config: dict | None = None,
+        params: dict | None = None,
+        profile: str = "",
+        create_experiment: bool = False,
+        offline: bool = False,
+        script: str | os.PathLike | None = None,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.config: dict = dict(config or {})
+        self.params: dict = dict(params or {})
+        self.profile = profile
+        self.offline = offline
+        self.uuid = str(uuid.uuid4())
+        self.id: int | None = None
+        self.number: int | None = None
+        self.url: str = ""
+        self.artifact = ArtifactStore(self)
+        self._http = http
+        self._create_experiment = create_experiment
+        self._script = Path(script).resolve() if script else calling_script()
+        self._lock = threading.Lock()
+        self._logs: dict[str, list[str]] = {}
+        self._points: list[list[Any]] = []
+        self._ops: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []
+        self._seq = 0
+        self._stop = threading.Event()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dead = ""
+        self._heartbeat_every = float(heartbeat_seconds or os.environ.get("MOLEXP_HEARTBEAT_SECONDS", 10))
+        self._retry_max = float(os.environ.get("MOLEXP_RETRY_MAX_SECONDS", 10))
+        self.spool = (offline_dir() if offline else _cache_dir() / "spool") / self.uuid
+        self._files_dir = self.spool / "files"
+        self._events_fh: IO[str] | None = None
+        self.sent = {"lines": 0, "points": 0, "retries": 0}
+
+    # --- ctx API -------------------------------------------------------------------
+    @property
+    def run(self) -> dict[str, Any]:
+        """The run as the server knows it: ``{"id", "number", "url", "uuid"}`` (id None while offline)."""
+        return {"id": self.id, "number": self.number, "url": self.url, "uuid": self.uuid}
+
+    @property
+    def task(self) -> None:
+        """Outside a workflow there is no task (SPEC §6 ``ctx.task``)."""
+        return None
+
+    @property
+    def workdir(self) -> Path:
+        return Path.cwd()
+
+    def log(self, name: str) -> LogWriter:
+        return LogWriter(self, name)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        self.check_cancel()
+        number = float(value)  # TypeError/ValueError for a non-number, as the worker's ctx
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            raise TypeError(f"log_metric({key!r}): step must be an int")
+        with self._lock:
+            self._points.append([str(key), number, step, time.time()])  # the time is kept by the server
+
+    def set_result(self, key: str, value: Any) -> None:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"set_result({key!r}): value is not JSON-serializable ({exc})") from None
+        self._event({"t": "result", "results": {str(key): value}})
+
+    def checkpoint(self, name: str, data: Any = None, file: Any = None, *, tags: Iterable[str] = ()) -> None:
+        json.dumps(data)  # TypeError at once for data that is not JSON-serializable
+        path = _to_bytes_file(file, self._files_dir)[0] if file is not None else None
+        self._event({"t": "checkpoint", "name": name, "data": data, "file": str(path) if path else None,
+                     "tags": list(tags)})  # fmt: skip
+
+    def find_asset(self, name: str, kind: str | None = None, version: int | None = None) -> Path:
+        """A local path to the asset's bytes (cached by sha256); records the use (lineage)."""
+        cache = _cache_dir() / "assets"
+        index = cache / "index.json"
+        if self.offline or self._http is None:
+            known = json.loads(index.read_text()) if index.exists() else {}
+            sha = known.get(name)
+            if not sha or not (cache / sha).exists():
+                raise AssetNotFound(f"find_asset({name!r}) offline: not in the local cache (fetch it online once)")
+            self._event({"t": "input", "name": name, "kind": kind, "version": version})
+            return cache / sha
+        info = self._retrying(
+            lambda: self._http.post(  # type: ignore[union-attr]
+                f"/api/external/runs/{self.id}/inputs/", json={"name": name, "kind": kind, "version": version}
+            ),
+            what=f"find_asset({name!r})",
+            not_found=AssetNotFound,
+        )
+        sha = info["sha256"]
+        cache.mkdir(parents=True, exist_ok=True)
+        target = cache / sha
+        if not target.exists() or target.stat().st_size != info["size"]:
+            self._retrying(lambda: self._http.download(info["content_url"], target), what=f"download {name}")  # type: ignore[union-attr]
+            digest = hashlib.sha256()
+            with open(target, "rb") as fh:
+                while chunk := fh.read(1024 * 1024):
+                    digest.update(chunk)
+            if digest.hexdigest() != sha:
+                target.unlink()
+                raise MolExpError(f"find_asset({name!r}): downloaded bytes do not match sha256 {sha}")
+        known = json.loads(index.read_text()) if index.exists() else {}
+        known[name] = sha
+        index.write_text(json.dumps(known))
+        return target
+
+    # --- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> Run:
+        root = self._script.parent if self._script else Path.cwd()
+        record = {
+            "experiment": self.experiment,
+            "run_uuid": self.uuid,
+            "create_experiment": self._create_experiment,
+            "config": self.config,
+            "params": self.params,
+            "profile": self.profile,
+            "snapshot": snapshot_bundle(root, self._script),
+            "git": git_state(root, self._script),
+            "environment": {**environment(), "script_root": str(root)},
+            "host": environment()["hostname"],
+            "pid": os.getpid(),
+            "started_at": _now(),
+        }
+        self.spool.mkdir(parents=True, exist_ok=True)
+        if self.offline:
+            (self.spool / "record.json").write_text(json.dumps(record), encoding="utf-8")
+            self._events_fh = open(self.spool / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+            self._thread = threading.Thread(target=self._background_offline, name="molexp-spool", daemon=True)
+        else:
+            body = self._retrying(
+                lambda: self._http.post("/api/external/runs/", json=record),
+                what="start_run",  # type: ignore[union-attr]
+            )
+            self.id, self.number, self.url = body["id"], body["number"], body.get("url", "")
+            self._thread = threading.Thread(target=self._background, name=f"molexp-run-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        error = None
+        if exc_type is not None and not issubclass(exc_type, RunCancelled):  # a cancel ends "cancelled"
+            error = {
+                "type": exc_type.__name__,
+                "message": str(exc)[:4000],
+                "traceback": "".join(traceback.format_exception(exc_type, exc, tb)),
+                "frames": [[fs.filename, fs.name] for fs in traceback.extract_tb(tb)],
+            }
+        self.finish(error=error)
+        return False  # an exception is re-raised
+
+    def finish(self, error: dict | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        status = "failed" if error else "succeeded"
+        finish = {"status": status, "error": error, "finished_at": _now()}
+        if self.offline:
+            self._spool_write()
+            assert self._events_fh is not None
+            self._events_fh.close()
+            (self.spool / "finish.json").write_text(json.dumps(finish), encoding="utf-8")
+            return
+        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
+        while not self._dead:
+            try:
+                self._send_pending(final=True)
+                break
+            except TransientError:
+                if time.monotonic() > deadline:
+                    print(
+                        f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr
+                    )
+                    return
+                self.sent["retries"] += 1
+                time.sleep(min(self._retry_max, 1.0))
+        if self._dead:
+            print(f"molexp: run {self.id}: {self._dead}", file=sys.stderr)
+            return
+        self._retrying(
+            lambda: self._http.post(f"/api/external/runs/{self.id}/finish/", json=finish),  # type: ignore[union-attr]
+            what="finish",
+        )
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    # --- internals -------------------------------------------------------------------
+    def check_cancel(self) -> None:
+        """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
+        if self._cancel.is_set():
+            raise RunCancelled(f"run {self.id} was cancelled on the server")
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def _event(self, event: dict[str, Any]) -> None:
+        self.check_cancel()
+        with self._lock:
+            self._ops.append(event)
+
+    def _take(self) -> list[dict[str, Any]]:
+        """Move what is buffered into a list of events (log lines and points first, then ops in order)."""
+        with self._lock:
+            logs, self._logs = self._logs, {}
+            points, self._points = self._points, []
+            ops, self._ops = self._ops, []
+        events: list[dict[str, Any]] = []
+        batch: dict[str, list[str]] = {}
+        count = size = 0
+        for name, lines in logs.items():
+            for line in lines:
+                cost = len(line) * 2 + 4  # JSON escaping may double a character; quotes and comma
+                if batch and (count >= MAX_LINES_PER_REQUEST or size + cost > MAX_REQUEST_BYTES):
+                    events.append({"t": "log", "logs": batch})
+                    batch, count, size = {}, 0, 0
+                batch.setdefault(name, []).append(line[: MAX_REQUEST_BYTES // 4])
+                count += 1
+                size += min(cost, MAX_REQUEST_BYTES // 2)
+        if batch:
+            events.append({"t": "log", "logs": batch})
+        start = 0
+        while start < len(points):
+            end, size = start, 0
+            while end < len(points) and end - start < MAX_POINTS_PER_REQUEST and size < MAX_REQUEST_BYTES:
+                size += len(points[end][0]) + 68
+                end += 1
+            events.append({"t": "metric", "points": points[start:end]})
+            start = end
+        events += ops
+        for event in events:  # numbered in sending order: the server applies each number once
+            self._seq += 1
+            event["seq"] = self._seq
+        return events
+
+    def _send_pending(self, final: bool = False) -> None:
+        """Send what is pending, oldest first; a transient error keeps the rest for the next try."""
+        while True:
+            if not self._pending:
+                self._pending = self._take()
+                if not self._pending:
+                    return
+            while self._pending:
+                event = self._pending[0]
+                try:
+                    send_event(self._http, self.id, event)  # type: ignore[arg-type]
+                except TransientError:
+                    raise
+                except MolExpError as exc:
+                    if exc.status == 409:
+                        self._dead = f"the server refused further writes ({exc}); the run was ended there"
+                        self._pending = []
+                        return
+                    print(f"molexp: run {self.id}: dropped a {event['t']} write: {exc}", file=sys.stderr)
+                self._pending.pop(0)
+                if event["t"] == "log":
+                    self.sent["lines"] += sum(len(v) for v in event["logs"].values())
+                elif event["t"] == "metric":
+                    self.sent["points"] += len(event["points"])
+            if not final:
+                return
+
+    def _background(self) -> None:
+        last_beat = time.monotonic()
+        delay = 0.5
+        while not self._stop.wait(timeout=delay) and not self._dead:
+            try:
+                self._send_pending()
+                if time.monotonic() - last_beat >= self._heartbeat_every:
+                    reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
+                    last_beat = time.monotonic()
+                    if reply and reply.get("cancel_requested"):
+                        self._cancel.set()
+                delay = 0.5
+            except TransientError:
+                self.sent["retries"] += 1
+                delay = min(self._retry_max, delay * 2)
+            except MolExpError as exc:
+                if exc.status == 409:
+                    self._dead = f"the server ended this run ({exc})"
+                delay = 0.5
+            except Exception as exc:  # never let the sender die silently
+                print(f"molexp: run {self.id}: background sender: {type(exc).__name__}: {exc}", file=sys.stderr)
+                delay = min(self._retry_max, delay * 2)
+
+    def _spool_write(self) -> None:
+        assert self._events_fh is not None
+        for event in self._take():
+            self._events_fh.write(json.dumps(event) + "\n")
+        self._events_fh.flush()
+
+    def _background_offline(self) -> None:
+        while not self._stop.wait(timeout=0.5):
+            self._spool_write()
+
+    def _retrying(self, call, *, what: str, not_found: type[MolExpError] | None = None) -> Any:
+        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
+        delay = 0.5
+        while True:
+            try:
+                return call()
+            except TransientError as exc:
+                if time.monotonic() > deadline:
+                    raise MolExpError(f"{what}: {exc}") from None
+                self.sent["retries"] += 1
+                time.sleep(delay)
+                delay = min(self._retry_max, delay * 2)
+            except MolExpError as exc:
+                if not_found is not None and exc.status == 404:
+                    raise not_found(str(exc), 404) from None
+                raise
+
+
+def sync_dir(http: Http, folder: Path) -> list[dict[str, Any]]:
+    """Upload every offline run spooled under ``folder`` (or ``folder`` itself); returns one line per run.
+
+    Idempotent: the server keys a run on its uuid, a synced spool is marked
+    ``synced.json``, and replay progress is kept in ``progress`` so an
+    interrupted sync resumes without sending an event twice.
+    """
+    folders = (
+        [folder]
+        if (folder / "record.json").exists()
+        else sorted(p for p in folder.iterdir() if (p / "record.json").exists())
+    )
+    report = []
+    for spool in folders:
+        marker = spool / "synced.json"
+        if marker.exists():
+            report.append({**json.loads(marker.read_text()), "state": "already synced"})
+            continue
+        record = json.loads((spool / "record.json").read_text(encoding="utf-8"))
+        body = http.post("/api/external/runs/", json=record)
+        run_id = body["id"]
+        if body.get("status") in ("succeeded", "failed", "cancelled", "lost"):
+            state = "already on the server"
+        else:
+            progress_file = spool / "progress"
+            done = int(progress_file.read_text()) if progress_file.exists() else 0
+            events_path = spool / "events.jsonl"
+            lines = events_path.read_text(encoding="utf-8").splitlines() if events_path.exists() else []
+            last_beat = time.monotonic()
+            for index in range(done, len(lines)):
+                if lines[index].strip():
+                    send_event(http, run_id, json.loads(lines[index]))
+                progress_file.write_text(str(index + 1))
+                if time.monotonic() - last_beat > 10:  # a long sync must not look like a dead client
+                    http.post(f"/api/external/runs/{run_id}/heartbeat/")
+                    last_beat = time.monotonic()
+            finish_path = spool / "finish.json"
+            if finish_path.exists():
+                finish = json.loads(finish_path.read_text(encoding="utf-8"))
+            else:  # the offline process died before the end of its block
+                finish = {"status": "failed", "error": {"type": "ClientLost",
+                          "message": "the offline process ended before its run finished"}}  # fmt: skip
+            http.post(f"/api/external/runs/{run_id}/finish/", json=finish)
+            state = "synced"
+        entry = {"run": run_id, "number": body.get("number"), "uuid": record["run_uuid"], "url": body.get("url", "")}
+        marker.write_text(json.dumps(entry))
+        report.append({**entry, "state": state})
+    return report

@@ -1,0 +1,184 @@
+"""REST endpoints of external runs, recorded by the ``molexp`` client (SPEC §13).
+
+Thin adapters over ``runs_app.services.external``; permission (launcher or
+editor), 409 for a finished run and validation live there.
+
+    POST /api/external/runs/                          create (idempotent on run_uuid) → run
+    POST /api/external/runs/{id}/heartbeat/           → {status, cancel_requested}
+    POST /api/external/runs/{id}/logs/                {"logs": {name: [line, …]}}
+    POST /api/external/runs/{id}/metrics/             {"points": [[key, value, step], …]}
+    POST /api/external/runs/{id}/results/             {"results": {key: value}}
+    POST /api/external/runs/{id}/artifacts/           multipart: name, file, tags, metadata (JSON)
+    POST /api/external/runs/{id}/checkpoints/         multipart or JSON: name, data (JSON), file?
+    POST /api/external/runs/{id}/inputs/              {"name", "kind"?, "version"?} → asset + download URL
+    POST /api/external/runs/{id}/finish/              {"status": succeeded|failed, "error"?, "finished_at"?}
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors
+from ..services import external as svc
+from .serializers import RunDetailSerializer
+
+
+def _asset_info(asset) -> dict:
+    return {
+        "id": asset.pk,
+        "kind": asset.kind,
+        "name": asset.name,
+        "version": asset.version,
+        "size": asset.size,
+        "sha256": asset.sha256,
+        "content_url": f"/api/assets/{asset.pk}/content/",
+    }
+
+
+def _json_field(request: Request, name: str):
+    value = request.data.get(name)
+    if isinstance(value, str) and not request.content_type.startswith("application/json"):  # a form field
+        try:
+            return json.loads(value) if value else None
+        except ValueError:
+            raise ValidationError({name: f"{name} must be JSON."}) from None
+    return value
+
+
+class _RunView(APIView):
+    def run(self, request: Request, pk: str):
+        return selectors.run_get(user=request.user, pk=pk)
+
+
+class ExternalRunCreateView(APIView):
+    """Start recording an external run (editor); the same ``run_uuid`` again returns the same run."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: RunDetailSerializer, 201: RunDetailSerializer})
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        run, created = svc.external_run_create(
+            user=request.user,
+            experiment=data.get("experiment", ""),
+            run_uuid=data.get("run_uuid", ""),
+            create_experiment=bool(data.get("create_experiment", False)),
+            config=data.get("config"),
+            params=data.get("params"),
+            profile=data.get("profile") or "",
+            snapshot=data.get("snapshot"),
+            git=data.get("git"),
+            environment=data.get("environment"),
+            host=data.get("host") or "",
+            pid=data.get("pid"),
+            started_at=data.get("started_at"),
+        )
+        detail = selectors.run_list_with_executions(user=request.user, pks=[run.pk]).get()
+        body = RunDetailSerializer(detail).data
+        body["url"] = request.build_absolute_uri(run.get_absolute_url())
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ExternalHeartbeatView(_RunView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        return Response(svc.external_heartbeat(user=request.user, run=self.run(request, pk)))
+
+
+class ExternalLogsView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        return Response(
+            svc.external_logs_append(
+                user=request.user, run=run, logs=request.data.get("logs"), seq=request.data.get("seq")
+            )
+        )
+
+
+class ExternalMetricsView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        return Response(
+            svc.external_metrics_add(
+                user=request.user, run=run, points=request.data.get("points"), seq=request.data.get("seq")
+            )
+        )
+
+
+class ExternalResultsView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        return Response(
+            {
+                "results": svc.external_results_set(
+                    user=request.user, run=run, results=request.data.get("results"), seq=request.data.get("seq")
+                )
+            }
+        )
+
+
+class ExternalArtifactView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": "Send the artifact's bytes as the multipart field 'file'."})
+        asset = svc.external_artifact_save(
+            user=request.user, run=run, name=str(request.data.get("name") or upload.name), fileobj=upload,
+            tags=request.data.get("tags") or (), metadata=_json_field(request, "metadata"),
+            media_type=str(request.data.get("media_type") or ""), seq=request.data.get("seq"),
+        )  # fmt: skip
+        if asset is None:
+            return Response({"duplicate": True})
+        return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
+
+
+class ExternalCheckpointView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        upload = request.FILES.get("file")
+        asset = svc.external_checkpoint_save(
+            user=request.user, run=run, name=str(request.data.get("name") or ""), data=_json_field(request, "data"),
+            fileobj=upload if upload is not None else None, seq=request.data.get("seq"),
+            tags=request.data.get("tags") or (),
+        )  # fmt: skip
+        if asset is None:
+            return Response({"duplicate": True})
+        return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
+
+
+class ExternalInputView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        version = request.data.get("version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise ValidationError({"version": "version is an integer."})
+        asset = svc.external_input_resolve(
+            user=request.user, run=run, name=str(request.data.get("name") or ""),
+            kind=request.data.get("kind") or None, version=version,
+        )  # fmt: skip
+        return Response(_asset_info(asset))
+
+
+class ExternalFinishView(_RunView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: RunDetailSerializer})
+    def post(self, request: Request, pk: str) -> Response:
+        run = self.run(request, pk)
+        svc.external_run_finish(
+            user=request.user, run=run, status=str(request.data.get("status") or ""),
+            error=request.data.get("error"), finished_at=request.data.get("finished_at"),
+        )  # fmt: skip
+        detail = selectors.run_list_with_executions(user=request.user, pks=[run.pk]).get()
+        return Response(RunDetailSerializer(detail).data)
