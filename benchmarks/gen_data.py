@@ -229,7 +229,7 @@ def main() -> None:
                 "" if ex_status == "queued" else "bench-host", None if ex_status == "queued" else 4242, "",
                 created, created, None if ex_status == "queued" else started, finished if last else started,
                 None if ex_status == "queued" else (finished or started), json.dumps({"python": "3.11"}),
-                None, rid,
+                None, rid, 0,
             ))  # fmt: skip
             ev_id += 1
             ev_rows.append((ev_id, "execution", created, "", "queued", "launch", ex_id, rid))
@@ -258,7 +258,8 @@ def main() -> None:
     t0 = time.perf_counter()
     copy_rows(conn, "runs_app_execution", [
         "id", "uuid", "number", "trigger", "status", "worker_hostname", "worker_pid", "celery_task_id", "queued_at",
-        "dispatched_at", "started_at", "finished_at", "heartbeat_at", "environment", "error", "run_id"], ex_rows)  # fmt: skip
+        "dispatched_at", "started_at", "finished_at", "heartbeat_at", "environment", "error", "run_id", "client_seq"],
+        ex_rows)  # fmt: skip
     copy_rows(
         conn,
         "runs_app_taskexecution",
