@@ -19,7 +19,6 @@ from django_htmx.http import HttpResponseClientRedirect
 from molexp_site.keyset import KeysetPage, PageTooDeep, keyset_page, offset_page
 
 from .. import selectors
-from ..access import role_at_least
 from ..run_conditions import sort_apply
 
 #: Rows of a run list page.
@@ -40,11 +39,6 @@ def form_add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
-
-
-#: Whether a workspace role (None: no member) is at least ``needed`` (for showing controls):
-#: the one role comparison, ``runs_app.access.role_at_least``.
-role_allows = role_at_least
 
 
 def pretty_json(value: Any) -> str:

@@ -17,13 +17,14 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import selectors, services
+from ..access import role_at_least
 from ..choices import Role, RunStatus
 from ..filtersets import RunFilterSet
 from ..forms import (
     ExperimentCreateForm,
     ProjectCreateForm,
 )
-from .common import form_add_errors, redirect_after_post, role_allows, run_filtered_page, with_durations
+from .common import form_add_errors, redirect_after_post, run_filtered_page, with_durations
 
 
 @login_required
@@ -56,7 +57,7 @@ def project_detail(request: HttpRequest, ws: str, project: str) -> HttpResponse:
         {
             "workspace": workspace,
             "project": project_obj,
-            "can_edit": role_allows(role, Role.EDITOR),
+            "can_edit": role_at_least(role, Role.EDITOR),
             "experiments": selectors.experiment_list(user=user, project=project_obj),
         },
     )
@@ -107,7 +108,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     topology = _topology(experiment_obj, entry)
     context.update(
         {
-            "can_edit": role_allows(role, Role.EDITOR),
+            "can_edit": role_at_least(role, Role.EDITOR),
             "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
             "profiles": (entry or {}).get("profiles", []),
             "topology": topology,

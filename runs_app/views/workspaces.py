@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from molexp_site.errors import Conflict
 
 from .. import selectors, services
+from ..access import role_at_least
 from ..choices import Role
 from ..forms import (
     MembershipRemoveForm,
@@ -23,7 +24,7 @@ from ..forms import (
     WorkspaceCreateForm,
 )
 from ..models import Invitation
-from .common import form_add_errors, redirect_after_post, role_allows, with_durations
+from .common import form_add_errors, redirect_after_post, with_durations
 
 
 @login_required
@@ -70,7 +71,7 @@ def workspace_detail(request: HttpRequest, ws: str) -> HttpResponse:
         {
             "workspace": workspace,
             "role": role,
-            "can_edit": role_allows(role, Role.EDITOR),
+            "can_edit": role_at_least(role, Role.EDITOR),
             "projects": selectors.project_list(user=user, workspace=workspace),
             "members": members,
             "recent_runs": with_durations(recent),
@@ -133,7 +134,7 @@ def workspace_members(request: HttpRequest, ws: str) -> HttpResponse:
         {
             "workspace": workspace,
             "role": role,
-            "is_owner": role_allows(role, Role.OWNER),
+            "is_owner": role_at_least(role, Role.OWNER),
             "members": selectors.membership_list(user=user, workspace=workspace),
             "invitations": selectors.invitation_list(user=user, workspace=workspace),
             "set_form": set_form,
