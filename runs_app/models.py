@@ -200,7 +200,7 @@ class Run(models.Model):
     config = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, blank=True)
     fingerprint = models.CharField(
-        max_length=64, blank=True, db_index=True, help_text="SPEC §12: snapshot, workflow, config hash and params."
+        max_length=64, blank=True, help_text="SPEC §12: snapshot, workflow, config hash and params."
     )
     overrides = models.JSONField(default=list, blank=True)
     workflow_snapshot = models.JSONField(default=dict, blank=True)
@@ -251,6 +251,9 @@ class Run(models.Model):
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
             # The per-user queue bound (services/limits.py) counts a user's queued runs on every launch.
             models.Index(fields=["launched_by"], condition=models.Q(status="queued"), name="run_queued_by_user"),
+            # One index serves ``fingerprint =``, ``IN (…)`` and the prefix match of ``fingerprint:``
+            # (``varchar_pattern_ops`` on PostgreSQL; a plain index elsewhere), one write per new run.
+            models.Index(fields=["fingerprint"], name="run_fingerprint", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -351,21 +350,27 @@ def _is_under(module, folders: tuple[str, ...]) -> bool:
     return bool(origin) and os.path.abspath(origin).startswith(folders)
 
 
-#: Module name → id of the module object already judged to come from outside every workflow
-#: folder (the standard library, site-packages): not looked at again while it is the same object.
-_outside: dict[str, tuple[int, str]] = {}
+#: Module name → the module object already judged to come from outside every workflow folder
+#: (the standard library, site-packages): not looked at again while ``sys.modules`` holds that
+#: same object. Holding the object keeps its id from being reused by another module.
+_outside: dict[str, object] = {}
 
 
 def _purge(folders: tuple[str, ...], *, extra_prefix: str = "") -> None:
+    """Drop from ``sys.modules`` every module loaded from ``folders`` (or named ``extra_prefix…``).
+
+    Cost: one identity check per module already judged; only modules new since the last
+    purge have their origin examined.
+    """
+    known = _outside.get
     for name, module in list(sys.modules.items()):
-        key = (id(module), str(getattr(module, "__file__", "")))  # the file too: an id can be reused
-        if _outside.get(name) == key:
+        if known(name) is module:
             continue
         if (extra_prefix and name.startswith(extra_prefix)) or _is_under(module, folders):
             sys.modules.pop(name, None)
             _outside.pop(name, None)
         else:
-            _outside[name] = key
+            _outside[name] = module
 
 
 @contextlib.contextmanager
@@ -376,21 +381,23 @@ def isolated_imports(*paths: Path) -> Iterator[None]:
     from ``sys.modules`` (a helper of an earlier run, or one imported from the live tree),
     and ``paths`` go first on ``sys.path``. After: ``paths`` leave ``sys.path`` and the
     modules loaded from any bundle are dropped again. Third-party packages stay cached.
+    Bundle folders never change once complete, so only their own entries of
+    ``sys.path_importer_cache`` are dropped (a fresh directory listing), not every finder's.
     """
     folders = tuple(os.path.join(os.path.abspath(p), "") for p in (bundles_dir(), *settings.MOLEXP_WORKFLOW_DIRS))
     _purge(folders, extra_prefix="molexp_workflow_")
     added = [str(p) for p in paths]
     for entry in reversed(added):
+        sys.path_importer_cache.pop(entry, None)
         sys.path.insert(0, entry)
-    importlib.invalidate_caches()
     try:
         yield
     finally:
         for entry in added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(entry)
+            sys.path_importer_cache.pop(entry, None)
         _purge(folders, extra_prefix="molexp_workflow_")
-        importlib.invalidate_caches()
 
 
 # --- comparing snapshots --------------------------------------------------------------

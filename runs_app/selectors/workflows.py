@@ -34,16 +34,18 @@ def server_data_dirs() -> list[Path]:
     A workflow file inside one of them is neither listed nor resolved, whatever the
     configuration, and ``manage.py check`` reports the overlap (``runs_app.checks``).
     """
-    found = []
-    for value in (
-        getattr(settings, "MEDIA_ROOT", ""),
-        getattr(settings, "MOLEXP_UPLOAD_DIR", ""),
-        getattr(settings, "MOLEXP_WORK_DIR", ""),
-        getattr(settings, "VAR_DIR", ""),
-    ):
-        if value and os.path.isabs(os.fspath(value)):
-            found.append(Path(os.path.realpath(value)))
-    return found
+    values = tuple(
+        os.fspath(getattr(settings, name, "") or "")
+        for name in ("MEDIA_ROOT", "MOLEXP_UPLOAD_DIR", "MOLEXP_WORK_DIR", "VAR_DIR")
+    )
+    found = _data_dirs_resolved.get(values)
+    if found is None:  # settings change only in tests; each launch asks twice
+        found = _data_dirs_resolved[values] = [Path(os.path.realpath(v)) for v in values if v and os.path.isabs(v)]
+    return list(found)
+
+
+#: Configured folder values → their real paths (resolving them is a dozen ``lstat`` calls).
+_data_dirs_resolved: dict[tuple[str, ...], list[Path]] = {}
 
 
 def path_in_server_data(path: Path) -> bool:
