@@ -18,7 +18,6 @@ from .. import selectors
 from ..chart_query import chart_query
 from ..choices import RunStatus
 
-
 _ACTIVE = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.CANCELLING)
 
 
