@@ -43,6 +43,7 @@ from .charts import (
     chart_metric_keys,
     chart_runs,
     chart_series,
+    chart_series_cached,
 )
 from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare
 from .executions import (
@@ -105,6 +106,7 @@ __all__ = [
     "chart_metric_keys",
     "chart_runs",
     "chart_series",
+    "chart_series_cached",
     "RunTable",
     "run_table_build",
     "run_table_hidden_get",

@@ -3,23 +3,28 @@
 Invariants:
 - The caller passes runs already scoped to the user (``run_list`` + ``RunFilterSet``); nothing here
   widens them. Page and API both call ``chart_data`` (one code path).
-- Each series has at most ``max_points`` points (≤ ``CHART_POINTS_LIMIT``) whatever the number of
-  points stored, and the cost does not grow with that number:
-  * a run with at most ``max_points`` points of the key is returned whole (one bounded query);
-  * a longer run is sampled by index probes: the first point at or after each of ``max_points``
+- Each series has at most ``max_points`` points (≤ ``CHART_POINTS_LIMIT``, and ≤
+  ``CHART_TOTAL_POINTS`` / runs: 200 per run at 100 runs) whatever the number of points stored:
+  * a run with at most ``max_points`` points of the key, within a span of fewer steps, is returned
+    whole (one bounded query);
+  * a longer or wider run is sampled by index probes: the first point at or after each of ``max_points``
     evenly spaced steps between its first and last step (``metric_run_key_step`` index), so the
     first and the last point are always kept; duplicates are dropped. A spike between two probes
     may be missed (the run page's own chart of one run is not sampled this way).
   * points without a step of a long run are not charted across runs; a long run with no step at
     all falls back to ``metric_series_for_runs`` (every n-th point, a window over its points).
+- The sampled series of a finished run is cached (``chart_series_cached``: keyed by run, its
+  ``finished_at``, the metric key and the points), so a chart of finished runs reads no point twice.
 - A constant number of queries: runs (1), metric keys (1), bounds (1), short runs (1), probes (1).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -32,6 +37,10 @@ CHART_MAX_RUNS = 100
 #: Points per series by default, and at most.
 CHART_DEFAULT_POINTS = 1000
 CHART_POINTS_LIMIT = 2000
+#: Points of one chart at most (all series together): with many runs each series gets fewer points
+#: (``CHART_TOTAL_POINTS // runs``, at least ``CHART_MIN_POINTS``), so a chart stays small.
+CHART_TOTAL_POINTS = 20_000
+CHART_MIN_POINTS = 200
 #: Metric keys offered in the key chooser at most.
 CHART_MAX_KEYS = 200
 
@@ -61,19 +70,24 @@ def chart_metric_keys(*, run_ids: list[int]) -> list[str]:
 
 
 def _bounds(run_ids: list[int], key: str, max_points: int) -> dict[int, tuple[Any, Any, bool]]:
-    """Run id → (first step, last step, longer than ``max_points``); index probes only."""
+    """Run id → (first step, last step, long): index probes only.
+
+    A run is long when its steps span more than ``max_points`` (no point is counted) or, spanning
+    fewer, it has more than ``max_points`` points (one probe ``OFFSET max_points`` deep, only then).
+    """
     table = connection.ops.quote_name(Metric._meta.db_table)
     cte, params = _ids_cte(run_ids)
     where = f"FROM {table} m WHERE m.run_id = r.id AND m.key = %s"
     sql = (
-        f"WITH {cte} SELECT r.id,"  # noqa: S608 - quoted table name, integers; values are parameters
+        f"WITH {cte}, b(id, lo, hi) AS (SELECT r.id,"  # noqa: S608 - quoted table name, integers; values are parameters
         f" (SELECT m.step {where} AND m.step IS NOT NULL ORDER BY m.step LIMIT 1),"
-        f" (SELECT m.step {where} AND m.step IS NOT NULL ORDER BY m.step DESC LIMIT 1),"
-        f" (SELECT m.id {where} ORDER BY m.step LIMIT 1 OFFSET %s)"
-        f" FROM r"
+        f" (SELECT m.step {where} AND m.step IS NOT NULL ORDER BY m.step DESC LIMIT 1) FROM r)"
+        f" SELECT b.id, b.lo, b.hi, CASE WHEN b.hi - b.lo >= %s THEN b.id ELSE"
+        f" (SELECT m.id FROM {table} m WHERE m.run_id = b.id AND m.key = %s ORDER BY m.step LIMIT 1 OFFSET %s) END"
+        f" FROM b"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, key, key, key, max_points])
+        cursor.execute(sql, [*params, key, key, max_points, key, max_points])
         return {row[0]: (row[1], row[2], row[3] is not None) for row in cursor.fetchall()}
 
 
@@ -86,11 +100,13 @@ def _probe(bounds: dict[int, tuple[Any, Any, bool]], key: str, max_points: int) 
     target = f"r.lo + ((r.hi - r.lo) * t.i) / {last}"
     seq = f"t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < {last})"  # noqa: S608 - quoted table name, integers; values are parameters
     if connection.vendor == "postgresql":
+        # Run by run, probes in step order: each run's index and heap pages are read in order.
         sql = (
             f"WITH RECURSIVE r(id, lo, hi) AS (VALUES {rows}), {seq}"  # noqa: S608 - quoted table name, integers; values are parameters
-            f" SELECT r.id, p.step, p.value, p.created_at, p.id FROM r CROSS JOIN t CROSS JOIN LATERAL"
+            f" SELECT r.id, p.step, p.value, p.created_at, p.id FROM r CROSS JOIN LATERAL"
+            f" (SELECT q.* FROM t CROSS JOIN LATERAL"
             f" (SELECT m.id, m.step, m.value, m.created_at FROM {table} m WHERE m.run_id = r.id AND m.key = %s"
-            f" AND m.step >= {target} ORDER BY m.step LIMIT 1) p ORDER BY r.id, p.step, p.id"
+            f" AND m.step >= {target} ORDER BY m.step LIMIT 1) q) p ORDER BY r.id, p.step, p.id"
         )
     else:  # SQLite: no LATERAL; the probes give ids, the points are read by primary key
         sql = (
@@ -114,14 +130,54 @@ def _epoch(value: Any) -> float | None:
     return round(value.timestamp(), 3)
 
 
+def chart_points_per_run(runs: int) -> int:
+    """The points one series of a chart of ``runs`` runs gets at most (``CHART_TOTAL_POINTS``)."""
+    return max(CHART_MIN_POINTS, CHART_TOTAL_POINTS // max(1, runs))
+
+
+#: Cached series of finished runs live this long (their points no longer change).
+CHART_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _cache_key(run_id: int, version: str, key: str, max_points: int) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"chart-series:v1:{run_id}:{version}:{max_points}:{digest}"
+
+
+def chart_series_cached(*, runs: list[Run], key: str, max_points: int = CHART_DEFAULT_POINTS) -> dict[int, dict]:
+    """``chart_series`` with the series of finished runs kept in the cache.
+
+    A finished run's points no longer change, so its sampled series is cached under its id and
+    ``finished_at`` (a rerun that finishes again gets a new entry); active runs are always read.
+    """
+    if not runs:
+        return {}
+    max_points = max(2, min(int(max_points), CHART_POINTS_LIMIT, chart_points_per_run(len(runs))))
+    names = {
+        run.pk: _cache_key(run.pk, run.finished_at.isoformat(), key, max_points)
+        for run in runs
+        if run.is_terminal and run.finished_at
+    }
+    hits = cache.get_many(list(names.values())) if names else {}
+    found = {pk: hits[name] for pk, name in names.items() if name in hits}
+    missing = [run.pk for run in runs if run.pk not in found]
+    fresh = chart_series(run_ids=missing, key=key, max_points=max_points) if missing else {}
+    found.update(fresh)
+    store = {names[pk]: fresh.get(pk, {"points": [], "sampled": False}) for pk in missing if pk in names}
+    if store:
+        cache.set_many(store, timeout=CHART_CACHE_SECONDS)
+    return {pk: entry for pk, entry in found.items() if entry["points"]}
+
+
 def chart_series(*, run_ids: list[int], key: str, max_points: int = CHART_DEFAULT_POINTS) -> dict[int, dict]:
     """Run id → ``{"points": [[step, epoch seconds, value], …], "sampled": bool}`` of metric ``key``.
 
-    At most ``max_points`` points per run (module docstring); runs without the key are absent.
+    At most ``max_points`` points per run, and at most ``chart_points_per_run(len(run_ids))``
+    (module docstring); runs without the key are absent.
     """
-    max_points = max(2, min(int(max_points), CHART_POINTS_LIMIT))
     if not run_ids:
         return {}
+    max_points = max(2, min(int(max_points), CHART_POINTS_LIMIT, chart_points_per_run(len(run_ids))))
     bounds = _bounds(run_ids, key, max_points)
     short = [pk for pk, (lo, hi, long) in bounds.items() if not long]
     stepped = {pk: b for pk, b in bounds.items() if b[2] and b[0] is not None}
@@ -188,7 +244,8 @@ def chart_data(
     keys = chart_metric_keys(run_ids=run_ids)
     if not key and keys:  # no key asked: the first one, so a chart shows at once
         key = keys[0]
-    series = chart_series(run_ids=run_ids, key=key, max_points=max_points) if key else {}
+    max_points = min(max_points, chart_points_per_run(len(run_ids)))
+    series = chart_series_cached(runs=runs, key=key, max_points=max_points) if key else {}
     rows = []
     for run in runs:
         values = run_columns(run, None)

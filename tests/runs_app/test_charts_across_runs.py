@@ -132,3 +132,24 @@ def test_page_embeds_the_same_data_at_a_constant_query_count(web_client_for, exp
     bad = client.get(url, {"filter": "config.lr>>1"})
     assert bad.status_code == 400 and "chart-data" not in bad.content.decode()
     assert web_client_for("outsider").get(url).status_code == 404
+
+
+def test_a_finished_runs_series_is_cached_until_it_finishes_again(experiment, django_assert_num_queries):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = RunFactory(experiment=experiment, status="succeeded", finished_at=timezone.now())
+    Metric.objects.bulk_create([Metric(run=run, key="loss", step=s, value=s) for s in range(10)])
+    first = selectors.chart_series_cached(runs=[run], key="loss")
+    assert len(first[run.pk]["points"]) == 10
+    with django_assert_num_queries(0):
+        assert selectors.chart_series_cached(runs=[run], key="loss") == first
+    MetricFactory(run=run, key="loss", step=10, value=10.0)  # a rerun wrote more, then finished again
+    run.finished_at += timedelta(seconds=5)
+    assert len(selectors.chart_series_cached(runs=[run], key="loss")[run.pk]["points"]) == 11
+    active = RunFactory(experiment=experiment, status="running")
+    MetricFactory(run=active, key="loss", step=0)
+    selectors.chart_series_cached(runs=[active], key="loss")
+    MetricFactory(run=active, key="loss", step=1)
+    assert len(selectors.chart_series_cached(runs=[active], key="loss")[active.pk]["points"]) == 2
