@@ -116,6 +116,9 @@ def main() -> None:
     measure(f"API series, {RUNS} runs × {POINTS} points, 1000 per run", api)
     measure("API series, x=time, 2000 per run", api + "&x=time&max_points=2000")
     measure("API series, filter=config.lr>=1e-2 (50 runs)", api + "&filter=config.lr>=1e-2")
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)  # the page's manifest (DEBUG=0)
     page = f"{experiment.get_absolute_url()}charts/?key=loss&color=config.lr"
     measure("charts page (data embedded)", page)
     path = report.save()

@@ -120,6 +120,11 @@ def _probe(bounds: dict[int, tuple[Any, Any, bool]], key: str, max_points: int) 
         return cursor.fetchall()
 
 
+def _short(value: float) -> float:
+    """A value with the 7 significant digits a chart can show (a smaller response)."""
+    return float(f"{value:.7g}")
+
+
 def _epoch(value: Any) -> float | None:
     if value is None:
         return None
@@ -141,7 +146,7 @@ CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 def _cache_key(run_id: int, version: str, key: str, max_points: int) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"chart-series:v1:{run_id}:{version}:{max_points}:{digest}"
+    return f"chart-series:v2:{run_id}:{version}:{max_points}:{digest}"
 
 
 def chart_series_cached(*, runs: list[Run], key: str, max_points: int = CHART_DEFAULT_POINTS) -> dict[int, dict]:
@@ -191,20 +196,22 @@ def chart_series(*, run_ids: list[int], key: str, max_points: int = CHART_DEFAUL
         )
         for run_id, step, value, created, _ in rows:
             entry = found.setdefault(run_id, {"points": [], "sampled": False})
-            entry["points"].append([step if step is not None else len(entry["points"]), _epoch(created), value])
+            entry["points"].append([step if step is not None else len(entry["points"]), _epoch(created), _short(value)])
     if stepped:
         seen: set[tuple[int, int]] = set()
         for run_id, step, value, created, pk in _probe(stepped, key, max_points):
             if (run_id, pk) in seen:
                 continue
             seen.add((run_id, pk))
-            found.setdefault(run_id, {"points": [], "sampled": True})["points"].append([step, _epoch(created), value])
+            found.setdefault(run_id, {"points": [], "sampled": True})["points"].append(
+                [step, _epoch(created), _short(value)]
+            )
     if unstepped:
         for run_id, series in metric_series_for_runs(run_ids=unstepped, keys=[key], max_points=max_points).items():
             points = (series.get(key) or {}).get("points") or []
             if points:
                 found[run_id] = {
-                    "points": [[i, _epoch(p.created_at), p.value] for i, p in enumerate(points)],
+                    "points": [[i, _epoch(p.created_at), _short(p.value)] for i, p in enumerate(points)],
                     "sampled": True,
                 }
     return found
