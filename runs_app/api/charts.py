@@ -21,7 +21,7 @@ class RunSeriesView(APIView):
     at most 100 runs and ``max_points`` points per run (sampled on the server, first and last kept).
 
     Each run: ``id``, ``number``, ``label`` ("<experiment> #N"), ``values`` of the varying
-    config/params/results keys (``columns``), and ``points`` as ``[step, epoch seconds, value]``.
+    config/params/results keys (``columns``), and ``points`` as ``[step, epoch milliseconds, value]``.
     400 for a malformed query; 404 for an experiment you cannot read.
     """
 

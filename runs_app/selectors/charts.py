@@ -125,14 +125,14 @@ def _short(value: float) -> float:
     return float(f"{value:.7g}")
 
 
-def _epoch(value: Any) -> float | None:
+def _epoch(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, str):  # SQLite's raw cursor may return text
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:  # stored in UTC
         value = value.replace(tzinfo=UTC)
-    return round(value.timestamp(), 3)
+    return round(value.timestamp() * 1000)  # milliseconds: ints encode faster and shorter than floats
 
 
 def chart_points_per_run(runs: int) -> int:
@@ -146,7 +146,7 @@ CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 def _cache_key(run_id: int, version: str, key: str, max_points: int) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"chart-series:v2:{run_id}:{version}:{max_points}:{digest}"
+    return f"chart-series:v3:{run_id}:{version}:{max_points}:{digest}"
 
 
 def chart_series_cached(*, runs: list[Run], key: str, max_points: int = CHART_DEFAULT_POINTS) -> dict[int, dict]:
@@ -175,7 +175,7 @@ def chart_series_cached(*, runs: list[Run], key: str, max_points: int = CHART_DE
 
 
 def chart_series(*, run_ids: list[int], key: str, max_points: int = CHART_DEFAULT_POINTS) -> dict[int, dict]:
-    """Run id → ``{"points": [[step, epoch seconds, value], …], "sampled": bool}`` of metric ``key``.
+    """Run id → ``{"points": [[step, epoch milliseconds, value], …], "sampled": bool}`` of metric ``key``.
 
     At most ``max_points`` points per run, and at most ``chart_points_per_run(len(run_ids))``
     (module docstring); runs without the key are absent.
@@ -278,5 +278,5 @@ def chart_data(
         "truncated": truncated,
         "max_runs": CHART_MAX_RUNS,
         "max_points": max_points,
-        "point_fields": ["step", "time", "value"],
+        "point_fields": ["step", "time_ms", "value"],
     }

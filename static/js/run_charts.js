@@ -100,7 +100,7 @@
         label: r.label,
         runId: r.id,
         group: colouringResult.key ? colouringResult.key + " = " + (r.values[colouringResult.key] || "(none)") : "",
-        data: pts.map(function (p, i) { return {x: useTime ? p[1] * 1000 : p[0], y: ys[i], raw: p[2]}; }),
+        data: pts.map(function (p, i) { return {x: useTime ? p[1] : p[0], y: ys[i], raw: p[2]}; }),
         borderColor: color,
         backgroundColor: color,
         borderWidth: 1.4,
