@@ -3,7 +3,7 @@ default: 10 million rows), charted through ``GET /api/runs/series/`` and the cha
 
 Reports the response size and p50/p95. The series are sampled by index probes
 (``runs_app/selectors/charts.py``), so the time does not grow with the number of points but with
-the probes (≤ 20 000 per chart); a finished run's sampled series is cached, so the rows after the
+the probes (≤ 10 000 per chart); a finished run's sampled series is cached, so the rows after the
 first view measure the usual case (a chart looked at again, or redrawn with another colour or x).
 Targets: each response ≤ 2 MB, p95 ≤ 500 ms (a chart redraws on each change of the metric).
 
@@ -112,7 +112,7 @@ def main() -> None:
         report.latency(f"{label} [{size / 1e6:.2f} MB]", samples, target="reference", ok=None, bytes=size)
 
     api = f"/api/runs/series/?experiment={experiment.pk}&key=loss"
-    cold(f"API series, first view (nothing cached), {RUNS} runs", [f"{api}&max_points={150 - i}" for i in range(5)])
+    cold(f"API series, first view (nothing cached), {RUNS} runs", [f"{api}&max_points={90 - i}" for i in range(5)])
     measure(f"API series, {RUNS} runs × {POINTS} points, 1000 per run", api)
     measure("API series, x=time, 2000 per run", api + "&x=time&max_points=2000")
     measure("API series, filter=config.lr>=1e-2 (50 runs)", api + "&filter=config.lr>=1e-2")

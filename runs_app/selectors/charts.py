@@ -4,7 +4,7 @@ Invariants:
 - The caller passes runs already scoped to the user (``run_list`` + ``RunFilterSet``); nothing here
   widens them. Page and API both call ``chart_data`` (one code path).
 - Each series has at most ``max_points`` points (≤ ``CHART_POINTS_LIMIT``, and ≤
-  ``CHART_TOTAL_POINTS`` / runs: 200 per run at 100 runs) whatever the number of points stored:
+  ``CHART_TOTAL_POINTS`` / runs: 100 per run at 100 runs) whatever the number of points stored:
   * a run with at most ``max_points`` points of the key, within a span of fewer steps, is returned
     whole (one bounded query);
   * a longer or wider run is sampled by index probes: the first point at or after each of ``max_points``
@@ -39,8 +39,8 @@ CHART_DEFAULT_POINTS = 1000
 CHART_POINTS_LIMIT = 2000
 #: Points of one chart at most (all series together): with many runs each series gets fewer points
 #: (``CHART_TOTAL_POINTS // runs``, at least ``CHART_MIN_POINTS``), so a chart stays small.
-CHART_TOTAL_POINTS = 20_000
-CHART_MIN_POINTS = 200
+CHART_TOTAL_POINTS = 10_000
+CHART_MIN_POINTS = 100
 #: Metric keys offered in the key chooser at most.
 CHART_MAX_KEYS = 200
 
