@@ -55,7 +55,7 @@ def test_the_checkpoints_are_apart_and_metrics_wait_for_their_first_point(web_cl
 
 
 def test_the_log_viewer_follows_the_running_task_by_attempt_and_searches(
-    web_client_for, experiment, settings, tmp_path
+    web_client_for, experiment, settings, tmp_path, django_assert_max_num_queries
 ):
     from assets_app.services import log_append_lines, log_open
 
@@ -75,7 +75,8 @@ def test_the_log_viewer_follows_the_running_task_by_attempt_and_searches(
     log_append_lines(asset=training, lines=["epoch 1 loss 0.5", "epoch 2 loss 0.4", "checkpoint saved"])
     loading.save()  # the alphabetically first log is the newest written: the viewer still follows train
     client = web_client_for("viewer")
-    body = client.get(f"/assets/runs/{run.pk}/logs/", HTTP_HX_REQUEST="true").content.decode()
+    with django_assert_max_num_queries(6):  # session, user, run, logs, active task (+ savepoints)
+        body = client.get(f"/assets/runs/{run.pk}/logs/", HTTP_HX_REQUEST="true").content.decode()
     assert "epoch 2 loss 0.4" in body and "loaded 10 rows" not in body
     assert "following <code>train</code>" in body
     assert '<optgroup label="Attempt 2">' in body and '<optgroup label="Attempt 1">' in body
