@@ -151,7 +151,10 @@
       interaction: {mode: "nearest", intersect: false, axis: "xy"},
       scales: {
         x: {type: "linear", title: {display: true, text: useTime ? "wall time" : "step"},
-            ticks: {maxTicksLimit: 8, callback: useTime ? function (v) { return timeLabel(v).slice(11); } : undefined}},
+            ticks: {maxTicksLimit: 8, callback: useTime ? function (v) {
+              const label = timeLabel(v).slice(11);  // HH:MM:SS, with milliseconds on a span of seconds
+              return this.max - this.min < 10000 ? label + "." + String(Math.floor(v % 1000)).padStart(3, "0") : label;
+            } : undefined}},
         y: {type: logY ? "logarithmic" : "linear", title: {display: true, text: data.key}},
       },
       plugins: {

@@ -81,6 +81,7 @@ def test_a_sweep_charted_and_coloured_by_one_key(page: Page, live_server, sweep)
     # Filtered instead of selected: the run conditions of the runs table.
     page.goto(f"{live_server.url}/w/demo/p/ligands/e/sweep/charts/?filter=params.limit=4&color=params.top_n&x=time")
     expect(page.locator("#chart-line")).to_have_attribute("data-series", "2")
+    page.screenshot(path="/tmp/charts-time.png", full_page=True)
     page.goto(f"{live_server.url}/w/demo/p/ligands/e/sweep/charts/?filter=params.limit>>4")
     expect(page.locator("#chart-error")).to_be_visible()
 
