@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from runs_app.access import scope_to_user
+from runs_app.models import TaskExecution
 
 from . import storage
 from .choices import AssetKind  # re-exported: runs_app reads asset kinds through selectors
@@ -129,12 +130,25 @@ def asset_use_list_for_run(*, run) -> QuerySet[AssetUse]:
 
 
 def log_list_for_run(*, run) -> QuerySet[Asset]:
-    """The log assets of a run (one per name), by name; one query."""
+    """The log assets of a run, newest attempt first, then by name (``attempt`` is the producing
+    execution's number, None for a log written outside one); one query."""
     return (
         Asset.objects.filter(run_id=run.pk, kind="log")
-        .only("id", "name", "version", "line_count", "file", "kind", "size")
-        .order_by("name", "-version")
+        .annotate(attempt=F("producer_execution__number"))
+        .only("id", "name", "version", "line_count", "file", "kind", "size", "producer_task", "created_at")
+        .order_by(F("producer_execution__number").desc(nulls_last=True), "name", "-version")
     )
+
+
+def log_active_task(*, run) -> str:
+    """The task of the run's newest attempt that started last and has not finished ("" if none); one query."""
+    row = (
+        TaskExecution.objects.filter(execution__run_id=run.pk, started_at__isnull=False, finished_at__isnull=True)
+        .order_by("-execution__number", "-started_at")
+        .values_list("task_name", flat=True)
+        .first()
+    )
+    return row or ""
 
 
 def asset_preview(*, asset: Asset, max_bytes: int = PREVIEW_MAX_BYTES) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ from .selectors import (
     asset_use_list,
     asset_use_list_for_run,
     asset_version_list,
+    log_active_task,
     log_list_for_run,
     trace_group_detail_list,
     trace_group_list,
@@ -271,21 +272,49 @@ def run_inputs(request: HttpRequest, run_pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_logs(request: HttpRequest, run_pk: int) -> HttpResponse:
-    """The tail of one of the run's logs (``?log=<asset id>``, default the first); polls until the run ends."""
+    """The tail of one of the run's logs, by attempt; polls until the run ends.
+
+    ``?log=<asset id>`` pins a log; without it the viewer follows the active task (the newest
+    log of the task running now, else the newest log of the newest attempt). ``?q=`` keeps the
+    lines of the tail that contain it (case-insensitive).
+    """
     run = run_get(user=request.user, pk=run_pk)
     logs = list(log_list_for_run(run=run))
-    selected = None
     wanted = request.GET.get("log", "")
-    for log in logs:
-        if str(log.pk) == wanted:
-            selected = log
+    query = request.GET.get("q", "")[:200]
+    selected = next((log for log in logs if str(log.pk) == wanted), None)
+    # A finished run: the log of the task that failed, if one did (the error card links here).
+    failed_task = (run.error or {}).get("task", "") if isinstance(run.error, dict) else ""
+    active = failed_task if run.is_terminal else log_active_task(run=run)
+    following = selected is None
     if selected is None and logs:
-        selected = logs[0]
+        newest = logs[0].attempt
+        mine = [log for log in logs if log.attempt == newest]
+        by_task = [log for log in mine if active and log.producer_task == active]
+        selected = max(by_task or mine, key=lambda log: log.created_at)
     lines = log_tail(asset=selected, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES) if selected else []
+    total = len(lines)
+    if query:
+        needle = query.lower()
+        lines = [line for line in lines if needle in line.lower()]
+    attempts: dict = {}
+    for log in logs:
+        attempts.setdefault(log.attempt, []).append(log)
     return render_polled(
         request,
         "assets_app/partials/_run_logs.html",
-        {"run": run, "logs": logs, "selected": selected, "lines": lines, "max_lines": LOG_TAIL_LINES},
+        {
+            "run": run,
+            "logs": logs,
+            "attempts": list(attempts.items()),
+            "selected": selected,
+            "following": following,
+            "active_task": active,
+            "lines": lines,
+            "tail_total": total,
+            "q": query,
+            "max_lines": LOG_TAIL_LINES,
+        },
         done=run.is_terminal,
     )
 

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from .views import audit as audit_views
+from .views import charts as chart_views
 from .views import crate as crate_views
 from .views import runs_search
 from .views import tokens as token_views
@@ -25,6 +26,7 @@ urlpatterns = [
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
     path(_exp, views.experiment_detail, name="experiment-detail"),
     path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
+    path(_exp + "charts/", chart_views.experiment_charts, name="experiment-charts"),
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import compare, external, invitations, tokens, views
+from . import charts, compare, external, invitations, tokens, views
 from .audit import AuditEventListView
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
@@ -33,6 +33,7 @@ urlpatterns = [
     path("invitations/decline/", invitations.InvitationDeclineView.as_view(), name="invitation-decline"),
     path("runs/<str:pk>/reproduce/", RunReproduceView.as_view(), name="run-reproduce"),
     path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
+    path("runs/series/", charts.RunSeriesView.as_view(), name="run-series"),
     path("runs/compare/", compare.RunCompareView.as_view(), name="run-compare"),
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),

@@ -35,6 +35,16 @@ from ..access import (
     workspaces_with_role_at_least,
 )
 from .activity import ACTIVITY_PAGE_SIZE, activity_cursor_decode, activity_cursor_encode, workspace_activity
+from .charts import (
+    CHART_DEFAULT_POINTS,
+    CHART_MAX_RUNS,
+    CHART_POINTS_LIMIT,
+    chart_data,
+    chart_metric_keys,
+    chart_runs,
+    chart_series,
+    chart_series_cached,
+)
 from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare
 from .executions import (
     RunEventPage,
@@ -89,6 +99,14 @@ from .workspaces import (
 )
 
 __all__ = [
+    "CHART_DEFAULT_POINTS",
+    "CHART_MAX_RUNS",
+    "CHART_POINTS_LIMIT",
+    "chart_data",
+    "chart_metric_keys",
+    "chart_runs",
+    "chart_series",
+    "chart_series_cached",
     "RunTable",
     "run_table_build",
     "run_table_hidden_get",

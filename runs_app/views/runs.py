@@ -52,11 +52,33 @@ def _live_context(*, user, run) -> dict:
     }
 
 
-def _timeline(executions, *, now) -> list:
-    """Executions with each task's bar placed proportionally inside its execution's time span."""
+class _PendingTask:
+    """A task of the workflow that has no row in an attempt yet: drawn as an empty bar."""
+
+    reused = False
+    error = None
+    started_at = finished_at = None
+
+    def __init__(self, name: str, *, terminal: bool) -> None:
+        self.task_name = name
+        self.status = "pending" if not terminal else "not_run"
+
+    def get_status_display(self) -> str:
+        return "pending" if self.status == "pending" else "not run"
+
+
+def _timeline(executions, *, now, task_names: list | None = None) -> list:
+    """Executions with each task's bar placed proportionally inside its execution's time span.
+
+    The workflow's tasks (``task_names``, from the run's snapshot) that an attempt has not reached
+    yet appear in its bars as pending (not run, once the attempt is over).
+    """
     rows = list(executions)
+    names = [n for n in (task_names or []) if isinstance(n, str)]
     for ex in rows:
         tasks = list(ex.task_executions.all())
+        seen = {t.task_name for t in tasks}
+        tasks += [_PendingTask(n, terminal=ex.is_terminal) for n in names if n not in seen]
         starts = [t.started_at for t in tasks if t.started_at]
         ends = [t.finished_at for t in tasks if t.finished_at]
         begin = ex.started_at or (min(starts) if starts else None)
@@ -108,7 +130,9 @@ def run_detail(request: HttpRequest, ws: str, project: str, experiment: str, num
             "snapshot_git_dirty": snapshot.get("git_dirty"),
             "fingerprint": run.fingerprint,
             "source_diff": selectors.run_source_diff(run=run),
-            "executions": _timeline(selectors.execution_list(run=run), now=timezone.now()),
+            "executions": _timeline(
+                selectors.execution_list(run=run), now=timezone.now(), task_names=snapshot.get("tasks")
+            ),
             "events": events.events,
             "events_page": events,
             "metrics": selectors.metric_latest_list(run=run),
@@ -147,7 +171,8 @@ def run_status(request: HttpRequest, pk: int) -> HttpResponse:
 def run_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """The execution timeline fragment (polled while the run is active; 286 once terminal)."""
     run = selectors.run_get(user=request.user, pk=pk)
-    executions = _timeline(selectors.execution_list(run=run), now=timezone.now())
+    snapshot = run.workflow_snapshot or {}
+    executions = _timeline(selectors.execution_list(run=run), now=timezone.now(), task_names=snapshot.get("tasks"))
     return render_polled(
         request, "runs_app/partials/_run_timeline.html", {"run": run, "executions": executions}, done=run.is_terminal
     )

@@ -112,6 +112,11 @@ def test_main_pages_work_under_the_policy_without_violations(watched, live_serve
     expect(page.locator("#compare-charts canvas")).to_have_count(1)
     _no_violations(page, errors, "compare page")
 
+    # Charts across runs: Chart.js lines and the canvas parallel coordinates from static files.
+    page.goto(f"{exp_url}charts/?key=loss")
+    expect(page.locator("#chart-line")).to_have_attribute("data-series", re.compile(r"^[1-9]"))
+    _no_violations(page, errors, "charts page")
+
     # Catalog: an htmx search swaps the results in place.
     page.goto(f"{base}/catalog/")
     page.fill("#catalog-q", "kind:data")

@@ -151,7 +151,19 @@ def test_fragments_of_an_executed_run(web_client_for, chem_experiment, editor, d
     assert "ligands.csv" in inputs and "v1" in inputs and "<code>load</code>" in inputs
     logs = client.get(f"/assets/runs/{run.pk}/logs/", HTTP_HX_REQUEST="true")
     assert logs.status_code == 286  # the run ended: stop polling
-    assert "2 molecules" in logs.content.decode()
+    # A finished run shows the log written last by default (the task that ran last); each log by ?log=.
+    from assets_app.models import Asset
+
+    run_logs = list(Asset.objects.filter(run_id=run.pk, kind="log").order_by("created_at", "id"))
+    assert f'<option value="{run_logs[-1].pk}"' in logs.content.decode()
+    assert f"{run_logs[-1].name} · attempt 1" in logs.content.decode()
+    texts = [
+        client.get(f"/assets/runs/{run.pk}/logs/", {"log": log.pk}, HTTP_HX_REQUEST="true").content.decode()
+        for log in run_logs
+    ]
+    assert any("2 molecules" in text for text in texts)
+    found = client.get(f"/assets/runs/{run.pk}/logs/", {"q": "MOLECULES"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "match" in found
     assert 'id="metric-charts"' in page and f"/runs/{run.pk}/metrics/data/" in page
     assert client.get(f"/runs/{run.pk}/metrics/data/").json()["series"]["length"]["total"] == 2
 

@@ -154,6 +154,8 @@ def test_the_walk_finds_every_known_route():
         "audit-list",
         "asset-alias",
         "runs:workspace-audit",
+        "runs:experiment-charts",
+        "run-series",
     ):
         assert expected in names
     assert len(ROUTES) >= 55
@@ -228,6 +230,24 @@ def test_every_asset_kind_is_hidden_from_outsiders_and_anonymous(world, route):
         assert outsider.status_code in (404, 405), (kind, url, outsider.status_code)
         assert anonymous.status_code in (302, 401, 405), (kind, url, anonymous.status_code)
         assert viewer.status_code < 500
+
+
+@pytest.mark.parametrize("actor", ["owner", "editor", "viewer", "staff", "outsider", "anonymous"])
+def test_run_series_names_its_experiment_by_query_and_checks_membership(world, actor):
+    """``/api/runs/series/?experiment=`` names lab's experiment in the query, which the walk cannot
+    see: members read it, an outsider gets the 404 of a nonexistent experiment, anonymous a 401."""
+    client = client_for(world, actor, api=True)
+    response = client.get("/api/runs/series/", {"experiment": world.experiment.pk})
+    missing = client.get("/api/runs/series/", {"experiment": 10**9})
+    if actor == "anonymous":
+        assert response.status_code == 401
+    elif actor == "outsider":
+        assert response.status_code == missing.status_code == 404
+        assert not any(w in _text(response) for w in SECRET_WORDS)
+    else:
+        assert response.status_code == 200, response.content[:300]
+        assert response.json()["experiment"]["id"] == world.experiment.pk
+        assert missing.status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/api/nope/", "/api/runs/1/nope/", "/api/../etc/passwd", "/api/%2e%2e/"])
