@@ -195,7 +195,11 @@ def retention_apply(*, workspace_id: int, now=None) -> tuple[int, int]:
             )
             if not ids:
                 break
-            rows = list(Asset.objects.select_for_update().filter(pk__in=ids).select_related("run__experiment"))
+            rows = list(
+                Asset.objects.select_for_update()
+                .filter(pk__in=ids)
+                .only("id", "name", "version", "kind", "size", "sha256", "run_id")
+            )
             # The indexed text keeps only the name: the content's words are gone with it.
             Asset.objects.filter(pk__in=ids).update(file="", data=None, retention_removed_at=now, search_text=F("name"))
             AuditEvent.objects.bulk_create(
