@@ -16,6 +16,7 @@ from django.utils import timezone
 from assets_app import services, storage
 from assets_app.models import Asset, AssetAlias
 from assets_app.tasks import retention_apply_enabled_task
+from molexp_site.errors import Conflict
 from runs_app.choices import AuditAction, RunStatus
 from runs_app.models import AuditEvent, RetentionPolicy
 from tests import factories as f
@@ -236,3 +237,31 @@ def test_page_and_preview_query_counts_are_constant(web_client_for, media, exper
             "/w/lab/retention/", {"keep_last_checkpoints": "1", "remove_after_days": "30", "action": "preview"}
         )
     assert response.status_code == 200
+
+
+# --- archived scopes refuse new data (SPEC §14: archived is read-only) ---------------------------
+
+
+def test_uploads_and_library_imports_into_an_archived_scope_are_409(api_client_for, media, ws, project, owner,
+                                                                     settings, tmp_path):  # fmt: skip
+    import base64
+
+    from runs_app.services import project_update
+
+    settings.MOLEXP_UPLOAD_DIR = str(tmp_path / "uploads")
+    project_update(user=owner, project=project, archived=True)
+    project.refresh_from_db()
+
+    def meta(**pairs):
+        return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
+
+    response = api_client_for("editor").post(
+        "/api/uploads/", HTTP_UPLOAD_LENGTH="10", HTTP_TUS_RESUMABLE="1.0.0",
+        HTTP_UPLOAD_METADATA=meta(filename="a.csv", workspace=str(ws.pk), project=str(project.pk)),
+    )  # fmt: skip
+    assert response.status_code == 409 and "archived" in response.json()["detail"]
+    source = tmp_path / "x.csv"
+    source.write_bytes(b"a,b\n")
+    with pytest.raises(Conflict):
+        services.data_asset_upload(user=owner, project=project, name="x.csv", fileobj=source.open("rb"))
+    assert not Asset.objects.filter(project=project).exists()

@@ -261,3 +261,15 @@ def test_list_pages_with_archived_rows_query_counts_are_constant(web_client_for,
     small = _count(client, url)
     grow(10)
     assert _count(client, url) == small <= 10
+
+
+def test_external_run_into_an_archived_project_is_409(api_client_for, ws, project, owner):
+    import uuid
+
+    from runs_app.models import Run
+
+    services.project_update(user=owner, project=project, archived=True)
+    body = {"experiment": f"{ws.slug}/{project.slug}/ext", "run_uuid": str(uuid.uuid4()), "create_experiment": True}
+    response = api_client_for("editor").post("/api/external/runs/", body, format="json")
+    assert response.status_code == 409 and "archived" in response.json()["detail"]
+    assert not Run.objects.exists() and not Experiment.objects.filter(slug="ext").exists()
