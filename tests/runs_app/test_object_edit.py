@@ -273,3 +273,23 @@ def test_external_run_into_an_archived_project_is_409(api_client_for, ws, projec
     response = api_client_for("editor").post("/api/external/runs/", body, format="json")
     assert response.status_code == 409 and "archived" in response.json()["detail"]
     assert not Run.objects.exists() and not Experiment.objects.filter(slug="ext").exists()
+
+
+@pytest.mark.parametrize("url", ["/api/workspaces/?archived=true", "/api/projects/?archived=true",
+                                 "/api/experiments/?archived=true", "/api/experiments/"])  # fmt: skip
+def test_api_lists_with_archived_rows_query_counts_are_constant(api_client_for, ws, owner, project, url):
+    def grow(n):
+        for _ in range(n):
+            for archived in (None, timezone.now()):
+                other = f.WorkspaceFactory(archived_at=archived)
+                f.MembershipFactory(workspace=other, user=owner, role=Role.OWNER)
+                f.ProjectFactory(workspace=ws, archived_at=archived)
+                f.ExperimentFactory(project=project, archived_at=archived)
+
+    client = api_client_for("owner")
+    grow(2)
+    client.get(url)
+    small = _count(client, url)
+    grow(10)
+    assert _count(client, url) == small <= 4
+    assert client.get(url).json()["count"] == 12  # 2 + 10 of the kind asked for, the others hidden
