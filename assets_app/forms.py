@@ -35,3 +35,22 @@ class AssetAliasForm(forms.Form):
     """Set an alias on the version shown (or move it here)."""
 
     alias = forms.CharField(max_length=64)
+
+
+class RetentionPolicyForm(forms.Form):
+    """A workspace's retention policy (SPEC §14); the service checks the numbers again."""
+
+    enabled = forms.BooleanField(required=False, help_text="Applied by the maintenance while enabled.")
+    keep_last_checkpoints = forms.IntegerField(
+        required=False, min_value=0, max_value=1_000_000, label="Keep the last K checkpoints of each run",
+        help_text="Empty: keep every checkpoint.",
+    )  # fmt: skip
+    remove_after_days = forms.IntegerField(
+        required=False, min_value=0, max_value=36_500, label="Remove logs and artifacts of runs older than N days",
+        help_text="Counted from the run's end. Empty: never. Runs tagged keep and aliased versions stay.",
+    )  # fmt: skip
+
+    def signature(self) -> str:
+        """The rules as one string: enabling is confirmed for exactly the rules that were previewed."""
+        data = self.cleaned_data
+        return f"{data.get('keep_last_checkpoints')}|{data.get('remove_after_days')}"

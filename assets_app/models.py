@@ -178,6 +178,9 @@ class Asset(models.Model):
     traceback = models.TextField(blank=True)
     fingerprint = models.CharField(max_length=64, blank=True)
     imported = models.BooleanField(default=False, help_text="Registered from an imported crate (read-only).")
+    retention_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="SPEC §14: content removed by a retention policy (the row stays; 410)."
+    )
 
     objects = KindManager()
 

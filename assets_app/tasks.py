@@ -15,3 +15,9 @@ from . import services
 def upload_sweep_expired_task() -> dict:
     """Periodic (beat, every ``MOLEXP_UPLOAD_SWEEP_INTERVAL`` s): expire abandoned uploads, drop orphan partials."""
     return services.upload_sweep_expired()
+
+
+@shared_task(name="assets.retention", ignore_result=True)
+def retention_apply_enabled_task() -> dict:
+    """Periodic (beat, every ``MOLEXP_RETENTION_INTERVAL`` s): apply every enabled retention policy (SPEC §14)."""
+    return services.retention_apply_enabled()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import edit_views, library_views, upload_views, views
+from . import edit_views, library_views, retention_views, upload_views, views
 
 app_name = "assets"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("assets/runs/<int:run_pk>/inputs/", views.run_inputs, name="run-inputs"),
     path("assets/runs/<int:run_pk>/logs/", views.run_logs, name="run-logs"),
     path("assets/runs/<int:run_pk>/error/", views.run_error, name="run-error"),
+    path("w/<slug:ws>/retention/", retention_views.workspace_retention, name="retention"),
     path("library/<slug:ws>/", library_views.library_workspace, name="library-workspace"),
     path("library/<slug:ws>/<slug:project>/", library_views.library_project, name="library-project"),
     path(

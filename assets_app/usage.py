@@ -5,6 +5,8 @@
 - **physical** bytes: each stored object (``Asset.file``) counted once within the scope,
   i.e. after deduplication. An object shared with another workspace counts in both.
 
+Versions whose content a retention policy removed count in neither (their rows stay).
+
 Invariants: a whole usage report is three ``GROUP BY`` queries plus the project and
 experiment names, whatever the number of assets; nothing here writes.
 """
@@ -37,7 +39,8 @@ def _grouped(*, workspace_id: int, key: str) -> dict[int | None, Usage]:
         f"SELECT t.k, SUM(t.total), SUM(t.largest) FROM ("  # noqa: S608 - quoted identifiers, one parameter
         f"SELECT {column} AS k, {file} AS f, SUM({size}) AS total, "
         f"CASE WHEN {file} = '' THEN 0 ELSE MAX({size}) END AS largest "
-        f"FROM {table} WHERE {q('workspace_id')} = %s GROUP BY {column}, {file}) t GROUP BY t.k"
+        f"FROM {table} WHERE {q('workspace_id')} = %s AND {q('retention_removed_at')} IS NULL "
+        f"GROUP BY {column}, {file}) t GROUP BY t.k"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [workspace_id])

@@ -190,7 +190,17 @@ def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def asset_file_response(request: HttpRequest, asset) -> HttpResponse:
-    """The download response of a readable asset, shared by this page route and ``/api/assets/{id}/content/``."""
+    """The download response of a readable asset, shared by this page route and ``/api/assets/{id}/content/``.
+
+    An asset whose content a retention policy removed answers 410 Gone (SPEC §14; the row stays).
+    """
+    if asset.retention_removed_at is not None:
+        return HttpResponse(
+            f"The content of this asset was removed by its workspace's retention policy on "
+            f"{asset.retention_removed_at:%Y-%m-%d %H:%M} UTC; its record stays in the catalog.",
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
     try:
         handle = asset_bytes_open(asset=asset)
     except AssetBytesUnavailable as exc:

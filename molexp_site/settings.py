@@ -135,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A page 404 under a slug renamed since (SPEC §14) becomes a 301 to the new URL (runs_app/slug_redirects.py).
+    "runs_app.slug_redirects.SlugRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "molexp_site.urls"
@@ -380,6 +382,11 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE["assets-maintenance"] = {
     "task": "assets.maintenance",
     "schedule": float(env_int("MOLEXP_UPLOAD_SWEEP_INTERVAL", 300)),
+}
+# Retention policies (SPEC §14, docs/lifecycle.md): apply the enabled ones (queue "default").
+CELERY_BEAT_SCHEDULE["assets-retention"] = {
+    "task": "assets.retention",
+    "schedule": float(env_int("MOLEXP_RETENTION_INTERVAL", 3600)),
 }
 
 # --- MolExp -------------------------------------------------------------------------

@@ -139,8 +139,50 @@ def workspace_get(*, user: User, slug: str | None = None, pk: Any = None) -> Wor
         raise Http404("No such workspace.") from None
 
 
-def project_list(*, user: User, workspace: Workspace | None = None) -> QuerySet[Project]:
-    qs = scope_to_user(Project.objects.select_related("workspace"), user=user)
+def archived_filter(qs: QuerySet, archived: bool | None) -> QuerySet:
+    """``qs`` narrowed by archive state (SPEC §14): None keeps all, False the active rows, True the archived."""
+    return qs if archived is None else qs.filter(archived_at__isnull=not archived)
+
+
+def _archived_conflict(kind: str, name: str) -> Conflict:
+    return Conflict(
+        f"The {kind} '{name}' is archived, so it is read-only: "
+        "unarchive it (its edit page, or PATCH archived=false) to launch or change anything in it."
+    )
+
+
+def archive_require_active(
+    *, workspace: Workspace | None = None, project: Project | None = None, experiment: Experiment | None = None
+) -> None:
+    """Refuse a write inside an archived workspace, project or experiment (SPEC §14: archived is read-only).
+
+    Raises ``Conflict`` (409) naming the archived object; unarchiving it is the way out.
+    The objects are the caller's (already loaded with their parents), so this reads nothing.
+    """
+    for kind, obj in (("experiment", experiment), ("project", project), ("workspace", workspace)):
+        if obj is not None and obj.archived_at is not None:
+            raise _archived_conflict(kind, obj.name)
+
+
+def archive_require_active_experiment(*, experiment_id: int) -> None:
+    """``archive_require_active`` for an experiment and its parents, read fresh in one query (launches, reruns)."""
+    row = (
+        Experiment.objects.filter(pk=experiment_id)
+        .values_list(
+            "name", "archived_at", "project__name", "project__archived_at", "workspace__name", "workspace__archived_at"
+        )  # fmt: skip
+        .first()
+    )
+    if row is None:
+        raise Http404("No such experiment.")
+    for kind, name, archived_at in (("experiment", row[0], row[1]), ("project", row[2], row[3]),
+                                    ("workspace", row[4], row[5])):  # fmt: skip
+        if archived_at is not None:
+            raise _archived_conflict(kind, name)
+
+
+def project_list(*, user: User, workspace: Workspace | None = None, archived: bool | None = None) -> QuerySet[Project]:
+    qs = archived_filter(scope_to_user(Project.objects.select_related("workspace"), user=user), archived)
     if workspace is not None:
         qs = qs.filter(workspace=workspace)
     return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
@@ -156,8 +198,10 @@ def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = Non
         raise Http404("No such project.") from None
 
 
-def experiment_list(*, user: User, project: Project | None = None) -> QuerySet[Experiment]:
-    qs = scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user)
+def experiment_list(
+    *, user: User, project: Project | None = None, archived: bool | None = None
+) -> QuerySet[Experiment]:
+    qs = archived_filter(scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user), archived)
     if project is not None:
         qs = qs.filter(project=project)
     return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")

@@ -243,3 +243,39 @@ def run_event_cursor_clean(query: Any) -> dict[str, Any]:
         "before": cursors.get("events_before"),
         "latest": query.get("events") == "latest",
     }
+
+
+class ObjectEditForm(BootstrapMixin, forms.Form):
+    """Rename and describe a workspace, project or experiment (SPEC §14); the service checks the rest."""
+
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(
+        max_length=100,
+        required=False,
+        help_text="Leave as it is to derive it from a new name. Old URLs redirect to the new one.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ExperimentEditForm(ObjectEditForm):
+    """``ObjectEditForm`` plus the workflow, offered from the workflows the experiment's file defines."""
+
+    workflow_name = forms.ChoiceField(label="Workflow", required=False)
+
+    def __init__(self, *args, workflow_names: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(name, name) for name in workflow_names]
+        current = self.initial.get("workflow_name") or ""
+        if current and current not in workflow_names:
+            choices.append((current, f"{current} (not in the file any more)"))
+        self.fields["workflow_name"].choices = [("", "— the file's only workflow —"), *choices]
+
+
+class RunNotesForm(BootstrapMixin, forms.Form):
+    """A run's tags (comma-separated) and notes (Markdown), SPEC §14; ``services.run_annotate`` checks them."""
+
+    tags = forms.CharField(required=False, max_length=3000, help_text="Comma-separated, e.g. keep, best, paper.")
+    notes = forms.CharField(
+        required=False, strip=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Markdown.",
+    )  # fmt: skip

@@ -49,6 +49,9 @@ class Workspace(models.Model):
         blank=True,
         help_text="SPEC §14: physical asset bytes this workspace may hold (empty: no bound).",
     )
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -110,6 +113,9 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -153,6 +159,9 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -228,6 +237,8 @@ class Run(models.Model):
     imported = models.JSONField(
         null=True, blank=True, help_text="Set when the run came from an imported crate: read-only record."
     )
+    tags = models.JSONField(default=list, blank=True, help_text="SPEC §14: labels (`tag:keep` in the run conditions).")
+    notes = models.TextField(blank=True, help_text="SPEC §14: Markdown, rendered sanitised on the run page.")
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -502,3 +513,7 @@ class RunTablePreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.experiment}: {len(self.hidden)} hidden"
+
+
+# SPEC §14's slug history and retention policies live in their own module (this one is at its size limit).
+from .models_lifecycle import RetentionPolicy, SlugRedirect  # noqa: E402, F401

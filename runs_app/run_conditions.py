@@ -7,10 +7,10 @@ A condition is one of
   bare string. ``< <= > >=`` compare numbers, or strings when the string is quoted
   (``config.model>"b"``); ``metrics.`` compares numbers only;
 - ``status:<status>`` (one of ``RunStatus``);
-- ``fingerprint:<hex>`` (the whole fingerprint, or a prefix of at least 6 hex digits).
+- ``fingerprint:<hex>`` (the whole fingerprint, or a prefix of at least 6 hex digits);
+- ``tag:<tag>`` (the run carries that tag, SPEC §14; exact match).
 
-``tag:`` is not offered: runs carry no tags yet (SPEC §14 adds them on another branch); it is a
-clear error, never ignored. A sort is ``[-]<column>``: ``config.<dotted>``, ``params.<dotted>``,
+A sort is ``[-]<column>``: ``config.<dotted>``, ``params.<dotted>``,
 ``results.<key>``, ``metrics.<key>`` or one of ``SORT_COLUMNS``; NULLs (a run without the key) last.
 
 Invariants: parsing raises ``ValidationError`` naming the bad condition (the API's 400, a form error
@@ -31,6 +31,11 @@ from django.db.models.fields.json import KeyTransform
 
 from .choices import RunStatus
 from .models import Metric
+from .models_lifecycle import run_tag_q
+
+#: A run tag (SPEC §14); the one definition, also used by ``services.run_notes``.
+TAG_RE = re.compile(r"^[\w.:/+-]{1,64}$")
+
 
 #: ``key<op>value``: a dot path of keys, an operator, a JSON scalar or a bare string.
 _CONDITION = re.compile(r"^\s*([^<>=!\s:]+)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
@@ -44,7 +49,7 @@ MAX_CONDITIONS = 10
 MAX_PATH = 200
 SYNTAX = (
     "use config.<key>, params.<key>, results.<key> or metrics.<key> with one of = != < <= > >= and a value "
-    "(e.g. config.lr>=0.001), or status:<status>, fingerprint:<hex>"
+    "(e.g. config.lr>=0.001), or status:<status>, fingerprint:<hex>, tag:<tag>"
 )
 
 
@@ -105,7 +110,9 @@ def condition_parse(raw: str) -> Condition:
             if not (6 <= len(rest) <= 64 and set(rest) <= _HEX):
                 raise ValidationError(f"{raw!r}: a fingerprint is 6 to 64 hex digits.")
             return Condition("fingerprint", value=rest)
-        raise ValidationError(f"{raw!r}: runs have no tags yet, so tag: is not a condition here.")
+        if not TAG_RE.match(rest):
+            raise ValidationError(f"{raw!r}: a tag is 1–64 letters, digits or . _ - : / +.")
+        return Condition("tag", value=rest)
     match = _CONDITION.match(text)
     if not match or not match[3]:
         raise ValidationError(f"{raw!r} is not a condition: {SYNTAX}.")
@@ -167,6 +174,8 @@ def conditions_apply(qs: QuerySet, conditions: list[Condition]) -> QuerySet:
     for index, cond in enumerate(conditions):
         if cond.source == "status":
             qs = qs.filter(status=cond.value)
+        elif cond.source == "tag":
+            qs = qs.filter(run_tag_q(cond.value, db=qs.db))
         elif cond.source == "fingerprint":
             qs = (
                 qs.filter(fingerprint=cond.value)

@@ -4,6 +4,7 @@ from . import views
 from .views import audit as audit_views
 from .views import charts as chart_views
 from .views import crate as crate_views
+from .views import editing as edit_views
 from .views import runs_search
 from .views import tokens as token_views
 from .views import usage as usage_views
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("w/new/", views.workspace_create, name="workspace-create"),
     path("w/<slug:ws>/", views.workspace_detail, name="workspace-detail"),
+    path("w/<slug:ws>/edit/", edit_views.workspace_edit, name="workspace-edit"),
     path("w/<slug:ws>/members/", views.workspace_members, name="workspace-members"),
     path("w/<slug:ws>/activity/", views.workspace_activity, name="workspace-activity"),
     path("w/<slug:ws>/runs/", runs_search.workspace_runs, name="workspace-runs"),
@@ -23,15 +25,18 @@ urlpatterns = [
     path("w/<slug:ws>/audit/", audit_views.workspace_audit, name="workspace-audit"),
     path("w/<slug:ws>/p/new/", views.project_create, name="project-create"),
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
+    path("w/<slug:ws>/p/<slug:project>/edit/", edit_views.project_edit, name="project-edit"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
     path(_exp, views.experiment_detail, name="experiment-detail"),
     path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
     path(_exp + "charts/", chart_views.experiment_charts, name="experiment-charts"),
+    path(_exp + "edit/", edit_views.experiment_edit, name="experiment-edit"),
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/", views.run_by_id, name="run-by-id"),
     path("runs/<int:pk>/status/", views.run_status, name="run-status"),
+    path("runs/<int:pk>/notes/", edit_views.run_notes, name="run-notes"),
     path("runs/<int:pk>/timeline/", views.run_timeline, name="run-timeline"),
     path("runs/<int:pk>/metrics/data/", views.run_metrics_data, name="run-metrics-data"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),

@@ -18,6 +18,7 @@ its invariants:
 - ``code_blobs``: code-bundle files stored by content (the RO-Crate importer, ``runs_app.crate``).
 - ``aliases``: aliases of asset versions, editable tags and description (SPEC §14).
 - ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
+- ``retention``: retention policies (SPEC §14): preview, set, apply (content removed, bytes left to ``blob_gc``).
 """
 
 from .aliases import alias_clean, asset_alias_set, asset_edit
@@ -48,6 +49,15 @@ from .libraries import (
 from .logs import LogCountPending, log_append_lines, log_finalize, log_open, log_tail
 from .quota import QuotaExceeded, quota_check_object, quota_check_upload
 from .registration import asset_create, asset_name_clean, asset_use_record
+from .retention import (
+    RetentionPreview,
+    retention_apply,
+    retention_apply_enabled,
+    retention_candidates,
+    retention_policy_get,
+    retention_policy_set,
+    retention_preview,
+)
 from .run_assets import (
     AssetLookupError,
     asset_resolve_for_run,
@@ -76,6 +86,13 @@ from .uploads import (
 )
 
 __all__ = [
+    "RetentionPreview",
+    "retention_apply",
+    "retention_apply_enabled",
+    "retention_candidates",
+    "retention_policy_get",
+    "retention_policy_set",
+    "retention_preview",
     "AssetLookupError",
     "LogCountPending",
     "StorageProbeFailed",

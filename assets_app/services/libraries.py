@@ -54,7 +54,7 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
-from runs_app.access import workspace_require_role
+from runs_app.access import archive_require_active, workspace_require_role
 from runs_app.choices import Role
 from runs_app.models import Experiment, Project, Workspace
 
@@ -135,6 +135,8 @@ def _require_editor(*, user, scope: _Scope) -> None:
     if user is None:
         return  # the trusted server-side API
     workspace_require_role(user=user, workspace=scope.workspace, role=Role.EDITOR)
+    # SPEC §14: an archived scope is read-only (a data library import into it is refused with 409).
+    archive_require_active(workspace=scope.workspace, project=scope.project, experiment=scope.experiment)
 
 
 # --- services ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from runs_app.access import (
+    archive_require_active,
     experiment_get,
     project_get,
     workspace_get,
@@ -168,6 +169,7 @@ def _resolve_scope(*, user, metadata: dict[str, str]) -> tuple[Workspace, Projec
         if project is not None and experiment.project_id != project.pk:
             raise ValidationError({"experiment": "This experiment is not in the chosen project."})
         project = experiment.project
+    archive_require_active(workspace=workspace, project=project, experiment=experiment)  # SPEC §14: read-only
     return workspace, project, experiment
 
 

@@ -78,19 +78,45 @@ class WorkspaceSerializer(serializers.ModelSerializer):
         model = Workspace
         fields = [
             "id", "name", "slug", "description", "created_by", "created_at", "project_count", "role",
-            "storage_quota_bytes",
+            "storage_quota_bytes", "archived_at",
         ]  # fmt: skip
         read_only_fields = fields
 
 
-class WorkspaceUpdateSerializer(serializers.Serializer):
-    """``PATCH /api/workspaces/{id}/`` (SPEC §14): the storage quota, set by owners and staff."""
+class _EditSerializer(serializers.Serializer):
+    """The fields every ``PATCH`` of a workspace, project or experiment takes (SPEC §14); all optional."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    slug = serializers.CharField(
+        max_length=100, required=False, help_text="New URL slug; by default a rename derives it from the name."
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+    archived = serializers.BooleanField(
+        required=False, help_text="true archives (hidden from lists, read-only); false restores."
+    )
+
+
+class WorkspaceUpdateSerializer(_EditSerializer):
+    """``PATCH /api/workspaces/{id}/`` (SPEC §14): rename, describe, archive (owners); the storage quota."""
 
     storage_quota_bytes = serializers.IntegerField(
         min_value=0,
         max_value=2**63 - 1,
         allow_null=True,
-        help_text="Physical asset bytes the workspace may hold; null removes the bound.",
+        required=False,
+        help_text="Physical asset bytes the workspace may hold; null removes the bound (owners and staff).",
+    )
+
+
+class ProjectUpdateSerializer(_EditSerializer):
+    """``PATCH /api/projects/{id}/`` (SPEC §14): rename, describe, archive (owners)."""
+
+
+class ExperimentUpdateSerializer(_EditSerializer):
+    """``PATCH /api/experiments/{id}/`` (SPEC §14): rename, describe, archive, workflow (editors and owners)."""
+
+    workflow_name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="One of the workflows its file defines."
     )
 
 
@@ -144,7 +170,10 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "workspace", "name", "slug", "description", "created_by", "created_at", "experiment_count"]
+        fields = [
+            "id", "workspace", "name", "slug", "description", "created_by", "created_at", "experiment_count",
+            "archived_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
@@ -163,6 +192,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
         fields = [
             "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
             "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
+            "archived_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -229,7 +259,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
-            "launched_by", "created_at", "started_at", "finished_at",
+            "launched_by", "created_at", "started_at", "finished_at", "tags", "notes",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -251,6 +281,14 @@ class RunDetailSerializer(RunSerializer):
         # ``run_list_with_executions`` prefetches them for a batch of runs; one run reads its own.
         rows = getattr(run, "execution_rows", None)
         return ExecutionSerializer(rows if rows is not None else execution_list(run=run), many=True).data
+
+
+class RunUpdateSerializer(serializers.Serializer):
+    """``PATCH /api/runs/{id}/`` (SPEC §14): tags and notes (editors and owners); both optional."""
+
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=32, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000,
+                                  help_text="Markdown, rendered sanitised on the run page.")  # fmt: skip
 
 
 class RunHistorySerializer(serializers.Serializer):

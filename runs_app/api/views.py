@@ -15,7 +15,6 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
@@ -39,6 +38,7 @@ from .serializers import (
     ExperimentCreateSerializer,
     ExperimentDetailSerializer,
     ExperimentSerializer,
+    ExperimentUpdateSerializer,
     InvitationSerializer,
     LaunchPreviewSerializer,
     LaunchResultSerializer,
@@ -48,16 +48,31 @@ from .serializers import (
     MetricSeriesSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    ProjectUpdateSerializer,
     RunCloneSerializer,
     RunDetailSerializer,
     RunHistorySerializer,
     RunSerializer,
+    RunUpdateSerializer,
     TokenSerializer,
     WorkflowFileSerializer,
     WorkspaceCreateSerializer,
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
 )
+
+#: ``?archived=``: the API lists show active rows; ``true`` lists the archived ones (SPEC §14).
+_ARCHIVED = OpenApiParameter(
+    "archived", OpenApiTypes.BOOL, OpenApiParameter.QUERY,
+    description="true: only archived rows; false (default): only active ones. Details are always readable.",
+)  # fmt: skip
+
+
+def _list_archived(view) -> bool | None:
+    """The archive state a list shows (active unless ``?archived=true``); None (all) for details."""
+    if getattr(view, "action", None) != "list":
+        return None
+    return view.request.query_params.get("archived", "").lower() in ("1", "true", "yes")
 
 
 class TokenCreateView(APIView):
@@ -75,7 +90,7 @@ class TokenCreateView(APIView):
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
         token_signin_guard(request, lambda: serializer.is_valid(raise_exception=True))
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        token = services.token_get_or_create(user=serializer.validated_data["user"])
         return Response(TokenSerializer({"token": token.key}).data)
 
 
@@ -83,6 +98,7 @@ class TokenCreateView(APIView):
 
 
 @extend_schema_view(
+    list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer}),
 )
 class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -93,7 +109,7 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = WorkspaceSerializer
 
     def get_queryset(self) -> QuerySet[Workspace]:
-        return selectors.workspace_list_with_role(user=self.request.user)
+        return selectors.workspace_list_with_role(user=self.request.user, archived=_list_archived(self))
 
     def create(self, request: Request) -> Response:
         body = WorkspaceCreateSerializer(data=request.data)
@@ -104,11 +120,17 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     @extend_schema(request=WorkspaceUpdateSerializer, responses={200: WorkspaceSerializer})
     def partial_update(self, request: Request, pk: str) -> Response:
-        """SPEC §14: set the storage quota (owners and staff)."""
+        """SPEC §14: rename, describe, archive or unarchive (owners and staff); set the storage quota."""
         workspace = self.get_object()
         body = WorkspaceUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.workspace_quota_set(user=request.user, workspace=workspace, **body.validated_data)
+        fields = dict(body.validated_data)
+        quota_given = "storage_quota_bytes" in fields
+        quota = fields.pop("storage_quota_bytes", None)
+        if fields or not quota_given:
+            workspace = services.workspace_update(user=request.user, workspace=workspace, **fields)
+        if quota_given:
+            services.workspace_quota_set(user=request.user, workspace=workspace, storage_quota_bytes=quota)
         return Response(WorkspaceSerializer(self.get_queryset().get(pk=workspace.pk)).data)
 
 
@@ -162,6 +184,7 @@ class MembershipViewSet(viewsets.GenericViewSet):
 
 
 @extend_schema_view(
+    list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer}),
 )
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -173,7 +196,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     filterset_class = ProjectFilterSet
 
     def get_queryset(self) -> QuerySet[Project]:
-        return selectors.project_list(user=self.request.user)
+        return selectors.project_list(user=self.request.user, archived=_list_archived(self))
 
     def create(self, request: Request) -> Response:
         body = ProjectCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -182,8 +205,18 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         project = self.get_queryset().get(pk=project.pk)
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=ProjectUpdateSerializer, responses={200: ProjectSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """SPEC §14: rename, describe, archive or unarchive (owners and staff)."""
+        project = self.get_object()
+        body = ProjectUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.project_update(user=request.user, project=project, **body.validated_data)
+        return Response(ProjectSerializer(self.get_queryset().get(pk=project.pk)).data)
+
 
 @extend_schema_view(
+    list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=ExperimentCreateSerializer, responses={201: ExperimentDetailSerializer}),
 )
 class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -197,7 +230,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return ExperimentSerializer if self.action == "list" else ExperimentDetailSerializer
 
     def get_queryset(self) -> QuerySet[Experiment]:
-        return selectors.experiment_list(user=self.request.user)
+        return selectors.experiment_list(user=self.request.user, archived=_list_archived(self))
 
     def create(self, request: Request) -> Response:
         body = ExperimentCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -205,6 +238,15 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         experiment = services.experiment_create(user=request.user, **body.validated_data)
         experiment = self.get_queryset().get(pk=experiment.pk)
         return Response(ExperimentDetailSerializer(experiment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ExperimentUpdateSerializer, responses={200: ExperimentDetailSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """SPEC §14: rename, describe, archive or unarchive, pick the workflow (editors and owners)."""
+        experiment = self.get_object()
+        body = ExperimentUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.experiment_update(user=request.user, experiment=experiment, **body.validated_data)
+        return Response(ExperimentDetailSerializer(self.get_queryset().get(pk=experiment.pk)).data)
 
     @extend_schema(request=LaunchSerializer, responses={201: LaunchResultSerializer})
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
@@ -336,6 +378,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             "counts": {key: entry["total"] for key, entry in series.items()},
         }
         return Response(MetricSeriesSerializer(body).data)
+
+    @extend_schema(request=RunUpdateSerializer, responses={200: RunDetailSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """SPEC §14: set the run's ``tags`` and/or ``notes`` (editors and owners)."""
+        run = self.get_object()
+        body = RunUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.run_annotate(user=request.user, run=run, **body.validated_data)
+        return self._detail(run.pk)
 
     def _editable_run(self) -> Run:
         run = self.get_object()

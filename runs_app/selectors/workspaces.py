@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from ..access import (
     User,
     _is_staff,
+    archived_filter,
     scope_to_user,
     workspace_require_role,
 )
@@ -25,14 +26,15 @@ from ..choices import Role
 from ..models import Experiment, Invitation, Membership, RunTablePreference, Workspace
 
 
-def workspace_list(*, user: User) -> QuerySet[Workspace]:
-    qs = scope_to_user(Workspace.objects.all(), user=user, field="id")
+def workspace_list(*, user: User, archived: bool | None = None) -> QuerySet[Workspace]:
+    """Workspaces ``user`` may read with their project count; ``archived`` as ``access.archived_filter``."""
+    qs = archived_filter(scope_to_user(Workspace.objects.all(), user=user, field="id"), archived)
     return qs.annotate(
         project_count=Count("projects", distinct=True),
     ).order_by("name", "id")
 
 
-def workspace_list_with_role(*, user: User) -> QuerySet[Workspace]:
+def workspace_list_with_role(*, user: User, archived: bool | None = None) -> QuerySet[Workspace]:
     """``workspace_list`` annotated with ``role``: the caller's role in each workspace, in the same query.
 
     Staff count as owner everywhere, as in ``workspace_role``.
@@ -42,7 +44,7 @@ def workspace_list_with_role(*, user: User) -> QuerySet[Workspace]:
     else:
         mine = Membership.objects.filter(workspace_id=db_models.OuterRef("pk"), user_id=user.pk).values("role")[:1]
         role = db_models.Subquery(mine, output_field=db_models.CharField())
-    return workspace_list(user=user).annotate(role=role)
+    return workspace_list(user=user, archived=archived).annotate(role=role)
 
 
 def membership_list(*, user: User, workspace: Workspace) -> QuerySet[Membership]:

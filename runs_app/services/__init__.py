@@ -21,12 +21,14 @@ from .core import (
     membership_set,
     project_create,
     status_transition,
+    token_get_or_create,
     token_regenerate,
     workflow_resolve,
     workspace_create,
 )
 from .discovery import workflow_inspect, workflow_list
 from .dispatch import execution_dispatch
+from .editing import experiment_update, experiment_workflow_names, project_update, workspace_update
 from .execution import execution_run
 from .launch import LaunchPlan, launch_plan, run_launch
 from .maintenance import execution_reap_stale, execution_reconcile
@@ -37,10 +39,18 @@ from .reproduce import (
     run_input_pins,
     run_reproduce,
 )
+from .run_notes import run_annotate, run_tags_clean
 from .run_table import run_table_columns_save
 from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "experiment_update",
+    "experiment_workflow_names",
+    "project_update",
+    "run_annotate",
+    "run_tags_clean",
+    "token_get_or_create",
+    "workspace_update",
     "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",

@@ -23,6 +23,7 @@ from django.db import transaction
 
 from molexp_site.errors import Conflict, IllegalTransition
 
+from ..access import archive_require_active_experiment
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..models import EventSubject, Execution, Run, RunEvent
 from ..policy import RunAction, imported_refusal_message, run_action_require, run_require_server_code
@@ -68,6 +69,7 @@ def run_clone(*, user, run: Run, overrides: list[str] | None = None, params: dic
 def _restart(*, user, run: Run, trigger: str) -> Execution:
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     run_require_server_code(run=run)
+    archive_require_active_experiment(experiment_id=run.experiment_id)  # SPEC §14: archived is read-only
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         run_action_require(run=run, action=RunAction(trigger))

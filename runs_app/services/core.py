@@ -26,6 +26,7 @@ from django.utils.text import slugify
 
 from molexp_site.errors import Conflict, IllegalTransition
 
+from ..access import archive_require_active
 from ..choices import (
     EXECUTION_TRANSITIONS,
     RUN_TRANSITIONS,
@@ -289,8 +290,9 @@ def invitation_decline(*, user, workspace_id: Any) -> None:
 
 @transaction.atomic
 def project_create(*, user, workspace: Workspace, name: str, slug: str = "", description: str = "") -> Project:
-    """Create a project in a workspace (editor or owner)."""
+    """Create a project in a workspace (editor or owner); ``Conflict`` if the workspace is archived."""
     workspace_require_role(user=user, workspace=workspace, role=Role.EDITOR)
+    archive_require_active(workspace=workspace)
     name = _clean_name(name)
     slug = _check_slug(Project, slug, workspace=workspace) if slug else _unique_slug(Project, name, workspace=workspace)
     project = Project(workspace=workspace, name=name, slug=slug, description=description or "", created_by=user)
@@ -315,6 +317,7 @@ def experiment_create(
     Raises ``ValidationError`` for an unknown or unsafe workflow path.
     """
     workspace_require_role(user=user, workspace=project.workspace, role=Role.EDITOR)
+    archive_require_active(workspace=project.workspace, project=project)
     name = _clean_name(name)
     path = workflow_resolve(workflow_source)
     git = git_capture(path, root=workflow_root(workflow_source, path))  # the workflow's folder only (SPEC §12)
@@ -368,4 +371,21 @@ def token_regenerate(*, user):
     token = Token.objects.create(user=user)
     AuditEvent.objects.record(action=AuditAction.TOKEN_CREATE, actor=user, object_type="authtoken.token",
                               object_repr=f"API token of {user.get_username()}")  # fmt: skip
+    return token
+
+
+@transaction.atomic
+def token_get_or_create(*, user):
+    """The user's DRF API token, created (and recorded in the audit log, SPEC §14) on first use.
+
+    ``POST /api/auth/token/`` calls this after checking the password; an existing token is
+    returned as it is and records nothing.
+    """
+    from rest_framework.authtoken.models import Token
+
+    token, created = Token.objects.get_or_create(user=user)
+    if created:
+        AuditEvent.objects.record(action=AuditAction.TOKEN_CREATE, actor=user, object_type="authtoken.token",
+                                  object_repr=f"API token of {user.get_username()}",
+                                  details={"via": "api/auth/token"})  # fmt: skip
     return token

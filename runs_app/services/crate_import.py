@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
+from ..access import archive_require_active_experiment
 from ..choices import TERMINAL_RUN_STATUSES, AuditAction, EventSubject, ExecutionStatus, TaskStatus, Trigger
 from ..models import (
     AuditEvent,
@@ -174,6 +175,7 @@ def run_import_create(
         project = _project_for(workspace=workspace, project=project, name=(record.get("project") or {}).get("name"),
                                user=user)  # fmt: skip
         experiment = _experiment_for(project=project, record=record, user=user)
+        archive_require_active_experiment(experiment_id=experiment.pk)  # SPEC §14: archived is read-only
         blob = None
         if source is not None:
             blob, _ = SourceBlob.objects.get_or_create(

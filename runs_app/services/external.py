@@ -48,7 +48,13 @@ from django.utils.dateparse import parse_datetime
 from assets_app import services as asset_services
 
 from .. import snapshot as code_snapshot
-from ..access import external_execution_for_write, role_at_least, workspace_role
+from ..access import (
+    archive_require_active,
+    archive_require_active_experiment,
+    external_execution_for_write,
+    role_at_least,
+    workspace_role,
+)
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..fingerprint import run_fingerprint
 from ..gitstate import COMMITTED, MAX_DIFF_BYTES, MAX_UNTRACKED, MODIFIED, UNTRACKED
@@ -123,6 +129,7 @@ def external_experiment_resolve(*, user, path: str, create: bool = False) -> Exp
         raise Http404(f"No experiment {exp_slug!r} in {ws}/{project_slug} (create_experiment=True creates it).")
     if not role_at_least(role, Role.EDITOR):
         raise PermissionDenied(f"Creating an experiment needs the editor role in workspace '{ws}'; you are {role}.")
+    archive_require_active(workspace=project.workspace, project=project)  # SPEC §14: archived is read-only
     name = _clean_name(exp_slug)
     with transaction.atomic():
         slug = _unique_slug(Experiment, exp_slug, project=project)
@@ -256,6 +263,7 @@ def external_run_create(
     role = workspace_role(user=user, workspace=target.workspace)
     if not role_at_least(role, Role.EDITOR):
         raise PermissionDenied(f"Recording a run needs the editor role in workspace '{target.workspace.slug}'.")
+    archive_require_active_experiment(experiment_id=target.pk)  # SPEC §14: archived is read-only
     config = _json_object(config, "config")
     params = _json_object(params, "params")
     snapshot = _json_object(snapshot, "snapshot")

@@ -31,6 +31,7 @@ from django.db.models import Value
 from django.utils import timezone
 
 from .. import snapshot as code_snapshot
+from ..access import archive_require_active_experiment
 from ..choices import ExecutionStatus, Role, RunStatus, Trigger
 from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
@@ -245,6 +246,7 @@ def runs_create(
     after commit. ``cloned_from``/``reproduction_of``/``input_pins`` are recorded as given.
     """
     experiment = plan.experiment
+    archive_require_active_experiment(experiment_id=experiment.pk)  # SPEC §14: archived is read-only
     launched_by = user if getattr(user, "is_authenticated", False) else None
     snapshot = plan.snapshot
     # The snapshot (with the uncommitted git diff, often tens of KB) is the same for every run of a

@@ -58,7 +58,11 @@ def project_detail(request: HttpRequest, ws: str, project: str) -> HttpResponse:
             "workspace": workspace,
             "project": project_obj,
             "can_edit": role_at_least(role, Role.EDITOR),
-            "experiments": selectors.experiment_list(user=user, project=project_obj),
+            "is_owner": role_at_least(role, Role.OWNER),
+            "show_archived": request.GET.get("archived") == "1",
+            "experiments": selectors.experiment_list(
+                user=user, project=project_obj, archived=request.GET.get("archived") == "1"
+            ),
         },
     )
 

@@ -31,11 +31,13 @@ from .common import form_add_errors, redirect_after_post, with_durations
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
+    show_archived = request.GET.get("archived") == "1"
     return render(
         request,
         "runs_app/dashboard.html",
         {
-            "workspaces": selectors.workspace_list(user=user),
+            "show_archived": show_archived,
+            "workspaces": selectors.workspace_list(user=user, archived=show_archived),
             "running": with_durations(selectors.dashboard_running(user=user)),
             "failures": with_durations(selectors.dashboard_recent_failures(user=user)),
         },
@@ -72,7 +74,11 @@ def workspace_detail(request: HttpRequest, ws: str) -> HttpResponse:
             "workspace": workspace,
             "role": role,
             "can_edit": role_at_least(role, Role.EDITOR),
-            "projects": selectors.project_list(user=user, workspace=workspace),
+            "is_owner": role_at_least(role, Role.OWNER),
+            "show_archived": request.GET.get("archived") == "1",
+            "projects": selectors.project_list(
+                user=user, workspace=workspace, archived=request.GET.get("archived") == "1"
+            ),
             "members": members,
             "recent_runs": with_durations(recent),
         },

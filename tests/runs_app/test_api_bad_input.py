@@ -98,7 +98,7 @@ def test_unsupported_media_type_is_415(api_client_for, ws):
         ("delete", "/api/workspaces/{ws}/"),
         ("put", "/api/runs/{run}/"),
         ("post", "/api/runs/"),
-        ("patch", "/api/projects/{p}/"),
+        ("put", "/api/projects/{p}/"),  # PATCH edits a project (SPEC §14); a whole-object PUT does not exist
     ],
 )
 def test_unsupported_methods_are_405(api_client_for, ws, project, run, method, url):

@@ -9,6 +9,7 @@ from runs_app.models import Experiment
 LIST_FIELDS = {
     "id", "workspace", "project", "name", "slug", "description", "workflow_source", "workflow_name",
     "git_commit", "git_branch", "git_dirty", "git_workflow_state", "created_by", "created_at", "run_count",
+    "archived_at",
 }  # fmt: skip
 
 

@@ -82,5 +82,6 @@ def test_project_fields(api_client_for, project, experiment):
     body = api_client_for("viewer").get(f"/api/projects/{project.pk}/").json()
     assert set(body) == {
         "id", "workspace", "name", "slug", "description", "created_by", "created_at", "experiment_count",
+        "archived_at",
     }  # fmt: skip
     assert body["experiment_count"] == 1

@@ -57,7 +57,7 @@ def test_list_and_detail_report_the_callers_role(api_client_for, ws, role, expec
 def test_workspace_fields(api_client_for, ws, project):
     body = api_client_for("viewer").get(f"/api/workspaces/{ws.pk}/").json()
     assert set(body) == {"id", "name", "slug", "description", "created_by", "created_at", "project_count", "role",
-                         "storage_quota_bytes"}  # fmt: skip
+                         "storage_quota_bytes", "archived_at"}  # fmt: skip
     assert body["project_count"] == 1 and body["storage_quota_bytes"] is None  # SPEC §14: no bound by default
 
 

@@ -60,8 +60,15 @@ ANY_MEMBER_WRITES = {
     ("experiment-launch-preview", "post"),  # validates, writes nothing
     ("runs:experiment-columns", "post"),  # the caller's own runs-table columns (SPEC §15)
 }
-#: Pages only owners (and staff) read (SPEC §14 audit log): 403 for editors and viewers.
-OWNER_READS = {"runs:workspace-audit"}
+#: Pages only owners (and staff) read (SPEC §14 audit log, edit forms of workspaces and projects,
+#: retention policies): 403 for editors and viewers.
+OWNER_READS = {
+    "runs:workspace-audit",
+    "runs:workspace-edit",
+    "runs:project-edit",
+    "workspace-retention",
+    "assets:retention",
+}
 #: Rows visible to their creator (and staff) only: a 404 for other members is right.
 #: Scoped tokens: their creator, the workspace's owners and staff see them (SPEC §13).
 PRIVATE = {"tus-upload-detail": "editor", "scoped-token-detail": "editor"}
@@ -87,6 +94,17 @@ BODIES = {
     "asset-alias": lambda w: {"alias": "paper"},
     "assets:asset-alias": lambda w: {"alias": "paper"},
     "assets:asset-edit": lambda w: {"tags": "reviewed", "description": "checked"},
+    # SPEC §14 edits: rename/describe/archive, run tags and notes, retention policies.
+    "project-detail": lambda w: {"description": "checked"},
+    "experiment-detail": lambda w: {"description": "checked"},
+    "run-detail": lambda w: {"tags": ["reviewed"], "notes": "checked"},
+    "runs:workspace-edit": lambda w: {"action": "save", "name": "Lab", "description": "checked"},
+    "runs:project-edit": lambda w: {"action": "save", "name": "Project", "description": "checked"},
+    "runs:experiment-edit": lambda w: {"action": "save", "name": "Experiment", "description": "checked"},
+    "runs:run-notes": lambda w: {"tags": "reviewed", "notes": "checked"},
+    "workspace-retention": lambda w: {"enabled": False, "keep_last_checkpoints": 3},
+    "workspace-retention-preview": lambda w: {"keep_last_checkpoints": 3},
+    "assets:retention": lambda w: {"action": "preview", "keep_last_checkpoints": "3"},
 }
 
 ROUTES = [r for r in all_routes() if r.name not in SKIPPED]
@@ -156,6 +174,13 @@ def test_the_walk_finds_every_known_route():
         "runs:workspace-audit",
         "runs:experiment-charts",
         "run-series",
+        "runs:workspace-edit",
+        "runs:project-edit",
+        "runs:experiment-edit",
+        "runs:run-notes",
+        "workspace-retention",
+        "workspace-retention-preview",
+        "assets:retention",
     ):
         assert expected in names
     assert len(ROUTES) >= 55
