@@ -54,7 +54,9 @@ run: $(VENV)/.installed-runtime
 	$(HONCHO) run python manage.py collectstatic --noinput --verbosity 0
 	$(HONCHO) run python manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:$(PORT)/), worker and beat; Ctrl-C stops them all."
-	MOLEXP_EXIT_WITH_PARENT=1 $(HONCHO) start -f Procfile -p $(PORT)
+	@echo "Health: http://127.0.0.1:$(PORT)/healthz  Metrics: http://127.0.0.1:$(PORT)/metrics"
+	@# honcho with a grace long enough for Celery's warm shutdown (molexp_site/supervise.py).
+	MOLEXP_EXIT_WITH_PARENT=1 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m molexp_site.supervise start -f Procfile -p $(PORT)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -31,6 +31,7 @@ from .blobs import (
     blob_store_chunks,
     blob_store_fileobj,
     blob_store_path,
+    storage_ping,
     storage_probe,
 )
 from .code_blobs import code_blob_claim, code_blob_store
@@ -105,6 +106,7 @@ __all__ = [
     "log_finalize",
     "log_open",
     "log_tail",
+    "storage_ping",
     "storage_probe",
     "code_blob_claim",
     "code_blob_store",

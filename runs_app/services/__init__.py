@@ -6,7 +6,7 @@ transition function. The life of a run, in the order a launch meets it:
 ``dispatch`` (the one function sending executions to the broker, with
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
-reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
+reconciler), ``heartbeats`` (workers' and the maintenance's signs of life for /healthz), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
 quotas, ``durability`` holds the relaxed commits. Which action a run allows
 (state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
@@ -28,6 +28,7 @@ from .core import (
 from .discovery import workflow_inspect, workflow_list
 from .dispatch import execution_dispatch
 from .execution import execution_run
+from .heartbeats import heartbeat_prune, heartbeat_record, worker_heartbeat_start, worker_heartbeat_stop
 from .launch import LaunchPlan, launch_plan, run_launch
 from .maintenance import execution_reap_stale, execution_reconcile
 from .reproduce import (
@@ -41,6 +42,10 @@ from .run_table import run_table_columns_save
 from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "heartbeat_prune",
+    "heartbeat_record",
+    "worker_heartbeat_start",
+    "worker_heartbeat_stop",
     "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",
