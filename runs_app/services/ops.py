@@ -57,10 +57,11 @@ def broker_kind() -> str:
     return "filesystem" if settings.CELERY_BROKER_URL.startswith("filesystem://") else "redis"
 
 
-def broker_queue_depths(queues: tuple[str, ...] | None = None) -> dict[str, int]:
+def broker_queue_depths(queues: tuple[str, ...] | None = None, *, url: str | None = None) -> dict[str, int]:
     """Messages waiting per queue: Redis' list lengths, or the filesystem broker's message files.
 
-    One connection, bounded by ``BROKER_TIMEOUT_SECONDS`` and a single connection attempt.
+    One connection (to ``url``, default the configured broker), bounded by
+    ``BROKER_TIMEOUT_SECONDS`` and a single connection attempt.
     """
     from kombu.exceptions import ChannelError
 
@@ -78,7 +79,7 @@ def broker_queue_depths(queues: tuple[str, ...] | None = None) -> dict[str, int]
         "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
     }
     depths = {}
-    with app.connection_for_read(transport_options=options, connect_timeout=BROKER_TIMEOUT_SECONDS) as conn:
+    with app.connection_for_read(url, transport_options=options, connect_timeout=BROKER_TIMEOUT_SECONDS) as conn:
         conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
         channel = conn.default_channel
         for queue in queues:
