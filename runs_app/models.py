@@ -251,6 +251,8 @@ class Run(models.Model):
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
             # The per-user queue bound (services/limits.py) counts a user's queued runs on every launch.
             models.Index(fields=["launched_by"], condition=models.Q(status="queued"), name="run_queued_by_user"),
+            # /metrics counts runs by status on every scrape: an index-only scan, not a table scan.
+            models.Index(fields=["status"], name="run_status"),
         ]
 
     def __str__(self) -> str:

@@ -185,7 +185,7 @@ class OpsCollector:
 
     def collect(self) -> Iterator:
         runs = GaugeMetricFamily("molexp_runs", "Runs by status (from the database).", labels=["status"])
-        by_status = dict(Run.objects.order_by().values_list("status").annotate(n=Count("id")))
+        by_status = dict(Run.objects.order_by().values_list("status").annotate(n=Count("*")))
         for status in RunStatus.values:
             runs.add_metric([status], by_status.get(status, 0))
         yield runs
