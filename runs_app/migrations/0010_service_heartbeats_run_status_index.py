@@ -5,31 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs_app', '0009_external_runs_scoped_tokens'),
+        ("runs_app", "0009_external_runs_scoped_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ServiceHeartbeat',
+            name="ServiceHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('worker', 'Worker'), ('maintenance', 'Maintenance')], max_length=12)),
-                ('name', models.CharField(max_length=255)),
-                ('queues', models.CharField(blank=True, help_text='Comma-separated queues a worker consumes.', max_length=255)),
-                ('pid', models.PositiveIntegerField(blank=True, null=True)),
-                ('started_at', models.DateTimeField()),
-                ('seen_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("worker", "Worker"), ("maintenance", "Maintenance")], max_length=12),
+                ),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "queues",
+                    models.CharField(blank=True, help_text="Comma-separated queues a worker consumes.", max_length=255),
+                ),
+                ("pid", models.PositiveIntegerField(blank=True, null=True)),
+                ("started_at", models.DateTimeField()),
+                ("seen_at", models.DateTimeField()),
             ],
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['status'], name='run_status'),
+            model_name="run",
+            index=models.Index(fields=["status"], name="run_status"),
         ),
         migrations.AddConstraint(
-            model_name='serviceheartbeat',
-            constraint=models.UniqueConstraint(fields=('kind', 'name'), name='serviceheartbeat_unique_kind_name'),
+            model_name="serviceheartbeat",
+            constraint=models.UniqueConstraint(fields=("kind", "name"), name="serviceheartbeat_unique_kind_name"),
         ),
     ]
