@@ -6,8 +6,10 @@ transition function. The life of a run, in the order a launch meets it:
 ``dispatch`` (the one function sending executions to the broker, with
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
-reconciler), ``heartbeats`` (workers' and the maintenance's signs of life for /healthz), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
-quotas, ``durability`` holds the relaxed commits. Which action a run allows
+reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
+quotas, ``durability`` holds the relaxed commits. ``heartbeats`` (workers' and the
+maintenance's signs of life) and ``ops`` (the checks of /healthz, the collector of
+/metrics; imported by its view, not re-exported) serve the operator. Which action a run allows
 (state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
 """
