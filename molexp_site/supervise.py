@@ -10,9 +10,9 @@ under the main process, which then logs them as lost. So, here:
 1. Ctrl-C / SIGTERM: SIGTERM to each Procfile process itself (the Procfile ``exec``s
    each program, so that is gunicorn's master, Celery's main process, beat). They shut
    down warm and stop their own children; nothing else is signalled.
-2. Still running after ``MOLEXP_STOP_GRACE`` seconds (default 30: a task still running
-   in a warm shutdown): SIGQUIT to the process group, Celery's cold shutdown (running
-   executions are cut short and later reaped as ``lost`` and retried by policy).
+2. Still running ``MOLEXP_STOP_GRACE`` seconds after the signal (default 30: a task still
+   running in a warm shutdown): SIGQUIT to the process group, Celery's cold shutdown
+   (running executions are cut short and later reaped as ``lost`` and retried by policy).
 3. Still running ``KILL_AFTER_QUIT`` seconds later: SIGKILL (announced, as honcho does).
 
 ``tests/integration/test_make_run_stops.py`` runs ``make run`` and checks that Ctrl-C and
@@ -25,6 +25,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 import time
 
 from honcho import command, manager
@@ -52,27 +53,47 @@ class _ToTheProcess(ProcessManager):
 
 
 class SupervisedManager(manager.Manager):
+    """honcho's manager whose stop escalates on its own clock, counted from the signal.
+
+    honcho starts its SIGKILL countdown only once some process has exited, so a process
+    that ignores SIGTERM while all others do too would be waited for forever; here a
+    timer started with the first terminate drives steps 2 and 3, and honcho's own
+    ``kill`` (its countdown) does nothing.
+    """
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._procmgr = _ToTheProcess()
-        self._quit_at: float | None = None
-        self._killed = False
+
+    def terminate(self) -> None:
+        first = not self._terminating
+        super().terminate()
+        if first:
+            threading.Thread(target=self._escalate, name="stop-escalation", daemon=True).start()
 
     def kill(self) -> None:
-        """honcho calls this on every turn of its loop once the grace (``KILL_WAIT``) has passed."""
-        if self._quit_at is None:
-            self._quit_at = time.monotonic()
-            for name, proc in self._processes.items():
-                if "returncode" not in proc:
-                    self._system_print(f"sending SIGQUIT to {name} (pid {proc['pid']}): cold shutdown\n")
-                    self._procmgr.quit(proc["pid"])
-        elif not self._killed and time.monotonic() - self._quit_at > KILL_AFTER_QUIT:
-            self._killed = True
-            super().kill()
+        """honcho's countdown from the first exit: the escalation thread decides instead."""
+
+    def _escalate(self) -> None:
+        grace = float(os.environ.get("MOLEXP_STOP_GRACE", "30"))
+        for wait, signame, send in (
+            (grace, "SIGQUIT", self._procmgr.quit),
+            (KILL_AFTER_QUIT, "SIGKILL", self._procmgr.kill),
+        ):
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not self._running():
+                    return
+                time.sleep(0.1)
+            for name, pid in self._running():
+                self._system_print(f"sending {signame} to {name} (pid {pid})\n")
+                send(pid)
+
+    def _running(self) -> list[tuple[str, int]]:
+        return [(name, proc["pid"]) for name, proc in list(self._processes.items()) if "returncode" not in proc]
 
 
 def main() -> None:
-    manager.KILL_WAIT = float(os.environ.get("MOLEXP_STOP_GRACE", "30"))
     command.Manager = SupervisedManager
     sys.argv[0] = "honcho"
     command.main()

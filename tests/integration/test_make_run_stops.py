@@ -172,3 +172,38 @@ def test_make_run_serves_health_and_metrics_and_stops_cleanly(var_dir, tmp_path,
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait(timeout=10)
+
+
+def test_the_supervisor_escalates_to_a_cold_shutdown_then_sigkill(tmp_path):
+    """A process that ignores SIGTERM gets SIGQUIT after ``MOLEXP_STOP_GRACE``; one ignoring both, SIGKILL 10 s later."""
+    ignore = "import signal, time; {}; print('armed', flush=True); time.sleep(600)"
+    stubborn = ignore.format("signal.signal(signal.SIGTERM, signal.SIG_IGN)")
+    deaf = ignore.format("signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGQUIT, signal.SIG_IGN)")
+    python = Path(os.sys.executable)
+    (tmp_path / "Procfile").write_text(f'stubborn: exec {python} -c "{stubborn}"\ndeaf: exec {python} -c "{deaf}"\n')
+    env = {**os.environ, "MOLEXP_STOP_GRACE": "1", "PYTHONUNBUFFERED": "1"}
+    log_path = tmp_path / "supervise.log"
+    with open(log_path, "wb") as log:
+        supervisor = subprocess.Popen(
+            [python, "-m", "molexp_site.supervise", "start", "-f", str(tmp_path / "Procfile"), "-d", str(tmp_path)],
+            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while log_path.read_text().count("armed") < 2:
+            assert time.monotonic() < deadline and supervisor.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        processes = _descendants(supervisor.pid)
+        started = time.monotonic()
+        os.killpg(supervisor.pid, signal.SIGINT)
+        supervisor.wait(timeout=30)
+        took = time.monotonic() - started
+        output = log_path.read_text()
+        assert not _alive(processes), output
+        assert "sending SIGQUIT to stubborn.1" in output and "sending SIGQUIT to deaf.1" in output, output
+        assert "stubborn.1 stopped (rc=-3)" in output, output  # SIGQUIT ended it
+        assert "sending SIGKILL to deaf.1" in output and "sending SIGKILL to stubborn.1" not in output, output
+        assert 11 <= took < 25, took  # 1 s grace, then 10 s of cold shutdown before SIGKILL
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
