@@ -2,7 +2,7 @@
 
 ``python -m molexp_site.supervise start -f Procfile -p PORT`` takes honcho's arguments.
 honcho 2.0 on Ctrl-C or SIGTERM sends SIGTERM to every process *group* and SIGKILL
-5 s later. Both hurt Celery: its warm shutdown needs longer than 5 s (measured 6–8 s
+5 s after the first of them has exited. Both hurt Celery: its warm shutdown needs longer than 5 s (measured 6–8 s
 on an idle worker with the filesystem broker: the consumer's 2 s poll, then the pool's
 and the timer's 1 s waits), and the group's SIGTERM kills the prefork pool's children
 under the main process, which then logs them as lost. So, here:
@@ -16,7 +16,7 @@ under the main process, which then logs them as lost. So, here:
 3. Still running ``KILL_AFTER_QUIT`` seconds later: SIGKILL (announced, as honcho does).
 
 ``tests/integration/test_make_run_stops.py`` runs ``make run`` and checks that Ctrl-C and
-SIGTERM end every process in step 1.
+SIGTERM end every process in step 1, and steps 2 and 3 with processes that ignore signals.
 """
 
 from __future__ import annotations
