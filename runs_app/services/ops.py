@@ -4,7 +4,7 @@ A service module because the checks reach other services (the broker, the asset 
 ``assets_app.services``); it writes nothing.
 
 Invariants:
-- Reads only, and cheap: /healthz costs two database queries and one broker round
+- Reads only, and cheap: /healthz costs three database queries and one broker round
   trip (never a write, never a Celery broadcast); the metrics collector costs three
   queries and one broker round trip, whatever the number of runs
   (``tests/runs_app/test_ops_endpoints.py`` asserts both).
