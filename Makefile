@@ -22,10 +22,11 @@ PYTEST_ARGS ?=
 # The embedded default must not see a DATABASE_URL or broker from the caller's shell.
 EMBEDDED_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)
 
-.PHONY: help run test lint venv install install-dev
+.PHONY: help run serve test lint venv install install-dev
 
 help:
 	@echo "make run   - install, migrate, seed the demo and serve http://127.0.0.1:$(PORT)/ with a worker and beat"
+	@echo "make serve - start web, worker and beat again without the set-up steps of make run"
 	@echo "make test  - lint, migration check, the suite on SQLite + filesystem broker and on PostgreSQL + Redis (side by side)"
 
 $(PY):
@@ -49,12 +50,20 @@ install-dev: $(VENV)/.installed-dev
 # honcho loads an optional .env (see .env.example) for the set-up steps and the processes alike.
 HONCHO := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho
 
+# The Procfile under honcho, with a grace long enough for Celery's warm shutdown (molexp_site/supervise.py).
+SUPERVISE = MOLEXP_EXIT_WITH_PARENT=1 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m molexp_site.supervise start -f Procfile -p $(PORT)
+
 run: $(VENV)/.installed-runtime
 	$(HONCHO) run python manage.py migrate --noinput
 	$(HONCHO) run python manage.py collectstatic --noinput --verbosity 0
 	$(HONCHO) run python manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:$(PORT)/), worker and beat; Ctrl-C stops them all."
-	MOLEXP_EXIT_WITH_PARENT=1 $(HONCHO) start -f Procfile -p $(PORT)
+	@echo "Health: http://127.0.0.1:$(PORT)/healthz  Metrics: http://127.0.0.1:$(PORT)/metrics (docs/operations.md)"
+	$(SUPERVISE)
+
+# The processes only, for a var/ that `make run` prepared (no migrate, collectstatic or seeding).
+serve: $(VENV)/.installed-runtime
+	$(SUPERVISE)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

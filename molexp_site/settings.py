@@ -120,6 +120,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request latency for /metrics (molexp_site/metrics.py): first, so it times the whole chain.
+    "molexp_site.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A nonce-based Content-Security-Policy on every HTML page (molexp_site/csp.py).
     "molexp_site.csp.ContentSecurityPolicyMiddleware",
@@ -281,6 +283,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers and Prometheus probe the web process directly, over plain HTTP (docs/operations.md).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -456,6 +460,19 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+# Operations (docs/operations.md): /healthz and /metrics.
+# /metrics answers a request carrying "Authorization: Bearer <MOLEXP_METRICS_TOKEN>"; without a token
+# set, only a direct loopback client (no proxy headers) is let in.
+MOLEXP_METRICS_TOKEN = env_str("MOLEXP_METRICS_TOKEN", "")
+# The periodic maintenance counts as stale (beat or the default-queue worker down) past this age.
+MOLEXP_HEALTH_MAINTENANCE_MAX_AGE = env_int(
+    "MOLEXP_HEALTH_MAINTENANCE_MAX_AGE", max(60, 4 * env_int("MOLEXP_MAINTENANCE_INTERVAL", 15))
+)
+# Counters and histograms of the request path live in the web processes: prometheus_client's
+# multiprocess mode sums the files they write here (wiped when gunicorn starts, molexp_site/gunicorn_conf.py).
+# prometheus_client reads the variable when it is first imported, hence the environment.
+MOLEXP_METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+MOLEXP_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 MOLEXP_LOGIN_MAX_FAILURES = env_int("MOLEXP_LOGIN_MAX_FAILURES", 10)
 MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT = env_int("MOLEXP_LOGIN_MAX_FAILURES_PER_CLIENT", 30)
 MOLEXP_LOGIN_WINDOW_SECONDS = env_int("MOLEXP_LOGIN_WINDOW_SECONDS", 300)

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from runs_app.views.ops import healthz, metrics
+
 from .api import not_found
 from .api_docs import SchemaView, SwaggerView
 from .throttle import ThrottledAdminAuthenticationForm, ThrottledLoginView
@@ -22,6 +24,9 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # Monitoring (docs/operations.md): no sign-in for /healthz; /metrics by token or from loopback.
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     # Failed sign-ins are counted per (username, client) and per client: 429 past the limit (throttle.py).
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -265,6 +265,8 @@ class Run(models.Model):
             # One index serves ``fingerprint =``, ``IN (…)`` and the prefix match of ``fingerprint:``
             # (``varchar_pattern_ops`` on PostgreSQL; a plain index elsewhere), one write per new run.
             models.Index(fields=["fingerprint"], name="run_fingerprint", opclasses=["varchar_pattern_ops"]),
+            # /metrics counts runs by status on every scrape: an index-only scan, not a table scan.
+            models.Index(fields=["status"], name="run_status"),
         ]
 
     def __str__(self) -> str:
@@ -517,3 +519,4 @@ class RunTablePreference(models.Model):
 
 # SPEC §14's slug history and retention policies live in their own module (this one is at its size limit).
 from .models_lifecycle import RetentionPolicy, SlugRedirect  # noqa: E402, F401
+from .models_ops import ServiceHeartbeat  # noqa: E402, F401

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -54,6 +55,20 @@ def maintenance_task() -> dict:
     counts = services.execution_reap_stale()
     counts["redispatched"] = services.execution_reconcile()
     counts["logs_finalized"] = log_finalize_abandoned()
+    services.heartbeat_prune()
+    # /healthz's beat freshness: beat sent this task and a default-queue worker ran it to the end.
+    services.heartbeat_record(kind="maintenance", name="runs.maintenance")
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts
+
+
+@worker_ready.connect
+def _worker_heartbeat_start(sender=None, **_kwargs) -> None:
+    """The worker's main process keeps a heartbeat row fresh (/healthz, /metrics)."""
+    services.worker_heartbeat_start(hostname=sender.hostname, queues=list(sender.app.amqp.queues.consume_from))
+
+
+@worker_shutdown.connect
+def _worker_heartbeat_stop(**_kwargs) -> None:
+    services.worker_heartbeat_stop()

@@ -32,6 +32,7 @@ from .blobs import (
     blob_store_chunks,
     blob_store_fileobj,
     blob_store_path,
+    storage_ping,
     storage_probe,
 )
 from .code_blobs import code_blob_claim, code_blob_store
@@ -122,6 +123,7 @@ __all__ = [
     "log_finalize",
     "log_open",
     "log_tail",
+    "storage_ping",
     "storage_probe",
     "code_blob_claim",
     "code_blob_store",

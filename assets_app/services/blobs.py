@@ -162,5 +162,29 @@ def storage_probe() -> dict[str, Any]:
     }
 
 
+def storage_ping() -> None:
+    """The cheap, read-only check /healthz runs on every probe (``storage_probe`` writes; this does not).
+
+    Local storage: the folder (or the folder it will be created in) is writable by this process. Any other backend
+    (S3…): an existence check of a fixed key, one HEAD request that fails on a wrong bucket,
+    endpoint or credentials. Raises ``StorageProbeFailed``.
+    """
+    from django.core.files.storage import default_storage
+
+    try:
+        if storage.is_local():
+            folder = os.path.abspath(default_storage.location)
+            while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+                folder = os.path.dirname(folder)  # not created yet: the first write creates it here
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+                raise StorageProbeFailed("the storage folder is not a writable folder")
+        else:
+            storage.exists("probes/healthz")
+    except StorageProbeFailed:
+        raise
+    except Exception as exc:
+        raise StorageProbeFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
 class StorageProbeFailed(Exception):
     """The asset storage refused one of the operations MolExp needs."""

@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 
+from molexp_site.metrics import upload_bytes_add
 from runs_app.access import (
     archive_require_active,
     experiment_get,
@@ -339,6 +340,7 @@ def upload_append(
         if done:
             fields["sha256"] = digest.hexdigest()
         Upload.objects.filter(pk=upload.pk, status=UploadStatus.RECEIVING).update(**fields)
+        upload_bytes_add(received)  # molexp_upload_bytes_total (/metrics)
         for key, value in fields.items():
             setattr(upload, key, value)
         if not done:

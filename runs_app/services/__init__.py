@@ -7,7 +7,9 @@ transition function. The life of a run, in the order a launch meets it:
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
 reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
-quotas, ``durability`` holds the relaxed commits. Which action a run allows
+quotas, ``durability`` holds the relaxed commits. ``heartbeats`` (workers' and the
+maintenance's signs of life) and ``ops`` (the checks of /healthz, the collector of
+/metrics; imported by its view, not re-exported) serve the operator. Which action a run allows
 (state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
 """
@@ -30,6 +32,7 @@ from .discovery import workflow_inspect, workflow_list
 from .dispatch import execution_dispatch
 from .editing import experiment_update, experiment_workflow_names, project_update, workspace_update
 from .execution import execution_run
+from .heartbeats import heartbeat_prune, heartbeat_record, worker_heartbeat_start, worker_heartbeat_stop
 from .launch import LaunchPlan, launch_plan, run_launch
 from .maintenance import execution_reap_stale, execution_reconcile
 from .reproduce import (
@@ -51,6 +54,10 @@ __all__ = [
     "run_tags_clean",
     "token_get_or_create",
     "workspace_update",
+    "heartbeat_prune",
+    "heartbeat_record",
+    "worker_heartbeat_start",
+    "worker_heartbeat_stop",
     "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",

@@ -32,7 +32,7 @@ from assets_app.services import (
     upload_create,
 )
 from runs_app.choices import ExecutionStatus, Role, RunStatus
-from runs_app.services import experiment_create
+from runs_app.services import experiment_create, heartbeat_record
 from tests import factories as f
 from tests.runs_app.workflow_fixtures import MOLCFG, WORKFLOW
 
@@ -305,9 +305,16 @@ def _module_world(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def world(request, db, tmp_path, media, workflow_dir, _module_world) -> World:
+    _stack_alive()
     if _module_world.is_open and not _is_transactional(request.node):
         return _module_world.copy_for(tmp_path, media)
     return _build_world(tmp_path, media)
+
+
+def _stack_alive() -> None:
+    """Fresh heartbeats of a worker and of the maintenance, as a running stack leaves them: /healthz is 200."""
+    heartbeat_record(kind="worker", name="world@host", queues="default,runs", restart=True)
+    heartbeat_record(kind="maintenance", name="runs.maintenance")
 
 
 def client_for(world: World, actor: str, *, api: bool, csrf: bool = False):

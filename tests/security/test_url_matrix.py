@@ -47,6 +47,11 @@ PUBLIC = {
     "login": None,
     "logout": None,
     "api-token": None,  # POST /api/auth/token/ exchanges a password; throttled (test_login_throttle.py)
+    # Monitoring (docs/operations.md): /healthz shows anonymous callers ok flags only (the world has fresh
+    # heartbeats, so it is 200); /metrics lets in loopback clients (the test client is 127.0.0.1) or a
+    # bearer token (tests/runs_app/test_ops_endpoints.py).
+    "healthz": ("get",),
+    "metrics": ("get",),
 }
 #: The catch-all JSON 404 under /api/ (tested in test_unknown_api_paths_are_json_404).
 SKIPPED = {"api-not-found"}
@@ -181,6 +186,8 @@ def test_the_walk_finds_every_known_route():
         "workspace-retention",
         "workspace-retention-preview",
         "assets:retention",
+        "healthz",
+        "metrics",
     ):
         assert expected in names
     assert len(ROUTES) >= 55
