@@ -55,12 +55,14 @@ def test_launch_watch_and_open_log_and_artifact(page: Page, live_server, demo, c
     expect(page.locator("body")).to_contain_text("succeeded", timeout=60_000)
     assert Run.objects.get(pk=run.pk).status == "succeeded"
 
-    # the log tail on the run page: pick the featurize log
+    # the log tail on the run page (Logs tab): pick the featurize log
+    page.get_by_role("tab", name="Logs").click()
     option = page.locator("select[name=log] option", has_text=re.compile(r"^featurize \("))
     page.select_option("select[name=log]", option.get_attribute("value"))
     expect(page.locator("#log-tail")).to_contain_text("descriptor set 'basic'", timeout=20_000)
 
-    # an artifact: open features.json from the produced assets and see its preview
+    # an artifact (Assets tab): open summary.json from the produced assets and see its preview
+    page.get_by_role("tab", name="Assets").click()
     page.get_by_role("link", name=re.compile(r"^summary\.json")).first.click()
     expect(page.locator("body")).to_contain_text("mean_heavy_atoms")
     expect(page.get_by_role("link", name=re.compile("Download", re.I)).first).to_be_visible()
