@@ -229,7 +229,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
-            "launched_by", "created_at", "started_at", "finished_at",
+            "launched_by", "created_at", "started_at", "finished_at", "sweep_id",
         ]  # fmt: skip
         read_only_fields = fields
 

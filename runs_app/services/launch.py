@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,7 +243,8 @@ def runs_create(
     queue limits first (``TooManyRequests``). Side effects: the code bundle's files
     (before the transaction), then in one transaction a ``SourceBlob`` if new, the
     ``Run``/``Execution``/``RunEvent`` rows and one ``runs.execution_run`` message per run
-    after commit. ``cloned_from``/``reproduction_of``/``input_pins`` are recorded as given.
+    after commit. The runs of one call share a new ``sweep_id`` (the launch request's identity,
+    which groups a sweep in the runs table). ``cloned_from``/``reproduction_of``/``input_pins`` are recorded as given.
     """
     experiment = plan.experiment
     launched_by = user if getattr(user, "is_authenticated", False) else None
@@ -255,6 +257,7 @@ def runs_create(
     limits.launch_admit(plan=plan, queued=run_queued_counts(user=user, workspace_id=experiment.workspace_id))
     if plan.bundle is not None:
         code_snapshot.bundle_store(plan.bundle)  # slow I/O before the transaction; each content once
+    sweep_id = uuid.uuid4()
     with transaction.atomic():
         blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
@@ -278,6 +281,7 @@ def runs_create(
                     workflow_snapshot=snapshot_value,
                     source_blob_id=blob_id,
                     launched_by=launched_by,
+                    sweep_id=sweep_id,
                     cloned_from=cloned_from,
                     reproduction_of=reproduction_of,
                     input_pins=dict(input_pins or {}),
