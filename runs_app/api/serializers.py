@@ -289,6 +289,10 @@ class LaunchSerializer(serializers.Serializer):
 
 class LaunchResultSerializer(serializers.Serializer):
     runs = RunDetailSerializer(many=True, read_only=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="What did not stop the launch but deserves a look: override keys no profile defines (with \"did you mean …?\").",
+    )  # fmt: skip
 
 
 class ExistingRunSerializer(serializers.Serializer):
@@ -324,6 +328,9 @@ class LaunchPreviewSerializer(serializers.Serializer):
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )
     existing_count = serializers.IntegerField(read_only=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Override keys no profile defines, as on launch."
+    )
     snapshot_hash = serializers.CharField(read_only=True, help_text="Hash of the code bundle a launch would record.")
     cells = PreviewCellSerializer(
         many=True, read_only=True,

@@ -37,7 +37,7 @@ from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob
 from ..policy import run_snapshot_require
-from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
+from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg, override_warnings
 from ..selectors import run_queued_counts, workspace_require_role
 from . import dispatch, limits
 from .core import workflow_resolve
@@ -68,6 +68,8 @@ class LaunchPlan:
     #: path → {sha256, size} of every file of the snapshot, and its hash (SPEC §12).
     files: dict = field(default_factory=dict)
     snapshot_hash: str = ""
+    #: Things worth a look that do not stop the launch (override keys no profile defines).
+    warnings: list[str] = field(default_factory=list)
 
     def fingerprint(self, params: dict) -> str:
         return run_fingerprint(snapshot_hash=self.snapshot_hash, workflow_name=self.workflow_name,
@@ -170,6 +172,7 @@ def launch_plan(
         molcfg_text = molcfg_path.read_text(encoding="utf-8") if molcfg_path.exists() else ""
         molcfg = load_molcfg(molcfg_path)
         name, config, digest = build_config(molcfg, profile, overrides)
+        warnings = override_warnings(molcfg, overrides)
     except ProfileError as exc:
         field_name = "overrides" if "override" in str(exc).lower() else "profile"
         raise ValidationError({field_name: str(exc)}) from None
@@ -193,6 +196,7 @@ def launch_plan(
         bundle=bundle,
         files=bundle.manifest,
         snapshot_hash=bundle.snapshot_hash,
+        warnings=warnings,
     )
     limits.launch_plan_check(plan=plan)
     return plan
@@ -313,6 +317,14 @@ def runs_create(
     return runs
 
 
+class Launched(list):
+    """The runs of one launch (a list, as before) and the plan's ``warnings``."""
+
+    def __init__(self, runs: list[Run], warnings: list[str]) -> None:
+        super().__init__(runs)
+        self.warnings = list(warnings)
+
+
 def run_launch(
     *,
     user,
@@ -321,16 +333,17 @@ def run_launch(
     overrides: list[str] | None = None,
     params: dict | None = None,
     sweep: dict | None = None,
-) -> list[Run]:
+) -> Launched:
     """Launch one run (``params``) or one per sweep cell (``sweep``) of an experiment (editor or owner).
 
     Side effects: ``Run``/``Execution``/``RunEvent`` rows, one ``SourceBlob`` per
     new source content, and one ``runs.execution_run`` message per run after commit.
-    Raises ``ValidationError`` (see ``launch_plan``) or ``PermissionDenied``.
+    Raises ``ValidationError`` (see ``launch_plan``) or ``PermissionDenied``. Returns the runs
+    with the plan's ``warnings`` (unknown override keys), which page and API show.
     """
     workspace_require_role(user=user, workspace=experiment.workspace, role=Role.EDITOR)
     plan = launch_plan(experiment=experiment, profile=profile, overrides=overrides, params=params, sweep=sweep)
-    return runs_create(plan=plan, user=user)
+    return Launched(runs_create(plan=plan, user=user), plan.warnings)
 
 
 def launch_plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[str], params: dict) -> LaunchPlan:

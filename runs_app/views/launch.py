@@ -92,6 +92,8 @@ def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> 
                 form.add_error(None, exc.message)
                 status = 429
             else:
+                for warning in runs.warnings:
+                    messages.warning(request, warning)
                 if len(runs) == 1:
                     messages.success(request, f"Run {runs[0].number} launched ({runs[0].profile or 'defaults'}).")
                     return redirect_after_post(request, runs[0].get_absolute_url())
