@@ -48,15 +48,22 @@ class ExperimentCreateForm(BootstrapMixin, forms.Form):
         label="Workflow file", help_text="A .py file found in the configured workflow directories."
     )
     workflow_name = forms.CharField(
-        max_length=200, required=False, help_text="Which workflow of the file, when it defines several."
+        max_length=200,
+        required=False,
+        help_text="Which workflow of the file, when it defines several.",
+        widget=forms.TextInput(attrs={"list": "workflow-name-options", "autocomplete": "off"}),
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args, workflow_files: list[str], **kwargs) -> None:
+    def __init__(self, *args, workflow_files: list[str], offer_url: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workflow_source"].choices = [("", "— choose a workflow file —")] + [
             (name, name) for name in workflow_files
         ]
+        if offer_url:  # the file's workflows are offered as soon as it is chosen (htmx)
+            self.fields["workflow_source"].widget.attrs.update(
+                {"hx-get": offer_url, "hx-trigger": "change", "hx-target": "#workflow-offer", "hx-swap": "outerHTML"}
+            )
 
 
 class MembershipSetForm(BootstrapMixin, forms.Form):

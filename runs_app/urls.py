@@ -23,6 +23,11 @@ urlpatterns = [
     path("w/<slug:ws>/p/new/", views.project_create, name="project-create"),
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
+    path(
+        "w/<slug:ws>/p/<slug:project>/e/new/workflows/",
+        views.experiment_workflow_offer,
+        name="experiment-workflow-offer",
+    ),  # fmt: skip
     path(_exp, views.experiment_detail, name="experiment-detail"),
     path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
     path(_exp + "launch/", views.run_launch, name="run-launch"),

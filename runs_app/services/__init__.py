@@ -25,7 +25,7 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
-from .discovery import workflow_inspect, workflow_list
+from .discovery import workflow_inspect, workflow_list, workflow_names
 from .dispatch import execution_dispatch
 from .execution import execution_run
 from .launch import LaunchPlan, launch_plan, run_launch
@@ -70,6 +70,7 @@ __all__ = [
     "token_regenerate",
     "workflow_inspect",
     "workflow_list",
+    "workflow_names",
     "workflow_resolve",
     "workspace_create",
 ]

@@ -3,7 +3,14 @@
 from .account import api_token
 from .activity import workspace_activity
 from .compare import run_compare
-from .experiments import experiment_columns, experiment_create, experiment_detail, project_create, project_detail
+from .experiments import (
+    experiment_columns,
+    experiment_create,
+    experiment_detail,
+    experiment_workflow_offer,
+    project_create,
+    project_detail,
+)
 from .help import help_workflows
 from .invitations import invitation_list
 from .launch import run_launch, run_launch_preview
@@ -28,6 +35,7 @@ __all__ = [
     "experiment_create",
     "experiment_columns",
     "experiment_detail",
+    "experiment_workflow_offer",
     "help_workflows",
     "project_create",
     "project_detail",

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import selectors, services
@@ -69,7 +70,10 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     project_obj = selectors.project_get(user=request.user, workspace=workspace, slug=project)
     selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
-    form = ExperimentCreateForm(request.POST or None, workflow_files=selectors.workflow_file_list())
+    offer_url = reverse("runs:experiment-workflow-offer", args=[workspace.slug, project_obj.slug])
+    form = ExperimentCreateForm(
+        request.POST or None, workflow_files=selectors.workflow_file_list(), offer_url=offer_url
+    )
     if request.method == "POST" and form.is_valid():
         try:
             experiment = services.experiment_create(user=request.user, project=project_obj, **form.cleaned_data)
@@ -81,8 +85,33 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
     return render(
         request,
         "runs_app/experiment_create.html",
-        {"workspace": workspace, "project": project_obj, "form": form},
-    )
+        {"workspace": workspace, "project": project_obj, "form": form,
+         **workflow_offer_context(request.POST.get("workflow_source", ""))},
+    )  # fmt: skip
+
+
+def workflow_offer_context(workflow_source: str) -> dict:
+    """What the new-experiment form offers for the chosen file: its workflow names, or why none."""
+    if not workflow_source:
+        return {"offer": None}
+    try:
+        return {
+            "offer": {"workflow_source": workflow_source, **services.workflow_names(workflow_source=workflow_source)}
+        }
+    except ValidationError as exc:
+        return {"offer": {"workflow_source": workflow_source, "names": [], "error": " ".join(exc.messages)}}
+
+
+@login_required
+@require_GET
+def experiment_workflow_offer(request: HttpRequest, ws: str, project: str) -> HttpResponse:
+    """The htmx fragment listing the workflows of ``?workflow_source=`` (editors, like the form)."""
+    workspace = selectors.workspace_get(user=request.user, slug=ws)
+    selectors.project_get(user=request.user, workspace=workspace, slug=project)
+    selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
+    context = workflow_offer_context(request.GET.get("workflow_source", "").strip())
+    code = 400 if context["offer"] and context["offer"]["error"] and not context["offer"]["names"] else 200
+    return render(request, "runs_app/partials/_workflow_offer.html", context, status=code)
 
 
 @login_required
