@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..choices import RunStatus
-from ..forms import activity_filters_clean, run_compare_parse_ids
+from ..forms import activity_filters_clean, run_compare_parse_refs
 
 
 def _run(run) -> dict[str, Any]:
@@ -60,12 +60,18 @@ class RunCompareView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("runs", OpenApiTypes.STR, required=True, description="Run ids, comma-separated: 12,15,19")
+            OpenApiParameter(
+                "runs",
+                OpenApiTypes.STR,
+                required=True,
+                description="Run ids, comma-separated (12,15,19), or experiment:number as on the pages (lab/qm9/baseline:3,4)",
+            )  # fmt: skip
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
-        run_ids = run_compare_parse_ids(request.query_params.getlist("runs"))
+        refs = run_compare_parse_refs(request.query_params.getlist("runs"))
+        run_ids = selectors.run_refs_resolve(user=request.user, refs=refs)
         c = selectors.run_compare(user=request.user, run_ids=run_ids)
         body = {
             "workspace": c["workspace"].pk,

@@ -13,7 +13,7 @@ Invariants (each module states its own as well):
 Modules: ``workspaces`` (workspaces, members, invitations, projects, experiments), ``runs`` (run
 lists and lookups), ``executions`` (attempts and the status history), ``metrics`` (latest points
 and downsampled series), ``workflows`` (workflow files on the server), ``sources`` (source diffs),
-``compare`` (run comparison), ``activity`` (the workspace feed), ``launch`` (the launch preview).
+``compare`` (run comparison), ``fix`` (from a failure to the run that fixed it), ``activity`` (the workspace feed), ``launch`` (the launch preview).
 Callers import this package (``from runs_app import selectors``); it re-exports every public name.
 """
 
@@ -35,7 +35,7 @@ from ..access import (
     workspaces_with_role_at_least,
 )
 from .activity import ACTIVITY_PAGE_SIZE, activity_cursor_decode, activity_cursor_encode, workspace_activity
-from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare
+from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare, run_compare_query, run_refs_resolve
 from .executions import (
     RunEventPage,
     execution_latest,
@@ -45,6 +45,7 @@ from .executions import (
     run_event_list,
     run_event_page,
 )
+from .fix import FIX_SECTIONS, run_failure_fix, run_fix_find
 from .launch import PREVIEW_EXISTING_RUNS, launch_preview, launch_preview_cells
 from .metrics import (
     METRIC_SERIES_MAX_POINTS,
@@ -89,6 +90,11 @@ from .workspaces import (
 )
 
 __all__ = [
+    "run_compare_query",
+    "run_refs_resolve",
+    "FIX_SECTIONS",
+    "run_failure_fix",
+    "run_fix_find",
     "RunTable",
     "run_table_build",
     "run_table_hidden_get",
