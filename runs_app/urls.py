@@ -3,6 +3,7 @@ from django.urls import path
 from . import views
 from .views import audit as audit_views
 from .views import crate as crate_views
+from .views import fix as fix_views
 from .views import runs_search
 from .views import tokens as token_views
 from .views import usage as usage_views
@@ -33,6 +34,7 @@ urlpatterns = [
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),
+    path(_exp + "runs/<int:number>/fix/", fix_views.run_fix, name="run-fix"),
     path("runs/<int:pk>/", views.run_by_id, name="run-by-id"),
     path("runs/<int:pk>/status/", views.run_status, name="run-status"),
     path("runs/<int:pk>/timeline/", views.run_timeline, name="run-timeline"),

@@ -3,6 +3,7 @@
 ``GET /api/runs/compare/?runs=12,15`` answers what the compare page shows, as JSON.
 ``GET /api/workspaces/{id}/activity/`` pages the activity feed with a keyset cursor
 (``next`` is the URL of the older page, ``null`` on the last one).
+``GET /api/runs/{id}/fix/`` answers the failure-to-fix page (``selectors.run_failure_fix``).
 """
 
 from __future__ import annotations
@@ -173,3 +174,26 @@ class WorkspaceActivityView(APIView):
         return Response(
             {"next": next_url, "next_cursor": feed["next_cursor"], "results": [_entry(e) for e in feed["entries"]]}
         )
+
+
+class RunFixView(APIView):
+    """From failure to fix: the first later run of a failed run's experiment that succeeded, and
+    what differed (config, params, profile, code files, inputs, environment, packages, git).
+
+    ``fix`` is ``null`` while no later run has succeeded; a run that did not fail is a 400; a run
+    you cannot read a 404. Differences hold only the rows that are not the same.
+    """
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, pk: str) -> Response:
+        found = selectors.run_failure_fix(user=request.user, run=selectors.run_get(user=request.user, pk=pk))
+        fix = found["fix"]
+        body = {
+            "failed": _run(found["failed"]),
+            "fix": _run(fix) if fix else None,
+            "changed": found["changed"],
+            "differences": {section: _rows(rows) for section, rows in found["differences"].items()},
+            "profile": _rows([found["profile"]])[0] if found["profile"] else None,
+            "code": found["code"],
+        }
+        return Response(body)
