@@ -14,6 +14,7 @@ _exp = "w/<slug:ws>/p/<slug:project>/e/<slug:experiment>/"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/live/", views.dashboard_live, name="dashboard-live"),
     path("w/new/", views.workspace_create, name="workspace-create"),
     path("w/<slug:ws>/", views.workspace_detail, name="workspace-detail"),
     path("w/<slug:ws>/members/", views.workspace_members, name="workspace-members"),

@@ -26,12 +26,13 @@ from .runs import (
     run_status,
     run_timeline,
 )
-from .workspaces import dashboard, workspace_create, workspace_detail, workspace_members
+from .workspaces import dashboard, dashboard_live, workspace_create, workspace_detail, workspace_members
 
 __all__ = [
     "api_token",
     "invitation_list",
     "dashboard",
+    "dashboard_live",
     "experiment_create",
     "experiment_columns",
     "experiment_detail",
