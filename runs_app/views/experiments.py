@@ -7,8 +7,6 @@ Workflow topologies are inspected in a subprocess (``services.workflow_list``), 
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -25,6 +23,7 @@ from ..forms import (
     ExperimentCreateForm,
     ProjectCreateForm,
 )
+from ..task_graph import task_graph_layout
 from .common import form_add_errors, redirect_after_post, run_filtered_page, with_durations
 
 
@@ -141,7 +140,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
             "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
             "profiles": (entry or {}).get("profiles", []),
             "topology": topology,
-            "graph": _mermaid(topology),
+            "graph": task_graph_layout(topology),
         }
     )
     return render(request, "runs_app/experiment_detail.html", context, status=code)
@@ -216,27 +215,3 @@ def _topology(experiment, entry: dict | None) -> dict:
         if workflow.get("name") == experiment.workflow_name:
             return workflow
     return workflows[0] if len(workflows) == 1 else {}
-
-
-_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
-
-
-def _mermaid(topology: dict) -> str:
-    """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
-    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
-    # character in a label that could end it or start another mermaid statement.
-    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    if not tasks:
-        return ""
-    ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
-    lines = ["flowchart LR"]
-    for task in tasks:
-        label = _MERMAID_UNSAFE.sub(" ", task["name"])
-        if task.get("map_over"):
-            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
-        lines.append(f'  {ids[task["name"]]}["{label}"]')
-    for task in tasks:
-        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
-            if isinstance(dep, str) and dep in ids:
-                lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
-    return "\n".join(lines)
