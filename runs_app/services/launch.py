@@ -306,8 +306,10 @@ def runs_create(
         # exists inside this transaction), and the history says so.
         events = []
         for run, execution in zip(runs, executions, strict=True):
-            message = f"launched by {user}" + (f" (clone of run #{cloned_from.number})" if cloned_from else "")
-            message += f" (reproduction of run #{reproduction_of.number})" if reproduction_of else ""
+            message = f"launched by {user}" + (f" (clone of {cloned_from.experiment.name} #{cloned_from.number})"
+                                               if cloned_from else "")  # fmt: skip
+            message += (f" (reproduction of {reproduction_of.experiment.name} #{reproduction_of.number})"
+                        if reproduction_of else "")  # fmt: skip
             events.append(RunEvent(run_id=run.pk, subject=EventSubject.RUN, from_status=RunStatus.PENDING,
                                    to_status=RunStatus.QUEUED, message=message))  # fmt: skip
             events.append(RunEvent(run_id=run.pk, execution_id=execution.pk, subject=EventSubject.EXECUTION,
