@@ -106,7 +106,10 @@ def test_one_click_from_the_error_card_and_the_trace_group(history, web_client_f
     assert f">Chem #{first.number}</a>" in catalog  # runs read "<experiment> #N"
     assert "run id" not in catalog and not re.search(r'href="/runs/\d+/"', catalog)  # rows and groups alike
     produced = client.get("/catalog/", {"producer_run": first.pk}).content.decode()
-    assert f'Showing assets produced by <a href="/w/lab/p/qm9/e/chem/runs/{first.number}/">Chem #{first.number}</a>' in produced
+    assert (
+        f'Showing assets produced by <a href="/w/lab/p/qm9/e/chem/runs/{first.number}/">Chem #{first.number}</a>'
+        in produced
+    )
 
 
 @pytest.mark.parametrize(("role", "code"), [("owner", 200), ("viewer", 200), ("outsider", 404)])
