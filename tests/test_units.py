@@ -27,3 +27,15 @@ def test_no_template_formats_sizes_another_way():
     root = pathlib.Path(__file__).resolve().parent.parent / "templates"
     offenders = [p.name for p in root.rglob("*.html") if "filesizeformat" in p.read_text() or '"MB"' in p.read_text()]
     assert offenders == []
+
+
+def test_no_template_comment_spans_lines():
+    """``{# … #}`` is a one-line comment in Django: across lines it is printed on the page (it was, atop every page)."""
+    root = pathlib.Path(__file__).resolve().parent.parent / "templates"
+    offenders = [
+        f"{p.relative_to(root)}:{n}"
+        for p in root.rglob("*.html")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if "{#" in line and "#}" not in line.split("{#", 1)[1]
+    ]
+    assert offenders == []
