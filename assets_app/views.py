@@ -74,8 +74,6 @@ def _facet_links(q: str, facets: dict) -> dict:
     }
 
 
-@login_required
-@require_GET
 def _producer_run(request: HttpRequest):
     """The run named by ``?producer_run=<id>`` if the user reads it, to name it "<experiment> #N"."""
     raw = request.GET.get("producer_run", "")
@@ -87,6 +85,8 @@ def _producer_run(request: HttpRequest):
         return None
 
 
+@login_required
+@require_GET
 def asset_list_view(request: HttpRequest) -> HttpResponse:
     """The catalog: one search box (the API's ``q`` syntax), facets, trace groups, sort, pages.
 
