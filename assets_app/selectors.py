@@ -25,7 +25,13 @@ ASSET_LIST_FIELDS = (
     "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",
     "size", "sha256", "media_type", "tags", "created_at", "producer_run_id", "producer_task", "fingerprint",
     "workspace__name", "workspace__slug", "project__name", "project__slug", "experiment__name", "experiment__slug",
-    "run__number",
+    "run__number", "producer_run__number", "producer_run__experiment__name", "producer_run__experiment__slug",
+    "producer_run__experiment__project__slug", "producer_run__experiment__workspace__slug",
+)  # fmt: skip
+#: The joins ``ASSET_LIST_FIELDS`` reads: a row names its producing run "<experiment> #N" (SPEC §15).
+ASSET_LIST_RELATED = (
+    "workspace", "project", "experiment", "run",
+    "producer_run__experiment__project", "producer_run__experiment__workspace",
 )  # fmt: skip
 
 
@@ -43,7 +49,7 @@ def asset_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Asset
             qs = qs.filter(**{key: filters[key]})
     if filters.get("producer_run") not in (None, ""):
         qs = qs.filter(producer_run_id=filters["producer_run"])
-    return qs.select_related("workspace", "project", "experiment", "run").only(*ASSET_LIST_FIELDS).order_by("-id")
+    return qs.select_related(*ASSET_LIST_RELATED).only(*ASSET_LIST_FIELDS).order_by("-id")
 
 
 def asset_get(*, user, pk: Any) -> Asset:
@@ -219,7 +225,7 @@ def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
 
 
 def _shape_rows(qs: QuerySet[Asset]) -> QuerySet[Asset]:
-    return qs.select_related("workspace", "project", "experiment", "run").only(*ASSET_LIST_FIELDS)
+    return qs.select_related(*ASSET_LIST_RELATED).only(*ASSET_LIST_FIELDS)
 
 
 def asset_search(*, user, q: str | None = "", filters: Any = None, sort: str = "relevance", strict: bool = True):

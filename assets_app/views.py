@@ -75,6 +75,17 @@ def _facet_links(q: str, facets: dict) -> dict:
     }
 
 
+def _producer_run(request: HttpRequest):
+    """The run named by ``?producer_run=<id>`` if the user reads it, to name it "<experiment> #N"."""
+    raw = request.GET.get("producer_run", "")
+    if not raw.isdigit() or len(raw) > 18:
+        return None
+    try:
+        return run_get(user=request.user, pk=int(raw))
+    except Http404:
+        return None
+
+
 @login_required
 @require_GET
 def asset_list_view(request: HttpRequest) -> HttpResponse:
@@ -99,6 +110,7 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
         "facets": None,
         "trace_groups": [],
         "error": None,
+        "producer_run": _producer_run(request),
     }
     try:
         search = asset_search(user=user, q=q, filters=request.GET, sort=context["sort"], strict=False)

@@ -14,9 +14,8 @@ What the front-end libraries need, and how they get it:
   (the rules are in ``static/css/molexp.css``), ``eval`` (``hx-on``, ``js:`` values, event
   filters) and the execution of ``<script>`` tags in swapped fragments, so a fragment can
   never carry code;
-- mermaid builds ``<style>`` elements while it renders: the experiment page's script gives
-  them the nonce (``templates/runs_app/experiment_detail.html``); its SVG uses ``style`` attributes, and so
-  do server-rendered bars (the run timeline), hence ``style-src-attr 'unsafe-inline'`` — a
+- the task graph is an SVG drawn by the server (``runs_app/task_graph.py``), no script; the
+  server-rendered bars of the run timeline use ``style`` attributes, hence ``style-src-attr 'unsafe-inline'`` — a
   style attribute can place and colour an element, but cannot run code or load anything
   from another origin;
 - Chart.js and Bootstrap set styles through the CSSOM, which CSP does not restrict.

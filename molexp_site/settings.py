@@ -157,6 +157,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "molexp_site.csp.csp_nonce",
             ],
+            # One unit for sizes (binary, KiB/MiB/GiB): ``|filesize`` in every template.
+            "builtins": ["molexp_site.templatetags"],
         },
     },
 ]

@@ -5,6 +5,7 @@ Validation of business rules stays in the services.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -48,15 +49,22 @@ class ExperimentCreateForm(BootstrapMixin, forms.Form):
         label="Workflow file", help_text="A .py file found in the configured workflow directories."
     )
     workflow_name = forms.CharField(
-        max_length=200, required=False, help_text="Which workflow of the file, when it defines several."
+        max_length=200,
+        required=False,
+        help_text="Which workflow of the file, when it defines several.",
+        widget=forms.TextInput(attrs={"list": "workflow-name-options", "autocomplete": "off"}),
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args, workflow_files: list[str], **kwargs) -> None:
+    def __init__(self, *args, workflow_files: list[str], offer_url: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workflow_source"].choices = [("", "— choose a workflow file —")] + [
             (name, name) for name in workflow_files
         ]
+        if offer_url:  # the file's workflows are offered as soon as it is chosen (htmx)
+            self.fields["workflow_source"].widget.attrs.update(
+                {"hx-get": offer_url, "hx-trigger": "change", "hx-target": "#workflow-offer", "hx-swap": "outerHTML"}
+            )
 
 
 class MembershipSetForm(BootstrapMixin, forms.Form):
@@ -196,26 +204,45 @@ def activity_filters_clean(data: Any) -> dict[str, Any]:
     return cleaned
 
 
-def run_compare_parse_ids(values: list[str]) -> list[int]:
-    """Run ids from ``?runs=12,15`` (and/or repeated ``runs=``), in order, without repeats.
+#: ``[<workspace>/][<project>/]<experiment>:<number>`` in ``?runs=`` (slugs, a run's number).
+_RUN_REF_RE = re.compile(r"(?:([a-z0-9_-]{1,100})/)?(?:([a-z0-9_-]{1,100})/)?([a-z0-9_-]{1,100}):(\d{1,9})", re.I)
 
-    Raises ``ValidationError`` unless there are between 2 and ``COMPARE_MAX_RUNS`` valid ids.
+
+def run_compare_parse_refs(values: list[str]) -> list[int | tuple[tuple[str, ...], int]]:
+    """The runs named by ``?runs=`` (comma-separated and/or repeated), in order, without repeats.
+
+    People's spelling (SPEC §15, no database ids): ``lab/qm9/baseline:3,4`` — workspace, project
+    and experiment slugs (the first two optional) and a run number; a bare number right after such
+    a reference is another run of the same experiment (``baseline:3,4,tuning:2``). A bare number
+    before any reference is a run id (the API's spelling, kept). A ref is an ``int`` (an id) or
+    ``((ws, project, experiment), number)`` with ``""`` for a part not given; ``run_refs_resolve``
+    turns them into ids. Raises ``ValidationError`` unless there are 2 to ``COMPARE_MAX_RUNS``.
     """
-    ids: list[int] = []
+    refs: list[int | tuple[tuple[str, ...], int]] = []
+    current: tuple[str, ...] | None = None
     for value in values:
         for part in str(value).split(","):
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or len(part) > 18:
-                raise ValidationError({"runs": f"{part[:40]!r} is not a run id."})
-            if int(part) not in ids:
-                ids.append(int(part))
-    if len(ids) < 2:
-        raise ValidationError({"runs": "Pick at least two runs to compare (?runs=12,15)."})
-    if len(ids) > COMPARE_MAX_RUNS:
+            if part.isdigit() and len(part) <= 18:
+                ref = (current, int(part)) if current is not None else int(part)
+            elif match := _RUN_REF_RE.fullmatch(part):
+                first, second, experiment, number = match.groups()
+                ws, project = (first, second) if second else ("", first or "")
+                current = (ws.lower(), project.lower(), experiment.lower())
+                ref = (current, int(number))
+            else:
+                raise ValidationError(
+                    {"runs": f"{part[:40]!r} is not a run id nor experiment:number (e.g. baseline:3)."}
+                )
+            if ref not in refs:
+                refs.append(ref)
+    if len(refs) < 2:
+        raise ValidationError({"runs": "Pick at least two runs to compare (?runs=baseline:3,4)."})
+    if len(refs) > COMPARE_MAX_RUNS:
         raise ValidationError({"runs": f"At most {COMPARE_MAX_RUNS} runs can be compared at once."})
-    return ids
+    return refs
 
 
 #: Query parameters of a run's history page (the run page and ``/api/runs/{id}/history/``).

@@ -242,6 +242,12 @@ class Run(models.Model):
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    sweep_id = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The launch request that created the run: the runs of one sweep share it (null before 0010).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

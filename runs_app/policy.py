@@ -84,10 +84,15 @@ def role_can_edit(role: str | None) -> bool:
     return role_at_least(role, Role.EDITOR)
 
 
-def imported_refusal_message(*, number: int) -> str:
+def run_label(*, number: int, experiment: str = "") -> str:
+    """How people name a run (SPEC §15): "<experiment> #<number>" ("run #<number>" without the name)."""
+    return f"{experiment or 'run'} #{number}"
+
+
+def imported_refusal_message(*, number: int, experiment: str = "") -> str:
     """The 409 message for an action on an imported run (or on a run that re-uses an imported snapshot)."""
     return (
-        f"{READ_ONLY}: run #{number} is a record imported from an RO-Crate, and code from a crate never runs "
+        f"{READ_ONLY}: {run_label(number=number, experiment=experiment)} is a record imported from an RO-Crate, and code from a crate never runs "
         "on this server (clone, reproduce, rerun and resume are refused). To run this workflow here, launch "
         "an experiment whose workflow file is in the server's workflow directories."
     )
@@ -98,11 +103,11 @@ def _external(run: Model) -> bool:
     return bool((run.workflow_snapshot or {}).get("external"))
 
 
-def external_refusal_message(*, number: int, action: str = "") -> str:
+def external_refusal_message(*, number: int, action: str = "", experiment: str = "") -> str:
     """The 409 message for rerun, resume, clone or reproduce of an external run."""
     what = action or "clone, reproduce, rerun and resume"
     return (
-        f"run #{number} is an external run recorded by the molexp client: the server does not have its code "
+        f"{run_label(number=number, experiment=experiment)} is an external run recorded by the molexp client: the server does not have its code "
         f"as a server workflow, so {what} is refused."
     )
 
@@ -114,9 +119,9 @@ def run_action_refusal(*, run: Model, action: RunAction) -> str | None:
     :func:`run_code_refusal`). Reads no other row.
     """
     if run.imported:
-        return imported_refusal_message(number=run.number)
+        return imported_refusal_message(number=run.number, experiment=run.experiment.name)
     if action != RunAction.CANCEL and _external(run):
-        return external_refusal_message(number=run.number, action=action)
+        return external_refusal_message(number=run.number, action=action, experiment=run.experiment.name)
     if action == RunAction.CANCEL and run.status not in CANCELLABLE:
         return f"Run #{run.number} is {run.status}; only queued or running runs can be cancelled."
     if action in (RunAction.RERUN, RunAction.RESUME) and run.status not in RESTARTABLE:
@@ -165,14 +170,14 @@ def run_code_refusal(*, run: Model) -> str | None:
     before it loads any code, so a row written by hand is covered too.
     """
     if run.imported:
-        return imported_refusal_message(number=run.number)
+        return imported_refusal_message(number=run.number, experiment=run.experiment.name)
     if _external(run):
-        return external_refusal_message(number=run.number)
+        return external_refusal_message(number=run.number, experiment=run.experiment.name)
     seen: set[int] = {run.pk}
     parents = [p for p in (run.cloned_from_id, run.reproduction_of_id) if p]
     while parents:
         if len(seen) > MAX_LINEAGE:
-            return f"run #{run.number} descends from more than {MAX_LINEAGE} runs; its code's origin is not checked"
+            return f"{run.experiment.name} #{run.number} descends from more than {MAX_LINEAGE} runs; its code's origin is not checked"
         rows = (
             type(run)
             ._default_manager.filter(pk__in=[p for p in parents if p not in seen])
@@ -183,7 +188,7 @@ def run_code_refusal(*, run: Model) -> str | None:
             seen.add(pk)
             if imported:
                 return (
-                    f"{READ_ONLY}: run #{run.number} re-uses the snapshot of run #{number}, a record imported "
+                    f"{READ_ONLY}: {run.experiment.name} #{run.number} re-uses the snapshot of #{number}, a record imported "
                     "from an RO-Crate; code from a crate never runs on this server."
                 )
             parents.extend(p for p in (cloned_from_id, reproduction_of_id) if p and p not in seen)

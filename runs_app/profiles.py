@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import hashlib
 import json
@@ -235,3 +236,44 @@ def build_config(molcfg: dict, profile: str | None, overrides: list[str] | None)
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"The merged config is not JSON-serializable: {exc}") from None
     return name, config, digest
+
+
+def _key_paths(mapping: dict, prefix: str, out: set[str]) -> None:
+    for key, value in mapping.items():
+        if not prefix and key == "extends":
+            continue
+        path = f"{prefix}{key}"
+        out.add(path)
+        if isinstance(value, dict):
+            _key_paths(value, f"{path}.", out)
+
+
+def known_config_keys(molcfg: dict) -> set[str]:
+    """Every dotted key (leaves and the mappings above them) the defaults or any profile define."""
+    keys: set[str] = set()
+    _key_paths(molcfg.get("defaults") or {}, "", keys)
+    for body in (molcfg.get("profiles") or {}).values():
+        _key_paths(body or {}, "", keys)
+    return keys
+
+
+def override_warnings(molcfg: dict, overrides: list[str] | None) -> list[str]:
+    """A warning per override whose key no profile nor the defaults define, with the closest known
+    keys ("did you mean …?", ``difflib``). Launching stays allowed: an override may add a key on purpose.
+
+    Call it after ``build_config`` (which refuses malformed overrides); a file with no keys at all
+    (no molcfg.yaml) warns about nothing: everything is an addition there.
+    """
+    known = known_config_keys(molcfg)
+    if not known:
+        return []
+    warnings = []
+    for item in overrides or []:
+        path, _ = parse_override(item)
+        key = ".".join(path)
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        warnings.append(f"Override key {key!r} is not defined by any profile or the defaults: it adds a new key.{hint}")
+    return warnings

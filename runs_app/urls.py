@@ -5,6 +5,7 @@ from .views import audit as audit_views
 from .views import charts as chart_views
 from .views import crate as crate_views
 from .views import editing as edit_views
+from .views import fix as fix_views
 from .views import runs_search
 from .views import tokens as token_views
 from .views import usage as usage_views
@@ -15,6 +16,7 @@ _exp = "w/<slug:ws>/p/<slug:project>/e/<slug:experiment>/"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/live/", views.dashboard_live, name="dashboard-live"),
     path("w/new/", views.workspace_create, name="workspace-create"),
     path("w/<slug:ws>/", views.workspace_detail, name="workspace-detail"),
     path("w/<slug:ws>/edit/", edit_views.workspace_edit, name="workspace-edit"),
@@ -27,6 +29,11 @@ urlpatterns = [
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/edit/", edit_views.project_edit, name="project-edit"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
+    path(
+        "w/<slug:ws>/p/<slug:project>/e/new/workflows/",
+        views.experiment_workflow_offer,
+        name="experiment-workflow-offer",
+    ),  # fmt: skip
     path(_exp, views.experiment_detail, name="experiment-detail"),
     path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
     path(_exp + "charts/", chart_views.experiment_charts, name="experiment-charts"),
@@ -34,6 +41,7 @@ urlpatterns = [
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),
+    path(_exp + "runs/<int:number>/fix/", fix_views.run_fix, name="run-fix"),
     path("runs/<int:pk>/", views.run_by_id, name="run-by-id"),
     path("runs/<int:pk>/status/", views.run_status, name="run-status"),
     path("runs/<int:pk>/notes/", edit_views.run_notes, name="run-notes"),

@@ -59,7 +59,11 @@ def _upload_headers(response: HttpResponse, upload) -> HttpResponse:
     if upload.asset_id is None:
         response["Upload-Expires"] = http_date(upload.expires_at.timestamp())
     else:
-        response["MolExp-Asset-Id"] = str(upload.asset_id)
+        outcome = services.upload_outcome(upload)
+        response["MolExp-Asset-Id"] = str(outcome["asset_id"])
+        response["MolExp-Asset-Version"] = str(outcome["version"])
+        # "true": identical bytes were already stored under that name and scope; no new version.
+        response["MolExp-Asset-Reused"] = "true" if outcome["reused"] else "false"
     return response
 
 

@@ -5,12 +5,13 @@ Grammar (implicit AND binds tighter than ``OR``)::
     query   := [or_expr] EOF
     or_expr := and_expr ("OR" and_expr)*
     and_expr:= unary+                      ("AND" between terms is accepted and ignored)
-    unary   := "-" unary | "(" or_expr ")" | term
+    unary   := ("-" | "NOT") unary | "(" or_expr ")" | term
     term    := WORD | "quoted phrase" | key:value | key:"quoted value"
 
 Keys: ``kind scope workspace project experiment run task tag status name sha256
 version after before config_hash alias``. A leading ``-`` directly attached to a term
-or a parenthesis negates it; ``-`` inside a word is part of the word. In quotes,
+or a parenthesis negates it, as does the word ``NOT`` (upper case, like ``OR``/``AND``) before a
+term; ``-`` inside a word is part of the word. In quotes,
 ``\\"`` is a quote and ``\\\\`` a backslash.
 
 Invariant: ``parse`` returns a node (or ``None`` for an empty query) or raises
@@ -214,6 +215,9 @@ def _tokenize(s: str) -> list[_Tok]:
             elif word in ("OR", "AND"):
                 toks.append(_Tok(word, i, word))
                 i = j
+            elif word == "NOT":
+                toks.append(_Tok("NOT", i, word))
+                i = j
             else:
                 toks.append(_Tok("WORD", i, word, text=word))
                 i = j
@@ -283,7 +287,7 @@ class _Parser:
             self.i += 1
             nxt = self.peek()
             if nxt is None or nxt.kind in ("OR", "AND", "RPAREN"):
-                raise QueryError("Nothing to negate after '-'", tok.pos, tok.raw)
+                raise QueryError(f"Nothing to negate after '{tok.raw}'", tok.pos, tok.raw)
             self.enter(tok)
             child = self.unary()
             self.depth -= 1

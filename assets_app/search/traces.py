@@ -57,7 +57,15 @@ def trace_group_details(groups: list[dict[str, Any]], *, scoped: QuerySet) -> li
         .exclude(producer_run=None)
         .annotate(rn=Window(RowNumber(), partition_by=F("fingerprint"), order_by=F("id").desc()))
         .filter(rn__lte=RUNS_PER_GROUP)
-        .values("fingerprint", "producer_run_id", "producer_run__number", "producer_run__experiment__slug")
+        .values(
+            "fingerprint",
+            "producer_run_id",
+            "producer_run__number",
+            "producer_run__experiment__slug",
+            "producer_run__experiment__name",
+            "producer_run__project__slug",
+            "producer_run__workspace__slug",
+        )  # fmt: skip
         .order_by("fingerprint", "-id")
     )
     by_fp: dict[str, list[dict[str, Any]]] = {}
@@ -69,6 +77,9 @@ def trace_group_details(groups: list[dict[str, Any]], *, scoped: QuerySet) -> li
                     "id": r["producer_run_id"],
                     "number": r["producer_run__number"],
                     "experiment": r["producer_run__experiment__slug"],
+                    "experiment_name": r["producer_run__experiment__name"],
+                    "project": r["producer_run__project__slug"],
+                    "workspace": r["producer_run__workspace__slug"],
                 }
             )
     for g in groups:

@@ -75,6 +75,7 @@ from .upload_errors import (
     UploadOffsetMismatch,
     UploadTooLarge,
 )
+from .upload_publish import upload_outcome
 from .upload_sweep import upload_sweep_expired
 from .uploads import (
     upload_append,
@@ -149,6 +150,7 @@ __all__ = [
     "upload_create",
     "upload_get",
     "upload_metadata_parse",
+    "upload_outcome",
     "upload_status",
     "upload_sweep_expired",
     "upload_terminate",

@@ -17,10 +17,10 @@ Invariants:
 from __future__ import annotations
 
 from django.db.models import Sum
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from molexp_site.errors import QuotaExceeded
+from molexp_site.units import size_display
 from runs_app.models import Workspace
 
 from ..choices import UploadStatus
@@ -32,8 +32,8 @@ __all__ = ["QuotaExceeded", "quota_check_object", "quota_check_upload"]
 
 def _refuse(*, workspace_name: str, quota: int, used: int, incoming: int, what: str) -> None:
     raise QuotaExceeded(
-        f"Storage quota exceeded: workspace {workspace_name!r} holds {filesizeformat(used)} of its "
-        f"{filesizeformat(quota)} quota and {what} needs {filesizeformat(incoming)} more. Delete assets "
+        f"Storage quota exceeded: workspace {workspace_name!r} holds {size_display(used)} of its "
+        f"{size_display(quota)} quota and {what} needs {size_display(incoming)} more. Delete assets "
         "(their bytes are freed by the next garbage collection) or ask an owner to raise storage_quota_bytes."
     )
 

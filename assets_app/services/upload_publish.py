@@ -113,3 +113,16 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
     upload.status, upload.asset, upload.partial_name = UploadStatus.COMPLETE, asset, ""
     logger.info("upload %s complete: asset %s (%s v%s), %d bytes", upload.pk, asset.pk, asset.name, asset.version,
                 upload.length)  # fmt: skip
+
+
+def upload_outcome(upload: Upload) -> dict:
+    """What a finished upload became: ``{"asset_id", "version", "reused"}`` (``{}`` while unfinished).
+
+    ``reused`` is true when the bytes were already stored under that name and scope: the version
+    existed before this upload began (``reuse_identical``), so no new version was made. One query
+    when ``upload.asset`` is not loaded yet.
+    """
+    if upload.asset_id is None:
+        return {}
+    asset = upload.asset
+    return {"asset_id": asset.pk, "version": asset.version, "reused": asset.created_at < upload.created_at}

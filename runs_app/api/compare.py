@@ -3,6 +3,7 @@
 ``GET /api/runs/compare/?runs=12,15`` answers what the compare page shows, as JSON.
 ``GET /api/workspaces/{id}/activity/`` pages the activity feed with a keyset cursor
 (``next`` is the URL of the older page, ``null`` on the last one).
+``GET /api/runs/{id}/fix/`` answers the failure-to-fix page (``selectors.run_failure_fix``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..choices import RunStatus
-from ..forms import activity_filters_clean, run_compare_parse_ids
+from ..forms import activity_filters_clean, run_compare_parse_refs
 
 
 def _run(run) -> dict[str, Any]:
@@ -60,12 +61,18 @@ class RunCompareView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("runs", OpenApiTypes.STR, required=True, description="Run ids, comma-separated: 12,15,19")
+            OpenApiParameter(
+                "runs",
+                OpenApiTypes.STR,
+                required=True,
+                description="Run ids, comma-separated (12,15,19), or experiment:number as on the pages (lab/qm9/baseline:3,4)",
+            )  # fmt: skip
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
-        run_ids = run_compare_parse_ids(request.query_params.getlist("runs"))
+        refs = run_compare_parse_refs(request.query_params.getlist("runs"))
+        run_ids = selectors.run_refs_resolve(user=request.user, refs=refs)
         c = selectors.run_compare(user=request.user, run_ids=run_ids)
         body = {
             "workspace": c["workspace"].pk,
@@ -167,3 +174,26 @@ class WorkspaceActivityView(APIView):
         return Response(
             {"next": next_url, "next_cursor": feed["next_cursor"], "results": [_entry(e) for e in feed["entries"]]}
         )
+
+
+class RunFixView(APIView):
+    """From failure to fix: the first later run of a failed run's experiment that succeeded, and
+    what differed (config, params, profile, code files, inputs, environment, packages, git).
+
+    ``fix`` is ``null`` while no later run has succeeded; a run that did not fail is a 400; a run
+    you cannot read a 404. Differences hold only the rows that are not the same.
+    """
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, pk: str) -> Response:
+        found = selectors.run_failure_fix(user=request.user, run=selectors.run_get(user=request.user, pk=pk))
+        fix = found["fix"]
+        body = {
+            "failed": _run(found["failed"]),
+            "fix": _run(fix) if fix else None,
+            "changed": found["changed"],
+            "differences": {section: _rows(rows) for section, rows in found["differences"].items()},
+            "profile": _rows([found["profile"]])[0] if found["profile"] else None,
+            "code": found["code"],
+        }
+        return Response(body)

@@ -259,7 +259,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
             "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
-            "launched_by", "created_at", "started_at", "finished_at", "tags", "notes",
+            "launched_by", "created_at", "started_at", "finished_at", "tags", "notes", "sweep_id",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -327,6 +327,10 @@ class LaunchSerializer(serializers.Serializer):
 
 class LaunchResultSerializer(serializers.Serializer):
     runs = RunDetailSerializer(many=True, read_only=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="What did not stop the launch but deserves a look: override keys no profile defines (with \"did you mean …?\").",
+    )  # fmt: skip
 
 
 class ExistingRunSerializer(serializers.Serializer):
@@ -362,6 +366,9 @@ class LaunchPreviewSerializer(serializers.Serializer):
         many=True, read_only=True, help_text="Up to 10 runs of the same workspace with this config_hash, newest first."
     )
     existing_count = serializers.IntegerField(read_only=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Override keys no profile defines, as on launch."
+    )
     snapshot_hash = serializers.CharField(read_only=True, help_text="Hash of the code bundle a launch would record.")
     cells = PreviewCellSerializer(
         many=True, read_only=True,

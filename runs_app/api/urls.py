@@ -35,6 +35,7 @@ urlpatterns = [
     path("runs/<str:pk>/verdict/", RunVerdictView.as_view(), name="run-verdict"),
     path("runs/series/", charts.RunSeriesView.as_view(), name="run-series"),
     path("runs/compare/", compare.RunCompareView.as_view(), name="run-compare"),
+    path("runs/<str:pk>/fix/", compare.RunFixView.as_view(), name="run-fix"),
     path("workspaces/<str:workspace_pk>/activity/", compare.WorkspaceActivityView.as_view(), name="workspace-activity"),
     path("runs/<str:pk>/export/", RunExportView.as_view(), name="run-export"),
     path("workspaces/<str:workspace_pk>/import/", WorkspaceImportView.as_view(), name="workspace-import"),

@@ -262,9 +262,10 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         selectors.workspace_require_role(user=request.user, workspace=experiment.workspace, role=Role.EDITOR)
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        runs = services.run_launch(user=request.user, experiment=experiment, **body.validated_data)
-        runs = selectors.run_list_with_executions(user=request.user, pks=[run.pk for run in runs])
-        return Response(LaunchResultSerializer({"runs": runs}).data, status=status.HTTP_201_CREATED)
+        launched = services.run_launch(user=request.user, experiment=experiment, **body.validated_data)
+        runs = selectors.run_list_with_executions(user=request.user, pks=[run.pk for run in launched])
+        result = {"runs": runs, "warnings": launched.warnings}
+        return Response(LaunchResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=LaunchSerializer, responses={200: LaunchPreviewSerializer})
     @action(detail=True, methods=["post"], url_path="launch-preview", filterset_class=None, pagination_class=None)

@@ -13,7 +13,7 @@ Invariants (each module states its own as well):
 Modules: ``workspaces`` (workspaces, members, invitations, projects, experiments), ``runs`` (run
 lists and lookups), ``executions`` (attempts and the status history), ``metrics`` (latest points
 and downsampled series), ``workflows`` (workflow files on the server), ``sources`` (source diffs),
-``compare`` (run comparison), ``activity`` (the workspace feed), ``launch`` (the launch preview).
+``compare`` (run comparison), ``fix`` (from a failure to the run that fixed it), ``activity`` (the workspace feed), ``launch`` (the launch preview).
 Callers import this package (``from runs_app import selectors``); it re-exports every public name.
 """
 
@@ -45,7 +45,7 @@ from .charts import (
     chart_series,
     chart_series_cached,
 )
-from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare
+from .compare import COMPARE_CHART_POINTS, COMPARE_MAX_RUNS, run_compare, run_compare_query, run_refs_resolve
 from .executions import (
     RunEventPage,
     execution_latest,
@@ -55,6 +55,7 @@ from .executions import (
     run_event_list,
     run_event_page,
 )
+from .fix import FIX_SECTIONS, run_failure_fix, run_fix_find
 from .launch import PREVIEW_EXISTING_RUNS, launch_preview, launch_preview_cells
 from .metrics import (
     METRIC_SERIES_MAX_POINTS,
@@ -107,6 +108,11 @@ __all__ = [
     "chart_runs",
     "chart_series",
     "chart_series_cached",
+    "run_compare_query",
+    "run_refs_resolve",
+    "FIX_SECTIONS",
+    "run_failure_fix",
+    "run_fix_find",
     "RunTable",
     "run_table_build",
     "run_table_hidden_get",

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404
 
 from assets_app.selectors import asset_use_versions_for_runs
@@ -20,6 +21,7 @@ from assets_app.selectors import asset_use_versions_for_runs
 from ..access import User, scope_to_user
 from ..models import (
     Execution,
+    Experiment,
     Run,
     SourceBlob,
 )
@@ -97,6 +99,67 @@ def _inputs_rows(runs: list[Run], uses: dict[int, list[dict[str, Any]]]) -> list
             status = "differs"
         rows.append({"key": name, "status": status, "cells": cells})
     return rows
+
+
+def run_refs_resolve(*, user: User, refs: list) -> list[int]:
+    """Run ids of ``forms.run_compare_parse_refs`` references, in order; at most two queries.
+
+    An experiment reference matches the visible experiments with that slug (and that project and
+    workspace slug when given): none is ``Http404``, several is a ``ValidationError`` asking for
+    the project (and workspace). Ids pass through (``run_compare`` checks them).
+    """
+    paths = {ref[0] for ref in refs if isinstance(ref, tuple)}
+    if not paths:
+        return [int(ref) for ref in refs]
+    match = Q()
+    for ws, project, experiment in paths:
+        match |= Q(slug=experiment, **({"project__slug": project} if project else {}),
+                   **({"workspace__slug": ws} if ws else {}))  # fmt: skip
+    experiments = list(
+        scope_to_user(Experiment.objects.filter(match), user=user).values_list(
+            "pk", "slug", "project__slug", "workspace__slug"
+        )
+    )
+    by_path: dict[tuple[str, ...], int] = {}
+    for ws, project, experiment in paths:
+        found = [e for e in experiments if e[1] == experiment and project in ("", e[2]) and ws in ("", e[3])]
+        spelled = "/".join(p for p in (ws, project, experiment) if p)
+        if not found:
+            raise Http404(f"No such experiment: {spelled}.")
+        if len(found) > 1:
+            names = ", ".join(f"{e[3]}/{e[2]}/{e[1]}" for e in found)
+            raise ValidationError({"runs": f"{spelled!r} names several experiments ({names}); add the project."})
+        by_path[(ws, project, experiment)] = found[0][0]
+    wanted = Q()
+    for ref in refs:
+        if isinstance(ref, tuple):
+            wanted |= Q(experiment_id=by_path[ref[0]], number=ref[1])
+    numbered = {
+        (exp_id, number): pk
+        for pk, exp_id, number in scope_to_user(Run.objects.filter(wanted), user=user).values_list(
+            "pk", "experiment_id", "number"
+        )
+    }
+    ids = []
+    for ref in refs:
+        if not isinstance(ref, tuple):
+            ids.append(int(ref))
+            continue
+        pk = numbered.get((by_path[ref[0]], ref[1]))
+        if pk is None:
+            raise Http404(f"No such run: {'/'.join(p for p in ref[0] if p)} #{ref[1]}.")
+        ids.append(pk)
+    return list(dict.fromkeys(ids))
+
+
+def run_compare_query(runs: list[Run]) -> str:
+    """The ``?runs=`` value naming ``runs`` as people do (``lab/qm9/baseline:3,4,lab/qm9/tuning:2``)."""
+    parts, current = [], None
+    for run in runs:
+        path = f"{run.workspace.slug}/{run.project.slug}/{run.experiment.slug}"
+        parts.append(str(run.number) if path == current else f"{path}:{run.number}")
+        current = path
+    return ",".join(parts)
 
 
 def run_compare(*, user: User, run_ids: list[int]) -> dict[str, Any]:

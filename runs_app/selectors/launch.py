@@ -54,7 +54,7 @@ def launch_preview(*, user: User, workspace: Workspace, plan) -> dict[str, Any]:
 
     Returns ``{"plan", "profile", "config", "config_hash", "snapshot_hash", "run_count",
     "cells", "cells_done", "cells_total"`` (``launch_preview_cells``), ``"existing_runs": [...],
-    "existing_count": n, "existing_more": n}``:
+    "existing_count": n, "existing_more": n, "warnings": [...]}`` (the plan's, e.g. unknown override keys):
     ``existing_runs`` are the newest ``PREVIEW_EXISTING_RUNS`` runs of ``workspace`` the user may
     read with the plan's config hash (``run_list`` rows), ``existing_count`` all of them (counted
     only when the list is full). Queries: the existing runs, maybe their count, and one for the cells.
@@ -76,4 +76,5 @@ def launch_preview(*, user: User, workspace: Workspace, plan) -> dict[str, Any]:
         "existing_runs": existing,
         "existing_count": count,
         "existing_more": count - len(existing),
+        "warnings": list(plan.warnings),
     }

@@ -10,8 +10,9 @@ Invariants:
   the others are folded into ``constant``.
 - Values read as people write them: ints as ints, floats in ``%.6g`` (0.001, not 1e-03),
   booleans and null as JSON, strings as they are, dicts and lists as compact JSON.
-- Runs created by one launch (a sweep) share launcher and profile and were inserted together:
-  consecutive rows of one launch form a group (``LAUNCH_WINDOW_SECONDS``; the run has no launch id).
+- Runs created by one launch request (a sweep) share its ``sweep_id`` (``services.launch.runs_create``):
+  consecutive rows with one ``sweep_id`` form a group. Runs from before migration 0010 have none and
+  are never grouped (no guessing from timestamps).
 """
 
 from __future__ import annotations
@@ -133,26 +134,13 @@ def run_table_build(*, runs: list, metrics: dict[int, list], hidden: list[str] |
     return RunTable(columns=columns, rows=rows, constant=constant)
 
 
-#: Runs of one launch are inserted together (``services.launch.runs_create``, one bulk insert):
-#: their ``created_at`` lie within this many seconds of each other.
-LAUNCH_WINDOW_SECONDS = 2.0
-
-
-def _same_launch(first: Any, other: Any) -> bool:
-    return (
-        first.launched_by_id == other.launched_by_id
-        and first.profile == other.profile
-        and abs((other.created_at - first.created_at).total_seconds()) <= LAUNCH_WINDOW_SECONDS
-        and abs(other.number - first.number) < 10_000
-    )
-
-
 def _group(rows: list[TableRow]) -> None:
-    """Mark consecutive rows of one launch (same launcher and profile, created within a moment)."""
+    """Mark consecutive rows of one launch request (same ``sweep_id``)."""
     i = 0
     while i < len(rows):
+        sweep = getattr(rows[i].run, "sweep_id", None)
         j = i + 1
-        while j < len(rows) and _same_launch(rows[i].run, rows[j].run):
+        while j < len(rows) and sweep is not None and rows[j].run.sweep_id == sweep:
             j += 1
         if j - i > 1:
             rows[i].group_start = True

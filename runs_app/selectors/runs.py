@@ -23,7 +23,7 @@ from ..models import Execution, Experiment, Run, Workspace
 
 RUN_LIST_FIELDS = (
     "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results", "created_at", "started_at",
-    "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id",
+    "finished_at", "experiment_id", "project_id", "workspace_id", "launched_by_id", "sweep_id",
     "experiment__name", "experiment__slug", "project__name", "project__slug", "workspace__name", "workspace__slug",
     "launched_by__username", "tags", "notes",
 )  # fmt: skip

@@ -135,8 +135,8 @@ def code_diff(base: Run, other: Run, blobs: dict[int, bytes], context_lines: int
         return read
 
     status, diff, files = _unified_diff(
-        rows, read_old=reader("old"), read_new=reader("new"), old_label=f"run {base.pk}, {(entry['base_snapshot_hash'] or base_sha)[:12]}",
-        new_label=f"run {other.pk}, {(entry['snapshot_hash'] or other_sha)[:12]}", context_lines=context_lines,
+        rows, read_old=reader("old"), read_new=reader("new"), old_label=f"{base.experiment.name} #{base.number}, {(entry['base_snapshot_hash'] or base_sha)[:12]}",
+        new_label=f"{other.experiment.name} #{other.number}, {(entry['snapshot_hash'] or other_sha)[:12]}", context_lines=context_lines,
     )  # fmt: skip
     return {
         **entry,

@@ -28,7 +28,7 @@ from .core import (
     workflow_resolve,
     workspace_create,
 )
-from .discovery import workflow_inspect, workflow_list
+from .discovery import workflow_inspect, workflow_list, workflow_names
 from .dispatch import execution_dispatch
 from .editing import experiment_update, experiment_workflow_names, project_update, workspace_update
 from .execution import execution_run
@@ -87,6 +87,7 @@ __all__ = [
     "token_regenerate",
     "workflow_inspect",
     "workflow_list",
+    "workflow_names",
     "workflow_resolve",
     "workspace_create",
 ]

@@ -103,7 +103,7 @@ def run_cancel(*, user, run: Run) -> Run:
     """
     workspace_require_role(user=user, workspace=run.workspace, role=Role.EDITOR)
     if run.imported:  # row-local and final: refused before taking the lock
-        raise Conflict(imported_refusal_message(number=run.number))
+        raise Conflict(imported_refusal_message(number=run.number, experiment=run.experiment.name))
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         execution = run.executions.order_by("-number").first()

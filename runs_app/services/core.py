@@ -62,7 +62,8 @@ def status_transition(*, obj: Run | Execution, to_status: str, message: str = ""
     """
     is_run = isinstance(obj, Run)
     table = RUN_TRANSITIONS if is_run else EXECUTION_TRANSITIONS
-    label = f"run {obj.pk}" if is_run else f"execution {obj.pk} of run {obj.run_id}"
+    # Named as people name runs where the row at hand says so (SPEC §15); ids for internal rows.
+    label = f"run #{obj.number}" if is_run else f"attempt {obj.number} of run id {obj.run_id}"
     from_status = obj.status
     if from_status not in table:
         raise IllegalTransition(f"{label} has unknown status {from_status!r}")

@@ -132,3 +132,15 @@ def workflow_list() -> list[dict]:
             entry["error"] = entry["error"] or str(exc)
         found.append(entry)
     return found
+
+
+def workflow_names(*, workflow_source: str) -> dict[str, Any]:
+    """The workflows one file defines, for the new-experiment form: ``{"names": [...], "error": ""}``.
+
+    ``workflow_source`` must be a file discovery lists (``ValidationError`` otherwise, naming it);
+    its topology comes from ``workflow_inspect`` (subprocess, cached by content).
+    """
+    if workflow_source not in workflow_file_list():
+        raise ValidationError({"workflow_source": f"No workflow file {workflow_source!r} on this server."})
+    info = workflow_inspect(path=workflow_resolve(workflow_source))
+    return {"names": sorted(w["name"] for w in info.get("workflows", [])), "error": info.get("error", "")}

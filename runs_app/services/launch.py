@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from ..fingerprint import run_fingerprint
 from ..gitstate import GitState, git_capture
 from ..models import EventSubject, Execution, Experiment, Run, RunEvent, SourceBlob
 from ..policy import run_snapshot_require
-from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg
+from ..profiles import MOLCFG_NAME, ProfileError, build_config, load_molcfg, override_warnings
 from ..selectors import run_queued_counts, workspace_require_role
 from . import dispatch, limits
 from .core import workflow_resolve
@@ -68,6 +69,8 @@ class LaunchPlan:
     #: path → {sha256, size} of every file of the snapshot, and its hash (SPEC §12).
     files: dict = field(default_factory=dict)
     snapshot_hash: str = ""
+    #: Things worth a look that do not stop the launch (override keys no profile defines).
+    warnings: list[str] = field(default_factory=list)
 
     def fingerprint(self, params: dict) -> str:
         return run_fingerprint(snapshot_hash=self.snapshot_hash, workflow_name=self.workflow_name,
@@ -170,6 +173,7 @@ def launch_plan(
         molcfg_text = molcfg_path.read_text(encoding="utf-8") if molcfg_path.exists() else ""
         molcfg = load_molcfg(molcfg_path)
         name, config, digest = build_config(molcfg, profile, overrides)
+        warnings = override_warnings(molcfg, overrides)
     except ProfileError as exc:
         field_name = "overrides" if "override" in str(exc).lower() else "profile"
         raise ValidationError({field_name: str(exc)}) from None
@@ -193,6 +197,7 @@ def launch_plan(
         bundle=bundle,
         files=bundle.manifest,
         snapshot_hash=bundle.snapshot_hash,
+        warnings=warnings,
     )
     limits.launch_plan_check(plan=plan)
     return plan
@@ -243,7 +248,8 @@ def runs_create(
     queue limits first (``TooManyRequests``). Side effects: the code bundle's files
     (before the transaction), then in one transaction a ``SourceBlob`` if new, the
     ``Run``/``Execution``/``RunEvent`` rows and one ``runs.execution_run`` message per run
-    after commit. ``cloned_from``/``reproduction_of``/``input_pins`` are recorded as given.
+    after commit. The runs of one call share a new ``sweep_id`` (the launch request's identity,
+    which groups a sweep in the runs table). ``cloned_from``/``reproduction_of``/``input_pins`` are recorded as given.
     """
     experiment = plan.experiment
     archive_require_active_experiment(experiment_id=experiment.pk)  # SPEC §14: archived is read-only
@@ -257,6 +263,7 @@ def runs_create(
     limits.launch_admit(plan=plan, queued=run_queued_counts(user=user, workspace_id=experiment.workspace_id))
     if plan.bundle is not None:
         code_snapshot.bundle_store(plan.bundle)  # slow I/O before the transaction; each content once
+    sweep_id = uuid.uuid4()
     with transaction.atomic():
         blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
@@ -280,6 +287,7 @@ def runs_create(
                     workflow_snapshot=snapshot_value,
                     source_blob_id=blob_id,
                     launched_by=launched_by,
+                    sweep_id=sweep_id,
                     cloned_from=cloned_from,
                     reproduction_of=reproduction_of,
                     input_pins=dict(input_pins or {}),
@@ -300,8 +308,10 @@ def runs_create(
         # exists inside this transaction), and the history says so.
         events = []
         for run, execution in zip(runs, executions, strict=True):
-            message = f"launched by {user}" + (f" (clone of run #{cloned_from.number})" if cloned_from else "")
-            message += f" (reproduction of run #{reproduction_of.number})" if reproduction_of else ""
+            message = f"launched by {user}" + (f" (clone of {cloned_from.experiment.name} #{cloned_from.number})"
+                                               if cloned_from else "")  # fmt: skip
+            message += (f" (reproduction of {reproduction_of.experiment.name} #{reproduction_of.number})"
+                        if reproduction_of else "")  # fmt: skip
             events.append(RunEvent(run_id=run.pk, subject=EventSubject.RUN, from_status=RunStatus.PENDING,
                                    to_status=RunStatus.QUEUED, message=message))  # fmt: skip
             events.append(RunEvent(run_id=run.pk, execution_id=execution.pk, subject=EventSubject.EXECUTION,
@@ -309,6 +319,17 @@ def runs_create(
         RunEvent.objects.bulk_create(events, batch_size=1000)
         dispatch.execution_dispatch([(e.pk, str(e.uuid)) for e in executions])
     return runs
+
+
+class Launched(list):
+    """The runs of one launch (a list, as before) and the plan's ``warnings``.
+
+    Built like a list from one iterable too (``type(value)(…)``, as Django's lookups rebuild lists).
+    """
+
+    def __init__(self, runs=(), warnings=()) -> None:
+        super().__init__(runs)
+        self.warnings = list(warnings)
 
 
 def run_launch(
@@ -319,16 +340,17 @@ def run_launch(
     overrides: list[str] | None = None,
     params: dict | None = None,
     sweep: dict | None = None,
-) -> list[Run]:
+) -> Launched:
     """Launch one run (``params``) or one per sweep cell (``sweep``) of an experiment (editor or owner).
 
     Side effects: ``Run``/``Execution``/``RunEvent`` rows, one ``SourceBlob`` per
     new source content, and one ``runs.execution_run`` message per run after commit.
-    Raises ``ValidationError`` (see ``launch_plan``) or ``PermissionDenied``.
+    Raises ``ValidationError`` (see ``launch_plan``) or ``PermissionDenied``. Returns the runs
+    with the plan's ``warnings`` (unknown override keys), which page and API show.
     """
     workspace_require_role(user=user, workspace=experiment.workspace, role=Role.EDITOR)
     plan = launch_plan(experiment=experiment, profile=profile, overrides=overrides, params=params, sweep=sweep)
-    return runs_create(plan=plan, user=user)
+    return Launched(runs_create(plan=plan, user=user), plan.warnings)
 
 
 def launch_plan_from_run(*, run: Run, config: dict, config_hash: str, overrides: list[str], params: dict) -> LaunchPlan:

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from molexp_site.errors import TooManyRequests
+from molexp_site.units import size_display
 
 
 class LaunchPlan(Protocol):
@@ -48,14 +49,8 @@ class LaunchPlan(Protocol):
     def snapshot(self) -> dict: ...
 
 
-def human_bytes(size: int) -> str:
-    """``1536`` → ``"1.5 KiB"``: sizes in messages people read."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
+#: Sizes in messages people read: the one formatter (binary units), under its older name here.
+human_bytes = size_display
 
 
 def json_size(value: Any, *, field: str) -> int:

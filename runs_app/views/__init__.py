@@ -3,7 +3,14 @@
 from .account import api_token
 from .activity import workspace_activity
 from .compare import run_compare
-from .experiments import experiment_columns, experiment_create, experiment_detail, project_create, project_detail
+from .experiments import (
+    experiment_columns,
+    experiment_create,
+    experiment_detail,
+    experiment_workflow_offer,
+    project_create,
+    project_detail,
+)
 from .help import help_workflows
 from .invitations import invitation_list
 from .launch import run_launch, run_launch_preview
@@ -19,15 +26,17 @@ from .runs import (
     run_status,
     run_timeline,
 )
-from .workspaces import dashboard, workspace_create, workspace_detail, workspace_members
+from .workspaces import dashboard, dashboard_live, workspace_create, workspace_detail, workspace_members
 
 __all__ = [
     "api_token",
     "invitation_list",
     "dashboard",
+    "dashboard_live",
     "experiment_create",
     "experiment_columns",
     "experiment_detail",
+    "experiment_workflow_offer",
     "help_workflows",
     "project_create",
     "project_detail",

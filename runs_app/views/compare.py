@@ -1,4 +1,5 @@
-"""The run comparison page: ``/compare/?runs=12,15,19`` (a shareable URL), the first run is the baseline.
+"""The run comparison page: ``/compare/?runs=lab/qm9/baseline:3,4`` (a shareable URL naming runs as
+people do, ``forms.run_compare_parse_refs``; ids still work), the first run is the baseline.
 
 Everything is read by ``selectors.run_compare`` (scoped; a constant number of queries);
 this view only shapes cells for display and embeds the metric curves for Chart.js.
@@ -16,7 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import selectors
-from ..forms import run_compare_parse_ids
+from ..forms import run_compare_parse_refs
 
 
 def _display(value: Any) -> str:
@@ -46,7 +47,9 @@ def run_compare(request: HttpRequest) -> HttpResponse:
     A run the user may not read: 404.
     """
     try:
-        run_ids = run_compare_parse_ids(request.GET.getlist("runs"))
+        run_ids = selectors.run_refs_resolve(
+            user=request.user, refs=run_compare_parse_refs(request.GET.getlist("runs"))
+        )
         comparison = selectors.run_compare(user=request.user, run_ids=run_ids)
     except ValidationError as exc:
         return render(request, "runs_app/run_compare.html", {"errors": _messages(exc)}, status=400)
@@ -65,7 +68,7 @@ def run_compare(request: HttpRequest) -> HttpResponse:
             **comparison,
             "profile_rows": [comparison["profile"]],
             "topology_rows": [comparison["topology"]],
-            "share_query": ",".join(str(r.pk) for r in runs),
+            "share_query": selectors.run_compare_query(runs),
             "git_diffs": list(zip(runs, comparison["git_diffs"], strict=True)),
             "code": [
                 {**entry, "run_obj": next(r for r in runs if r.pk == entry["run"])} for entry in comparison["code"]

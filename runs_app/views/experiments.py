@@ -7,13 +7,12 @@ Workflow topologies are inspected in a subprocess (``services.workflow_list``), 
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import selectors, services
@@ -24,6 +23,7 @@ from ..forms import (
     ExperimentCreateForm,
     ProjectCreateForm,
 )
+from ..task_graph import task_graph_layout
 from .common import form_add_errors, redirect_after_post, run_filtered_page, with_durations
 
 
@@ -73,7 +73,10 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     project_obj = selectors.project_get(user=request.user, workspace=workspace, slug=project)
     selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
-    form = ExperimentCreateForm(request.POST or None, workflow_files=selectors.workflow_file_list())
+    offer_url = reverse("runs:experiment-workflow-offer", args=[workspace.slug, project_obj.slug])
+    form = ExperimentCreateForm(
+        request.POST or None, workflow_files=selectors.workflow_file_list(), offer_url=offer_url
+    )
     if request.method == "POST" and form.is_valid():
         try:
             experiment = services.experiment_create(user=request.user, project=project_obj, **form.cleaned_data)
@@ -85,8 +88,33 @@ def experiment_create(request: HttpRequest, ws: str, project: str) -> HttpRespon
     return render(
         request,
         "runs_app/experiment_create.html",
-        {"workspace": workspace, "project": project_obj, "form": form},
-    )
+        {"workspace": workspace, "project": project_obj, "form": form,
+         **workflow_offer_context(request.POST.get("workflow_source", ""))},
+    )  # fmt: skip
+
+
+def workflow_offer_context(workflow_source: str) -> dict:
+    """What the new-experiment form offers for the chosen file: its workflow names, or why none."""
+    if not workflow_source:
+        return {"offer": None}
+    try:
+        return {
+            "offer": {"workflow_source": workflow_source, **services.workflow_names(workflow_source=workflow_source)}
+        }
+    except ValidationError as exc:
+        return {"offer": {"workflow_source": workflow_source, "names": [], "error": " ".join(exc.messages)}}
+
+
+@login_required
+@require_GET
+def experiment_workflow_offer(request: HttpRequest, ws: str, project: str) -> HttpResponse:
+    """The htmx fragment listing the workflows of ``?workflow_source=`` (editors, like the form)."""
+    workspace = selectors.workspace_get(user=request.user, slug=ws)
+    selectors.project_get(user=request.user, workspace=workspace, slug=project)
+    selectors.workspace_require_role(user=request.user, workspace=workspace, role=Role.EDITOR)
+    context = workflow_offer_context(request.GET.get("workflow_source", "").strip())
+    code = 400 if context["offer"] and context["offer"]["error"] and not context["offer"]["names"] else 200
+    return render(request, "runs_app/partials/_workflow_offer.html", context, status=code)
 
 
 @login_required
@@ -116,7 +144,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
             "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
             "profiles": (entry or {}).get("profiles", []),
             "topology": topology,
-            "graph": _mermaid(topology),
+            "graph": task_graph_layout(topology),
         }
     )
     return render(request, "runs_app/experiment_detail.html", context, status=code)
@@ -191,27 +219,3 @@ def _topology(experiment, entry: dict | None) -> dict:
         if workflow.get("name") == experiment.workflow_name:
             return workflow
     return workflows[0] if len(workflows) == 1 else {}
-
-
-_MERMAID_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'`\[\]{}()<>|;#&%]")
-
-
-def _mermaid(topology: dict) -> str:
-    """A mermaid flowchart of the task graph (node ids are generated; names are quoted labels)."""
-    # An imported experiment's topology came from a crate: keep well-formed tasks only, and no
-    # character in a label that could end it or start another mermaid statement.
-    tasks = [t for t in (topology.get("tasks") or []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    if not tasks:
-        return ""
-    ids = {task["name"]: f"t{i}" for i, task in enumerate(tasks)}
-    lines = ["flowchart LR"]
-    for task in tasks:
-        label = _MERMAID_UNSAFE.sub(" ", task["name"])
-        if task.get("map_over"):
-            label += f" ⟮map over {_MERMAID_UNSAFE.sub(' ', str(task['map_over']))}⟯"
-        lines.append(f'  {ids[task["name"]]}["{label}"]')
-    for task in tasks:
-        for dep in task.get("depends_on") if isinstance(task.get("depends_on"), list) else []:
-            if isinstance(dep, str) and dep in ids:
-                lines.append(f"  {ids[dep]} --> {ids[task['name']]}")
-    return "\n".join(lines)

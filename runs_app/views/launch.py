@@ -92,10 +92,16 @@ def run_launch(request: HttpRequest, ws: str, project: str, experiment: str) -> 
                 form.add_error(None, exc.message)
                 status = 429
             else:
+                for warning in runs.warnings:
+                    messages.warning(request, warning)
                 if len(runs) == 1:
-                    messages.success(request, f"Run {runs[0].number} launched ({runs[0].profile or 'defaults'}).")
+                    messages.success(
+                        request, f"{experiment_obj.name} #{runs[0].number} launched ({runs[0].profile or 'defaults'})."
+                    )
                     return redirect_after_post(request, runs[0].get_absolute_url())
-                messages.success(request, f"{len(runs)} runs launched (runs {runs[0].number}–{runs[-1].number}).")
+                messages.success(
+                    request, f"{len(runs)} runs launched ({experiment_obj.name} #{runs[0].number}–#{runs[-1].number})."
+                )
                 return redirect_after_post(request, experiment_obj.get_absolute_url())
         context.update(_preview(request, form, experiment_obj) if not form.errors else {})
         return render(request, "runs_app/run_launch.html", context, status=status)

@@ -32,16 +32,31 @@ from .common import form_add_errors, redirect_after_post, with_durations
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     show_archived = request.GET.get("archived") == "1"
-    return render(
-        request,
-        "runs_app/dashboard.html",
-        {
-            "show_archived": show_archived,
-            "workspaces": selectors.workspace_list(user=user, archived=show_archived),
-            "running": with_durations(selectors.dashboard_running(user=user)),
-            "failures": with_durations(selectors.dashboard_recent_failures(user=user)),
-        },
-    )
+    context = {
+        "show_archived": show_archived,
+        "workspaces": selectors.workspace_list(user=user, archived=show_archived),
+        **_dashboard_live_context(user),
+    }
+    return render(request, "runs_app/dashboard.html", context)
+
+
+#: How often the dashboard's "running now" and "recent failures" refresh (htmx polling).
+DASHBOARD_POLL_SECONDS = 5
+
+
+def _dashboard_live_context(user) -> dict:
+    return {
+        "running": with_durations(selectors.dashboard_running(user=user)),
+        "failures": with_durations(selectors.dashboard_recent_failures(user=user)),
+        "poll_seconds": DASHBOARD_POLL_SECONDS,
+    }
+
+
+@login_required
+@require_GET
+def dashboard_live(request: HttpRequest) -> HttpResponse:
+    """The dashboard's live fragment (polled): running and recently failed runs the user reads; two queries."""
+    return render(request, "runs_app/partials/_dashboard_live.html", _dashboard_live_context(request.user))
 
 
 @login_required

@@ -302,7 +302,7 @@ class RunContext:
 
     def check_cancel(self) -> None:
         if self._cancel.is_set():
-            raise RunCancelled(f"Run {self.run.pk} was asked to cancel")
+            raise RunCancelled(f"{self.run.experiment.name} #{self.run.number} was asked to cancel")
 
     def request_cancel(self) -> None:
         self._cancel.set()

@@ -66,12 +66,13 @@ def test_api_control_of_an_imported_run_is_409(failed_run, viewer, other_ws, api
     crate = export_bytes(failed_run, viewer)
     run_id = client.post(f"/api/workspaces/{other_ws.pk}/import/", {"file": io.BytesIO(crate)},
                          format="multipart").json()["run"]  # fmt: skip
-    number = Run.objects.get(pk=run_id).number
+    imported = Run.objects.select_related("experiment").get(pk=run_id)
+    number, experiment = imported.number, imported.experiment.name
     runs_before = Run.objects.count()
     for action in ("cancel", "rerun", "resume", "clone", "reproduce"):
         response = client.post(f"/api/runs/{run_id}/{action}/", {}, format="json")
         assert response.status_code == 409, (action, response.content)
-        assert response.json()["detail"] == imported_refusal_message(number=number)
+        assert response.json()["detail"] == imported_refusal_message(number=number, experiment=experiment)
         assert response.json()["detail"].startswith("imported runs are read-only")
     assert Run.objects.count() == runs_before
 

@@ -53,7 +53,7 @@ def tampered_finished(finished_run, viewer, editor, ws, marker):
 
 def test_services_refuse_every_action_on_an_imported_run(tampered_failed, editor, marker):
     before = (Run.objects.count(), Execution.objects.count())
-    message = imported_refusal_message(number=tampered_failed.number)
+    message = imported_refusal_message(number=tampered_failed.number, experiment=tampered_failed.experiment.name)
     for service in (run_clone, run_reproduce, run_rerun, run_resume):
         with pytest.raises(Conflict) as caught:
             service(user=editor, run=tampered_failed)

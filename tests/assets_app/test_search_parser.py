@@ -35,6 +35,15 @@ def test_negation_and_hyphenated_words():
     assert parse("a-b") == Term("a-b")
 
 
+def test_not_keyword_negates_like_minus():
+    assert parse("NOT status:failed") == parse("-status:failed") == Not(Filter("status", "failed"))
+    assert parse("cuda NOT (a OR b)") == And((Term("cuda"), Not(Or((Term("a"), Term("b"))))))
+    assert parse("NOT NOT a") == Not(Not(Term("a")))
+    # Only the upper-case word is an operator, like OR and AND; "not" is a word to search for.
+    assert parse("not a") == And((Term("not"), Term("a")))
+    assert parse('"NOT"') == Term("NOT", phrase=True)
+
+
 def test_spec_examples():
     assert parse("kind:error_trace experiment:baseline status:failed") == And(
         (Filter("kind", "error_trace"), Filter("experiment", "baseline"), Filter("status", "failed"))
@@ -102,6 +111,10 @@ def test_valid_filters(query):
         ("a -", 2, "-"),
         ("-", 0, "-"),
         ("a - b", 2, "-"),
+        ("a NOT", 2, "NOT"),
+        ("NOT", 0, "NOT"),
+        ("NOT OR a", 0, "NOT"),
+        ("(a NOT) b", 3, "NOT"),
         ("()", 0, "()"),
         ('""', 0, '""'),
         ("a\x00b", 1, "\x00"),

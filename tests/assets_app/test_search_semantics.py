@@ -37,6 +37,8 @@ def _pk(assets, *names):
         ("kind:error_trace experiment:baseline status:failed", ["t_base"]),
         ('kind:error_trace "CUDA out of memory" (project:qm9 OR project:md)', ["t_base", "t_md"]),
         ("kind:checkpoint tag:best -status:failed", ["c_best_ok"]),
+        ("kind:checkpoint tag:best NOT status:failed", ["c_best_ok"]),
+        ("kind:error_trace NOT (project:qm9)", ["t_md"]),
         ("overflowing", ["t_base", "t_md"]),  # a word only in the traceback
         ("gradient exploded", ["log"]),  # log text indexed at finalize
         ('"bad smiles"', ["t_tuning"]),

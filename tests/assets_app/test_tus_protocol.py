@@ -393,3 +393,26 @@ def test_traversal_looking_names_are_labels_or_refused(as_editor, ws, media, tmp
         if path.is_file():
             rel = path.relative_to(media).as_posix()
             assert re.fullmatch(r"blobs/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}|uploads/[0-9a-f]{32}\.part", rel), rel
+
+
+def test_identical_reupload_says_already_stored_as_that_version(as_editor, ws, media):
+    """Issue 14 item 7: the same bytes under the same name give the stored version, and say so."""
+    first_bytes, second_bytes = b"a,b\n1,2\n", b"a,b\n1,3\n"
+    versions = []
+    for data in (first_bytes, second_bytes, second_bytes):
+        location = new_upload(as_editor, ws, data, name="table.csv")
+        done = patch(as_editor, location, data, 0)
+        assert done.status_code == 204
+        versions.append((done["MolExp-Asset-Version"], done["MolExp-Asset-Reused"]))
+        head = as_editor.head(location, **TUS)
+        assert (head["MolExp-Asset-Version"], head["MolExp-Asset-Reused"]) == versions[-1]
+    assert versions == [("1", "false"), ("2", "false"), ("2", "true")]
+    assert DataAsset.objects.filter(name="table.csv").count() == 2
+
+
+def test_the_upload_page_tells_a_reused_version_apart():
+    """The page reads the same headers (no second source of truth) and words the outcome."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "templates/assets_app/upload.html").read_text()
+    assert 'headerOf("MolExp-Asset-Reused") === "true"' in page and "already stored as v" in page

@@ -1,7 +1,7 @@
 """The main pages work in real Chromium under the Content-Security-Policy, with no violation.
 
 Issue 12, finding 1: every HTML page sends a nonce-based policy (molexp_site/csp.py). This
-journey signs in and opens the dashboard, the experiment page (mermaid task graph), a run
+journey signs in and opens the dashboard, the experiment page (server-drawn task graph), a run
 page (Chart.js metric charts, htmx polling fragments), the comparison page (Chart.js
 overlays), the catalog (an htmx search), the upload, token, invitations and members pages, the
 browsable API, the API docs (Swagger UI) and the admin, recording every ``securitypolicyviolation`` event and every
@@ -88,14 +88,15 @@ def test_main_pages_work_under_the_policy_without_violations(watched, live_serve
     expect(page).to_have_url(re.compile(r"/$"))
     _no_violations(page, errors, "dashboard")
 
-    # Experiment page: mermaid draws the task graph, with its <style> applied.
+    # Experiment page: the task graph is an SVG drawn by the server (no 2.7 MB script), styled by molexp.css.
     page.goto(exp_url)
     expect(page.locator("#task-graph svg")).to_be_visible()
-    assert page.evaluate(
-        "Array.from(document.querySelectorAll('#task-graph svg style')).every(s => s.sheet !== null)"
-    ), "mermaid's style element was not applied"
-    assert page.locator("#task-graph svg style").count() >= 1
-    expect(page.locator("#task-graph svg .node").first).to_be_visible()
+    expect(page.locator("#task-graph svg .molexp-tg-node").first).to_be_visible()
+    assert page.locator("#task-graph svg .molexp-tg-edge").count() >= 1
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('#task-graph .molexp-tg-node rect')).fill")
+        != "rgb(0, 0, 0)"
+    ), "molexp.css did not style the graph"
     # htmx: the data library fragment loaded on page load.
     expect(page.locator("#data-library-tab")).not_to_contain_text("Open the experiment data library")
     _no_violations(page, errors, "experiment page")

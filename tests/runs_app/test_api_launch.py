@@ -192,6 +192,7 @@ def test_preview_resolves_the_config_and_writes_nothing(api_client_for, chem_exp
         "run_count": 1,
         "existing_runs": [],
         "existing_count": 0,
+        "warnings": [],
     }
     assert len(snapshot_hash) == 64
     assert cells == [

@@ -10,7 +10,7 @@ from tests import factories as f
 LIST_FIELDS = {
     "id", "number", "status", "params", "profile", "config_hash", "fingerprint", "results",
     "experiment", "experiment_name", "project", "project_name", "workspace", "workspace_name",
-    "launched_by", "created_at", "started_at", "finished_at", "tags", "notes",
+    "launched_by", "created_at", "started_at", "finished_at", "tags", "notes", "sweep_id",
 }  # fmt: skip
 PINNED = {"number", "status", "params", "profile", "config", "config_hash", "results", "error", "workflow_snapshot"}
 

@@ -49,6 +49,19 @@ def test_docs_page_uses_local_assets_only(client, owner):
         assert finders.find(url.removeprefix("/static/")), url
 
 
+def test_docs_page_links_home_and_every_page_has_the_favicon(client, owner):
+    client.force_login(owner)
+    docs = client.get("/api/docs/").content.decode()
+    assert '<a href="/" id="docs-home">' in docs
+    for html in (
+        docs,
+        client.get("/").content.decode(),
+        client.get("/api/runs/", HTTP_ACCEPT="text/html").content.decode(),
+    ):
+        assert 'rel="icon" href="/static/img/favicon.svg"' in html
+    assert finders.find("img/favicon.svg")
+
+
 @pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/", "/api/docs/?script="])
 def test_schema_and_docs_need_sign_in(client, db, url):
     response = client.get(url)

@@ -133,3 +133,39 @@ def test_queries_constant_in_the_number_of_runs(web_client_for, api_client_for, 
     at_six = _count(client, f"{prefix}?runs={','.join(str(r.pk) for r in large)}")
     assert at_two == at_six, f"{at_two} queries for 2 runs, {at_six} for 6"
     assert at_six <= 12
+
+
+# --- runs named as people name them (SPEC §15: no database ids in compare URLs) ----------------
+
+
+def test_compare_by_experiment_and_numbers(web_client_for, api_client_for, experiment):
+    a = f.RunFactory(experiment=experiment, number=3)
+    b = f.RunFactory(experiment=experiment, number=4)
+    slug = experiment.slug
+    for query in (
+        f"{slug}:3,4",
+        f"qm9/{slug}:3,4",
+        f"lab/qm9/{slug}:3&runs=lab/qm9/{slug}:4",
+        f"{a.pk},{slug}:4",
+    ):  # an id before any reference is an id
+        page = web_client_for("viewer").get(f"/compare/?runs={query}")
+        assert page.status_code == 200, (query, page.content[:300])
+        assert [r.pk for r in page.context["runs"]] == [a.pk, b.pk], query
+    api = api_client_for("viewer").get(f"/api/runs/compare/?runs={slug}:4,3")
+    assert api.status_code == 200 and [r["id"] for r in api.json()["runs"]] == [b.pk, a.pk]  # the API keeps ids
+
+
+def test_compare_refs_refuse_what_they_cannot_name(web_client_for, experiment, ws, outsider):
+    f.RunFactory(experiment=experiment, number=3)
+    f.RunFactory(experiment=experiment, number=4)
+    client = web_client_for("viewer")
+    assert client.get(f"/compare/?runs={experiment.slug}:3,9").status_code == 404  # no run #9
+    assert client.get("/compare/?runs=nosuch:3,4").status_code == 404
+    assert web_client_for("outsider").get(f"/compare/?runs={experiment.slug}:3,4").status_code == 404
+    other_project = f.ProjectFactory(workspace=ws, slug="md")
+    twin = f.ExperimentFactory(project=other_project, slug=experiment.slug)
+    f.RunFactory(experiment=twin, number=3)
+    ambiguous = client.get(f"/compare/?runs={experiment.slug}:3,4")
+    assert ambiguous.status_code == 400 and "add the project" in ambiguous.content.decode()
+    assert client.get(f"/compare/?runs=md/{experiment.slug}:3,qm9/{experiment.slug}:3").status_code == 200
+    assert client.get("/compare/?runs=a:b:3,4").status_code == 400

@@ -132,7 +132,11 @@ def test_page_shows_the_differences(web_client_for, pair):
     assert 'data-status="differs" data-key="rmse"' in html
     assert 'id="compare-chart-data"' in html
     assert "chart.umd.min.js" in html
-    assert f"?runs={a.pk},{b.pk}" in html  # the shareable link
+    ref = "{0.workspace.slug}/{0.project.slug}/{0.experiment.slug}:{0.number}"
+    share = f"?runs={ref.format(a)},{ref.format(b)}"  # two experiments: each run names its own
+    assert share in html and f"?runs={a.pk},{b.pk}" not in html  # the shareable link names runs, not ids
+    again = web_client_for("viewer").get(f"/compare/{share}")
+    assert again.status_code == 200 and [r.pk for r in again.context["runs"]] == [a.pk, b.pk]
 
 
 def test_page_accepts_repeated_runs_from_the_table_form(web_client_for, pair):
@@ -147,5 +151,5 @@ def test_experiment_table_has_compare_checkboxes(web_client_for, pair):
     response = web_client_for("viewer").get(a.experiment.get_absolute_url())
     html = response.content.decode()
     assert 'action="/compare/"' in html
-    assert f'name="runs" value="{a.pk}" form="run-compare-form"' in html
+    assert f'name="runs" value="lab/qm9/{a.experiment.slug}:{a.number}" form="run-compare-form"' in html
     assert "Compare selected" in html

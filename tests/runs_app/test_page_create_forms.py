@@ -69,3 +69,55 @@ def test_unknown_workflow_file_is_a_form_error(web_client_for, project, workflow
 
 def test_viewer_gets_403_on_experiment_form(web_client_for, project, workflow_dir):
     assert web_client_for("viewer").get("/w/lab/p/qm9/e/new/").status_code == 403
+
+
+TWO_WORKFLOWS = """
+from runs_app.workflow import Workflow
+
+train = Workflow("train")
+evaluate = Workflow("evaluate")
+
+
+@train.task
+def fit(ctx):
+    return 1
+
+
+@evaluate.task
+def score(ctx):
+    return 2
+"""
+
+
+def test_choosing_a_file_offers_its_workflows(web_client_for, project, workflow_dir):
+    """SPEC §15: the new-experiment form offers the workflows of the chosen file (htmx fragment)."""
+    (workflow_dir / "pair.py").write_text(TWO_WORKFLOWS)
+    page = web_client_for("editor").get("/w/lab/p/qm9/e/new/").content.decode()
+    assert 'hx-get="/w/lab/p/qm9/e/new/workflows/"' in page and 'list="workflow-name-options"' in page
+    response = web_client_for("editor").get("/w/lab/p/qm9/e/new/workflows/?workflow_source=pair.py")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html
+    assert '<option value="evaluate"></option><option value="train"></option>' in html
+    assert 'data-name="train"' in html and 'data-name="evaluate"' in html
+
+
+def test_a_bad_form_keeps_offering_the_workflows(web_client_for, project, workflow_dir):
+    (workflow_dir / "pair.py").write_text(TWO_WORKFLOWS)
+    response = web_client_for("editor").post("/w/lab/p/qm9/e/new/", {"name": "", "workflow_source": "pair.py"})
+    assert response.status_code == 200 and '<option value="train"></option>' in response.content.decode()
+
+
+@pytest.mark.parametrize("source", ["../etc/passwd.py", "nope.py", "_private.py", "notes.txt"])
+def test_the_offer_refuses_files_discovery_does_not_list(web_client_for, project, workflow_dir, source):
+    (workflow_dir / "_private.py").write_text(TWO_WORKFLOWS)
+    response = web_client_for("editor").get("/w/lab/p/qm9/e/new/workflows/", {"workflow_source": source})
+    assert response.status_code == 400 and "No workflow file" in response.content.decode()
+    assert "<option" not in response.content.decode()
+
+
+@pytest.mark.parametrize(("role", "code"), [("owner", 200), ("editor", 200), ("viewer", 403), ("outsider", 404)])
+def test_the_offer_is_membership_checked(web_client_for, users, project, workflow_dir, role, code):
+    (workflow_dir / "pair.py").write_text(TWO_WORKFLOWS)
+    response = web_client_for(role).get("/w/lab/p/qm9/e/new/workflows/?workflow_source=pair.py")
+    assert response.status_code == code

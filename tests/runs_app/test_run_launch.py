@@ -56,6 +56,16 @@ def test_sweep_is_a_cartesian_product_with_one_source_blob(chem_experiment, edit
 
 
 @pytest.mark.django_db
+def test_each_launch_request_gets_its_own_sweep_id(chem_experiment, editor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        sweep = run_launch(user=editor, experiment=chem_experiment, sweep={"scale": [1, 2], "seed": [0, 1]})
+        [single] = run_launch(user=editor, experiment=chem_experiment, params={"scale": 1})
+    stored = dict(Run.objects.values_list("pk", "sweep_id"))
+    assert len({stored[r.pk] for r in sweep}) == 1 and stored[sweep[0].pk] is not None
+    assert stored[single.pk] not in (None, stored[sweep[0].pk])
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("kwargs", "field", "text"),
     [

@@ -4,6 +4,8 @@ one run identity), at a constant number of queries."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -90,7 +92,7 @@ def test_values_read_as_written(value, shown):
 
 @pytest.fixture
 def sweep(experiment, editor):
-    """A 2x2 sweep (lr x layers; one launch: one created_at), plus an older single run."""
+    """A 2x2 sweep (lr x layers; one launch: one sweep_id), plus an older single run."""
     older = f.RunFactory(
         experiment=experiment, number=1, config={"lr": 0.5, "layers": 2, "seed": 7}, status=RunStatus.FAILED
     )
@@ -106,7 +108,7 @@ def sweep(experiment, editor):
         Metric.objects.create(run=run, key="loss", step=2, value=0.5 - i / 10)
     from runs_app.models import Run
 
-    Run.objects.filter(pk__in=[r.pk for r in runs]).update(created_at=now)
+    Run.objects.filter(pk__in=[r.pk for r in runs]).update(created_at=now, sweep_id=uuid.uuid4())
     return [older, *runs]
 
 
@@ -158,6 +160,17 @@ def test_page_shows_varying_columns_and_folds_constant(sweep, web_client_for):
     assert "Baseline #3" in html  # one run identity
     assert "Launched together: 4 runs" in html  # the sweep is one group
     assert 'name="runs"' in html  # select for compare
+
+
+def test_sweep_groups_follow_the_launch_id_not_the_clock(sweep, web_client_for):
+    """Two launches in the same second are two groups; runs without a sweep id are never grouped."""
+    from runs_app.models import Run
+
+    older, a, b, c, d = sweep
+    Run.objects.filter(pk__in=[c.pk, d.pk]).update(sweep_id=uuid.uuid4())
+    Run.objects.filter(pk=older.pk).update(created_at=a.created_at)
+    html = web_client_for("viewer").get(URL).content.decode()
+    assert html.count("Launched together: 2 runs") == 2 and "Launched together: 3" not in html
 
 
 def test_page_filter_and_sort(sweep, web_client_for):

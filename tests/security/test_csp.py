@@ -7,7 +7,7 @@
   states, like the new-token page, included);
 - the nonce is fresh per response; a download keeps its own ``sandbox`` policy.
 
-The browser side (htmx, Chart.js and mermaid still work under the policy, and no violation is
+The browser side (htmx, Chart.js and the server-drawn task graph work under the policy, and no violation is
 reported) is tests/browser/test_csp_pages.py.
 """
 

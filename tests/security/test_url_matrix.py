@@ -56,7 +56,10 @@ PUBLIC = {
 #: The catch-all JSON 404 under /api/ (tested in test_unknown_api_paths_are_json_404).
 SKIPPED = {"api-not-found"}
 #: GET of a page whose only purpose is a write: 403 for a viewer.
-EDITOR_FORMS = {"runs:project-create", "runs:experiment-create", "runs:run-launch", "assets:upload"}
+EDITOR_FORMS = {
+    "runs:project-create", "runs:experiment-create", "runs:run-launch", "assets:upload",
+    "runs:experiment-workflow-offer",  # the new-experiment form's fragment (SPEC §15)
+}  # fmt: skip
 #: Writes any signed-in member may make (they create the caller's own rows or change nothing).
 ANY_MEMBER_WRITES = {
     ("runs:workspace-create", "post"),  # a new workspace the caller owns

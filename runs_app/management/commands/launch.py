@@ -62,6 +62,8 @@ class Command(BaseCommand):
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())) from None
         except (PermissionDenied, Http404, ProfileError, TooManyRequests) as exc:
             raise CommandError(str(exc)) from None
+        for warning in runs.warnings:
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         for run in runs:
             self.stdout.write(f"run #{run.number} (id {run.pk}) queued: profile={run.profile or '-'} "
                               f"config_hash={run.config_hash[:12]} params={run.params}")  # fmt: skip
