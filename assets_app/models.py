@@ -22,7 +22,7 @@ from django.db import connections, models
 from django.db.models.query import ModelIterable
 from django.urls import reverse
 
-from runs_app.models import Execution, Experiment, Project, Run, Workspace
+from runs_app.models import Execution, Experiment, Project, Run, TrashEntry, Workspace
 
 from . import storage
 from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
@@ -96,12 +96,15 @@ class KindManager(models.Manager):
     ``run.assets``) are built from this class, so they offer :meth:`query` too.
     """
 
-    def __init__(self, kind: str | None = None) -> None:
+    def __init__(self, kind: str | None = None, *, live: bool = True) -> None:
         super().__init__()
         self.kind = kind
+        self.live = live
 
     def get_queryset(self) -> AssetQuerySet:
         qs = AssetQuerySet(self.model, using=self._db)
+        if self.live:  # rows in the trash are hidden everywhere (SPEC §14, runs_app/trash_models.py)
+            qs = qs.filter(trash__isnull=True)
         return qs.filter(kind=self.kind) if self.kind else qs
 
     def query(
@@ -179,7 +182,11 @@ class Asset(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     imported = models.BooleanField(default=False, help_text="Registered from an imported crate (read-only).")
 
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
     objects = KindManager()
+    all_objects = KindManager(live=False)
 
     class Meta:
         ordering = ["-id"]

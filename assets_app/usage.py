@@ -37,7 +37,7 @@ def _grouped(*, workspace_id: int, key: str) -> dict[int | None, Usage]:
         f"SELECT t.k, SUM(t.total), SUM(t.largest) FROM ("  # noqa: S608 - quoted identifiers, one parameter
         f"SELECT {column} AS k, {file} AS f, SUM({size}) AS total, "
         f"CASE WHEN {file} = '' THEN 0 ELSE MAX({size}) END AS largest "
-        f"FROM {table} WHERE {q('workspace_id')} = %s GROUP BY {column}, {file}) t GROUP BY t.k"
+        f"FROM {table} WHERE {q('workspace_id')} = %s AND {q('trash_id')} IS NULL GROUP BY {column}, {file}) t GROUP BY t.k"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [workspace_id])

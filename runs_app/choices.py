@@ -104,3 +104,6 @@ class AuditAction(models.TextChoices):
     ALIAS_MOVE = "alias.move", "Alias moved"
     QUOTA_SET = "quota.set", "Storage quota changed"
     GC_PURGE = "gc.purge", "Unreferenced bytes freed"
+    TRASH_DELETE = "trash.delete", "Deleted (into the trash)"
+    TRASH_RESTORE = "trash.restore", "Restored from the trash"
+    TRASH_PURGE = "trash.purge", "Purged from the trash"

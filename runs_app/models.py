@@ -27,6 +27,7 @@ from .choices import (
     TaskStatus,
     Trigger,
 )
+from .trash_models import LiveManager, TrashEntry
 
 
 class Workspace(models.Model):
@@ -49,6 +50,11 @@ class Workspace(models.Model):
         blank=True,
         help_text="SPEC §14: physical asset bytes this workspace may hold (empty: no bound).",
     )
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
@@ -110,6 +116,11 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
@@ -153,6 +164,11 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
@@ -235,6 +251,11 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["-id"]

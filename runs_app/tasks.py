@@ -49,11 +49,12 @@ def maintenance_task() -> dict:
     Reaps executions whose heartbeat stopped (lost → retry or fail), then
     re-sends queued executions whose broker message was lost, then finalizes
     the logs of executions that stopped without finalizing them (killed, lost,
-    terminated).
+    terminated), then purges trash entries older than ``MOLEXP_TRASH_DAYS``.
     """
     counts = services.execution_reap_stale()
     counts["redispatched"] = services.execution_reconcile()
     counts["logs_finalized"] = log_finalize_abandoned()
+    counts["trash_purged"] = services.trash_expire()
     if any(counts.values()):
         logger.info("maintenance: %s", counts)
     return counts

@@ -18,11 +18,12 @@ its invariants:
 - ``code_blobs``: code-bundle files stored by content (the RO-Crate importer, ``runs_app.crate``).
 - ``aliases``: aliases of asset versions, editable tags and description (SPEC §14).
 - ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
+- ``trash``: delete into the trash, restore, purge (frees bytes via ``blob_gc.blob_free``), expiry (SPEC §14).
 """
 
 from .aliases import alias_clean, asset_alias_set, asset_edit
 from .blob_claims import blob_claim
-from .blob_gc import GcReport, blob_gc
+from .blob_gc import GcReport, blob_free, blob_gc
 from .blobs import (
     StorageProbeFailed,
     StoredBlob,
@@ -55,6 +56,15 @@ from .run_assets import (
     error_fingerprint,
     error_trace_create,
 )
+from .trash import (
+    TRASHABLE,
+    trash_delete_require,
+    trash_entry_require_owner,
+    trash_expire,
+    trash_purge,
+    trash_put,
+    trash_restore,
+)
 from .upload_errors import (
     UploadChecksumMismatch,
     UploadError,
@@ -76,6 +86,14 @@ from .uploads import (
 )
 
 __all__ = [
+    "TRASHABLE",
+    "blob_free",
+    "trash_delete_require",
+    "trash_entry_require_owner",
+    "trash_expire",
+    "trash_purge",
+    "trash_put",
+    "trash_restore",
     "AssetLookupError",
     "LogCountPending",
     "StorageProbeFailed",

@@ -6,7 +6,7 @@ transition function. The life of a run, in the order a launch meets it:
 ``dispatch`` (the one function sending executions to the broker, with
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
-reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
+reconciler), ``reproduce`` (reproductions and their verdicts), ``trash`` (delete into the trash, SPEC §14). ``limits`` checks
 quotas, ``durability`` holds the relaxed commits. Which action a run allows
 (state, role, imported runs, provenance) is decided by ``runs_app.policy``. Callers import from ``runs_app.services``; see each module's docstring
 for its invariants.
@@ -38,9 +38,14 @@ from .reproduce import (
     run_reproduce,
 )
 from .run_table import run_table_columns_save
+from .trash import object_delete, trash_expire, trash_purge, trash_restore
 from .workspace_storage import workspace_quota_set
 
 __all__ = [
+    "object_delete",
+    "trash_expire",
+    "trash_purge",
+    "trash_restore",
     "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",
