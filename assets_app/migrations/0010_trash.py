@@ -5,16 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assets_app', '0009_blob_claims_asset_aliases'),
-        ('runs_app', '0010_trash'),
+        ("assets_app", "0009_blob_claims_asset_aliases"),
+        ("runs_app", "0010_trash"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='asset',
-            name='trash',
-            field=models.ForeignKey(blank=True, editable=False, help_text='Set while in the trash (SPEC §14).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.trashentry'),
+            model_name="asset",
+            name="trash",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Set while in the trash (SPEC §14).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="runs_app.trashentry",
+            ),
         ),
     ]

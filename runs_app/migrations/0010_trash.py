@@ -6,62 +6,154 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs_app', '0009_external_runs_scoped_tokens'),
+        ("runs_app", "0009_external_runs_scoped_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('membership.set', 'Member added or role changed'), ('membership.remove', 'Member removed'), ('invitation.create', 'Invitation sent'), ('invitation.accept', 'Invitation accepted'), ('invitation.decline', 'Invitation declined'), ('token.create', 'API token created'), ('token.revoke', 'API token revoked'), ('crate.import', 'RO-Crate imported'), ('crate.export', 'RO-Crate exported'), ('alias.set', 'Alias set'), ('alias.move', 'Alias moved'), ('quota.set', 'Storage quota changed'), ('gc.purge', 'Unreferenced bytes freed'), ('trash.delete', 'Deleted (into the trash)'), ('trash.restore', 'Restored from the trash'), ('trash.purge', 'Purged from the trash')], max_length=40),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("membership.set", "Member added or role changed"),
+                    ("membership.remove", "Member removed"),
+                    ("invitation.create", "Invitation sent"),
+                    ("invitation.accept", "Invitation accepted"),
+                    ("invitation.decline", "Invitation declined"),
+                    ("token.create", "API token created"),
+                    ("token.revoke", "API token revoked"),
+                    ("crate.import", "RO-Crate imported"),
+                    ("crate.export", "RO-Crate exported"),
+                    ("alias.set", "Alias set"),
+                    ("alias.move", "Alias moved"),
+                    ("quota.set", "Storage quota changed"),
+                    ("gc.purge", "Unreferenced bytes freed"),
+                    ("trash.delete", "Deleted (into the trash)"),
+                    ("trash.restore", "Restored from the trash"),
+                    ("trash.purge", "Purged from the trash"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.CreateModel(
-            name='TrashEntry',
+            name="TrashEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_type', models.CharField(max_length=12)),
-                ('object_id', models.PositiveBigIntegerField()),
-                ('object_repr', models.CharField(max_length=255)),
-                ('deleted_at', models.DateTimeField()),
-                ('deleted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('experiment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.experiment')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.project')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.run')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("object_type", models.CharField(max_length=12)),
+                ("object_id", models.PositiveBigIntegerField()),
+                ("object_repr", models.CharField(max_length=255)),
+                ("deleted_at", models.DateTimeField()),
+                (
+                    "deleted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="runs_app.experiment",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="runs_app.project",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="runs_app.run",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="runs_app.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-deleted_at', '-id'],
+                "ordering": ["-deleted_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='experiment',
-            name='trash',
-            field=models.ForeignKey(blank=True, editable=False, help_text='Set while in the trash (SPEC §14).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.trashentry'),
+            model_name="experiment",
+            name="trash",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Set while in the trash (SPEC §14).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="runs_app.trashentry",
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='trash',
-            field=models.ForeignKey(blank=True, editable=False, help_text='Set while in the trash (SPEC §14).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.trashentry'),
+            model_name="project",
+            name="trash",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Set while in the trash (SPEC §14).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="runs_app.trashentry",
+            ),
         ),
         migrations.AddField(
-            model_name='run',
-            name='trash',
-            field=models.ForeignKey(blank=True, editable=False, help_text='Set while in the trash (SPEC §14).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.trashentry'),
+            model_name="run",
+            name="trash",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Set while in the trash (SPEC §14).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="runs_app.trashentry",
+            ),
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='trash',
-            field=models.ForeignKey(blank=True, editable=False, help_text='Set while in the trash (SPEC §14).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs_app.trashentry'),
+            model_name="workspace",
+            name="trash",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Set while in the trash (SPEC §14).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="runs_app.trashentry",
+            ),
         ),
         migrations.AddIndex(
-            model_name='trashentry',
-            index=models.Index(fields=['workspace', '-deleted_at', '-id'], name='trash_ws_deleted_id'),
+            model_name="trashentry",
+            index=models.Index(fields=["workspace", "-deleted_at", "-id"], name="trash_ws_deleted_id"),
         ),
         migrations.AddIndex(
-            model_name='trashentry',
-            index=models.Index(fields=['deleted_at'], name='trash_deleted_at'),
+            model_name="trashentry",
+            index=models.Index(fields=["deleted_at"], name="trash_deleted_at"),
         ),
     ]

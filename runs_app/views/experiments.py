@@ -58,6 +58,7 @@ def project_detail(request: HttpRequest, ws: str, project: str) -> HttpResponse:
             "workspace": workspace,
             "project": project_obj,
             "can_edit": role_at_least(role, Role.EDITOR),
+            "can_delete": role_at_least(role, Role.OWNER),
             "experiments": selectors.experiment_list(user=user, project=project_obj),
         },
     )
@@ -109,6 +110,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     context.update(
         {
             "can_edit": role_at_least(role, Role.EDITOR),
+            "can_delete": role_at_least(role, Role.OWNER),
             "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
             "profiles": (entry or {}).get("profiles", []),
             "topology": topology,
