@@ -139,8 +139,8 @@ def trash_entry_require_owner(*, user, entry: TrashEntry) -> None:
     workspace_require_role(user=user, workspace=entry.workspace, role=Role.OWNER)
 
 
-def _parent_in_trash(entry: TrashEntry) -> str | None:
-    """The kind of the entry's nearest parent if that parent is in the trash (under another entry)."""
+def _parent_in_trash(entry: TrashEntry) -> TrashEntry | None:
+    """The entry holding the nearest parent of the entry's object, if that parent is in the trash."""
     obj = TRASHABLE[entry.object_type].all_objects.filter(pk=entry.object_id).first()
     if obj is None or entry.object_type == "workspace":
         return None
@@ -149,7 +149,7 @@ def _parent_in_trash(entry: TrashEntry) -> str | None:
     for name, model, pk in parents:
         if pk is not None and name != entry.object_type:
             trash_id = model.all_objects.filter(pk=pk).values_list("trash_id", flat=True).first()
-            return name if trash_id is not None else None
+            return None if trash_id is None else TrashEntry.objects.filter(pk=trash_id).first()
     return None
 
 
@@ -166,7 +166,8 @@ def trash_restore(*, user, entry: TrashEntry) -> dict[str, int]:
         raise Http404("No such trash entry.")
     parent = _parent_in_trash(entry)
     if parent is not None:
-        raise Conflict(f"The {parent} of this {entry.object_type} is in the trash: restore the {parent} first.")
+        raise Conflict(f"This {entry.object_type} is inside {parent.object_type} '{parent.object_repr}', which is in "
+                       f"the trash: restore the {parent.object_type} first.")  # fmt: skip
     restored = {}
     for name, model in TRASHABLE.items():
         n = model.all_objects.filter(trash=entry).update(trash=None)
