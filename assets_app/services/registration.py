@@ -155,10 +155,9 @@ def asset_create(
     for _attempt in range(5):
         try:
             with transaction.atomic():
+                # Every version counts, those in the trash too: their numbers stay taken.
                 latest = (
-                    Asset.all_objects.filter(
-                        scope_key=scope_key, kind=kind, name=name
-                    )  # numbers in the trash stay taken
+                    Asset.all_objects.filter(scope_key=scope_key, kind=kind, name=name)
                     .order_by("-version")
                     .only("id", "version", "sha256", "trash_id")
                     .first()

@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -221,8 +222,22 @@ def trash_purge(*, user, entry: TrashEntry, reason: str = "") -> dict[str, Any]:
     return result
 
 
+def trash_adopt_strays() -> int:
+    """Hide live assets of runs in the trash (saved by a task between its run's delete and its stop).
+
+    One UPDATE: each such asset takes its run's entry, so restoring or purging the run covers it.
+    """
+    strays = Asset.objects.filter(run__trash__isnull=False)
+    entry = Run.all_objects.filter(pk=OuterRef("run_id")).values("trash_id")[:1]
+    return strays.update(trash_id=Subquery(entry))
+
+
 def trash_expire(*, now=None, limit: int = 100) -> int:
-    """The maintenance: purge entries older than ``MOLEXP_TRASH_DAYS``; returns how many (at most ``limit``)."""
+    """The maintenance: purge entries older than ``MOLEXP_TRASH_DAYS``; returns how many (at most ``limit``).
+
+    First hides assets a cancelled task saved after its run was deleted (``trash_adopt_strays``).
+    """
+    trash_adopt_strays()
     cutoff = (now or timezone.now()) - timedelta(days=settings.MOLEXP_TRASH_DAYS)
     ids = list(TrashEntry.objects.filter(deleted_at__lt=cutoff).order_by("deleted_at", "id")
                .values_list("pk", flat=True)[:limit])  # fmt: skip

@@ -301,3 +301,19 @@ def test_an_asset_is_restored_only_with_its_run(ws, owner, experiment, run, medi
     assert not Asset.objects.filter(pk=asset.pk).exists()
     services.trash_restore(user=owner, entry=e_asset)
     assert Asset.objects.filter(pk=asset.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_artifact_saved_after_its_run_was_deleted_is_hidden_by_the_maintenance(ws, owner, experiment, media):
+    run = f.RunFactory(experiment=experiment, number=1, status=RunStatus.RUNNING)
+    f.ExecutionFactory(run=run, number=1, status=ExecutionStatus.RUNNING)
+    stale = Run.objects.get(pk=run.pk)  # what the worker holds
+    entry = services.object_delete(user=owner, obj=run)
+    late = asset_services.asset_create(kind="artifact", name="late.bin", run=stale,
+                                       blob=asset_services.blob_store_bytes(b"late"))  # fmt: skip
+    assert Asset.objects.filter(pk=late.pk).exists()  # the window
+    services.trash_expire()
+    assert not Asset.objects.filter(pk=late.pk).exists()
+    assert Asset.all_objects.get(pk=late.pk).trash_id == entry.pk
+    services.trash_restore(user=owner, entry=entry)
+    assert Asset.objects.filter(pk=late.pk).exists()
