@@ -94,6 +94,7 @@ def _visible_everywhere(client, owner, run: Run, asset: Asset) -> dict[str, bool
         "asset_list": asset_list(user=owner).filter(pk=asset.pk).exists(),
         "run.assets": run.assets.filter(pk=asset.pk).exists(),
         "catalog_search": asset.pk in {a["id"] for a in api.get("/api/assets/?q=lonely").json()["results"]},
+        "facets": api.get("/api/assets/?facets=true").json()["facets"]["sampled"] == 3,
         "catalog_page": f"/assets/{asset.pk}/" in client.get("/catalog/?q=lonely").content.decode(),
         "api_run": api.get(f"/api/runs/{run.pk}/").status_code == 200,
         "api_runs": run.pk in {r["id"] for r in api.get("/api/runs/").json()["results"]},
