@@ -71,5 +71,5 @@ def asset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         trash_put(user=request.user, obj=asset)
         messages.success(request, f"Asset '{asset}' moved to the trash.")
         return _back(request, reverse("assets:asset-list"))
-    return render(request, "runs_app/trash_confirm.html", {"obj": asset, "kind": "asset",
-                  "back": asset.get_absolute_url(), "days": settings.MOLEXP_TRASH_DAYS})  # fmt: skip
+    context = {"obj": asset, "kind": "asset", "days": settings.MOLEXP_TRASH_DAYS}
+    return render(request, "runs_app/trash_confirm.html", context)

@@ -22,7 +22,7 @@ from .. import selectors, services
 from .common import redirect_after_post
 
 
-def delete_confirm(request: HttpRequest, *, obj, kind: str, back: str, after: str) -> HttpResponse:
+def delete_confirm(request: HttpRequest, *, obj, kind: str, after: str) -> HttpResponse:
     """The one delete page of every kind (assets too): confirm on GET, delete on POST."""
     trash_delete_require(user=request.user, obj=obj)
     if request.method == "POST":
@@ -30,7 +30,7 @@ def delete_confirm(request: HttpRequest, *, obj, kind: str, back: str, after: st
         messages.success(request, f"{kind.capitalize()} '{obj}' moved to the trash.")
         return redirect_after_post(request, after)
     return render(request, "runs_app/trash_confirm.html",
-                  {"obj": obj, "kind": kind, "back": back, "days": settings.MOLEXP_TRASH_DAYS})  # fmt: skip
+                  {"obj": obj, "kind": kind, "days": settings.MOLEXP_TRASH_DAYS})  # fmt: skip
 
 
 def _trash_url(workspace) -> str:
@@ -41,8 +41,7 @@ def _trash_url(workspace) -> str:
 @require_http_methods(["GET", "POST"])
 def workspace_delete(request: HttpRequest, ws: str) -> HttpResponse:
     workspace = selectors.workspace_get(user=request.user, slug=ws)
-    return delete_confirm(request, obj=workspace, kind="workspace", back=workspace.get_absolute_url(),
-                          after=_trash_url(workspace))  # fmt: skip
+    return delete_confirm(request, obj=workspace, kind="workspace", after=_trash_url(workspace))
 
 
 @login_required
@@ -50,8 +49,7 @@ def workspace_delete(request: HttpRequest, ws: str) -> HttpResponse:
 def project_delete(request: HttpRequest, ws: str, project: str) -> HttpResponse:
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     obj = selectors.project_get(user=request.user, workspace=workspace, slug=project)
-    return delete_confirm(request, obj=obj, kind="project", back=obj.get_absolute_url(),
-                          after=workspace.get_absolute_url())  # fmt: skip
+    return delete_confirm(request, obj=obj, kind="project", after=workspace.get_absolute_url())
 
 
 @login_required
@@ -60,16 +58,14 @@ def experiment_delete(request: HttpRequest, ws: str, project: str, experiment: s
     workspace = selectors.workspace_get(user=request.user, slug=ws)
     project_obj = selectors.project_get(user=request.user, workspace=workspace, slug=project)
     obj = selectors.experiment_get(user=request.user, project=project_obj, slug=experiment)
-    return delete_confirm(request, obj=obj, kind="experiment", back=obj.get_absolute_url(),
-                          after=project_obj.get_absolute_url())  # fmt: skip
+    return delete_confirm(request, obj=obj, kind="experiment", after=project_obj.get_absolute_url())
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_delete(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, pk=pk)
-    return delete_confirm(request, obj=run, kind="run", back=run.get_absolute_url(),
-                          after=run.experiment.get_absolute_url())  # fmt: skip
+    return delete_confirm(request, obj=run, kind="run", after=run.experiment.get_absolute_url())
 
 
 @login_required
