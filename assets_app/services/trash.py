@@ -222,14 +222,25 @@ def trash_purge(*, user, entry: TrashEntry, reason: str = "") -> dict[str, Any]:
     return result
 
 
-def trash_adopt_strays() -> int:
-    """Hide live assets of runs in the trash (saved by a task between its run's delete and its stop).
+#: (row model, parent key, parent model), parents first: what a stray may sit under.
+_STRAY_PARENTS = [(Project, "workspace", Workspace), (Experiment, "project", Project), (Run, "experiment", Experiment),
+                  (Asset, "workspace", Workspace), (Asset, "project", Project), (Asset, "experiment", Experiment),
+                  (Asset, "run", Run)]  # fmt: skip
 
-    One UPDATE: each such asset takes its run's entry, so restoring or purging the run covers it.
+
+def trash_adopt_strays() -> int:
+    """Hide live rows written under a parent already in the trash; returns how many.
+
+    A task that saves an artifact between its run's delete and its stop, or an upload that
+    finishes into a deleted project, writes a live row under a hidden parent. Each such row takes
+    its parent's entry (one UPDATE per parent kind, on the parents' ``trash`` index), so restoring
+    or purging the parent covers it.
     """
-    strays = Asset.objects.filter(run__trash__isnull=False)
-    entry = Run.all_objects.filter(pk=OuterRef("run_id")).values("trash_id")[:1]
-    return strays.update(trash_id=Subquery(entry))
+    adopted = 0
+    for model, key, parent in _STRAY_PARENTS:
+        entry = parent.all_objects.filter(pk=OuterRef(f"{key}_id")).values("trash_id")[:1]
+        adopted += model.objects.filter(**{f"{key}__trash__isnull": False}).update(trash_id=Subquery(entry))
+    return adopted
 
 
 def trash_expire(*, now=None, limit: int = 100) -> int:

@@ -318,3 +318,14 @@ def test_an_artifact_saved_after_its_run_was_deleted_is_hidden_by_the_maintenanc
     assert Asset.all_objects.get(pk=late.pk).trash_id == entry.pk
     services.trash_restore(user=owner, entry=entry)
     assert Asset.objects.filter(pk=late.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_file_registered_into_a_deleted_project_is_hidden_by_the_maintenance(ws, owner, project, media):
+    stale = Project.objects.get(pk=project.pk)  # what a finishing upload holds
+    entry = services.object_delete(user=owner, obj=project)
+    late = asset_services.asset_create(kind="data", name="late.csv", project=stale,
+                                       blob=asset_services.blob_store_bytes(b"a,b\n"))  # fmt: skip
+    assert services.trash_expire() == 0
+    assert Asset.all_objects.get(pk=late.pk).trash_id == entry.pk
+    assert services.trash_restore(user=owner, entry=entry) == {"project": 1, "asset": 1}
