@@ -23,6 +23,7 @@ from django.db.models.query import ModelIterable
 from django.urls import reverse
 
 from runs_app.models import Execution, Experiment, Project, Run, TrashEntry, Workspace
+from runs_app.trash_models import trash_index
 
 from . import storage
 from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
@@ -182,7 +183,7 @@ class Asset(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     imported = models.BooleanField(default=False, help_text="Registered from an imported crate (read-only).")
 
-    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
                               related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
 
     objects = KindManager()
@@ -194,6 +195,7 @@ class Asset(models.Model):
             models.UniqueConstraint(fields=["scope_key", "kind", "name", "version"], name="asset_unique_version"),
         ]
         indexes = [
+            trash_index("asset"),
             models.Index(fields=["workspace", "-id"], name="asset_ws_id"),
             models.Index(fields=["workspace", "kind", "-id"], name="asset_ws_kind_id"),
             # Catalog browse ?sort=newest/oldest seeks on (created_at, id) (keyset pages, SPEC §11).

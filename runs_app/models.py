@@ -27,7 +27,7 @@ from .choices import (
     TaskStatus,
     Trigger,
 )
-from .trash_models import LiveManager, TrashEntry
+from .trash_models import LiveManager, TrashEntry, trash_index
 
 
 class Workspace(models.Model):
@@ -50,7 +50,7 @@ class Workspace(models.Model):
         blank=True,
         help_text="SPEC §14: physical asset bytes this workspace may hold (empty: no bound).",
     )
-    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
                               related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
 
     objects = LiveManager()
@@ -58,6 +58,7 @@ class Workspace(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [trash_index("workspace")]
 
     def __str__(self) -> str:
         return self.name
@@ -116,7 +117,7 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
                               related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
 
     objects = LiveManager()
@@ -125,6 +126,7 @@ class Project(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["workspace", "slug"], name="project_unique_slug")]
+        indexes = [trash_index("project")]
 
     def __str__(self) -> str:
         return self.name
@@ -164,7 +166,7 @@ class Experiment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
                               related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
 
     objects = LiveManager()
@@ -173,6 +175,7 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["project", "slug"], name="experiment_unique_slug")]
+        indexes = [trash_index("experiment")]
 
     def __str__(self) -> str:
         return self.name
@@ -251,7 +254,7 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE,
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
                               related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
 
     objects = LiveManager()
@@ -261,6 +264,7 @@ class Run(models.Model):
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="run_unique_number")]
         indexes = [
+            trash_index("run"),
             models.Index(fields=["experiment", "-id"], name="run_exp_id"),
             # Run lists are ordered (created_at desc, id desc) and keyset-paginated (SPEC §11):
             # one index per list scope, so a page (any depth) is one index range scan.

@@ -22,6 +22,16 @@ from django.conf import settings
 from django.db import models
 
 
+def trash_index(prefix: str) -> models.Index:
+    """The index of a ``trash`` key: only the rows in the trash (restore and purge find them by entry).
+
+    Partial on purpose: a full index on a column that is NULL for almost every row tempts SQLite's
+    planner (no statistics) to answer ``trash_id IS NULL`` — the filter of every list — by scanning
+    it instead of the list's own index. ``trash_id = <entry>`` implies NOT NULL, so it uses this one.
+    """
+    return models.Index(fields=["trash"], condition=models.Q(trash__isnull=False), name=f"{prefix}_trash")
+
+
 class LiveManager(models.Manager):
     """Rows not in the trash (the default manager of every trashable model)."""
 
