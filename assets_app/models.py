@@ -22,7 +22,8 @@ from django.db import connections, models
 from django.db.models.query import ModelIterable
 from django.urls import reverse
 
-from runs_app.models import Execution, Experiment, Project, Run, Workspace
+from runs_app.models import Execution, Experiment, Project, Run, TrashEntry, Workspace
+from runs_app.trash_models import trash_index
 
 from . import storage
 from .choices import AssetKind, ImportAction, ScopeKind, UploadStatus
@@ -96,12 +97,15 @@ class KindManager(models.Manager):
     ``run.assets``) are built from this class, so they offer :meth:`query` too.
     """
 
-    def __init__(self, kind: str | None = None) -> None:
+    def __init__(self, kind: str | None = None, *, live: bool = True) -> None:
         super().__init__()
         self.kind = kind
+        self.live = live
 
     def get_queryset(self) -> AssetQuerySet:
         qs = AssetQuerySet(self.model, using=self._db)
+        if self.live:  # rows in the trash are hidden everywhere (SPEC §14, runs_app/trash_models.py)
+            qs = qs.filter(trash__isnull=True)
         return qs.filter(kind=self.kind) if self.kind else qs
 
     def query(
@@ -182,7 +186,11 @@ class Asset(models.Model):
         null=True, blank=True, help_text="SPEC §14: content removed by a retention policy (the row stays; 410)."
     )
 
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
     objects = KindManager()
+    all_objects = KindManager(live=False)
 
     class Meta:
         ordering = ["-id"]
@@ -190,6 +198,7 @@ class Asset(models.Model):
             models.UniqueConstraint(fields=["scope_key", "kind", "name", "version"], name="asset_unique_version"),
         ]
         indexes = [
+            trash_index("asset"),
             models.Index(fields=["workspace", "-id"], name="asset_ws_id"),
             models.Index(fields=["workspace", "kind", "-id"], name="asset_ws_kind_id"),
             # Catalog browse ?sort=newest/oldest seeks on (created_at, id) (keyset pages, SPEC §11).

@@ -96,7 +96,9 @@ def asset_version_list(*, user, asset: Asset, limit: int = ASSET_VERSION_LIST_MA
 def asset_alias_list(*, asset: Asset) -> list[dict]:
     """The aliases of ``asset``'s name in its scope, each with the version it points at; one query."""
     return list(
-        AssetAlias.objects.filter(scope_key=asset.scope_key, kind=asset.kind, name=asset.name)
+        AssetAlias.objects.filter(
+            scope_key=asset.scope_key, kind=asset.kind, name=asset.name, asset__trash__isnull=True
+        )
         .order_by("alias")
         .values("alias", "asset_id", "asset__version")
     )
@@ -104,7 +106,7 @@ def asset_alias_list(*, asset: Asset) -> list[dict]:
 
 def asset_use_list(*, asset: Asset) -> QuerySet[AssetUse]:
     """Every run that used this asset version, newest first."""
-    return AssetUse.objects.filter(asset=asset).select_related(
+    return AssetUse.objects.filter(asset=asset, run__trash__isnull=True).select_related(
         "run__experiment", "run__project", "run__workspace", "execution"
     )
 
@@ -125,7 +127,7 @@ def asset_use_list_for_run(*, run) -> QuerySet[AssetUse]:
     The caller has already checked that the user may read ``run`` (its assets share its workspace).
     """
     return (
-        AssetUse.objects.filter(run_id=run.pk)
+        AssetUse.objects.filter(run_id=run.pk, asset__trash__isnull=True)
         .select_related("asset", "execution")
         .only(
             "id", "task_name", "created_at", "execution__number", "asset__id", "asset__name", "asset__version",
@@ -304,7 +306,7 @@ def asset_use_versions_for_runs(*, run_ids: list[int]) -> dict[int, list[dict[st
     if not run_ids:
         return found
     rows = (
-        AssetUse.objects.filter(run_id__in=run_ids)
+        AssetUse.objects.filter(run_id__in=run_ids, asset__trash__isnull=True)
         .values_list(
             "run_id", "asset_id", "asset__name", "asset__kind", "asset__version", "asset__sha256", "asset__size"
         )

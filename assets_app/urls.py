@@ -10,6 +10,7 @@ urlpatterns = [
     path("assets/<int:pk>/download/", views.asset_download, name="asset-download"),
     path("assets/<int:pk>/edit/", edit_views.asset_edit_view, name="asset-edit"),
     path("assets/<int:pk>/alias/", edit_views.asset_alias_view, name="asset-alias"),
+    path("assets/<int:pk>/delete/", edit_views.asset_delete_view, name="asset-delete"),
     path("uploads/new/", upload_views.upload_new, name="upload"),
     path("assets/runs/<int:run_pk>/inputs/", views.run_inputs, name="run-inputs"),
     path("assets/runs/<int:run_pk>/logs/", views.run_logs, name="run-logs"),

@@ -40,6 +40,7 @@ def _grouped(*, workspace_id: int, key: str) -> dict[int | None, Usage]:
         f"SELECT {column} AS k, {file} AS f, SUM({size}) AS total, "
         f"CASE WHEN {file} = '' THEN 0 ELSE MAX({size}) END AS largest "
         f"FROM {table} WHERE {q('workspace_id')} = %s AND {q('retention_removed_at')} IS NULL "
+        f"AND {q('trash_id')} IS NULL "
         f"GROUP BY {column}, {file}) t GROUP BY t.k"
     )
     with connection.cursor() as cursor:

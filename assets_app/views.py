@@ -152,6 +152,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     asset = asset_get(user=user, pk=pk)
     versions, versions_truncated = asset_version_list(user=user, asset=asset)
+    role = workspace_role(user=user, workspace=asset.workspace)
     return render(
         request,
         "assets_app/asset_detail.html",
@@ -164,8 +165,8 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "versions_truncated": versions_truncated,
             "aliases": asset_alias_list(asset=asset),
-            "can_edit": not asset.imported
-            and role_at_least(workspace_role(user=user, workspace=asset.workspace), Role.EDITOR),
+            "can_edit": not asset.imported and role_at_least(role, Role.EDITOR),
+            "can_delete": role_at_least(role, Role.OWNER),
             "uses": asset_use_list(asset=asset)[:100],
             "preview": asset_preview(asset=asset) if asset.kind not in (AssetKind.LOG, AssetKind.ERROR_TRACE) else None,
             "log_lines": log_tail(asset=asset, max_lines=LOG_TAIL_LINES, max_bytes=LOG_TAIL_BYTES)

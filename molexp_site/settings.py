@@ -417,6 +417,8 @@ MOLEXP_UPLOAD_EXPIRY_HOURS = env_int("MOLEXP_UPLOAD_EXPIRY_HOURS", 24)
 # writer within this long, is never freed. It must exceed the time between a writer's
 # claim and the commit of the row that references the bytes.
 MOLEXP_GC_GRACE_SECONDS = env_int("MOLEXP_GC_GRACE_SECONDS", 86400)
+# Deleted things stay restorable in the trash this many days; then the maintenance purges them (SPEC §14).
+MOLEXP_TRASH_DAYS = env_int("MOLEXP_TRASH_DAYS", 30)
 MOLEXP_REPRODUCE_RTOL = env_float("MOLEXP_REPRODUCE_RTOL", 1e-9)
 MOLEXP_CRATE_MAX_ENTRIES = env_int("MOLEXP_CRATE_MAX_ENTRIES", 20_000)
 MOLEXP_CRATE_MAX_FILE_BYTES = env_int("MOLEXP_CRATE_MAX_FILE_BYTES", MOLEXP_UPLOAD_MAX_SIZE)

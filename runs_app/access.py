@@ -25,7 +25,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from molexp_site.errors import Conflict
@@ -185,7 +185,9 @@ def project_list(*, user: User, workspace: Workspace | None = None, archived: bo
     qs = archived_filter(scope_to_user(Project.objects.select_related("workspace"), user=user), archived)
     if workspace is not None:
         qs = qs.filter(workspace=workspace)
-    return qs.annotate(experiment_count=Count("experiments", distinct=True)).order_by("name", "id")
+    return qs.annotate(
+        experiment_count=Count("experiments", distinct=True, filter=Q(experiments__trash__isnull=True))
+    ).order_by("name", "id")
 
 
 def project_get(*, user: User, pk: Any = None, workspace: Workspace | None = None, slug: str | None = None) -> Project:
@@ -204,7 +206,9 @@ def experiment_list(
     qs = archived_filter(scope_to_user(Experiment.objects.select_related("project", "workspace"), user=user), archived)
     if project is not None:
         qs = qs.filter(project=project)
-    return qs.annotate(run_count=Count("runs", distinct=True)).order_by("name", "id")
+    return qs.annotate(run_count=Count("runs", distinct=True, filter=Q(runs__trash__isnull=True))).order_by(
+        "name", "id"
+    )
 
 
 def experiment_get(

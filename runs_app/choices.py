@@ -110,3 +110,6 @@ class AuditAction(models.TextChoices):
     UNARCHIVE = "object.unarchive", "Unarchived"
     RETENTION_SET = "retention.set", "Retention policy changed"
     RETENTION_REMOVE = "retention.remove", "Removed by a retention policy"
+    TRASH_DELETE = "trash.delete", "Deleted (into the trash)"
+    TRASH_RESTORE = "trash.restore", "Restored from the trash"
+    TRASH_PURGE = "trash.purge", "Purged from the trash"

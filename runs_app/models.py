@@ -27,6 +27,7 @@ from .choices import (
     TaskStatus,
     Trigger,
 )
+from .trash_models import LiveManager, TrashEntry, trash_index
 
 
 class Workspace(models.Model):
@@ -52,9 +53,15 @@ class Workspace(models.Model):
     archived_at = models.DateTimeField(
         null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
     )
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
+        indexes = [trash_index("workspace")]
 
     def __str__(self) -> str:
         return self.name
@@ -116,10 +123,16 @@ class Project(models.Model):
     archived_at = models.DateTimeField(
         null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
     )
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["workspace", "slug"], name="project_unique_slug")]
+        indexes = [trash_index("project")]
 
     def __str__(self) -> str:
         return self.name
@@ -162,10 +175,16 @@ class Experiment(models.Model):
     archived_at = models.DateTimeField(
         null=True, blank=True, help_text="SPEC §14: archived (hidden from lists, read-only) since then; empty: active."
     )
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["project", "slug"], name="experiment_unique_slug")]
+        indexes = [trash_index("experiment")]
 
     def __str__(self) -> str:
         return self.name
@@ -252,11 +271,17 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    trash = models.ForeignKey(TrashEntry, null=True, blank=True, editable=False, on_delete=models.CASCADE, db_index=False,
+                              related_name="+", help_text="Set while in the trash (SPEC §14).")  # fmt: skip
+
+    objects = LiveManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="run_unique_number")]
         indexes = [
+            trash_index("run"),
             models.Index(fields=["experiment", "-id"], name="run_exp_id"),
             # Run lists are ordered (created_at desc, id desc) and keyset-paginated (SPEC §11):
             # one index per list scope, so a page (any depth) is one index range scan.

@@ -50,11 +50,12 @@ def maintenance_task() -> dict:
     Reaps executions whose heartbeat stopped (lost → retry or fail), then
     re-sends queued executions whose broker message was lost, then finalizes
     the logs of executions that stopped without finalizing them (killed, lost,
-    terminated).
+    terminated), then purges trash entries older than ``MOLEXP_TRASH_DAYS``.
     """
     counts = services.execution_reap_stale()
     counts["redispatched"] = services.execution_reconcile()
     counts["logs_finalized"] = log_finalize_abandoned()
+    counts["trash_purged"] = services.trash_expire()
     services.heartbeat_prune()
     # /healthz's beat freshness: beat sent this task and a default-queue worker ran it to the end.
     services.heartbeat_record(kind="maintenance", name="runs.maintenance")

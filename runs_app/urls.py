@@ -8,6 +8,7 @@ from .views import editing as edit_views
 from .views import fix as fix_views
 from .views import runs_search
 from .views import tokens as token_views
+from .views import trash as trash_views
 from .views import usage as usage_views
 
 app_name = "runs"
@@ -25,9 +26,14 @@ urlpatterns = [
     path("w/<slug:ws>/runs/", runs_search.workspace_runs, name="workspace-runs"),
     path("w/<slug:ws>/usage/", usage_views.workspace_usage, name="workspace-usage"),
     path("w/<slug:ws>/audit/", audit_views.workspace_audit, name="workspace-audit"),
+    path("w/<slug:ws>/delete/", trash_views.workspace_delete, name="workspace-delete"),
+    path("w/<slug:ws>/trash/", trash_views.workspace_trash, name="workspace-trash"),
+    path("w/<slug:ws>/trash/<int:pk>/restore/", trash_views.trash_restore, name="trash-restore"),
+    path("w/<slug:ws>/trash/<int:pk>/purge/", trash_views.trash_purge, name="trash-purge"),
     path("w/<slug:ws>/p/new/", views.project_create, name="project-create"),
     path("w/<slug:ws>/p/<slug:project>/", views.project_detail, name="project-detail"),
     path("w/<slug:ws>/p/<slug:project>/edit/", edit_views.project_edit, name="project-edit"),
+    path("w/<slug:ws>/p/<slug:project>/delete/", trash_views.project_delete, name="project-delete"),
     path("w/<slug:ws>/p/<slug:project>/e/new/", views.experiment_create, name="experiment-create"),
     path(
         "w/<slug:ws>/p/<slug:project>/e/new/workflows/",
@@ -38,6 +44,7 @@ urlpatterns = [
     path(_exp + "columns/", views.experiment_columns, name="experiment-columns"),
     path(_exp + "charts/", chart_views.experiment_charts, name="experiment-charts"),
     path(_exp + "edit/", edit_views.experiment_edit, name="experiment-edit"),
+    path(_exp + "delete/", trash_views.experiment_delete, name="experiment-delete"),
     path(_exp + "launch/", views.run_launch, name="run-launch"),
     path(_exp + "launch/preview/", views.run_launch_preview, name="run-launch-preview"),
     path(_exp + "runs/<int:number>/", views.run_detail, name="run-detail"),
@@ -48,6 +55,7 @@ urlpatterns = [
     path("runs/<int:pk>/timeline/", views.run_timeline, name="run-timeline"),
     path("runs/<int:pk>/metrics/data/", views.run_metrics_data, name="run-metrics-data"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/delete/", trash_views.run_delete, name="run-delete"),
     path("runs/<int:pk>/rerun/", views.run_rerun, name="run-rerun"),
     path("runs/<int:pk>/resume/", views.run_resume, name="run-resume"),
     path("runs/<int:pk>/clone/", views.run_clone, name="run-clone"),

@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, mixins, renderers, viewsets
+from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,7 +38,7 @@ from ..selectors import (
     trace_group_detail_list,
     trace_group_list,
 )
-from ..services import asset_edit
+from ..services import asset_edit, trash_put
 from ..views import asset_file_response
 from .serializers import (
     DETAIL_SERIALIZERS,
@@ -105,6 +105,11 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self) -> QuerySet[Asset]:
         return asset_list(user=self.request.user)
+
+    @extend_schema(responses={204: None}, description="Moves the asset version into the trash (owners; SPEC §14).")
+    def destroy(self, request: Request, pk: str) -> Response:
+        trash_put(user=request.user, obj=asset_get(user=request.user, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_content_negotiation(self, request, force=False):
         # The bytes are a Django response whatever the client accepts; only errors are rendered,

@@ -19,11 +19,12 @@ its invariants:
 - ``aliases``: aliases of asset versions, editable tags and description (SPEC §14).
 - ``quota``: workspace storage quotas (``QuotaExceeded``), over ``assets_app.usage``.
 - ``retention``: retention policies (SPEC §14): preview, set, apply (content removed, bytes left to ``blob_gc``).
+- ``trash``: delete into the trash, restore, purge (frees bytes via ``blob_gc.blob_free``), expiry (SPEC §14).
 """
 
 from .aliases import alias_clean, asset_alias_set, asset_edit
 from .blob_claims import blob_claim
-from .blob_gc import GcReport, blob_gc
+from .blob_gc import GcReport, blob_free, blob_gc
 from .blobs import (
     StorageProbeFailed,
     StoredBlob,
@@ -66,6 +67,15 @@ from .run_assets import (
     error_fingerprint,
     error_trace_create,
 )
+from .trash import (
+    TRASHABLE,
+    trash_delete_require,
+    trash_entry_require_owner,
+    trash_expire,
+    trash_purge,
+    trash_put,
+    trash_restore,
+)
 from .upload_errors import (
     UploadChecksumMismatch,
     UploadError,
@@ -95,6 +105,14 @@ __all__ = [
     "retention_policy_get",
     "retention_policy_set",
     "retention_preview",
+    "TRASHABLE",
+    "blob_free",
+    "trash_delete_require",
+    "trash_entry_require_owner",
+    "trash_expire",
+    "trash_purge",
+    "trash_put",
+    "trash_restore",
     "AssetLookupError",
     "LogCountPending",
     "StorageProbeFailed",

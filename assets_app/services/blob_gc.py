@@ -93,14 +93,14 @@ def _batches(items: Iterable, size: int = BATCH) -> Iterator[list]:
 
 def _asset_refs(names: list[str]) -> set[str]:
     """The names among ``names`` some asset row points at (one indexed query)."""
-    return set(Asset.objects.filter(file__in=names).values_list("file", flat=True))
+    return set(Asset.all_objects.filter(file__in=names).values_list("file", flat=True))
 
 
 def _code_refs(names: list[str]) -> set[str]:
     """The names among ``names`` some run's code manifest lists (streams every manifest once)."""
     wanted = {name.rsplit("/", 1)[-1]: name for name in names}
     found: set[str] = set()
-    manifests = Run.objects.values_list("workflow_snapshot__files", flat=True)
+    manifests = Run.all_objects.values_list("workflow_snapshot__files", flat=True)
     for manifest in manifests.iterator(chunk_size=2000):
         if not isinstance(manifest, dict):
             continue
@@ -185,6 +185,23 @@ def _collect_partials(*, cutoff: datetime, dry_run: bool, report: GcReport) -> N
                 for name in doomed:
                     (folder / name.removeprefix("uploads/")).unlink(missing_ok=True)
         report.add("uploads", len(doomed), sum(sizes[n] for n in doomed))
+
+
+def blob_free(*, names: dict[str, int], grace_seconds: int | None = None) -> GcReport:
+    """Free now the asset blobs ``names`` (name → size) that nothing references any more (a purge, SPEC §14).
+
+    The same protocol as a collection, for known names: each object is deleted under its
+    claim row's lock, only if no writer claimed it within the grace period and, re-checked in
+    that transaction, no asset row (in the trash or not) points at it. Objects claimed more
+    recently stay for the next ``manage.py gc``. Call it after the purge's rows are committed.
+    """
+    cutoff = timezone.now() - _grace(grace_seconds)
+    report = GcReport(dry_run=False)
+    wanted = sorted(n for n in names if n.startswith("blobs/") and _content_addressed(n))
+    for batch in _batches(wanted):
+        doomed = _free(names=batch, cutoff=cutoff, refs=_asset_refs)
+        report.add("blobs", len(doomed), sum(names[n] for n in doomed))
+    return report
 
 
 def blob_gc(*, dry_run: bool = False, grace_seconds: int | None = None) -> GcReport:

@@ -144,9 +144,9 @@ def _require_editor(*, user, scope: _Scope) -> None:
 
 def _latest(scope: _Scope, name: str) -> Asset | None:
     return (
-        Asset.objects.filter(scope_key=scope.key, kind=AssetKind.DATA, name=name)
+        Asset.all_objects.filter(scope_key=scope.key, kind=AssetKind.DATA, name=name)  # numbers in the trash stay taken
         .order_by("-version")
-        .only("id", "version", "sha256")
+        .only("id", "version", "sha256", "trash_id")
         .first()
     )
 
@@ -217,7 +217,7 @@ def data_asset_import(
     else:
         sha, size = _digest_chunks(_tar_chunks(entries, listing) if is_dir else _file_chunks(real))
         latest = _latest(scope, name)
-        if latest is not None and latest.sha256 == sha:
+        if latest is not None and latest.trash_id is None and latest.sha256 == sha:
             return DataAsset.objects.get(pk=latest.pk)  # same bytes: the existing version, no link
         if action == ImportAction.SYMLINK:
             stored = _store_symlink(real, sha)

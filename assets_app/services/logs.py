@@ -58,7 +58,7 @@ def log_open(*, run: Run, execution: Execution | None, name: str, task: str = ""
     its bytes become the first segment of a new folder.
     """
     name = asset_name_clean(name)
-    existing = Asset.objects.filter(run=run, kind=AssetKind.LOG, name=name).order_by("-version").first()
+    existing = Asset.all_objects.filter(run=run, kind=AssetKind.LOG, name=name).order_by("-version").first()
     if existing is not None:
         existing = existing.as_kind()
         if _log_live_prefix(existing) is None:

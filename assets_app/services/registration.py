@@ -155,13 +155,20 @@ def asset_create(
     for _attempt in range(5):
         try:
             with transaction.atomic():
+                # Every version counts, those in the trash too: their numbers stay taken.
                 latest = (
-                    Asset.objects.filter(scope_key=scope_key, kind=kind, name=name)
+                    Asset.all_objects.filter(scope_key=scope_key, kind=kind, name=name)
                     .order_by("-version")
-                    .only("id", "version", "sha256")
+                    .only("id", "version", "sha256", "trash_id")
                     .first()
                 )
-                if reuse_identical and latest is not None and blob is not None and latest.sha256 == blob.sha256:
+                if (
+                    reuse_identical
+                    and latest is not None
+                    and latest.trash_id is None
+                    and blob is not None
+                    and latest.sha256 == blob.sha256
+                ):
                     return cls.objects.get(pk=latest.pk)
                 if blob is not None and kind in QUOTA_KINDS:
                     quota_check_object(workspace_id=keys["workspace_id"], name=blob.name, size=blob.size)

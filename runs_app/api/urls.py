@@ -7,6 +7,7 @@ from . import charts, compare, external, invitations, tokens, views
 from .audit import AuditEventListView
 from .crate import RunExportView, WorkspaceImportView
 from .reproduce import RunReproduceView, RunVerdictView
+from .trash import TrashViewSet
 from .workspace_storage import WorkspaceUsageView
 
 router = SimpleRouter(trailing_slash=True)
@@ -14,6 +15,7 @@ router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("projects", views.ProjectViewSet, basename="project")
 router.register("experiments", views.ExperimentViewSet, basename="experiment")
 router.register("runs", views.RunViewSet, basename="run")
+router.register("trash", TrashViewSet, basename="trash")
 
 members = views.MembershipViewSet.as_view({"get": "list", "post": "create"})
 member = views.MembershipViewSet.as_view({"delete": "destroy"})

@@ -60,6 +60,7 @@ from .serializers import (
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
 )
+from .trash import TrashDestroyMixin
 
 #: ``?archived=``: the API lists show active rows; ``true`` lists the archived ones (SPEC §14).
 _ARCHIVED = OpenApiParameter(
@@ -101,7 +102,7 @@ class TokenCreateView(APIView):
     list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer}),
 )
-class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WorkspaceViewSet(TrashDestroyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Workspaces the caller is a member of (staff: all). Anyone signed in may create one and owns it."""
 
     queryset = Workspace.objects.none()
@@ -187,7 +188,7 @@ class MembershipViewSet(viewsets.GenericViewSet):
     list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer}),
 )
-class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProjectViewSet(TrashDestroyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Projects of the caller's workspaces; editors and owners create them."""
 
     queryset = Project.objects.none()
@@ -219,7 +220,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     list=extend_schema(parameters=[_ARCHIVED]),
     create=extend_schema(request=ExperimentCreateSerializer, responses={201: ExperimentDetailSerializer}),
 )
-class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExperimentViewSet(TrashDestroyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Experiments of the caller's workspaces; editors and owners create them from a workflow file."""
 
     queryset = Experiment.objects.none()
@@ -299,7 +300,7 @@ _METRIC_KEY = OpenApiParameter(
 )
 
 
-class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RunViewSet(TrashDestroyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs of the caller's workspaces: flat rows in the list, the full record in the detail.
 
     Cancel, rerun, resume and clone need the editor role; which state allows

@@ -81,6 +81,7 @@ from .runs import (
     run_queued_counts,
 )
 from .sources import code_diff, run_source_diff
+from .trash import TRASH_ORDERING, trash_entry_get, trash_list, trash_workspace_get
 from .workflows import (
     path_in_server_data,
     server_data_dirs,
@@ -113,6 +114,10 @@ __all__ = [
     "FIX_SECTIONS",
     "run_failure_fix",
     "run_fix_find",
+    "TRASH_ORDERING",
+    "trash_entry_get",
+    "trash_list",
+    "trash_workspace_get",
     "RunTable",
     "run_table_build",
     "run_table_hidden_get",

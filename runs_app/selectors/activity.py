@@ -98,7 +98,9 @@ def workspace_activity(
 
     entries: list[dict[str, Any]] = []
     if want_runs:
-        events = RunEvent.objects.filter(run__workspace_id=workspace.pk, subject=EventSubject.RUN)
+        events = RunEvent.objects.filter(
+            run__workspace_id=workspace.pk, run__trash__isnull=True, subject=EventSubject.RUN
+        )
         if filters.get("project") is not None:
             events = events.filter(run__project_id=filters["project"])
         if filters.get("status"):

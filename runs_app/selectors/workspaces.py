@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 from django.db import models as db_models
-from django.db.models import CharField, Count, JSONField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, JSONField, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 from rest_framework.authtoken.models import Token
 
@@ -30,7 +30,7 @@ def workspace_list(*, user: User, archived: bool | None = None) -> QuerySet[Work
     """Workspaces ``user`` may read with their project count; ``archived`` as ``access.archived_filter``."""
     qs = archived_filter(scope_to_user(Workspace.objects.all(), user=user, field="id"), archived)
     return qs.annotate(
-        project_count=Count("projects", distinct=True),
+        project_count=Count("projects", distinct=True, filter=Q(projects__trash__isnull=True)),
     ).order_by("name", "id")
 
 

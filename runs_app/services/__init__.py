@@ -6,7 +6,7 @@ transition function. The life of a run, in the order a launch meets it:
 ``dispatch`` (the one function sending executions to the broker, with
 ``kombu_pipeline`` for Redis), ``execution`` and ``execution_outputs`` (the worker),
 ``control`` (clone, rerun, resume, cancel, terminate), ``maintenance`` (reaper,
-reconciler), ``reproduce`` (reproductions and their verdicts). ``limits`` checks
+reconciler), ``reproduce`` (reproductions and their verdicts), ``trash`` (delete into the trash, SPEC §14). ``limits`` checks
 quotas, ``durability`` holds the relaxed commits. ``heartbeats`` (workers' and the
 maintenance's signs of life) and ``ops`` (the checks of /healthz, the collector of
 /metrics; imported by its view, not re-exported) serve the operator. Which action a run allows
@@ -44,6 +44,7 @@ from .reproduce import (
 )
 from .run_notes import run_annotate, run_tags_clean
 from .run_table import run_table_columns_save
+from .trash import object_delete, trash_expire, trash_purge, trash_restore
 from .workspace_storage import workspace_quota_set
 
 __all__ = [
@@ -58,6 +59,10 @@ __all__ = [
     "heartbeat_record",
     "worker_heartbeat_start",
     "worker_heartbeat_stop",
+    "object_delete",
+    "trash_expire",
+    "trash_purge",
+    "trash_restore",
     "run_table_columns_save",
     "workspace_quota_set",
     "LaunchPlan",

@@ -164,7 +164,7 @@ def execution_terminate(*, execution_id: int) -> bool:
             status_transition(
                 obj=execution, to_status=ExecutionStatus.CANCELLED, message="terminated after grace period"
             )
-            run = Run.objects.get(pk=execution.run_id)
+            run = Run.all_objects.get(pk=execution.run_id)  # deleting a run cancels it first
             if run.status == RunStatus.CANCELLING:
                 status_transition(obj=run, to_status=RunStatus.CANCELLED, message="terminated after grace period")
     except IllegalTransition:

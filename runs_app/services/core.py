@@ -95,9 +95,9 @@ def status_transition(*, obj: Run | Execution, to_status: str, message: str = ""
 
 
 def _transition_write(model, obj, is_run, label, from_status, to_status, message, updates) -> None:
-    changed = model.objects.filter(pk=obj.pk, status=from_status).update(**updates)
+    changed = model._base_manager.filter(pk=obj.pk, status=from_status).update(**updates)  # a run in the trash too
     if changed != 1:
-        current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+        current = model._base_manager.filter(pk=obj.pk).values_list("status", flat=True).first()
         raise IllegalTransition(
             f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
         )
@@ -117,7 +117,7 @@ def _transition_write(model, obj, is_run, label, from_status, to_status, message
 def _unique_slug(model, base: str, **parent: Any) -> str:
     base = slugify(base)[:90] or "item"
     slug, n = base, 1
-    while model.objects.filter(slug=slug, **parent).exists():
+    while model.all_objects.filter(slug=slug, **parent).exists():  # rows in the trash keep their slug
         n += 1
         slug = f"{base}-{n}"
     return slug
@@ -136,8 +136,8 @@ def _check_slug(model, slug: str, **parent: Any) -> str:
     cleaned = slugify(slug)
     if cleaned != slug or not slug:
         raise ValidationError({"slug": f"'{slug}' is not a valid slug (lowercase letters, digits, - and _)."})
-    if model.objects.filter(slug=slug, **parent).exists():
-        raise ValidationError({"slug": f"'{slug}' is already taken here."})
+    if model.all_objects.filter(slug=slug, **parent).exists():
+        raise ValidationError({"slug": f"'{slug}' is already taken here (perhaps by something in the trash)."})
     return slug
 
 

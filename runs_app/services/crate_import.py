@@ -87,6 +87,8 @@ def _project_for(*, workspace: Workspace, project: Project | None, name: str, us
         return project
     name = _text(name) or "Imported runs"
     slug = slugify(name)[:100] or "imported"
+    if Project.all_objects.filter(workspace=workspace, slug=slug, trash__isnull=False).exists():
+        raise ValidationError(f"Project '{slug}' is in the trash: restore or purge it before importing into it.")
     found, _ = Project.objects.get_or_create(
         workspace=workspace, slug=slug, defaults={"name": name, "created_by": user if user else None}
     )
@@ -97,6 +99,8 @@ def _experiment_for(*, project: Project, record: dict, user) -> Experiment:
     exp = record.get("experiment") or {}
     name = _text(exp.get("name")) or "Imported experiment"
     slug = slugify(exp.get("slug") or name)[:100] or "imported"
+    if Experiment.all_objects.filter(project=project, slug=slug, trash__isnull=False).exists():
+        raise ValidationError(f"Experiment '{slug}' is in the trash: restore or purge it before importing into it.")
     found, _ = Experiment.objects.get_or_create(
         project=project,
         slug=slug,

@@ -371,7 +371,7 @@ def _apply_once(execution: Execution, seq: Any, write):
 def external_heartbeat(*, user, run: Run) -> dict:
     execution = external_execution(user=user, run=run)
     Execution.objects.filter(pk=execution.pk).update(heartbeat_at=timezone.now())
-    cancel = Run.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first()
+    cancel = Run.all_objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first()
     return {"status": run.status, "cancel_requested": bool(cancel)}
 
 

@@ -59,6 +59,7 @@ def project_detail(request: HttpRequest, ws: str, project: str) -> HttpResponse:
             "project": project_obj,
             "can_edit": role_at_least(role, Role.EDITOR),
             "is_owner": role_at_least(role, Role.OWNER),
+            "can_delete": role_at_least(role, Role.OWNER),
             "show_archived": request.GET.get("archived") == "1",
             "experiments": selectors.experiment_list(
                 user=user, project=project_obj, archived=request.GET.get("archived") == "1"
@@ -141,6 +142,7 @@ def experiment_detail(request: HttpRequest, ws: str, project: str, experiment: s
     context.update(
         {
             "can_edit": role_at_least(role, Role.EDITOR),
+            "can_delete": role_at_least(role, Role.OWNER),
             "workflow_error": (entry or {}).get("error", "") if entry else "The workflow file was not found.",
             "profiles": (entry or {}).get("profiles", []),
             "topology": topology,

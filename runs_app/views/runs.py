@@ -19,7 +19,8 @@ from molexp_site.errors import Conflict, TooManyRequests
 from molexp_site.htmx import render_polled
 
 from .. import selectors, services
-from ..choices import ExecutionStatus, RunStatus
+from ..access import role_at_least
+from ..choices import ExecutionStatus, Role, RunStatus
 from ..forms import RunCloneForm, run_event_cursor_clean
 from ..policy import run_actions
 from .common import format_duration, pretty_json, redirect_after_post
@@ -37,7 +38,8 @@ def _live_context(*, user, run) -> dict:
     heartbeat_age = None
     if execution is not None and execution.heartbeat_at and not execution.is_terminal:
         heartbeat_age = max(0, int((timezone.now() - execution.heartbeat_at).total_seconds()))
-    actions = run_actions(run=run, role=selectors.workspace_role(user=user, workspace=run.workspace))
+    role = selectors.workspace_role(user=user, workspace=run.workspace)
+    actions = run_actions(run=run, role=role)
     return {
         "run": run,
         "execution": execution,
@@ -49,6 +51,9 @@ def _live_context(*, user, run) -> dict:
         "can_cancel": actions.can_cancel,
         "can_restart": actions.can_restart,
         "can_clone": actions.can_clone,
+        # SPEC §14: owners, and the editor who launched it (services.object_delete checks the same).
+        "can_delete": role_at_least(role, Role.OWNER)
+        or (role_at_least(role, Role.EDITOR) and run.launched_by_id == getattr(user, "pk", None)),
     }
 
 

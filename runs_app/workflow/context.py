@@ -277,7 +277,7 @@ class RunContext:
                     if now - last_beat >= self._heartbeat_every:
                         Execution.objects.filter(pk=self.execution.pk).update(heartbeat_at=timezone.now())
                         last_beat = now
-                    if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+                    if Run.all_objects.filter(pk=self.run.pk, cancel_requested=True).exists():
                         self._cancel.set()
                 except Exception:  # a transient DB error must not kill the heartbeat thread
                     logger.exception("run %s: background flush/heartbeat failed; will retry", self.run.pk)

@@ -95,7 +95,8 @@ def test_unsupported_media_type_is_415(api_client_for, ws):
 @pytest.mark.parametrize(
     ("method", "url"),
     [
-        ("delete", "/api/workspaces/{ws}/"),
+        ("put", "/api/workspaces/{ws}/"),  # DELETE moves it into the trash (SPEC §14)
+        ("delete", "/api/runs/"),
         ("put", "/api/runs/{run}/"),
         ("post", "/api/runs/"),
         ("put", "/api/projects/{p}/"),  # PATCH edits a project (SPEC §14); a whole-object PUT does not exist

@@ -147,6 +147,13 @@ def _build_world(tmp_path: Path, media: Path) -> World:
     from runs_app.services.tokens import scoped_token_create
 
     token, _key = scoped_token_create(user=users["editor"], workspace=ws, name="ci", max_role="editor")
+    # A second run, deleted by the owner: the trash routes name its entry (SPEC §14).
+    from runs_app.services import object_delete
+
+    trashed_run = f.RunFactory(experiment=experiment, number=2, status=RunStatus.FAILED)
+    experiment.run_counter = 2
+    experiment.save(update_fields=["run_counter"])
+    trash_entry = object_delete(user=users["owner"], obj=trashed_run)
 
     other_project = f.ProjectFactory(workspace=other_ws, name="Secret", slug="secret")
     other_experiment = f.ExperimentFactory(project=other_project, name="Hidden", slug="hidden")
@@ -166,7 +173,7 @@ def _build_world(tmp_path: Path, media: Path) -> World:
         other_run=other_run,
         tmp=tmp_path,
         media=media,
-        extra={"token": token},
+        extra={"token": token, "trash": trash_entry, "trashed_run": trashed_run},
     )
 
 
@@ -419,6 +426,7 @@ SEGMENT_OBJECT = {
     "uploads": "upload",
     "traces": "asset",
     "tokens": "token",
+    "trash": "trash",
 }
 
 
@@ -468,6 +476,7 @@ def _value(world: World, key: str, conv: str, missing: bool, asset: str) -> str:
         "asset": world.assets[asset].pk,
         "upload": world.upload.pk,
         "token": world.extra["token"].pk if "token" in world.extra else 987654321,
+        "trash": world.extra["trash"].pk if "trash" in world.extra else 987654321,
         "uuid": world.execution.uuid,
         "username": "viewer",
     }

@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
+from django.db import transaction
 
 from assets_app.models import Asset, Upload
 from runs_app.models import Experiment, Membership, Project, Run
@@ -68,14 +70,22 @@ ANY_MEMBER_WRITES = {
     ("experiment-launch-preview", "post"),  # validates, writes nothing
     ("runs:experiment-columns", "post"),  # the caller's own runs-table columns (SPEC §15)
 }
-#: Pages only owners (and staff) read (SPEC §14 audit log, edit forms of workspaces and projects,
-#: retention policies): 403 for editors and viewers.
+#: Pages only owners (and staff) read (SPEC §14: audit log, edit forms of workspaces and projects,
+#: retention policies): 403 for editors and viewers. The delete confirmations and the trash too:
+#: only owners delete (an editor their own runs, and the world's run was launched by nobody) and
+#: only owners read the trash.
 OWNER_READS = {
     "runs:workspace-audit",
     "runs:workspace-edit",
     "runs:project-edit",
     "workspace-retention",
     "assets:retention",
+    "runs:workspace-trash",
+    "runs:workspace-delete",
+    "runs:project-delete",
+    "runs:experiment-delete",
+    "runs:run-delete",
+    "assets:asset-delete",
 }
 #: Rows visible to their creator (and staff) only: a 404 for other members is right.
 #: Scoped tokens: their creator, the workspace's owners and staff see them (SPEC §13).
@@ -121,6 +131,15 @@ TUS_HEADERS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 
 
 def _call(world, actor: str, route, verb: str, url: str):
+    """One request, rolled back afterwards: each actor meets the same world (an owner's DELETE moves
+    things into the trash, a purge removes rows; the next actor must still find them)."""
+    with transaction.atomic():
+        response = _request(world, actor, route, verb, url)
+        transaction.set_rollback(True)
+    return response
+
+
+def _request(world, actor: str, route, verb: str, url: str):
     client = client_for(world, actor, api=route.is_api)
     body = BODIES.get(route.name, lambda w: {})(world) if verb in WRITES else None
     if route.is_api:
@@ -283,6 +302,47 @@ def test_run_series_names_its_experiment_by_query_and_checks_membership(world, a
         assert response.status_code == 200, response.content[:300]
         assert response.json()["experiment"]["id"] == world.experiment.pk
         assert missing.status_code == 404
+
+
+# --- objects in the trash (SPEC §14) ----------------------------------------------------------------
+
+#: The trash itself: its owners still reach a workspace in the trash there (tested below).
+TRASH_ROUTES = {"runs:workspace-trash", "runs:trash-restore", "runs:trash-purge", "trash-list", "trash-detail",
+                "trash-restore"}  # fmt: skip
+#: What a URL names, by the part of its template: under a trashed experiment, under a trashed workspace.
+UNDER_EXPERIMENT = re.compile(r"(runs/<(pk|run_pk)>|assets/<pk>|experiments/<pk>|<experiment>)")
+UNDER_WORKSPACE = re.compile(r"(<ws>|workspaces/<(pk|workspace_pk)>|projects/<pk>|<project>)")
+
+
+def _named_under(target: str) -> list:
+    routes = [r for r in ROUTES if r.kwargs and r.name not in TRASH_ROUTES]
+    return [r for r in routes if UNDER_EXPERIMENT.search(r.template)
+            or (target == "workspace" and UNDER_WORKSPACE.search(r.template))]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["experiment", "workspace"])
+def test_trashed_objects_answer_404_to_everyone(world, target):
+    """Once in the trash, an experiment (its runs, their assets) or a whole workspace is 'no such object'
+    on every page, API route and download, for every actor and verb; only the trash routes still reach it."""
+    from runs_app.services import object_delete
+
+    object_delete(user=world.users["owner"], obj=getattr(world, "ws" if target == "workspace" else target))
+    routes = _named_under(target)
+    assert len(routes) >= (40 if target == "workspace" else 25)
+    for route in routes:
+        url = build_url(route, fill_kwargs(route, world, asset="artifact"))
+        for verb in VERBS:
+            for actor in ("outsider", "anonymous", "viewer", "editor", "owner", "staff"):
+                response = _call(world, actor, route, verb, url)
+                where = f"{actor} {verb.upper()} {url} → {response.status_code}: {_text(response)[:200]}"
+                if actor == "anonymous":
+                    assert response.status_code in (302, 401, 405), where
+                else:
+                    assert response.status_code in (404, 405), where
+    owner = client_for(world, "owner", api=False)
+    assert owner.get("/w/lab/trash/").status_code == 200
+    api = client_for(world, "owner", api=True)
+    assert api.get(f"/api/trash/?workspace={world.ws.pk}").json()["count"] == 2
 
 
 @pytest.mark.parametrize("path", ["/api/nope/", "/api/runs/1/nope/", "/api/../etc/passwd", "/api/%2e%2e/"])
