@@ -64,6 +64,8 @@ MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value crea
 
 #: Bounds on one request (a client sends batches; bigger ones are split by it).
 MAX_LOG_LINES_PER_REQUEST = 500_000
+#: A ``text/plain`` log body (``external_log_text_append``) is read whole: at most this many bytes.
+MAX_LOG_TEXT_BYTES = 16 * 1024 * 1024
 MAX_METRIC_POINTS_PER_REQUEST = 500_000
 #: A client clock ahead of the server's by at most this much is accepted for point times.
 CLOCK_SKEW_SECONDS = 300
@@ -368,7 +370,7 @@ def external_heartbeat(*, user, run: Run) -> dict:
 
 
 def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
-    """Append ``{name: [line, …]}`` to the run's log assets (one write per log)."""
+    """Append ``{name: [line, …]}`` to the run's log assets (one segment write per log)."""
     execution = external_execution(user=user, run=run)
     if not isinstance(logs, dict):
         raise ValidationError({"logs": "logs is an object name → list of lines."})
@@ -378,15 +380,46 @@ def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
         if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
             raise ValidationError({"logs": f"logs[{str(name)[:100]!r}] must be a list of strings."})
         total += len(lines)
-        batches.append((asset_services.asset_name_clean(str(name)), [line.replace("\n", " ") for line in lines]))
+        payload = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", errors="replace")
+        batches.append((asset_services.asset_name_clean(str(name)), payload, len(lines)))
     if total > MAX_LOG_LINES_PER_REQUEST:
         raise ValidationError({"logs": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
+    return _logs_write(run=run, execution=execution, batches=batches, seq=seq)
+
+
+def external_log_text_append(*, user, run: Run, name: Any, text: bytes, seq: Any = None) -> dict:
+    """Append the lines of ``text`` (UTF-8, each line ending with ``\\n``) to the run's log ``name``.
+
+    The client's fast path (a ``text/plain`` body): the bytes are the log segment as they
+    come, with no per-line work; the line count is the number of newlines. A last line
+    without its newline gets one.
+    """
+    execution = external_execution(user=user, run=run)
+    if not isinstance(name, str) or not name:
+        raise ValidationError({"name": "name (the log's name) is required."})
+    if not isinstance(text, bytes | bytearray):
+        raise ValidationError({"text": "Send the lines as a text/plain body."})
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"text": f"The body is not UTF-8 (byte {exc.start})."}) from None
+    payload = bytes(text) if text.endswith(b"\n") or not text else bytes(text) + b"\n"
+    count = payload.count(b"\n")
+    if count > MAX_LOG_LINES_PER_REQUEST:
+        raise ValidationError({"text": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
+    return _logs_write(run=run, execution=execution, batches=[(asset_services.asset_name_clean(name), payload, count)],
+                       seq=seq)  # fmt: skip
+
+
+def _logs_write(*, run: Run, execution: Execution, batches: list[tuple[str, bytes, int]], seq: Any) -> dict:
+    """Write each ``(name, payload, lines)`` as one segment of that log, once per ``seq``."""
+    total = sum(count for _name, _payload, count in batches)
 
     def write():
-        for name, lines in batches:
-            if lines:
+        for name, payload, count in batches:
+            if count:
                 asset = asset_services.log_open(run=run, execution=execution, name=name, task="")
-                asset_services.log_append_lines(asset=asset, lines=lines)
+                asset_services.log_append_payload(asset=asset, payload=payload, count=count)
         return total
 
     done = _apply_once(execution, seq, write)

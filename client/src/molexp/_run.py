@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -34,10 +35,12 @@ from typing import IO, Any
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
-#: A request body stays under the server's default body limit (Django: 2.5 MB).
+#: A JSON request body stays under the server's default body limit (Django: 2.5 MB).
 MAX_REQUEST_BYTES = 2_000_000
-MAX_LINES_PER_REQUEST = 200_000
 MAX_POINTS_PER_REQUEST = 50_000
+#: One log batch is a text/plain body (the server takes up to 16 MiB and 500 000 lines).
+MAX_LOG_BATCH_BYTES = 8 * 1024 * 1024
+MAX_LINES_PER_REQUEST = 500_000
 
 
 class AssetNotFound(MolExpError):
@@ -91,8 +94,12 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
     base = f"/api/external/runs/{run_id}"
     kind = event["t"]
     seq = {"seq": event["seq"]} if event.get("seq") else {}
-    if kind == "log":
+    if kind == "log" and "logs" in event:  # a spool written by an older client: JSON lines
         http.post(f"{base}/logs/", json={"logs": event["logs"], **seq})
+    elif kind == "log":  # one log's lines as its segment bytes (the server does no per-line work)
+        body = event["data"] if "data" in event else event["text"].encode("utf-8", errors="replace")
+        http.post(f"{base}/logs/", params={"name": event["name"], **seq}, data=body,
+                  headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
     elif kind == "metric":
         http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
     elif kind == "result":
@@ -114,6 +121,12 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         )
     else:  # pragma: no cover - written by this module only
         raise ValueError(f"unknown event {kind!r}")
+
+
+def _event_lines(event: dict[str, Any]) -> int:
+    if "logs" in event:
+        return sum(len(v) for v in event["logs"].values())
+    return event["data"].count(b"\n") if "data" in event else event["text"].count("\n")
 
 
 def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
@@ -161,22 +174,65 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
 
 
 class LogWriter:
-    """``ctx.log(name)``: buffered lines of one named log."""
+    """``ctx.log(name)``: buffered lines of one named log.
+
+    ``append`` only puts the object in the log's queue (a ``deque``: appending is
+    atomic, no lock); the sender turns the queue into text (``str``, one line per
+    ``\\n``, trailing newlines dropped) when it takes it.
+    """
+
+    __slots__ = ("_run", "_queue", "name")
 
     def __init__(self, run: Run, name: str) -> None:
         self._run = run
         self.name = name
+        self._queue = run._log_queue(name)
 
     def append(self, line: Any) -> None:
-        text = str(line).rstrip("\n")
-        lines = text.split("\n") if "\n" in text else [text]
-        self._run.check_cancel()
-        with self._run._lock:
-            self._run._logs.setdefault(self.name, []).extend(lines)
+        if self._run._cancelled:
+            self._run.check_cancel()
+        self._queue.append(line if type(line) is str else str(line))  # str now: the object may change later
 
     def extend(self, lines: Iterable[Any]) -> None:
-        for line in lines:
-            self.append(line)
+        if self._run._cancelled:
+            self._run.check_cancel()
+        self._queue.extend(line if type(line) is str else str(line) for line in lines)
+
+
+def _log_text(items: list[Any]) -> str:
+    """The lines of ``items`` as text, each followed by ``\\n`` (what ``append`` promises: ``str(item)``
+    without its trailing newlines, split at inner newlines)."""
+    try:
+        text = "\n".join(items)
+    except TypeError:
+        text = None
+    if text is None or text.count("\n") != len(items) - 1:  # a non-str item or a line with a newline in it
+        text = "\n".join(str(item).rstrip("\n") for item in items)
+    return text + "\n"
+
+
+def _log_chunks(data: bytes, limit: int, max_lines: int) -> list[bytes]:
+    """``data`` (lines ending with ``\\n``) cut at line ends into pieces of at most ``limit`` bytes and
+    ``max_lines`` lines; a single line longer than ``limit`` keeps only its head."""
+    chunks = []
+    start, size = 0, len(data)
+    while start < size:
+        end = min(size, start + limit)
+        if end < size:
+            cut = data.rfind(b"\n", start, end)
+            if cut < 0:  # one line longer than a request: its head (whole characters)
+                chunks.append(data[start : start + limit - 1].decode("utf-8", "ignore").encode("utf-8") + b"\n")
+                start = data.index(b"\n", end) + 1
+                continue
+            end = cut + 1
+        if data.count(b"\n", start, end) > max_lines:
+            cut = start - 1
+            for _ in range(max_lines):
+                cut = data.index(b"\n", cut + 1)
+            end = cut + 1
+        chunks.append(data[start:end])
+        start = end
+    return chunks
 
 
 class ArtifactStore:
@@ -222,7 +278,8 @@ class Run:
         self._create_experiment = create_experiment
         self._script = Path(script).resolve() if script else calling_script()
         self._lock = threading.Lock()
-        self._logs: dict[str, list[str]] = {}
+        self._logs: dict[str, collections.deque] = {}
+        self._cancelled = False
         self._points: list[list[Any]] = []
         self._ops: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
@@ -255,6 +312,10 @@ class Run:
 
     def log(self, name: str) -> LogWriter:
         return LogWriter(self, name)
+
+    def _log_queue(self, name: str) -> collections.deque:
+        with self._lock:
+            return self._logs.setdefault(name, collections.deque())
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         self.check_cancel()
@@ -408,23 +469,18 @@ class Run:
     def _take(self) -> list[dict[str, Any]]:
         """Move what is buffered into a list of events (log lines and points first, then ops in order)."""
         with self._lock:
-            logs, self._logs = self._logs, {}
+            queues = list(self._logs.items())
             points, self._points = self._points, []
             ops, self._ops = self._ops, []
         events: list[dict[str, Any]] = []
-        batch: dict[str, list[str]] = {}
-        count = size = 0
-        for name, lines in logs.items():
-            for line in lines:
-                cost = len(line) * 2 + 4  # JSON escaping may double a character; quotes and comma
-                if batch and (count >= MAX_LINES_PER_REQUEST or size + cost > MAX_REQUEST_BYTES):
-                    events.append({"t": "log", "logs": batch})
-                    batch, count, size = {}, 0, 0
-                batch.setdefault(name, []).append(line[: MAX_REQUEST_BYTES // 4])
-                count += 1
-                size += min(cost, MAX_REQUEST_BYTES // 2)
-        if batch:
-            events.append({"t": "log", "logs": batch})
+        for name, queue in queues:
+            count = len(queue)  # appends after this point stay queued for the next take
+            if not count:
+                continue
+            items = [queue.popleft() for _ in range(count)]
+            data = _log_text(items).encode("utf-8", errors="replace")
+            for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST):
+                events.append({"t": "log", "name": name, "data": chunk})
         start = 0
         while start < len(points):
             end, size = start, 0
@@ -460,7 +516,7 @@ class Run:
                     print(f"molexp: run {self.id}: dropped a {event['t']} write: {exc}", file=sys.stderr)
                 self._pending.pop(0)
                 if event["t"] == "log":
-                    self.sent["lines"] += sum(len(v) for v in event["logs"].values())
+                    self.sent["lines"] += _event_lines(event)
                 elif event["t"] == "metric":
                     self.sent["points"] += len(event["points"])
             if not final:
@@ -477,6 +533,7 @@ class Run:
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
                         self._cancel.set()
+                        self._cancelled = True
                 delay = 0.5
             except TransientError:
                 self.sent["retries"] += 1
@@ -492,6 +549,8 @@ class Run:
     def _spool_write(self) -> None:
         assert self._events_fh is not None
         for event in self._take():
+            if "data" in event:  # log bytes (UTF-8) as JSON text
+                event["text"] = event.pop("data").decode("utf-8")
             self._events_fh.write(json.dumps(event) + "\n")
         self._events_fh.flush()
 
