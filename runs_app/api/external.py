@@ -9,8 +9,8 @@ editor), 409 for a finished run and validation live there.
                                                       ?name=…&seq=… with a text/plain body (lines, each + "\\n")
     POST /api/external/runs/{id}/metrics/             {"points": [[key, value, step], …]}
     POST /api/external/runs/{id}/results/             {"results": {key: value}}
-    POST /api/external/runs/{id}/artifacts/           multipart: name, file, tags, metadata (JSON)
-    POST /api/external/runs/{id}/checkpoints/         multipart or JSON: name, data (JSON), file?
+    POST /api/external/runs/{id}/checkpoints/         JSON (or form): name, data (JSON), tags — no file
+    (artifact and checkpoint files go over the tus endpoint /api/uploads/ with Upload-Metadata run)
     POST /api/external/runs/{id}/inputs/              {"name", "kind"?, "version"?} → asset + download URL
     POST /api/external/runs/{id}/finish/              {"status": succeeded|failed, "error"?, "finished_at"?}
 """
@@ -155,32 +155,16 @@ class ExternalResultsView(_RunView):
         )
 
 
-class ExternalArtifactView(_RunView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request: Request, pk: str) -> Response:
-        run = self.run(request, pk)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError({"file": "Send the artifact's bytes as the multipart field 'file'."})
-        asset = svc.external_artifact_save(
-            user=request.user, run=run, name=str(request.data.get("name") or upload.name), fileobj=upload,
-            tags=request.data.get("tags") or (), metadata=_json_field(request, "metadata"),
-            media_type=str(request.data.get("media_type") or ""), seq=request.data.get("seq"),
-        )  # fmt: skip
-        if asset is None:
-            return Response({"duplicate": True})
-        return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
-
-
 class ExternalCheckpointView(_RunView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
-        upload = request.FILES.get("file")
+        if request.FILES:
+            raise ValidationError({"file": "A checkpoint's file goes over the tus endpoint (/api/uploads/, "
+                                           "Upload-Metadata run, checkpoint and data)."})  # fmt: skip
         asset = svc.external_checkpoint_save(
             user=request.user, run=run, name=str(request.data.get("name") or ""), data=_json_field(request, "data"),
-            fileobj=upload if upload is not None else None, seq=request.data.get("seq"),
-            tags=request.data.get("tags") or (),
+            seq=request.data.get("seq"), tags=request.data.get("tags") or (),
         )  # fmt: skip
         if asset is None:
             return Response({"duplicate": True})

@@ -36,7 +36,7 @@ import uuid as uuid_module
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -491,31 +491,13 @@ def external_results_set(*, user, run: Run, results: Any, seq: Any = None) -> di
     return merged if merged is not None else dict(Run.objects.get(pk=run.pk).results or {})
 
 
-def external_artifact_save(
-    *, user, run: Run, name: str, fileobj: IO[bytes], tags: Any = (), metadata: Any = None, media_type: str = "",
-    seq: Any = None,
-):  # fmt: skip
-    """An ``ArtifactAsset`` of the run (None when ``seq`` was applied before)."""
+def external_checkpoint_save(*, user, run: Run, name: str, data: Any = None, seq: Any = None, tags: Any = ()):
+    """A ``CheckpointAsset`` (JSON data, no file) chained to the run's previous one (None when ``seq`` was
+    applied before). A checkpoint with a file comes through the tus endpoint (``upload_publish``)."""
     execution = external_execution(user=user, run=run)
     tags = _tags(tags)
-    metadata = _json_object(metadata, "metadata") or None
-    blob = asset_services.blob_store_fileobj(fileobj)  # content-addressed: a resend stores nothing new
-    return _apply_once(execution, seq, lambda: asset_services.asset_create(
-        kind="artifact", name=name, run=run, blob=blob, media_type=media_type or "", tags=tags,
-        metadata=metadata, producer_execution=execution, producer_task="",
-    ))  # fmt: skip
-
-
-def external_checkpoint_save(
-    *, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None, seq: Any = None, tags: Any = ()
-):
-    """A ``CheckpointAsset`` chained to the run's previous one (None when ``seq`` was applied before)."""
-    execution = external_execution(user=user, run=run)
-    tags = _tags(tags)
-    blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
     return _apply_once(execution, seq, lambda: asset_services.checkpoint_create(
-        run=run, execution=execution, task="", name=name, data=data, blob=blob,
-        tags=tags,
+        run=run, execution=execution, task="", name=name, data=data, tags=tags,
     ))  # fmt: skip
 
 

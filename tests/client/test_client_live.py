@@ -101,6 +101,8 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert [c.name for c in checkpoints] == ["epoch-1", "epoch-2"]
     assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk and checkpoints[1].tags == ["best"]
     assert checkpoints[1].size == 7 and checkpoints[0].as_kind().data == {"epoch": 1}
+    assert checkpoints[1].as_kind().data == {"epoch": 2}  # its file came over tus (one upload path)
+    assert Upload.objects.filter(asset=checkpoints[1], metadata__checkpoint="1").exists()
     assert AssetUse.objects.filter(run=run, asset=dataset).count() == 1  # lineage
     assert [e.to_status for e in run.events.filter(execution__isnull=True)] == ["running", "succeeded"]
     http = molexp.Client(url=live_server.url, token=editor_token).http

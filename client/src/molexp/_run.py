@@ -106,15 +106,11 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         http.post(f"{base}/results/", json={"results": event["results"], **seq})
     elif kind == "artifact":
         _tus_artifact(http, run_id, event)
+    elif kind == "checkpoint" and event.get("file"):  # its file over tus, as an artifact's
+        _tus_artifact(http, run_id, event, checkpoint=True)
     elif kind == "checkpoint":
-        data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
-        data["tags"] = ",".join(event.get("tags") or [])
-        path = event.get("file")
-        if path:
-            with open(path, "rb") as fh:
-                http.post(f"{base}/{kind}s/", data=data, files={"file": (event["name"].rsplit("/", 1)[-1], fh)})
-        else:
-            http.post(f"{base}/{kind}s/", data=data)
+        http.post(f"{base}/checkpoints/", json={"name": event["name"], "data": event.get("data"),
+                                                 "tags": list(event.get("tags") or []), **seq})  # fmt: skip
     elif kind == "input":
         http.post(
             f"{base}/inputs/", json={"name": event["name"], "kind": event.get("kind"), "version": event.get("version")}
@@ -129,8 +125,9 @@ def _event_lines(event: dict[str, Any]) -> int:
     return event["data"].count(b"\n") if "data" in event else event["text"].count("\n")
 
 
-def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
-    """Upload an artifact over the server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
+def _tus_artifact(http: Http, run_id: int, event: dict[str, Any], *, checkpoint: bool = False) -> None:
+    """Upload an artifact (or a checkpoint's file: Upload-Metadata ``checkpoint`` and its ``data``) over the
+    server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
 
     The upload's URL is kept in the event once created: a retry continues that
     upload (HEAD gives the offset) instead of starting a second one, so a lost
@@ -149,6 +146,9 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
         "tags": ",".join(event.get("tags") or []),
         "metadata": json.dumps(event.get("metadata")),
     }
+    if checkpoint:
+        metadata["checkpoint"] = "1"
+        metadata["data"] = json.dumps(event.get("data"))
     try:
         try:
             uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
