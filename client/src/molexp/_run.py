@@ -68,14 +68,19 @@ def _to_bytes_file(data: Any, spool: Path) -> tuple[Path, str]:
     spool.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool, suffix=".bin")
     media_type = ""
+    if isinstance(data, Path):  # copied by the kernel (sendfile), not through Python buffers
+        os.close(fd)
+        try:
+            shutil.copyfile(data, name)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name), media_type
     with os.fdopen(fd, "wb") as fh:
         if isinstance(data, bytes | bytearray | memoryview):
-            fh.write(bytes(data))
+            fh.write(data)
         elif isinstance(data, str):
             fh.write(data.encode("utf-8"))
-        elif isinstance(data, Path):
-            with open(data, "rb") as src:
-                shutil.copyfileobj(src, fh, 1024 * 1024)
         elif hasattr(data, "read"):
             shutil.copyfileobj(data, fh, 1024 * 1024)
         else:
