@@ -283,6 +283,7 @@ class Run:
         self._create_experiment = create_experiment
         self._script = Path(script).resolve() if script else calling_script()
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()  # one sender at a time: the background thread or flush()
         self._logs: dict[str, collections.deque] = {}
         self._cancelled = False
         self._points: list[list[Any]] = []
@@ -434,19 +435,9 @@ class Run:
             self._events_fh.close()
             (self.spool / "finish.json").write_text(json.dumps(finish), encoding="utf-8")
             return
-        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
-        while not self._dead:
-            try:
-                self._send_pending(final=True)
-                break
-            except TransientError:
-                if time.monotonic() > deadline:
-                    print(
-                        f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr
-                    )
-                    return
-                self.sent["retries"] += 1
-                time.sleep(min(self._retry_max, 1.0))
+        if not self._drain():
+            print(f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr)
+            return
         if self._dead:
             print(f"molexp: run {self.id}: {self._dead}", file=sys.stderr)
             return
@@ -456,7 +447,35 @@ class Run:
         )
         shutil.rmtree(self.spool, ignore_errors=True)
 
+    def flush(self) -> bool:
+        """Send everything buffered so far and return once the server has it (as a worker ctx's ``flush``).
+
+        Retries while the server is unreachable, up to ``MOLEXP_FLUSH_TIMEOUT_SECONDS``; returns False
+        if the data is still unsent then (it stays buffered and the background sender keeps trying).
+        Offline, writes the buffered events to the spool.
+        """
+        if self.offline:
+            with self._send_lock:
+                self._spool_write()
+            return True
+        return self._drain()
+
     # --- internals -------------------------------------------------------------------
+    def _drain(self) -> bool:
+        """Send all pending writes in the foreground (with the background sender's lock), retrying."""
+        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
+        while not self._dead:
+            try:
+                with self._send_lock:
+                    self._send_pending(final=True)
+                return True
+            except TransientError:
+                if time.monotonic() > deadline:
+                    return False
+                self.sent["retries"] += 1
+                time.sleep(min(self._retry_max, 1.0))
+        return True
+
     def check_cancel(self) -> None:
         """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
         if self._cancel.is_set():
@@ -532,7 +551,8 @@ class Run:
         delay = 0.5
         while not self._stop.wait(timeout=delay) and not self._dead:
             try:
-                self._send_pending()
+                with self._send_lock:
+                    self._send_pending()
                 if time.monotonic() - last_beat >= self._heartbeat_every:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
@@ -561,7 +581,8 @@ class Run:
 
     def _background_offline(self) -> None:
         while not self._stop.wait(timeout=0.5):
-            self._spool_write()
+            with self._send_lock:
+                self._spool_write()
 
     def _retrying(self, call, *, what: str, not_found: type[MolExpError] | None = None) -> Any:
         deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
