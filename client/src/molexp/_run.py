@@ -41,6 +41,12 @@ MAX_POINTS_PER_REQUEST = 50_000
 #: One log batch is a text/plain body (the server takes up to 16 MiB and 500 000 lines).
 MAX_LOG_BATCH_BYTES = 8 * 1024 * 1024
 MAX_LINES_PER_REQUEST = 500_000
+#: The sender sends what is buffered every SEND_EVERY_SECONDS, or sooner (it looks every
+#: SEND_POLL_SECONDS) once SEND_AT_ITEMS lines and points wait: a fast loop's batches go out
+#: while it runs, a slow trickle still makes one request per SEND_EVERY_SECONDS.
+SEND_EVERY_SECONDS = 0.5
+SEND_POLL_SECONDS = 0.1
+SEND_AT_ITEMS = 50_000
 
 
 class AssetNotFound(MolExpError):
@@ -546,27 +552,34 @@ class Run:
             if not final:
                 return
 
+    def _buffered(self) -> int:
+        """Lines and points waiting to be taken (a racy count is fine: it only decides when to send)."""
+        return len(self._points) + sum(len(queue) for queue in list(self._logs.values()))
+
     def _background(self) -> None:
-        last_beat = time.monotonic()
-        delay = 0.5
+        last_beat = last_send = time.monotonic()
+        delay = SEND_POLL_SECONDS
         while not self._stop.wait(timeout=delay) and not self._dead:
             try:
-                with self._send_lock:
-                    self._send_pending()
+                now = time.monotonic()
+                if self._pending or now - last_send >= SEND_EVERY_SECONDS or self._buffered() >= SEND_AT_ITEMS:
+                    last_send = now
+                    with self._send_lock:
+                        self._send_pending()
                 if time.monotonic() - last_beat >= self._heartbeat_every:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
                         self._cancel.set()
                         self._cancelled = True
-                delay = 0.5
+                delay = SEND_POLL_SECONDS
             except TransientError:
                 self.sent["retries"] += 1
                 delay = min(self._retry_max, delay * 2)
             except MolExpError as exc:
                 if exc.status == 409:
                     self._dead = f"the server ended this run ({exc})"
-                delay = 0.5
+                delay = SEND_POLL_SECONDS
             except Exception as exc:  # never let the sender die silently
                 print(f"molexp: run {self.id}: background sender: {type(exc).__name__}: {exc}", file=sys.stderr)
                 delay = min(self._retry_max, delay * 2)
