@@ -14,12 +14,11 @@ def _run_offline(tmp_path, monkeypatch) -> Run:
 def test_append_keeps_the_promised_lines(tmp_path, monkeypatch):
     run = _run_offline(tmp_path, monkeypatch)
     log = run.log("train")
-    value = {"epoch": 1}
     log.append("plain")
     log.append("two\nlines\n\n")  # trailing newlines dropped, an inner one splits
-    log.append(value)
-    value["epoch"] = 2  # the line is the object's text when it was appended
-    log.extend(["x", 5])
+    log.append({"epoch": 1})  # str() of it when the sender takes it
+    run.log("train").extend(["x", 5])  # the same writer (and queue) per name
+    assert run.log("train") is log
     log.append("")
     events = run._take()
     assert [e["name"] for e in events] == ["train"]
@@ -55,3 +54,24 @@ def test_offline_spool_keeps_the_text(tmp_path, monkeypatch):
     run.finish()
     events = (run.spool / "events.jsonl").read_text(encoding="utf-8").splitlines()
     assert '"text": "\\u00e9preuve\\n"' in events[0]
+
+
+def test_a_cancelled_run_refuses_further_lines(tmp_path, monkeypatch):
+    import pytest
+
+    run = _run_offline(tmp_path, monkeypatch)
+    log = run.log("train")
+    log.append("before")
+    run._cancel_seen()
+    for write in (lambda: log.append("after"), lambda: log.extend(["after"]), lambda: run.log("other").append("x")):
+        with pytest.raises(_run.RunCancelled):
+            write()
+    assert run._take()[0]["data"] == b"before\n"
+
+
+def test_an_unprintable_object_does_not_stop_the_sender():
+    class Bad:
+        def __str__(self):
+            raise ValueError("no")
+
+    assert _log_text(["ok", Bad()]) == "ok\n<unprintable Bad: ValueError>\n"

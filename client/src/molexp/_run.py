@@ -185,29 +185,37 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any], *, checkpoint:
 
 
 class LogWriter:
-    """``ctx.log(name)``: buffered lines of one named log.
+    """``ctx.log(name)``: buffered lines of one named log (one writer per name).
 
-    ``append`` only puts the object in the log's queue (a ``deque``: appending is
-    atomic, no lock); the sender turns the queue into text (``str``, one line per
-    ``\\n``, trailing newlines dropped) when it takes it.
+    While the run goes on, ``append`` and ``extend`` *are* the log queue's
+    ``deque.append``/``extend`` (a C call, atomic, no lock: the cheapest write a
+    training loop can make). The sender turns what it takes into text: ``str(item)``
+    then (within ``SEND_EVERY_SECONDS``), trailing newlines dropped, one line per
+    inner newline — pass a ``str`` to freeze a mutable object's text. Once the run
+    is cancelled on the server, both raise ``RunCancelled``.
     """
 
-    __slots__ = ("_run", "_queue", "name")
+    __slots__ = ("_run", "_queue", "name", "append", "extend")
 
     def __init__(self, run: Run, name: str) -> None:
         self._run = run
         self.name = name
         self._queue = run._log_queue(name)
+        self.append = self._queue.append
+        self.extend = self._queue.extend
 
-    def append(self, line: Any) -> None:
-        if self._run._cancelled:
-            self._run.check_cancel()
-        self._queue.append(line if type(line) is str else str(line))  # str now: the object may change later
+    def _refuse(self, *_args: Any) -> None:
+        self._run.check_cancel()
 
-    def extend(self, lines: Iterable[Any]) -> None:
-        if self._run._cancelled:
-            self._run.check_cancel()
-        self._queue.extend(line if type(line) is str else str(line) for line in lines)
+    def _cancelled(self) -> None:
+        self.append = self.extend = self._refuse
+
+
+def _line(item: Any) -> str:
+    try:
+        return str(item).rstrip("\n")
+    except Exception as exc:  # the sender must not die on one object
+        return f"<unprintable {type(item).__name__}: {type(exc).__name__}>"
 
 
 def _log_text(items: list[Any]) -> str:
@@ -218,7 +226,7 @@ def _log_text(items: list[Any]) -> str:
     except TypeError:
         text = None
     if text is None or text.count("\n") != len(items) - 1:  # a non-str item or a line with a newline in it
-        text = "\n".join(str(item).rstrip("\n") for item in items)
+        text = "\n".join(map(_line, items))
     return text + "\n"
 
 
@@ -291,6 +299,7 @@ class Run:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # one sender at a time: the background thread or flush()
         self._logs: dict[str, collections.deque] = {}
+        self._writers: dict[str, LogWriter] = {}
         self._cancelled = False
         self._points: list[list[Any]] = []
         self._ops: list[dict[str, Any]] = []
@@ -323,7 +332,15 @@ class Run:
         return Path.cwd()
 
     def log(self, name: str) -> LogWriter:
-        return LogWriter(self, name)
+        with self._lock:
+            writer = self._writers.get(name)
+        if writer is None:
+            writer = LogWriter(self, name)
+            with self._lock:
+                writer = self._writers.setdefault(name, writer)
+            if self._cancelled:
+                writer._cancelled()
+        return writer
 
     def _log_queue(self, name: str) -> collections.deque:
         with self._lock:
@@ -482,6 +499,14 @@ class Run:
                 time.sleep(min(self._retry_max, 1.0))
         return True
 
+    def _cancel_seen(self) -> None:
+        self._cancel.set()
+        self._cancelled = True
+        with self._lock:
+            writers = list(self._writers.values())
+        for writer in writers:
+            writer._cancelled()
+
     def check_cancel(self) -> None:
         """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
         if self._cancel.is_set():
@@ -570,8 +595,7 @@ class Run:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
-                        self._cancel.set()
-                        self._cancelled = True
+                        self._cancel_seen()
                 delay = SEND_POLL_SECONDS
             except TransientError:
                 self.sent["retries"] += 1
