@@ -10,10 +10,6 @@ Invariants:
   are cut off; a file shorter than it (an OS crash lost unsynced bytes) lowers it.
 - One writer per upload: a PATCH holds a non-blocking ``flock`` on the partial for
   the whole request; a second concurrent PATCH gets ``UploadLocked`` (423).
-- A PATCH body of at least ``BACKGROUND_HASH_MIN`` bytes is hashed in a helper thread
-  (``BackgroundDigest``) while the request thread reads and writes the next piece
-  (``hashlib`` releases the GIL for large buffers); the request waits for every byte
-  to be hashed before it commits the offset, so what is committed is always hashed.
 - The running ``hashlib`` object lives in a small per-process cache keyed by upload
   id together with the offset it covers. A cache miss (the previous PATCH was served
   by another web process) rehashes the prefix already on disk once and continues; in
@@ -27,7 +23,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import queue
 import re
 import threading
 import uuid
@@ -79,64 +74,6 @@ def _partial_path(upload: Upload) -> Path:
 
 
 # --- the running SHA-256 per upload (per process) -------------------------------------
-
-#: A PATCH body at least this long is hashed in a helper thread (smaller ones inline).
-BACKGROUND_HASH_MIN = 4 * CHUNK
-#: The helper asks the kernel to start writing the partial to disk after this many new bytes, so the
-#: fsync of the last PATCH finds little left to write (the disk works while the body arrives).
-WRITEBACK_EVERY = 32 * CHUNK
-
-
-class BackgroundDigest:
-    """Feed ``digests`` (hashlib objects) with the body's pieces, in order, in a helper thread.
-
-    ``update`` hands a piece over (blocking only when 4 pieces wait: memory stays
-    bounded); ``close`` returns once every piece is hashed and re-raises an error
-    of the helper. Bodies under ``BACKGROUND_HASH_MIN`` are hashed inline. With
-    ``fd`` (the partial, written from ``offset`` on) the helper also starts the
-    writeback of what it has hashed every ``WRITEBACK_EVERY`` bytes
-    (``posix_fadvise(DONTNEED)``: asynchronous, durability still comes from the
-    caller's fsync).
-    """
-
-    def __init__(self, digests: list, length: int, *, fd: int | None = None, offset: int = 0) -> None:
-        self._digests = [d for d in digests if d is not None]
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._fd, self._offset, self._flushed = fd, offset, offset
-        if length >= BACKGROUND_HASH_MIN:
-            self._queue: queue.Queue = queue.Queue(maxsize=4)
-            self._thread = threading.Thread(target=self._run, name="upload-sha256", daemon=True)
-            self._thread.start()
-
-    def update(self, data: bytes) -> None:
-        if self._thread is None:
-            for digest in self._digests:
-                digest.update(data)
-        else:
-            self._queue.put(data)
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    for digest in self._digests:
-                        digest.update(data)
-                    self._offset += len(data)
-                    if self._fd is not None and self._offset - self._flushed >= WRITEBACK_EVERY:
-                        os.posix_fadvise(self._fd, self._flushed, self._offset - self._flushed, os.POSIX_FADV_DONTNEED)
-                        self._flushed = self._offset
-                except BaseException as exc:  # surfaced by close()
-                    self._error = exc
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
-
 
 _HASH_CACHE_MAX = 256
 _hash_cache: OrderedDict[uuid.UUID, tuple[int, Any]] = OrderedDict()

@@ -17,9 +17,8 @@ Invariants:
   A body that ends before its ``Content-Length`` — what a client abort looks like
   to the view under gunicorn — commits only the bytes received (none when a
   checksum was sent) and never publishes.
-- Bodies are read in ``READ_CHUNK`` (4 MiB) pieces straight into the partial (and hashed
-  in a helper thread while the next piece is read), so memory stays bounded whatever the
-  upload size.
+- Bodies are read in ``CHUNK`` (1 MiB) pieces straight into the partial, so
+  memory stays bounded whatever the upload size.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ from .upload_errors import (
     UploadTooLarge,
 )
 from .upload_partials import (
-    BackgroundDigest,
     _hash_cache_drop,
     _hash_cache_put,
     _locked_partial,
@@ -72,8 +70,6 @@ from .upload_partials import (
 )
 from .upload_publish import _run_for_artifact, _upload_publish
 
-#: A PATCH body is read (and written to the partial) in pieces of this size: memory stays bounded.
-READ_CHUNK = 4 * CHUNK
 #: Checksum algorithms of the tus checksum extension that this server verifies.
 CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5")
 #: Upper bound of the raw ``Upload-Metadata`` header and of a description.
@@ -304,25 +300,20 @@ def upload_append(
         digest = _running_hash(upload.pk, fh, committed)
         chunk_digest = hashlib.new(wanted[0]) if wanted else None
         fh.seek(committed)
-        fh.flush()
-        fd = fh.fileno()  # plain write(2)s below: the body is read in large pieces, nothing to buffer
-        hasher = BackgroundDigest([digest, chunk_digest], content_length, fd=fd, offset=committed)
         received = 0
-        try:
-            while received < content_length:
-                try:
-                    data = stream.read(min(READ_CHUNK, content_length - received)) if stream is not None else b""
-                except OSError:  # includes UnreadablePostError: the client went away
-                    data = b""
-                if not data:
-                    break
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                hasher.update(data)
-                received += len(data)
-        finally:
-            hasher.close()  # every byte written is hashed before anything is committed
+        while received < content_length:
+            try:
+                data = stream.read(min(CHUNK, content_length - received)) if stream is not None else b""
+            except OSError:  # includes UnreadablePostError: the client went away
+                data = b""
+            if not data:
+                break
+            fh.write(data)
+            digest.update(data)
+            if chunk_digest is not None:
+                chunk_digest.update(data)
+            received += len(data)
+        fh.flush()
         ended_early = received < content_length
         if chunk_digest is not None and (ended_early or chunk_digest.digest() != wanted[1]):
             fh.truncate(committed)
