@@ -48,7 +48,7 @@ from .libraries import (
     data_library_for,
     data_library_list,
 )
-from .logs import LogCountPending, log_append_lines, log_finalize, log_open, log_tail
+from .logs import LogCountPending, log_append_lines, log_append_payload, log_finalize, log_open, log_tail
 from .quota import QuotaExceeded, quota_check_object, quota_check_upload
 from .registration import asset_create, asset_name_clean, asset_use_record
 from .retention import (
@@ -139,6 +139,7 @@ __all__ = [
     "error_fingerprint",
     "error_trace_create",
     "log_append_lines",
+    "log_append_payload",
     "log_finalize",
     "log_open",
     "log_tail",

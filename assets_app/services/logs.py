@@ -163,6 +163,12 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
     lost from the count.
     """
     payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode("utf-8", errors="replace")
+    log_append_payload(asset=asset, payload=payload, count=len(lines), uncounted=uncounted)
+
+
+def log_append_payload(*, asset: Asset, payload: bytes, count: int, uncounted: tuple[int, int] = (0, 0)) -> None:
+    """``log_append_lines`` for lines already joined: ``payload`` is UTF-8 text of ``count`` lines, each
+    ending with ``\\n`` (the caller guarantees it). The one segment write and count of every log append."""
     if payload:
         prefix = _log_live_prefix(asset)
         if prefix is None:
@@ -173,7 +179,7 @@ def log_append_lines(*, asset: Asset, lines: list[str], uncounted: tuple[int, in
         if _segment_counts[asset.pk] >= LOG_SEGMENTS_MERGE_AT:
             _log_merge_segments(prefix)
             _segment_counts[asset.pk] = 0
-    count, size = len(lines) + uncounted[0], len(payload) + uncounted[1]
+    count, size = count + uncounted[0], len(payload) + uncounted[1]
     if not count and not size:
         return
     try:

@@ -1,5 +1,7 @@
 """Publishing a finished upload: its partial becomes a blob and a ``DataAsset`` version,
-or, with Upload-Metadata ``run``, an ``ArtifactAsset`` of that external run (SPEC §13).
+or, with Upload-Metadata ``run``, an ``ArtifactAsset`` of that external run (SPEC §13) —
+a ``CheckpointAsset`` when the metadata also has ``checkpoint`` (its ``data`` JSON beside it):
+the one upload path of an external run's files.
 
 Invariants:
 - Nothing is published unless the committed offset equals ``Upload-Length`` and the
@@ -29,6 +31,7 @@ from ..models import Upload
 from .blob_claims import blob_claim
 from .blobs import StoredBlob, _blob_name, blob_adopt_file
 from .registration import asset_create
+from .run_assets import checkpoint_create
 from .upload_errors import UploadGone
 
 logger = logging.getLogger("assets_app.services.uploads")
@@ -47,21 +50,35 @@ def _run_for_artifact(*, user, metadata: dict[str, str]):
     """The run and its external execution for an upload with Upload-Metadata ``run``, or ``None``.
 
     Launcher or editor only (``Http404`` for outsiders, ``PermissionDenied`` for
-    viewers); ``Conflict`` (409) once the run ended.
+    viewers); ``Conflict`` (409) once the run ended. The ``metadata`` and checkpoint
+    ``data`` JSON are checked here too, so a bad one is refused before any byte is sent.
     """
     run_id = _run_id(metadata)
     if run_id is None:
+        if "checkpoint" in (metadata or {}):
+            raise ValidationError({"checkpoint": "A checkpoint upload needs the run id (Upload-Metadata run)."})
         return None
+    _artifact_metadata(metadata)
+    _checkpoint_data(metadata)
     run = run_get(user=user, pk=run_id)
     return run, external_execution_for_write(user=user, run=run)
 
 
-def _artifact_metadata(metadata: dict[str, str]) -> dict | None:
+def _json_value(metadata: dict[str, str], key: str):
     try:
-        value = json.loads(metadata.get("metadata") or "null")
+        return json.loads(metadata.get(key) or "null")
     except ValueError:
-        raise ValidationError({"metadata": "Upload-Metadata 'metadata' must be JSON."}) from None
+        raise ValidationError({key: f"Upload-Metadata '{key}' must be JSON."}) from None
+
+
+def _artifact_metadata(metadata: dict[str, str]) -> dict | None:
+    value = _json_value(metadata, "metadata")
     return value if isinstance(value, dict) else None
+
+
+def _checkpoint_data(metadata: dict[str, str]):
+    """The checkpoint's JSON ``data`` (``None`` when the upload is not a checkpoint or has none)."""
+    return _json_value(metadata, "data") if "checkpoint" in metadata else None
 
 
 def _upload_publish(upload: Upload, path: Path | None) -> None:
@@ -81,7 +98,13 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
     media_type = mimetypes.guess_type(upload.name)[0] or mimetypes.guess_type(upload.filename)[0] or ""
     try:
         target = _run_for_artifact(user=upload.created_by, metadata=upload.metadata or {})
-        if target is not None:  # an artifact of an external run (SPEC §13)
+        if target is not None and "checkpoint" in upload.metadata:  # a checkpoint file of an external run
+            run, execution = target
+            asset = checkpoint_create(
+                run=run, execution=execution, task="", name=upload.name, data=_checkpoint_data(upload.metadata),
+                blob=blob, tags=upload.tags,
+            )  # fmt: skip
+        elif target is not None:  # an artifact of an external run (SPEC §13)
             run, execution = target
             asset = asset_create(
                 kind=AssetKind.ARTIFACT, name=upload.name, run=run, blob=blob, media_type=media_type,

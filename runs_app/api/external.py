@@ -5,11 +5,12 @@ editor), 409 for a finished run and validation live there.
 
     POST /api/external/runs/                          create (idempotent on run_uuid) → run
     POST /api/external/runs/{id}/heartbeat/           → {status, cancel_requested}
-    POST /api/external/runs/{id}/logs/                {"logs": {name: [line, …]}}
+    POST /api/external/runs/{id}/logs/                {"logs": {name: [line, …]}}, or
+                                                      ?name=…&seq=… with a text/plain body (lines, each + "\\n")
     POST /api/external/runs/{id}/metrics/             {"points": [[key, value, step], …]}
     POST /api/external/runs/{id}/results/             {"results": {key: value}}
-    POST /api/external/runs/{id}/artifacts/           multipart: name, file, tags, metadata (JSON)
-    POST /api/external/runs/{id}/checkpoints/         multipart or JSON: name, data (JSON), file?
+    POST /api/external/runs/{id}/checkpoints/         JSON (or form): name, data (JSON), tags — no file
+    (artifact and checkpoint files go over the tus endpoint /api/uploads/ with Upload-Metadata run)
     POST /api/external/runs/{id}/inputs/              {"name", "kind"?, "version"?} → asset + download URL
     POST /api/external/runs/{id}/finish/              {"status": succeeded|failed, "error"?, "finished_at"?}
 """
@@ -21,7 +22,7 @@ import json
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -51,6 +52,25 @@ def _json_field(request: Request, name: str):
         except ValueError:
             raise ValidationError({name: f"{name} must be JSON."}) from None
     return value
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
+class LogTextParser(parsers.BaseParser):
+    """A ``text/plain`` log batch: the body's bytes as they are (``external_log_text_append`` checks them),
+    at most ``MAX_LOG_TEXT_BYTES`` (413 past it)."""
+
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        limit = svc.MAX_LOG_TEXT_BYTES
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise PayloadTooLarge(f"A text/plain log batch is at most {limit} bytes; send smaller batches.")
+        return data
 
 
 class _RunView(APIView):
@@ -92,9 +112,18 @@ class ExternalHeartbeatView(_RunView):
 
 
 class ExternalLogsView(_RunView):
+    parser_classes = [*APIView.parser_classes, LogTextParser]
+
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
+        if isinstance(request.data, bytes):  # text/plain: the client's fast path, one log per request
+            return Response(
+                svc.external_log_text_append(
+                    user=request.user, run=run, name=request.query_params.get("name"), text=request.data,
+                    seq=request.query_params.get("seq"),
+                )
+            )  # fmt: skip
         return Response(
             svc.external_logs_append(
                 user=request.user, run=run, logs=request.data.get("logs"), seq=request.data.get("seq")
@@ -126,32 +155,16 @@ class ExternalResultsView(_RunView):
         )
 
 
-class ExternalArtifactView(_RunView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request: Request, pk: str) -> Response:
-        run = self.run(request, pk)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError({"file": "Send the artifact's bytes as the multipart field 'file'."})
-        asset = svc.external_artifact_save(
-            user=request.user, run=run, name=str(request.data.get("name") or upload.name), fileobj=upload,
-            tags=request.data.get("tags") or (), metadata=_json_field(request, "metadata"),
-            media_type=str(request.data.get("media_type") or ""), seq=request.data.get("seq"),
-        )  # fmt: skip
-        if asset is None:
-            return Response({"duplicate": True})
-        return Response(_asset_info(asset), status=status.HTTP_201_CREATED)
-
-
 class ExternalCheckpointView(_RunView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: str) -> Response:
         run = self.run(request, pk)
-        upload = request.FILES.get("file")
+        if request.FILES:
+            raise ValidationError({"file": "A checkpoint's file goes over the tus endpoint (/api/uploads/, "
+                                           "Upload-Metadata run, checkpoint and data)."})  # fmt: skip
         asset = svc.external_checkpoint_save(
             user=request.user, run=run, name=str(request.data.get("name") or ""), data=_json_field(request, "data"),
-            fileobj=upload if upload is not None else None, seq=request.data.get("seq"),
-            tags=request.data.get("tags") or (),
+            seq=request.data.get("seq"), tags=request.data.get("tags") or (),
         )  # fmt: skip
         if asset is None:
             return Response({"duplicate": True})

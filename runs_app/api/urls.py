@@ -49,7 +49,6 @@ urlpatterns = [
     path("external/runs/<str:pk>/logs/", external.ExternalLogsView.as_view(), name="external-logs"),
     path("external/runs/<str:pk>/metrics/", external.ExternalMetricsView.as_view(), name="external-metrics"),
     path("external/runs/<str:pk>/results/", external.ExternalResultsView.as_view(), name="external-results"),
-    path("external/runs/<str:pk>/artifacts/", external.ExternalArtifactView.as_view(), name="external-artifacts"),
     path("external/runs/<str:pk>/checkpoints/", external.ExternalCheckpointView.as_view(), name="external-checkpoints"),
     path("external/runs/<str:pk>/inputs/", external.ExternalInputView.as_view(), name="external-inputs"),
     path("external/runs/<str:pk>/finish/", external.ExternalFinishView.as_view(), name="external-finish"),

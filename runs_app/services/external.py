@@ -36,7 +36,7 @@ import uuid as uuid_module
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -70,6 +70,8 @@ MetricPoint = namedtuple("MetricPoint", "run_id execution_id key step value crea
 
 #: Bounds on one request (a client sends batches; bigger ones are split by it).
 MAX_LOG_LINES_PER_REQUEST = 500_000
+#: A ``text/plain`` log body (``external_log_text_append``) is read whole: at most this many bytes.
+MAX_LOG_TEXT_BYTES = 16 * 1024 * 1024
 MAX_METRIC_POINTS_PER_REQUEST = 500_000
 #: A client clock ahead of the server's by at most this much is accepted for point times.
 CLOCK_SKEW_SECONDS = 300
@@ -376,7 +378,7 @@ def external_heartbeat(*, user, run: Run) -> dict:
 
 
 def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
-    """Append ``{name: [line, …]}`` to the run's log assets (one write per log)."""
+    """Append ``{name: [line, …]}`` to the run's log assets (one segment write per log)."""
     execution = external_execution(user=user, run=run)
     if not isinstance(logs, dict):
         raise ValidationError({"logs": "logs is an object name → list of lines."})
@@ -386,15 +388,46 @@ def external_logs_append(*, user, run: Run, logs: Any, seq: Any = None) -> dict:
         if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
             raise ValidationError({"logs": f"logs[{str(name)[:100]!r}] must be a list of strings."})
         total += len(lines)
-        batches.append((asset_services.asset_name_clean(str(name)), [line.replace("\n", " ") for line in lines]))
+        payload = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", errors="replace")
+        batches.append((asset_services.asset_name_clean(str(name)), payload, len(lines)))
     if total > MAX_LOG_LINES_PER_REQUEST:
         raise ValidationError({"logs": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
+    return _logs_write(run=run, execution=execution, batches=batches, seq=seq)
+
+
+def external_log_text_append(*, user, run: Run, name: Any, text: bytes, seq: Any = None) -> dict:
+    """Append the lines of ``text`` (UTF-8, each line ending with ``\\n``) to the run's log ``name``.
+
+    The client's fast path (a ``text/plain`` body): the bytes are the log segment as they
+    come, with no per-line work; the line count is the number of newlines. A last line
+    without its newline gets one.
+    """
+    execution = external_execution(user=user, run=run)
+    if not isinstance(name, str) or not name:
+        raise ValidationError({"name": "name (the log's name) is required."})
+    if not isinstance(text, bytes | bytearray):
+        raise ValidationError({"text": "Send the lines as a text/plain body."})
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"text": f"The body is not UTF-8 (byte {exc.start})."}) from None
+    payload = bytes(text) if text.endswith(b"\n") or not text else bytes(text) + b"\n"
+    count = payload.count(b"\n")
+    if count > MAX_LOG_LINES_PER_REQUEST:
+        raise ValidationError({"text": f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request."})
+    return _logs_write(run=run, execution=execution, batches=[(asset_services.asset_name_clean(name), payload, count)],
+                       seq=seq)  # fmt: skip
+
+
+def _logs_write(*, run: Run, execution: Execution, batches: list[tuple[str, bytes, int]], seq: Any) -> dict:
+    """Write each ``(name, payload, lines)`` as one segment of that log, once per ``seq``."""
+    total = sum(count for _name, _payload, count in batches)
 
     def write():
-        for name, lines in batches:
-            if lines:
+        for name, payload, count in batches:
+            if count:
                 asset = asset_services.log_open(run=run, execution=execution, name=name, task="")
-                asset_services.log_append_lines(asset=asset, lines=lines)
+                asset_services.log_append_payload(asset=asset, payload=payload, count=count)
         return total
 
     done = _apply_once(execution, seq, write)
@@ -466,31 +499,13 @@ def external_results_set(*, user, run: Run, results: Any, seq: Any = None) -> di
     return merged if merged is not None else dict(Run.objects.get(pk=run.pk).results or {})
 
 
-def external_artifact_save(
-    *, user, run: Run, name: str, fileobj: IO[bytes], tags: Any = (), metadata: Any = None, media_type: str = "",
-    seq: Any = None,
-):  # fmt: skip
-    """An ``ArtifactAsset`` of the run (None when ``seq`` was applied before)."""
+def external_checkpoint_save(*, user, run: Run, name: str, data: Any = None, seq: Any = None, tags: Any = ()):
+    """A ``CheckpointAsset`` (JSON data, no file) chained to the run's previous one (None when ``seq`` was
+    applied before). A checkpoint with a file comes through the tus endpoint (``upload_publish``)."""
     execution = external_execution(user=user, run=run)
     tags = _tags(tags)
-    metadata = _json_object(metadata, "metadata") or None
-    blob = asset_services.blob_store_fileobj(fileobj)  # content-addressed: a resend stores nothing new
-    return _apply_once(execution, seq, lambda: asset_services.asset_create(
-        kind="artifact", name=name, run=run, blob=blob, media_type=media_type or "", tags=tags,
-        metadata=metadata, producer_execution=execution, producer_task="",
-    ))  # fmt: skip
-
-
-def external_checkpoint_save(
-    *, user, run: Run, name: str, data: Any = None, fileobj: IO[bytes] | None = None, seq: Any = None, tags: Any = ()
-):
-    """A ``CheckpointAsset`` chained to the run's previous one (None when ``seq`` was applied before)."""
-    execution = external_execution(user=user, run=run)
-    tags = _tags(tags)
-    blob = asset_services.blob_store_fileobj(fileobj) if fileobj is not None else None
     return _apply_once(execution, seq, lambda: asset_services.checkpoint_create(
-        run=run, execution=execution, task="", name=name, data=data, blob=blob,
-        tags=tags,
+        run=run, execution=execution, task="", name=name, data=data, tags=tags,
     ))  # fmt: skip
 
 

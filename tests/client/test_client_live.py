@@ -101,6 +101,8 @@ def test_a_run_records_everything(live_server, env, ws, project, editor, editor_
     assert [c.name for c in checkpoints] == ["epoch-1", "epoch-2"]
     assert checkpoints[1].as_kind().parent_id == checkpoints[0].pk and checkpoints[1].tags == ["best"]
     assert checkpoints[1].size == 7 and checkpoints[0].as_kind().data == {"epoch": 1}
+    assert checkpoints[1].as_kind().data == {"epoch": 2}  # its file came over tus (one upload path)
+    assert Upload.objects.filter(asset=checkpoints[1], metadata__checkpoint="1").exists()
     assert AssetUse.objects.filter(run=run, asset=dataset).count() == 1  # lineage
     assert [e.to_status for e in run.events.filter(execution__isnull=True)] == ["running", "succeeded"]
     http = molexp.Client(url=live_server.url, token=editor_token).http
@@ -313,3 +315,25 @@ def test_external_experiment_pages_and_launch(client, env, ws, project, editor, 
     with pytest.raises(molexp.MolExpError) as info:
         api.post(f"/api/experiments/{experiment.pk}/launch/", json={"params": {}})
     assert info.value.status == 400 and "workflow" in str(info.value)
+
+
+def test_flush_returns_once_the_server_has_everything(live_server, env, ws, project, editor_token, script_dir):
+    client = molexp.Client(url=live_server.url, token=editor_token)
+    with client.start_run(f"{ws.slug}/{project.slug}/flushed", create_experiment=True,
+                          script=script_dir / "train.py") as ctx:  # fmt: skip
+        log = ctx.log("train")
+        for i in range(50_000):  # the background sender runs meanwhile: flush and it must not race
+            log.append(f"line {i}")
+            if i % 10_000 == 0:
+                ctx.log_metric("loss", 1.0 / (i + 1), step=i)
+        ctx.artifact.save("w.bin", b"x" * 1000)
+        assert ctx.flush() is True
+        run = Run.objects.get(pk=ctx.id)
+        assert run.status == "running"
+        log_asset = Asset.objects.get(run=run, kind="log", name="train")
+        assert log_asset.line_count == 50_000
+        assert services_assets.log_tail(asset=log_asset.as_kind(), max_lines=1) == ["line 49999"]
+        assert Metric.objects.filter(run=run).count() == 5
+        assert Asset.objects.filter(run=run, kind="artifact", name="w.bin").count() == 1
+    assert Run.objects.get(pk=ctx.id).status == "succeeded"
+    assert Asset.objects.get(run_id=ctx.id, kind="log").line_count == 50_000  # nothing sent twice

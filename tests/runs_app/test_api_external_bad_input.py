@@ -83,7 +83,6 @@ def test_writes_refuse_bad_batches(db, api, ws, project):
         ("metrics/", {"points": [["loss", 1.0]], "seq": "abc"}),
         ("finish/", {"status": "maybe"}),
         ("inputs/", {"name": "x", "version": "two"}),
-        ("artifacts/", {"name": "x"}),
         ("checkpoints/", {"name": "c", "tags": 5}),
         ("checkpoints/", {"name": "c", "tags": [1]}),
         ("inputs/", {"name": "x", "kind": {"a": 1}}),

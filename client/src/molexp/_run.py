@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -34,10 +35,18 @@ from typing import IO, Any
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
-#: A request body stays under the server's default body limit (Django: 2.5 MB).
+#: A JSON request body stays under the server's default body limit (Django: 2.5 MB).
 MAX_REQUEST_BYTES = 2_000_000
-MAX_LINES_PER_REQUEST = 200_000
 MAX_POINTS_PER_REQUEST = 50_000
+#: One log batch is a text/plain body (the server takes up to 16 MiB and 500 000 lines).
+MAX_LOG_BATCH_BYTES = 8 * 1024 * 1024
+MAX_LINES_PER_REQUEST = 500_000
+#: The sender sends what is buffered every SEND_EVERY_SECONDS, or sooner (it looks every
+#: SEND_POLL_SECONDS) once SEND_AT_ITEMS lines and points wait: a fast loop's batches go out
+#: while it runs, a slow trickle still makes one request per SEND_EVERY_SECONDS.
+SEND_EVERY_SECONDS = 0.5
+SEND_POLL_SECONDS = 0.1
+SEND_AT_ITEMS = 50_000
 
 
 class AssetNotFound(MolExpError):
@@ -65,14 +74,19 @@ def _to_bytes_file(data: Any, spool: Path) -> tuple[Path, str]:
     spool.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool, suffix=".bin")
     media_type = ""
+    if isinstance(data, Path):  # copied by the kernel (sendfile), not through Python buffers
+        os.close(fd)
+        try:
+            shutil.copyfile(data, name)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name), media_type
     with os.fdopen(fd, "wb") as fh:
         if isinstance(data, bytes | bytearray | memoryview):
-            fh.write(bytes(data))
+            fh.write(data)
         elif isinstance(data, str):
             fh.write(data.encode("utf-8"))
-        elif isinstance(data, Path):
-            with open(data, "rb") as src:
-                shutil.copyfileobj(src, fh, 1024 * 1024)
         elif hasattr(data, "read"):
             shutil.copyfileobj(data, fh, 1024 * 1024)
         else:
@@ -91,23 +105,23 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
     base = f"/api/external/runs/{run_id}"
     kind = event["t"]
     seq = {"seq": event["seq"]} if event.get("seq") else {}
-    if kind == "log":
+    if kind == "log" and "logs" in event:  # a spool written by an older client: JSON lines
         http.post(f"{base}/logs/", json={"logs": event["logs"], **seq})
+    elif kind == "log":  # one log's lines as its segment bytes (the server does no per-line work)
+        body = event["data"] if "data" in event else event["text"].encode("utf-8", errors="replace")
+        http.post(f"{base}/logs/", params={"name": event["name"], **seq}, data=body,
+                  headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
     elif kind == "metric":
         http.post(f"{base}/metrics/", json={"points": event["points"], **seq})
     elif kind == "result":
         http.post(f"{base}/results/", json={"results": event["results"], **seq})
     elif kind == "artifact":
         _tus_artifact(http, run_id, event)
+    elif kind == "checkpoint" and event.get("file"):  # its file over tus, as an artifact's
+        _tus_artifact(http, run_id, event, checkpoint=True)
     elif kind == "checkpoint":
-        data: dict[str, Any] = {"name": event["name"], "data": json.dumps(event.get("data")), **seq}
-        data["tags"] = ",".join(event.get("tags") or [])
-        path = event.get("file")
-        if path:
-            with open(path, "rb") as fh:
-                http.post(f"{base}/{kind}s/", data=data, files={"file": (event["name"].rsplit("/", 1)[-1], fh)})
-        else:
-            http.post(f"{base}/{kind}s/", data=data)
+        http.post(f"{base}/checkpoints/", json={"name": event["name"], "data": event.get("data"),
+                                                 "tags": list(event.get("tags") or []), **seq})  # fmt: skip
     elif kind == "input":
         http.post(
             f"{base}/inputs/", json={"name": event["name"], "kind": event.get("kind"), "version": event.get("version")}
@@ -116,8 +130,15 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
         raise ValueError(f"unknown event {kind!r}")
 
 
-def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
-    """Upload an artifact over the server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
+def _event_lines(event: dict[str, Any]) -> int:
+    if "logs" in event:
+        return sum(len(v) for v in event["logs"].values())
+    return event["data"].count(b"\n") if "data" in event else event["text"].count("\n")
+
+
+def _tus_artifact(http: Http, run_id: int, event: dict[str, Any], *, checkpoint: bool = False) -> None:
+    """Upload an artifact (or a checkpoint's file: Upload-Metadata ``checkpoint`` and its ``data``) over the
+    server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
 
     The upload's URL is kept in the event once created: a retry continues that
     upload (HEAD gives the offset) instead of starting a second one, so a lost
@@ -136,6 +157,9 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
         "tags": ",".join(event.get("tags") or []),
         "metadata": json.dumps(event.get("metadata")),
     }
+    if checkpoint:
+        metadata["checkpoint"] = "1"
+        metadata["data"] = json.dumps(event.get("data"))
     try:
         try:
             uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
@@ -161,22 +185,73 @@ def _tus_artifact(http: Http, run_id: int, event: dict[str, Any]) -> None:
 
 
 class LogWriter:
-    """``ctx.log(name)``: buffered lines of one named log."""
+    """``ctx.log(name)``: buffered lines of one named log (one writer per name).
+
+    While the run goes on, ``append`` and ``extend`` *are* the log queue's
+    ``deque.append``/``extend`` (a C call, atomic, no lock: the cheapest write a
+    training loop can make). The sender turns what it takes into text: ``str(item)``
+    then (within ``SEND_EVERY_SECONDS``), trailing newlines dropped, one line per
+    inner newline — pass a ``str`` to freeze a mutable object's text. Once the run
+    is cancelled on the server, both raise ``RunCancelled``.
+    """
+
+    __slots__ = ("_run", "_queue", "name", "append", "extend")
 
     def __init__(self, run: Run, name: str) -> None:
         self._run = run
         self.name = name
+        self._queue = run._log_queue(name)
+        self.append = self._queue.append
+        self.extend = self._queue.extend
 
-    def append(self, line: Any) -> None:
-        text = str(line).rstrip("\n")
-        lines = text.split("\n") if "\n" in text else [text]
+    def _refuse(self, *_args: Any) -> None:
         self._run.check_cancel()
-        with self._run._lock:
-            self._run._logs.setdefault(self.name, []).extend(lines)
 
-    def extend(self, lines: Iterable[Any]) -> None:
-        for line in lines:
-            self.append(line)
+    def _cancelled(self) -> None:
+        self.append = self.extend = self._refuse
+
+
+def _line(item: Any) -> str:
+    try:
+        return str(item).rstrip("\n")
+    except Exception as exc:  # the sender must not die on one object
+        return f"<unprintable {type(item).__name__}: {type(exc).__name__}>"
+
+
+def _log_text(items: list[Any]) -> str:
+    """The lines of ``items`` as text, each followed by ``\\n`` (what ``append`` promises: ``str(item)``
+    without its trailing newlines, split at inner newlines)."""
+    try:
+        text = "\n".join(items)
+    except TypeError:
+        text = None
+    if text is None or text.count("\n") != len(items) - 1:  # a non-str item or a line with a newline in it
+        text = "\n".join(map(_line, items))
+    return text + "\n"
+
+
+def _log_chunks(data: bytes, limit: int, max_lines: int) -> list[bytes]:
+    """``data`` (lines ending with ``\\n``) cut at line ends into pieces of at most ``limit`` bytes and
+    ``max_lines`` lines; a single line longer than ``limit`` keeps only its head."""
+    chunks = []
+    start, size = 0, len(data)
+    while start < size:
+        end = min(size, start + limit)
+        if end < size:
+            cut = data.rfind(b"\n", start, end)
+            if cut < 0:  # one line longer than a request: its head (whole characters)
+                chunks.append(data[start : start + limit - 1].decode("utf-8", "ignore").encode("utf-8") + b"\n")
+                start = data.index(b"\n", end) + 1
+                continue
+            end = cut + 1
+        if data.count(b"\n", start, end) > max_lines:
+            cut = start - 1
+            for _ in range(max_lines):
+                cut = data.index(b"\n", cut + 1)
+            end = cut + 1
+        chunks.append(data[start:end])
+        start = end
+    return chunks
 
 
 class ArtifactStore:
@@ -222,7 +297,10 @@ class Run:
         self._create_experiment = create_experiment
         self._script = Path(script).resolve() if script else calling_script()
         self._lock = threading.Lock()
-        self._logs: dict[str, list[str]] = {}
+        self._send_lock = threading.Lock()  # one sender at a time: the background thread or flush()
+        self._logs: dict[str, collections.deque] = {}
+        self._writers: dict[str, LogWriter] = {}
+        self._cancelled = False
         self._points: list[list[Any]] = []
         self._ops: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
@@ -254,7 +332,19 @@ class Run:
         return Path.cwd()
 
     def log(self, name: str) -> LogWriter:
-        return LogWriter(self, name)
+        with self._lock:
+            writer = self._writers.get(name)
+        if writer is None:
+            writer = LogWriter(self, name)
+            with self._lock:
+                writer = self._writers.setdefault(name, writer)
+            if self._cancelled:
+                writer._cancelled()
+        return writer
+
+    def _log_queue(self, name: str) -> collections.deque:
+        with self._lock:
+            return self._logs.setdefault(name, collections.deque())
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         self.check_cancel()
@@ -368,19 +458,9 @@ class Run:
             self._events_fh.close()
             (self.spool / "finish.json").write_text(json.dumps(finish), encoding="utf-8")
             return
-        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
-        while not self._dead:
-            try:
-                self._send_pending(final=True)
-                break
-            except TransientError:
-                if time.monotonic() > deadline:
-                    print(
-                        f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr
-                    )
-                    return
-                self.sent["retries"] += 1
-                time.sleep(min(self._retry_max, 1.0))
+        if not self._drain():
+            print(f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr)
+            return
         if self._dead:
             print(f"molexp: run {self.id}: {self._dead}", file=sys.stderr)
             return
@@ -390,7 +470,43 @@ class Run:
         )
         shutil.rmtree(self.spool, ignore_errors=True)
 
+    def flush(self) -> bool:
+        """Send everything buffered so far and return once the server has it (as a worker ctx's ``flush``).
+
+        Retries while the server is unreachable, up to ``MOLEXP_FLUSH_TIMEOUT_SECONDS``; returns False
+        if the data is still unsent then (it stays buffered and the background sender keeps trying).
+        Offline, writes the buffered events to the spool.
+        """
+        if self.offline:
+            with self._send_lock:
+                self._spool_write()
+            return True
+        return self._drain()
+
     # --- internals -------------------------------------------------------------------
+    def _drain(self) -> bool:
+        """Send all pending writes in the foreground (with the background sender's lock), retrying."""
+        deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
+        while not self._dead:
+            try:
+                with self._send_lock:
+                    self._send_pending(final=True)
+                return True
+            except TransientError:
+                if time.monotonic() > deadline:
+                    return False
+                self.sent["retries"] += 1
+                time.sleep(min(self._retry_max, 1.0))
+        return True
+
+    def _cancel_seen(self) -> None:
+        self._cancel.set()
+        self._cancelled = True
+        with self._lock:
+            writers = list(self._writers.values())
+        for writer in writers:
+            writer._cancelled()
+
     def check_cancel(self) -> None:
         """Raise ``RunCancelled`` once the server asked to cancel (seen with the heartbeat)."""
         if self._cancel.is_set():
@@ -408,23 +524,18 @@ class Run:
     def _take(self) -> list[dict[str, Any]]:
         """Move what is buffered into a list of events (log lines and points first, then ops in order)."""
         with self._lock:
-            logs, self._logs = self._logs, {}
+            queues = list(self._logs.items())
             points, self._points = self._points, []
             ops, self._ops = self._ops, []
         events: list[dict[str, Any]] = []
-        batch: dict[str, list[str]] = {}
-        count = size = 0
-        for name, lines in logs.items():
-            for line in lines:
-                cost = len(line) * 2 + 4  # JSON escaping may double a character; quotes and comma
-                if batch and (count >= MAX_LINES_PER_REQUEST or size + cost > MAX_REQUEST_BYTES):
-                    events.append({"t": "log", "logs": batch})
-                    batch, count, size = {}, 0, 0
-                batch.setdefault(name, []).append(line[: MAX_REQUEST_BYTES // 4])
-                count += 1
-                size += min(cost, MAX_REQUEST_BYTES // 2)
-        if batch:
-            events.append({"t": "log", "logs": batch})
+        for name, queue in queues:
+            count = len(queue)  # appends after this point stay queued for the next take
+            if not count:
+                continue
+            items = [queue.popleft() for _ in range(count)]
+            data = _log_text(items).encode("utf-8", errors="replace")
+            for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST):
+                events.append({"t": "log", "name": name, "data": chunk})
         start = 0
         while start < len(points):
             end, size = start, 0
@@ -460,31 +571,39 @@ class Run:
                     print(f"molexp: run {self.id}: dropped a {event['t']} write: {exc}", file=sys.stderr)
                 self._pending.pop(0)
                 if event["t"] == "log":
-                    self.sent["lines"] += sum(len(v) for v in event["logs"].values())
+                    self.sent["lines"] += _event_lines(event)
                 elif event["t"] == "metric":
                     self.sent["points"] += len(event["points"])
             if not final:
                 return
 
+    def _buffered(self) -> int:
+        """Lines and points waiting to be taken (a racy count is fine: it only decides when to send)."""
+        return len(self._points) + sum(len(queue) for queue in list(self._logs.values()))
+
     def _background(self) -> None:
-        last_beat = time.monotonic()
-        delay = 0.5
+        last_beat = last_send = time.monotonic()
+        delay = SEND_POLL_SECONDS
         while not self._stop.wait(timeout=delay) and not self._dead:
             try:
-                self._send_pending()
+                now = time.monotonic()
+                if self._pending or now - last_send >= SEND_EVERY_SECONDS or self._buffered() >= SEND_AT_ITEMS:
+                    last_send = now
+                    with self._send_lock:
+                        self._send_pending()
                 if time.monotonic() - last_beat >= self._heartbeat_every:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
-                        self._cancel.set()
-                delay = 0.5
+                        self._cancel_seen()
+                delay = SEND_POLL_SECONDS
             except TransientError:
                 self.sent["retries"] += 1
                 delay = min(self._retry_max, delay * 2)
             except MolExpError as exc:
                 if exc.status == 409:
                     self._dead = f"the server ended this run ({exc})"
-                delay = 0.5
+                delay = SEND_POLL_SECONDS
             except Exception as exc:  # never let the sender die silently
                 print(f"molexp: run {self.id}: background sender: {type(exc).__name__}: {exc}", file=sys.stderr)
                 delay = min(self._retry_max, delay * 2)
@@ -492,12 +611,15 @@ class Run:
     def _spool_write(self) -> None:
         assert self._events_fh is not None
         for event in self._take():
+            if "data" in event:  # log bytes (UTF-8) as JSON text
+                event["text"] = event.pop("data").decode("utf-8")
             self._events_fh.write(json.dumps(event) + "\n")
         self._events_fh.flush()
 
     def _background_offline(self) -> None:
         while not self._stop.wait(timeout=0.5):
-            self._spool_write()
+            with self._send_lock:
+                self._spool_write()
 
     def _retrying(self, call, *, what: str, not_found: type[MolExpError] | None = None) -> Any:
         deadline = time.monotonic() + float(os.environ.get("MOLEXP_FLUSH_TIMEOUT_SECONDS", 300))
