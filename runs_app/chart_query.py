@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 
 from . import selectors
 from .filtersets import RunFilterSet
+from .forms import RUN_REF_RE
 from .selectors.charts import CHART_DEFAULT_POINTS, CHART_MAX_RUNS, CHART_POINTS_LIMIT
 
 #: Query parameters of the chart itself (the rest are ``RunFilterSet``'s).
@@ -37,21 +38,38 @@ class ChartQueryForm(forms.Form):
         return self.cleaned_data.get("x") or "step"
 
 
-def chart_run_ids(values: list[str]) -> list[int]:
-    """Run ids from ``?runs=12,15`` and/or repeated ``runs=`` (the runs table's selection)."""
+def chart_run_refs(values: list[str], *, experiment) -> tuple[list[int], list[int]]:
+    """The runs picked by ``?runs=`` (comma-separated and/or repeated): ``(ids, numbers)``.
+
+    The runs table sends people's spelling, ``[<ws>/][<project>/]<experiment>:<number>`` (a bare
+    number after it is another run of that experiment); a bare number before any reference is a
+    run id (the API's). A reference must name ``experiment``: a chart shows one experiment.
+    """
     ids: list[int] = []
+    numbers: list[int] = []
+    current = False  # inside a reference to this experiment: bare numbers are run numbers
     for value in values:
         for part in str(value).split(","):
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or len(part) > 18:
-                raise ValidationError(f"runs: {part[:40]!r} is not a run id.")
-            if int(part) not in ids:
-                ids.append(int(part))
-    if len(ids) > CHART_MAX_RUNS:
+            if part.isdigit() and len(part) <= 18:
+                target = numbers if current else ids
+            elif match := RUN_REF_RE.fullmatch(part):
+                first, second, slug, number = match.groups()
+                ws, project = (first, second) if second else ("", first or "")
+                named = (ws or experiment.workspace.slug, project or experiment.project.slug, slug)
+                if tuple(x.lower() for x in named) != (experiment.workspace.slug, experiment.project.slug,
+                                                       experiment.slug):  # fmt: skip
+                    raise ValidationError(f"runs: {part[:60]!r} is not a run of {experiment.name}.")
+                current, target, part = True, numbers, number
+            else:
+                raise ValidationError(f"runs: {part[:40]!r} is not a run id nor experiment:number.")
+            if int(part) not in target:
+                target.append(int(part))
+    if len(ids) + len(numbers) > CHART_MAX_RUNS:
         raise ValidationError(f"runs: at most {CHART_MAX_RUNS} runs in one chart.")
-    return ids
+    return ids, numbers
 
 
 def _errors(form) -> str:
@@ -65,7 +83,7 @@ def chart_query(*, user, experiment, query) -> dict[str, Any]:
     form = ChartQueryForm(query)
     if not form.is_valid():
         raise ValidationError(_errors(form))
-    run_ids = chart_run_ids(query.getlist("runs"))
+    run_ids, run_numbers = chart_run_refs(query.getlist("runs"), experiment=experiment)
     runs = selectors.run_list(user=user, filters={"experiment": experiment.pk}).only(
         *selectors.RUN_LIST_FIELDS, "config"
     )
@@ -75,7 +93,7 @@ def chart_query(*, user, experiment, query) -> dict[str, Any]:
     filterset = RunFilterSet(filters, queryset=runs)
     if not filterset.is_valid():
         raise ValidationError(_errors(filterset.form))
-    shown, truncated = selectors.chart_runs(filterset.qs, run_ids=run_ids)
+    shown, truncated = selectors.chart_runs(filterset.qs, run_ids=run_ids, run_numbers=run_numbers)
     options = form.cleaned_data
     data = selectors.chart_data(
         runs=shown,

@@ -205,7 +205,7 @@ def activity_filters_clean(data: Any) -> dict[str, Any]:
 
 
 #: ``[<workspace>/][<project>/]<experiment>:<number>`` in ``?runs=`` (slugs, a run's number).
-_RUN_REF_RE = re.compile(r"(?:([a-z0-9_-]{1,100})/)?(?:([a-z0-9_-]{1,100})/)?([a-z0-9_-]{1,100}):(\d{1,9})", re.I)
+RUN_REF_RE = re.compile(r"(?:([a-z0-9_-]{1,100})/)?(?:([a-z0-9_-]{1,100})/)?([a-z0-9_-]{1,100}):(\d{1,9})", re.I)
 
 
 def run_compare_parse_refs(values: list[str]) -> list[int | tuple[tuple[str, ...], int]]:
@@ -227,7 +227,7 @@ def run_compare_parse_refs(values: list[str]) -> list[int | tuple[tuple[str, ...
                 continue
             if part.isdigit() and len(part) <= 18:
                 ref = (current, int(part)) if current is not None else int(part)
-            elif match := _RUN_REF_RE.fullmatch(part):
+            elif match := RUN_REF_RE.fullmatch(part):
                 first, second, experiment, number = match.groups()
                 ws, project = (first, second) if second else ("", first or "")
                 current = (ws.lower(), project.lower(), experiment.lower())

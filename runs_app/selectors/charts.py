@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..models import Metric, Run
 from .metrics import metric_series_for_runs
@@ -217,11 +217,14 @@ def chart_series(*, run_ids: list[int], key: str, max_points: int = CHART_DEFAUL
     return found
 
 
-def chart_runs(qs: QuerySet[Run], *, run_ids: list[int] | None = None) -> tuple[list[Run], bool]:
-    """The runs a chart shows: ``qs`` (scoped and filtered), narrowed to ``run_ids`` if given, by
-    number, at most ``CHART_MAX_RUNS``; and whether more matched. One query."""
-    if run_ids:
-        qs = qs.filter(pk__in=run_ids)
+def chart_runs(
+    qs: QuerySet[Run], *, run_ids: list[int] | None = None, run_numbers: list[int] | None = None
+) -> tuple[list[Run], bool]:
+    """The runs a chart shows: ``qs`` (scoped and filtered), narrowed to ``run_ids`` and/or
+    ``run_numbers`` (of the one experiment ``qs`` holds) if given, by number, at most
+    ``CHART_MAX_RUNS``; and whether more matched. One query."""
+    if run_ids or run_numbers:
+        qs = qs.filter(Q(pk__in=run_ids or []) | Q(number__in=run_numbers or []))
     rows = list(qs.order_by("number", "id")[: CHART_MAX_RUNS + 1])
     return rows[:CHART_MAX_RUNS], len(rows) > CHART_MAX_RUNS
 

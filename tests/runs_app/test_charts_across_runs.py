@@ -76,6 +76,12 @@ def test_api_series_of_a_sweep_names_runs_and_varying_keys(api_client_for, exper
     two = client.get(url, {"experiment": experiment.pk, "runs": f"{runs[0].pk},{runs[3].pk}"}).json()
     assert [r["number"] for r in two["runs"]] == [1, 4]
     assert two["key"] == "acc"  # the first key when none is asked
+    # ... spelled as the runs table sends them: <ws>/<project>/<experiment>:<number>, then bare numbers
+    exp_ref = f"{experiment.workspace.slug}/{experiment.project.slug}/{experiment.slug}"
+    named = client.get(url, {"experiment": experiment.pk, "runs": [f"{exp_ref}:2", f"{experiment.slug}:3,1"]})
+    assert [r["number"] for r in named.json()["runs"]] == [1, 2, 3]
+    other = client.get(url, {"experiment": experiment.pk, "runs": "elsewhere:1"})
+    assert other.status_code == 400 and b"is not a run of" in other.content
     small = client.get(url, {"experiment": experiment.pk, "filter": "config.lr<0.05", "key": "loss"}).json()
     assert [r["number"] for r in small["runs"]] == [3, 4]
 
