@@ -32,7 +32,15 @@ finished_run = cs.finished_run
 #: Template variables holding URLs the server builds itself (``reverse()`` in a view), never user data.
 # favicon_href and swagger_ui_css: drf-spectacular's SpectacularSwaggerView builds them from settings (static files).
 # edit_url: `{% url … as edit_url %}` in the same template (or the one including the banner).
-SERVER_BUILT = {"request.path", "catalog_url", "upload_url", "api_docs_url", "favicon_href", "swagger_ui_css", "edit_url"}
+SERVER_BUILT = {
+    "request.path",
+    "catalog_url",
+    "upload_url",
+    "api_docs_url",
+    "favicon_href",
+    "swagger_ui_css",
+    "edit_url",
+}
 URL_ATTRIBUTE = re.compile(
     r"""\b(href|src|action|formaction|poster|hx-(?:get|post|put|patch|delete)|data-[\w-]*url)\s*=\s*["']\{\{\s*([^}]*?)\s*\}\}""",
     re.IGNORECASE,
