@@ -19,6 +19,7 @@ def _upload(page: Page, base: str, text: str) -> None:
     page.goto(f"{base}/w/demo/")
     page.get_by_role("link", name="Upload data").click()
     expect(page).to_have_url(re.compile(r"/uploads/new/\?workspace="))
+    page.wait_for_load_state("load")  # the page's script listens for the file input's change
     page.set_input_files("#upload-file", files=[{"name": "ligands.csv", "mimeType": "text/csv",
                                                   "buffer": text.encode()}])  # fmt: skip
     expect(page.locator("#upload-file-label")).to_contain_text("ligands.csv")
