@@ -200,12 +200,13 @@ def main() -> None:
             created, None if status == "queued" else started, finished, finished or started, exp.pk, exp.project_id,
             exp.workspace_id, "{}", user.pk,
             run_fingerprint(snapshot_hash="", workflow_name="noop", config_hash=config_digest, params=params),
+            '["keep"]' if rid % 20 == 0 else "[]", "",  # SPEC §14 tags (1 run in 20 kept) and notes
         ))  # fmt: skip
     t0 = time.perf_counter()
     copy_rows(conn, "runs_app_run", [
         "id", "number", "status", "params", "profile", "config", "config_hash", "overrides", "workflow_snapshot",
         "results", "error", "cancel_requested", "created_at", "started_at", "finished_at", "updated_at",
-        "experiment_id", "project_id", "workspace_id", "input_pins", "launched_by_id", "fingerprint",
+        "experiment_id", "project_id", "workspace_id", "input_pins", "launched_by_id", "fingerprint", "tags", "notes",
     ], run_rows)  # fmt: skip
     print(f"runs: {n_runs} in {time.perf_counter() - t0:.1f} s", flush=True)
 
