@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 
 from . import selectors
 from .filtersets import RunFilterSet
-from .forms import RUN_REF_RE
+from .forms import run_refs_parse
 from .selectors.charts import CHART_DEFAULT_POINTS, CHART_MAX_RUNS, CHART_POINTS_LIMIT
 
 #: Query parameters of the chart itself (the rest are ``RunFilterSet``'s).
@@ -39,34 +39,23 @@ class ChartQueryForm(forms.Form):
 
 
 def chart_run_refs(values: list[str], *, experiment) -> tuple[list[int], list[int]]:
-    """The runs picked by ``?runs=`` (comma-separated and/or repeated): ``(ids, numbers)``.
+    """The runs picked by ``?runs=`` (``forms.run_refs_parse``, as compare): ``(ids, numbers)``.
 
-    The runs table sends people's spelling, ``[<ws>/][<project>/]<experiment>:<number>`` (a bare
-    number after it is another run of that experiment); a bare number before any reference is a
-    run id (the API's). A reference must name ``experiment``: a chart shows one experiment.
+    A reference by name must name ``experiment`` (a chart shows one experiment); a workspace or
+    project left out of the reference is this experiment's.
     """
     ids: list[int] = []
     numbers: list[int] = []
-    current = False  # inside a reference to this experiment: bare numbers are run numbers
-    for value in values:
-        for part in str(value).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if part.isdigit() and len(part) <= 18:
-                target = numbers if current else ids
-            elif match := RUN_REF_RE.fullmatch(part):
-                first, second, slug, number = match.groups()
-                ws, project = (first, second) if second else ("", first or "")
-                named = (ws or experiment.workspace.slug, project or experiment.project.slug, slug)
-                if tuple(x.lower() for x in named) != (experiment.workspace.slug, experiment.project.slug,
-                                                       experiment.slug):  # fmt: skip
-                    raise ValidationError(f"runs: {part[:60]!r} is not a run of {experiment.name}.")
-                current, target, part = True, numbers, number
-            else:
-                raise ValidationError(f"runs: {part[:40]!r} is not a run id nor experiment:number.")
-            if int(part) not in target:
-                target.append(int(part))
+    here = (experiment.workspace.slug, experiment.project.slug, experiment.slug)
+    for ref in run_refs_parse(values):
+        if isinstance(ref, int):
+            ids.append(ref)
+            continue
+        (ws, project, slug), number = ref
+        if (ws or here[0], project or here[1], slug) != tuple(x.lower() for x in here):
+            raise ValidationError(f"runs: {'/'.join(p for p in (ws, project, slug) if p)}:{number} "
+                                  f"is not a run of {experiment.name}.")  # fmt: skip
+        numbers.append(number)
     if len(ids) + len(numbers) > CHART_MAX_RUNS:
         raise ValidationError(f"runs: at most {CHART_MAX_RUNS} runs in one chart.")
     return ids, numbers

@@ -208,17 +208,20 @@ def activity_filters_clean(data: Any) -> dict[str, Any]:
 RUN_REF_RE = re.compile(r"(?:([a-z0-9_-]{1,100})/)?(?:([a-z0-9_-]{1,100})/)?([a-z0-9_-]{1,100}):(\d{1,9})", re.I)
 
 
-def run_compare_parse_refs(values: list[str]) -> list[int | tuple[tuple[str, ...], int]]:
+RunRef = int | tuple[tuple[str, ...], int]
+
+
+def run_refs_parse(values: list[str]) -> list[RunRef]:
     """The runs named by ``?runs=`` (comma-separated and/or repeated), in order, without repeats.
 
     People's spelling (SPEC §15, no database ids): ``lab/qm9/baseline:3,4`` — workspace, project
     and experiment slugs (the first two optional) and a run number; a bare number right after such
     a reference is another run of the same experiment (``baseline:3,4,tuning:2``). A bare number
     before any reference is a run id (the API's spelling, kept). A ref is an ``int`` (an id) or
-    ``((ws, project, experiment), number)`` with ``""`` for a part not given; ``run_refs_resolve``
-    turns them into ids. Raises ``ValidationError`` unless there are 2 to ``COMPARE_MAX_RUNS``.
+    ``((ws, project, experiment), number)`` with ``""`` for a part not given (lower case).
+    Raises ``ValidationError`` for a part that is neither. Used by compare and by charts.
     """
-    refs: list[int | tuple[tuple[str, ...], int]] = []
+    refs: list[RunRef] = []
     current: tuple[str, ...] | None = None
     for value in values:
         for part in str(value).split(","):
@@ -238,6 +241,15 @@ def run_compare_parse_refs(values: list[str]) -> list[int | tuple[tuple[str, ...
                 )
             if ref not in refs:
                 refs.append(ref)
+    return refs
+
+
+def run_compare_parse_refs(values: list[str]) -> list[RunRef]:
+    """``run_refs_parse`` for compare; ``run_refs_resolve`` turns the refs into ids.
+
+    Raises ``ValidationError`` unless there are 2 to ``COMPARE_MAX_RUNS``.
+    """
+    refs = run_refs_parse(values)
     if len(refs) < 2:
         raise ValidationError({"runs": "Pick at least two runs to compare (?runs=baseline:3,4)."})
     if len(refs) > COMPARE_MAX_RUNS:
