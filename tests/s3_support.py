@@ -141,6 +141,21 @@ def storage_on_s3(settings, server: MotoServer, bucket: str) -> Iterator[None]:
     yield
 
 
+def storage_backend(request, settings, tmp_path, kind: str) -> str:
+    """The asset storage of this test on ``kind``: "fs" (a private ``MEDIA_ROOT`` folder) or "s3"
+    (a fresh bucket of moto's server, through the ``s3_bucket`` fixture). Returns ``kind``."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    if kind == "fs":
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                        "OPTIONS": {"location": settings.MEDIA_ROOT}},
+        }  # fmt: skip
+    else:
+        request.getfixturevalue("s3_bucket")
+    return kind
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto"))

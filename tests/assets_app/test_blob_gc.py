@@ -22,6 +22,7 @@ from django.utils import timezone
 from assets_app import services, storage
 from assets_app.models import Asset, BlobClaim, Upload
 from tests import factories as f
+from tests.s3_support import storage_backend
 
 GRACE = 1
 
@@ -37,20 +38,9 @@ def _age_past_grace() -> None:
 @pytest.fixture(params=["fs", "s3"])
 def backend(request, settings, tmp_path):
     """The asset storage on a private folder, or on a fresh bucket of moto's S3 server."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.MOLEXP_UPLOAD_DIR = str(tmp_path / "uploads")
     Path(settings.MOLEXP_UPLOAD_DIR).mkdir()
-    if request.param == "fs":
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": settings.MEDIA_ROOT},
-            },
-        }
-    else:
-        request.getfixturevalue("s3_bucket")
-    return request.param
+    return storage_backend(request, settings, tmp_path, request.param)
 
 
 def _names(prefix: str) -> set[str]:

@@ -26,6 +26,7 @@ from runs_app.access import experiment_list, project_list
 from runs_app.choices import AuditAction, ExecutionStatus, RunStatus
 from runs_app.models import AuditEvent, Experiment, Project, Run, TrashEntry, Workspace
 from tests import factories as f
+from tests.s3_support import storage_backend
 
 
 def _sha(data: bytes) -> str:
@@ -36,31 +37,13 @@ def _sha(data: bytes) -> str:
 def backend(request, settings, tmp_path):
     """The asset storage on a private folder, or on a fresh bucket of moto's S3 server; purges free at once."""
     settings.MOLEXP_GC_GRACE_SECONDS = 0
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    if request.param == "fs":
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": settings.MEDIA_ROOT},
-            },
-        }
-    else:
-        request.getfixturevalue("s3_bucket")
-    return request.param
+    return storage_backend(request, settings, tmp_path, request.param)
 
 
 @pytest.fixture
-def media(settings, tmp_path):
+def media(request, settings, tmp_path):
     settings.MOLEXP_GC_GRACE_SECONDS = 0
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": settings.MEDIA_ROOT},
-        },
-    }
+    storage_backend(request, settings, tmp_path, "fs")
     return Path(settings.MEDIA_ROOT)
 
 
