@@ -74,6 +74,10 @@ def test_a_failure_followed_to_its_fix(page: Page, live_server, failed):
     expect(page.locator(".alert-warning, .alert")).to_contain_text(["Did you mean 'top_n'?"])
     fix = Run.objects.get(experiment=failed.experiment, number=2)
     assert fix.config["top_nn"] == 2 and _execute(fix) == "succeeded"
+    # The run page polls its status and reloads itself (HX-Refresh) once the run has ended; let that
+    # happen before leaving, or the reload can abort the next navigation (net::ERR_ABORTED).
+    expect(page.locator("#run-status")).to_contain_text(re.compile("succeeded", re.I), timeout=30_000)
+    page.wait_for_load_state("load")
 
     # From the catalog's error-trace group, one click to the same page, now naming the fix.
     page.goto(f"{live_server.url}/catalog/?q=kind%3Aerror_trace")

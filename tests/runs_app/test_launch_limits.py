@@ -100,11 +100,11 @@ def test_a_typical_sweep_passes(editor, chem_experiment, django_capture_on_commi
 def test_too_many_runs_are_refused_without_expanding_the_sweep(api_client_for, chem_experiment, settings):
     # 40^4 = 2.56 million cells: the product is refused from the axis lengths, in well under a second.
     body = {"sweep": {axis: list(range(40)) for axis in "abcd"}}
-    started = time.perf_counter()
+    started = time.process_time()
     response = api_client_for("viewer").post(
         f"/api/experiments/{chem_experiment.pk}/launch-preview/", body, format="json"
     )
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert response.status_code == 400
     assert (
         "The sweep makes 2560000 runs; at most 10000 per launch (MOLEXP_LAUNCH_MAX_RUNS)" in response.json()["detail"]
@@ -155,24 +155,26 @@ def test_the_command_reports_the_bound(chem_experiment, editor):
 
 
 # --- the preview's cost ---------------------------------------------------------------------
+# The bounds are on this process's CPU time (the in-process test client does all the work), not the
+# wall clock, so a loaded machine cannot fail them and a slow code path still does.
 
 
 def test_a_10000_cell_preview_is_quick(api_client_for, web_client_for, chem_experiment):
     body = {"sweep": {"a": list(range(100)), "b": list(range(100))}}
-    started = time.perf_counter()
+    started = time.process_time()
     response = api_client_for("viewer").post(
         f"/api/experiments/{chem_experiment.pk}/launch-preview/", body, format="json"
     )
     assert response.status_code == 200 and response.json()["run_count"] == 10_000
     assert [c["params"] for c in response.json()["cells"][:2]] == [{"a": 0, "b": 0}, {"a": 0, "b": 1}]
     assert len(response.json()["cells"]) == 100  # MOLEXP_LAUNCH_PREVIEW_MAX_CELLS
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 3.0
     url = reverse("runs:run-launch-preview", args=[chem_experiment.workspace.slug, chem_experiment.project.slug,
                                                    chem_experiment.slug])  # fmt: skip
     sweep = "a=" + ",".join(map(str, range(100))) + "\nb=" + ",".join(map(str, range(100)))
-    started = time.perf_counter()
+    started = time.process_time()
     page = web_client_for("editor").post(url, {"profile": "default", "overrides": "", "params": "", "sweep": sweep})
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 3.0
     assert page.status_code == 200
     assert b"10000</strong> runs" in page.content
     assert page.content.count(b'<pre class="molexp-pre mt-1 mb-1">') == 5  # per-cell work stays bounded
@@ -182,12 +184,12 @@ def test_a_10000_cell_preview_is_quick(api_client_for, web_client_for, chem_expe
 def test_the_costliest_allowed_10000_cell_preview_is_quick(api_client_for, chem_experiment):
     """10 000 cells each carrying ~1 KB (the per-run allowance) of one repeated value: allowed, and still quick."""
     body = {"sweep": {"a": list(range(100)), "b": list(range(100)), "c": ["x" * 900]}}
-    started = time.perf_counter()
+    started = time.process_time()
     response = api_client_for("viewer").post(
         f"/api/experiments/{chem_experiment.pk}/launch-preview/", body, format="json"
     )
     assert response.status_code == 200 and response.json()["run_count"] == 10_000
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 3.0
     assert len(response.content) < 200_000  # the first 100 cells, not 10 000
 
 

@@ -12,8 +12,9 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from runs_app.choices import RunStatus
+from runs_app.choices import EventSubject, RunStatus
 from runs_app.models import RunEvent
 from tests import factories as f
 
@@ -23,10 +24,19 @@ PAGE_BYTES = 120_000
 
 
 def _add_events(run, count: int) -> None:
-    RunEvent.objects.bulk_create(
-        [RunEvent(run=run, from_status="queued", to_status="running", message=f"event {i}") for i in range(count)],
-        batch_size=5000,
-    )
+    """``count`` events "event 0" … in id order, made by the database itself in one statement.
+
+    (200 000 model instances through ``bulk_create`` cost seconds of Python per test; the rows are the same.)
+    """
+    table = RunEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < %s) "
+            f"INSERT INTO {table} (run_id, subject, created_at, from_status, to_status, message) "
+            f"SELECT %s, %s, %s, 'queued', 'running', 'event ' || i FROM n ORDER BY i",
+            [count, run.pk, EventSubject.RUN, timezone.now()],
+        )
+    assert RunEvent.objects.filter(run=run).count() == count
 
 
 def _ids(run) -> list[int]:
