@@ -70,14 +70,18 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(EMBEDDED_ENV) $(PY) manage.py makemigrations --check --dry-run
 
-# The two passes run side by side (each in its own var/ folder, its own broker and database):
-# most of the suite's time is spent waiting on workers and browsers, not on the CPU.
-# TEST_PARALLEL=0 runs them one after the other, with live output.
+# The two passes run side by side (each in its own var/ folder, its own broker and database), and
+# each pass spreads its test files over TEST_WORKERS pytest-xdist workers (tests/xdist_isolation.py
+# gives every worker its own var/ and Redis database): while one test waits on a worker process, a
+# browser or a timeout, another test uses the CPU. TEST_WORKERS=0 runs each pass in one process;
+# TEST_PARALLEL=0 runs the passes one after the other, with live output.
 TEST_PARALLEL ?= 1
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-n 0,-n $(TEST_WORKERS) --dist loadfile)
 SQLITE_PASS = env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/sqlite \
-	$(PY) -m pytest --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
 POSTGRES_PASS = env MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/postgres DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
-	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
+	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(XDIST) --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
 
 test: lint
 	rm -rf $(TEST_VAR_DIR)
