@@ -335,5 +335,44 @@ def test_flush_returns_once_the_server_has_everything(live_server, env, ws, proj
         assert services_assets.log_tail(asset=log_asset.as_kind(), max_lines=1) == ["line 49999"]
         assert Metric.objects.filter(run=run).count() == 5
         assert Asset.objects.filter(run=run, kind="artifact", name="w.bin").count() == 1
+        assert list((ctx.spool / "files").iterdir()) == []  # the spooled copy went once the server had it
     assert Run.objects.get(pk=ctx.id).status == "succeeded"
     assert Asset.objects.get(run_id=ctx.id, kind="log").line_count == 50_000  # nothing sent twice
+
+
+def test_artifact_upload_streams_in_patches_and_resumes_from_the_server_offset(
+    live_server, env, ws, project, editor_token, script_dir, monkeypatch, tmp_path
+):
+    from molexp import _tus
+    from molexp._http import Http
+
+    monkeypatch.setattr(_tus, "PATCH_BYTES", 100_000)
+    monkeypatch.setattr(_tus, "SEND_BLOCK", 30_000)
+    data = os.urandom(250_000)
+    client = molexp.Client(url=live_server.url, token=editor_token)
+    with client.start_run(f"{ws.slug}/{project.slug}/tus", create_experiment=True,
+                          script=script_dir / "train.py") as ctx:  # fmt: skip
+        ctx.artifact.save("whole.bin", data)  # three PATCHes of at most 100 000 bytes
+        assert ctx.flush() is True
+        http = Http(live_server.url, editor_token)
+        spooled = tmp_path / "part.bin"
+        spooled.write_bytes(data)
+        event = {"t": "artifact", "name": "resumed.bin", "file": str(spooled)}
+        # a first attempt that stopped after 100 000 bytes: the event kept the upload's URL
+        reply = http.request("POST", "/api/uploads/", raw=True, expect=(201,), headers={
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
+            "Upload-Metadata": _tus._metadata_header({"filename": "resumed.bin", "name": "resumed.bin", "run": str(ctx.id)}),
+        })  # fmt: skip
+        event["upload_url"] = f"{live_server.url}{reply.headers['Location']}"
+        http.request("PATCH", event["upload_url"], expect=(204,), data=data[:100_000], headers={
+            "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})  # fmt: skip
+        _tus.tus_artifact(http, ctx.id, event)  # HEAD gives 100 000: only the rest is sent
+        gone = {"t": "artifact", "name": "restarted.bin", "file": str(spooled),
+                "upload_url": f"{live_server.url}/api/uploads/00000000-0000-0000-0000-000000000000/"}  # fmt: skip
+        _tus.tus_artifact(http, ctx.id, gone)  # unknown to the server (404): a new upload
+        assert gone["upload_url"] != f"{live_server.url}/api/uploads/00000000-0000-0000-0000-000000000000/"
+    sha = hashlib.sha256(data).hexdigest()
+    for name in ("whole.bin", "resumed.bin", "restarted.bin"):
+        asset = Asset.objects.get(run_id=ctx.id, kind="artifact", name=name)  # one version each
+        assert (asset.size, asset.sha256) == (len(data), sha)
+    assert Upload.objects.filter(name="resumed.bin").count() == 1

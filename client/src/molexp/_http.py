@@ -86,7 +86,10 @@ class Http:
     def absolute(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.url}{path}"
 
-    def request(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201, 204), **kwargs: Any) -> Any:
+    def request(
+        self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201, 204), raw: bool = False, **kwargs: Any
+    ) -> Any:
+        """The answer's JSON (or bytes, or None); with ``raw`` the ``requests.Response`` itself (for its headers)."""
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, self.absolute(path), **kwargs)
@@ -100,6 +103,8 @@ class Http:
             raise MolExpError(
                 f"{method} {path}: HTTP {response.status_code}: {_detail(response)}", response.status_code
             )
+        if raw:
+            return response
         if response.status_code == 204 or not response.content:
             return None
         if "json" in response.headers.get("Content-Type", ""):

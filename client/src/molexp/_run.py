@@ -8,6 +8,9 @@ Invariants:
   server is unreachable, and beats the heartbeat.
 - Only ``find_asset`` asks the server synchronously (it needs the answer); it
   retries too.
+- A spooled file is removed once the server has it (a long run that saves a
+  checkpoint per epoch does not fill the disk; a short-lived file is often never
+  written out by the kernel at all).
 - Leaving the block flushes everything, then records ``succeeded``; an
   exception records ``failed`` with the structured error and is re-raised.
 - Offline, the same events go to a spool folder; ``molexp sync`` replays them
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -34,6 +38,7 @@ from typing import IO, Any
 
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
+from ._tus import tus_artifact
 
 #: A JSON request body stays under the server's default body limit (Django: 2.5 MB).
 MAX_REQUEST_BYTES = 2_000_000
@@ -45,7 +50,7 @@ MAX_LINES_PER_REQUEST = 500_000
 #: SEND_POLL_SECONDS) once SEND_AT_ITEMS lines and points wait: a fast loop's batches go out
 #: while it runs, a slow trickle still makes one request per SEND_EVERY_SECONDS.
 SEND_EVERY_SECONDS = 0.5
-SEND_POLL_SECONDS = 0.1
+SEND_POLL_SECONDS = 0.02
 SEND_AT_ITEMS = 50_000
 
 
@@ -116,9 +121,9 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
     elif kind == "result":
         http.post(f"{base}/results/", json={"results": event["results"], **seq})
     elif kind == "artifact":
-        _tus_artifact(http, run_id, event)
+        tus_artifact(http, run_id, event)
     elif kind == "checkpoint" and event.get("file"):  # its file over tus, as an artifact's
-        _tus_artifact(http, run_id, event, checkpoint=True)
+        tus_artifact(http, run_id, event, checkpoint=True)
     elif kind == "checkpoint":
         http.post(f"{base}/checkpoints/", json={"name": event["name"], "data": event.get("data"),
                                                  "tags": list(event.get("tags") or []), **seq})  # fmt: skip
@@ -134,54 +139,6 @@ def _event_lines(event: dict[str, Any]) -> int:
     if "logs" in event:
         return sum(len(v) for v in event["logs"].values())
     return event["data"].count(b"\n") if "data" in event else event["text"].count("\n")
-
-
-def _tus_artifact(http: Http, run_id: int, event: dict[str, Any], *, checkpoint: bool = False) -> None:
-    """Upload an artifact (or a checkpoint's file: Upload-Metadata ``checkpoint`` and its ``data``) over the
-    server's tus endpoint (Upload-Metadata ``run``), resuming where it stopped.
-
-    The upload's URL is kept in the event once created: a retry continues that
-    upload (HEAD gives the offset) instead of starting a second one, so a lost
-    answer never makes a second version.
-    """
-    import requests
-    from tusclient.client import TusClient
-    from tusclient.exceptions import TusCommunicationError, TusUploadFailed
-
-    auth = http.session.headers.get("Authorization", "")
-    tus = TusClient(f"{http.url}/api/uploads/", headers={"Authorization": auth} if auth else {})
-    metadata = {
-        "filename": event["name"].rsplit("/", 1)[-1] or "artifact",
-        "name": event["name"],
-        "run": str(run_id),
-        "tags": ",".join(event.get("tags") or []),
-        "metadata": json.dumps(event.get("metadata")),
-    }
-    if checkpoint:
-        metadata["checkpoint"] = "1"
-        metadata["data"] = json.dumps(event.get("data"))
-    try:
-        try:
-            uploader = tus.uploader(event["file"], url=event.get("upload_url"), chunk_size=64 * 1024 * 1024,
-                                    metadata=metadata)  # fmt: skip
-        except TusCommunicationError as exc:
-            if event.get("upload_url") and exc.status_code in (404, 410):
-                event.pop("upload_url")  # expired on the server: start again
-                uploader = tus.uploader(event["file"], chunk_size=64 * 1024 * 1024, metadata=metadata)
-            else:
-                raise
-        if not uploader.url:
-            event["upload_url"] = uploader.create_url()
-            uploader.set_url(event["upload_url"])
-            uploader.offset = 0
-        uploader.upload()
-    except (TusCommunicationError, TusUploadFailed) as exc:
-        code = getattr(exc, "status_code", None)
-        if code is None or code >= 500 or code == 429:
-            raise TransientError(f"artifact {event['name']}: {exc}") from None
-        raise MolExpError(f"artifact {event['name']}: HTTP {code}: {exc}", code) from None
-    except requests.RequestException as exc:
-        raise TransientError(f"artifact {event['name']}: {type(exc).__name__}") from None
 
 
 class LogWriter:
@@ -532,7 +489,7 @@ class Run:
             count = len(queue)  # appends after this point stay queued for the next take
             if not count:
                 continue
-            items = [queue.popleft() for _ in range(count)]
+            items = list(itertools.starmap(queue.popleft, itertools.repeat((), count)))  # one C loop
             data = _log_text(items).encode("utf-8", errors="replace")
             for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST):
                 events.append({"t": "log", "name": name, "data": chunk})
@@ -570,6 +527,8 @@ class Run:
                         return
                     print(f"molexp: run {self.id}: dropped a {event['t']} write: {exc}", file=sys.stderr)
                 self._pending.pop(0)
+                if event.get("file"):  # its spool copy is on the server now (or was refused): free the disk
+                    Path(event["file"]).unlink(missing_ok=True)
                 if event["t"] == "log":
                     self.sent["lines"] += _event_lines(event)
                 elif event["t"] == "metric":
