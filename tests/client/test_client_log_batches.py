@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from molexp import _run
-from molexp._run import Run, _log_chunks, _log_text
+from molexp import _events, _run
+from molexp._events import _log_chunks, _log_text
+from molexp._run import Run
 
 
 def _run_offline(tmp_path, monkeypatch) -> Run:
@@ -23,7 +24,7 @@ def test_append_keeps_the_promised_lines(tmp_path, monkeypatch):
     events = run._take()
     assert [e["name"] for e in events] == ["train"]
     assert events[0]["data"].decode() == "plain\ntwo\nlines\n{'epoch': 1}\nx\n5\n\n"
-    assert _run._event_lines(events[0]) == 7
+    assert _events._event_lines(events[0]) == 7
     assert run._take() == []
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._events import sync_dir
 from ._http import Http, MolExpError, TransientError, credentials_load
-from ._run import AssetNotFound, Run, RunCancelled, offline_dir, sync_dir
+from ._run import AssetNotFound, Run, RunCancelled, offline_dir
 
 __all__ = [
     "AssetNotFound",

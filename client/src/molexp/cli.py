@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import Client
+from ._events import sync_dir
 from ._http import Http, MolExpError, TransientError, credentials_save
-from ._run import offline_dir, sync_dir
+from ._run import offline_dir
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 
