@@ -6,6 +6,8 @@ signed-in user of another workspace (``other_ws``); ``staff`` sees everything.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -17,6 +19,24 @@ from . import factories as f
 pytest_plugins = ["tests.s3_support"]
 
 ROLES = ("owner", "editor", "viewer", "outsider", "anonymous")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Every test gets a node id of its own.
+
+    schemathesis names the tests it generates by operation (``test_api_conforms_to_its_schema[GET
+    /api/assets/]``) but gives them all the function's node id; pytest-xdist (``make test``)
+    schedules and reports by node id, so it would run one of the 72 and count the rest as done.
+    A duplicate left over stops the session instead of silently shrinking the suite.
+    """
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.name != item.nodeid.rsplit("::", 1)[-1]:
+            item._id = item.parent.id.child(item.name)  # pytest 9: the node id is ``_id`` (a NodeId)
+    duplicates = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    if duplicates:
+        raise pytest.UsageError(f"{len(duplicates)} node ids name several tests, e.g. {duplicates[0]}")
 
 
 @pytest.fixture(autouse=True)
