@@ -10,7 +10,14 @@ reading its index spawn no process), then one
 gives the commit, the branch, the changed tracked files and the untracked files.
 ``git diff HEAD -- <root>`` runs only when a tracked file under the root
 differs (a second process on a dirty tree only). ``--no-optional-locks`` keeps
-concurrent launches from fighting over ``index.lock``.
+concurrent launches from fighting over ``index.lock``. GitPython spawns the process
+(``as_process``); its output is read with ``Popen.communicate(timeout=…)``, which
+needs no watchdog thread per call as GitPython's ``kill_after_timeout`` does.
+
+The one thing remembered between launches is which paths ``.git/index`` lists (to tell a
+committed workflow file from an ignored one), keyed by the index file's path, size, mtime
+and inode: git rewrites the index through a new file, so any change shows in that key, and
+an index written in the last seconds is read again every time (as git treats "racy" files).
 
 Both commands are restricted to the workflow's root folder (a pathspec): an
 uncommitted change elsewhere in the repository (a server's ``.env``) is never
@@ -24,6 +31,8 @@ recorded, shown or exported (issue 12, finding 4).
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,24 +63,41 @@ class GitState:
 
 
 def _run(repo: git.Repo, *args: str) -> tuple[int, bytes]:
+    """Exit status and stdout of one git command spawned by GitPython; killed after ``GIT_TIMEOUT_SECONDS``."""
     env = {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-    status, out, _err = repo.git.execute(
-        ["git", "--no-optional-locks", *args],
-        with_extended_output=True,
-        with_exceptions=False,
-        stdout_as_string=False,
-        kill_after_timeout=GIT_TIMEOUT_SECONDS,
-        env=env,
-        strip_newline_in_stdout=False,
-    )
-    return status, out
+    command = ["git", "--no-optional-locks", *args]
+    process = repo.git.execute(command, as_process=True, env=env)
+    proc = process.proc
+    try:
+        out, _err = proc.communicate(timeout=GIT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise git.GitCommandError(command, -9, f"no answer in {GIT_TIMEOUT_SECONDS} s") from None
+    return proc.returncode, out
+
+
+#: Index files written less than this long ago (ns) are parsed again at every launch.
+RACY_NS = 2_000_000_000
+#: (index path, size, mtime_ns, inode) → the paths that index lists at stage 0.
+_index_cache: dict[tuple[str, int, int, int], frozenset[str]] = {}
 
 
 def _in_index(repo: git.Repo, rel: str) -> bool:
     """Whether ``rel`` is tracked (GitPython parses ``.git/index`` in Python: no process)."""
     try:
-        return (rel, 0) in repo.index.entries
-    except Exception:  # an index GitPython cannot read: do not claim the file is committed
+        index = repo.index
+        st = os.stat(index.path)
+        key = (index.path, st.st_size, st.st_mtime_ns, st.st_ino)
+        paths = _index_cache.get(key)
+        if paths is None:
+            paths = frozenset(path for path, stage in index.entries if stage == 0)
+            if time.time_ns() - st.st_mtime_ns > RACY_NS:
+                if len(_index_cache) > 64:
+                    _index_cache.clear()
+                _index_cache[key] = paths
+        return rel in paths
+    except Exception:  # no index, or one GitPython cannot read: do not claim the file is committed
         return False
 
 

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import logging
 import os
@@ -82,14 +83,22 @@ class _TaskRecorder:
         self.execution = execution
         self.ctx = ctx
         self.reused_refs = reused_refs or {}
+        self._written: set[str] = set()  # tasks whose row this recorder has written
 
     def _save(self, name: str, **fields: Any) -> None:
         # Only the worker that claimed the execution writes its task rows (the claim is
-        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race: no
-        # locked read or savepoint as in update_or_create, and no wait for the WAL flush.
+        # exclusive), so they cannot race: no locked read or savepoint as in update_or_create,
+        # and no wait for the WAL flush. A task's first write is one upsert (the row is new,
+        # unless an earlier delivery wrote it); later ones update the row this recorder wrote.
         with without_fsync_wait():
-            if not TaskExecution.objects.filter(execution=self.execution, task_name=name).update(**fields):
-                TaskExecution.objects.create(execution=self.execution, task_name=name, **fields)
+            query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
+            if name in self._written and query.update(**fields):
+                return
+            TaskExecution.objects.bulk_create(
+                [TaskExecution(execution=self.execution, task_name=name, **fields)],
+                update_conflicts=True, unique_fields=["execution", "task_name"], update_fields=list(fields),
+            )  # fmt: skip
+            self._written.add(name)
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
@@ -132,8 +141,13 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     """
     _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
-        execution = Execution.objects.select_related("run").get(pk=execution.pk)
-        run = execution.run
+        # Only the two statuses can have changed since the claim (a cancel request, the reaper):
+        # read them fresh, onto copies, instead of reloading both rows with every column.
+        execution_status, run_status = (
+            Execution.objects.filter(pk=execution.pk).values_list("status", "run__status").get()
+        )  # fmt: skip
+        execution, run = copy.copy(execution), copy.copy(run)
+        execution.status, run.status = execution_status, run_status
         if execution.is_terminal:
             return
         if execution.status == ExecutionStatus.CANCELLING or run.status == RunStatus.CANCELLING:
