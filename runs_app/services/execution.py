@@ -39,8 +39,8 @@ from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, RunStatus, TaskStatus, Trigger
 from ..models import Execution, Run, TaskExecution
 from ..policy import run_code_refusal
-from .core import status_transition
-from .durability import without_fsync_wait
+from .core import status_transitions
+from .durability import update_without_fsync_wait, without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
 from .reproduce import reproduction_verdict_compute
 
@@ -90,10 +90,10 @@ class _TaskRecorder:
         # exclusive), so they cannot race: no locked read or savepoint as in update_or_create,
         # and no wait for the WAL flush. A task's first write is one upsert (the row is new,
         # unless an earlier delivery wrote it); later ones update the row this recorder wrote.
+        query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
+        if name in self._written and update_without_fsync_wait(query, **fields):
+            return
         with without_fsync_wait():
-            query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
-            if name in self._written and query.update(**fields):
-                return
             TaskExecution.objects.bulk_create(
                 [TaskExecution(execution=self.execution, task_name=name, **fields)],
                 update_conflicts=True, unique_fields=["execution", "task_name"], update_fields=list(fields),
@@ -154,14 +154,15 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
             if status != ExecutionStatus.CANCELLED:
                 message = f"{message} (after a cancel request)"
             status = ExecutionStatus.CANCELLED
-        status_transition(obj=execution, to_status=status, message=message, error=error)
         run_target = {
             ExecutionStatus.SUCCEEDED: RunStatus.SUCCEEDED,
             ExecutionStatus.FAILED: RunStatus.FAILED,
             ExecutionStatus.CANCELLED: RunStatus.CANCELLED,
         }[status]
+        moves = [(execution, status, message, {"error": error})]
         if run.status in (RunStatus.RUNNING, RunStatus.CANCELLING):
-            status_transition(obj=run, to_status=run_target, message=message, error=error)
+            moves.append((run, run_target, message, {"error": error}))
+        status_transitions(*moves)  # both events in one INSERT
 
 
 def execution_run(*, execution_id: int) -> str:
@@ -193,13 +194,14 @@ def execution_run(*, execution_id: int) -> str:
     environment = _environment()
     now = timezone.now()
     try:
+        run = execution.run
         with transaction.atomic():
-            status_transition(obj=execution, to_status=ExecutionStatus.RUNNING, message=f"claimed by {host}:{pid}",
-                              worker_hostname=host, worker_pid=pid, heartbeat_at=now, started_at=now,
-                              celery_task_id=str(execution.uuid), environment=environment)  # fmt: skip
-            run = execution.run
-            status_transition(obj=run, to_status=RunStatus.RUNNING,
-                              message=f"execution {execution.number} ({execution.trigger}) on {host}")  # fmt: skip
+            status_transitions(
+                (execution, ExecutionStatus.RUNNING, f"claimed by {host}:{pid}",
+                 {"worker_hostname": host, "worker_pid": pid, "heartbeat_at": now, "started_at": now,
+                  "celery_task_id": str(execution.uuid), "environment": environment}),
+                (run, RunStatus.RUNNING, f"execution {execution.number} ({execution.trigger}) on {host}", {}),
+            )  # fmt: skip
     except IllegalTransition as exc:
         logger.info("execution %s not claimed: %s", execution_id, exc)
         return "not-claimed"

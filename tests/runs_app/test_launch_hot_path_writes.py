@@ -1,0 +1,160 @@
+"""Fewer writes per run without recording less: a launch renews its code files' claim at most every few
+seconds, the run-number UPDATE finds the source blob, several transitions share one event INSERT, a task's
+first row write is one upsert, and a relaxed UPDATE is one statement on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from assets_app.models import BlobClaim
+from assets_app.services import blob_claims
+from molexp_site.errors import IllegalTransition
+from runs_app.choices import ExecutionStatus, RunStatus, TaskStatus
+from runs_app.models import Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
+from runs_app.services import durability, run_launch
+from runs_app.services.core import status_transitions
+from runs_app.services.execution import _TaskRecorder
+
+NAME = "code/ab/cd/abcd" + "0" * 60
+
+
+def _upserts(queries) -> int:
+    return sum(q["sql"].startswith("INSERT") for q in queries)
+
+
+def _no_broker(monkeypatch):
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_committed_seconds_ago_is_not_renewed_an_older_one_is(monkeypatch):
+    blob_claims.blob_claim(names=[NAME], recent=True)
+    first = BlobClaim.objects.get(name=NAME).claimed_at
+    with CaptureQueriesContext(connection) as queries:
+        blob_claims.blob_claim(names=[NAME], recent=True)
+    assert len(queries) == 0 and BlobClaim.objects.get(name=NAME).claimed_at == first
+    with CaptureQueriesContext(connection) as queries:
+        blob_claims.blob_claim(names=[NAME])  # without ``recent``: always an upsert
+    assert _upserts(queries) == 1 and BlobClaim.objects.get(name=NAME).claimed_at > first
+    monkeypatch.setattr(blob_claims, "RECENT_CLAIM_SECONDS", 0.0)
+    renewed = BlobClaim.objects.get(name=NAME).claimed_at
+    blob_claims.blob_claim(names=[NAME], recent=True)  # too old now: renewed
+    assert BlobClaim.objects.get(name=NAME).claimed_at > renewed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_inside_a_transaction_is_not_remembered_it_may_roll_back():
+    other = NAME.replace("abcd", "abce")
+    with transaction.atomic():
+        blob_claims.blob_claim(names=[other], recent=True)
+        transaction.set_rollback(True)
+    assert not BlobClaim.objects.filter(name=other).exists()
+    blob_claims.blob_claim(names=[other], recent=True)
+    assert BlobClaim.objects.filter(name=other).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_grace_period_turns_the_reuse_off(settings):
+    settings.MOLEXP_GC_GRACE_SECONDS = 0
+    third = NAME.replace("abcd", "abcf")
+    blob_claims.blob_claim(names=[third], recent=True)
+    with CaptureQueriesContext(connection) as queries:
+        blob_claims.blob_claim(names=[third], recent=True)
+    assert _upserts(queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_launches_of_one_tree_claim_its_files_once_and_share_the_source_blob(chem_experiment, editor, monkeypatch):
+    _no_broker(monkeypatch)
+    [first] = run_launch(user=editor, experiment=chem_experiment)
+    code = BlobClaim.objects.filter(name__startswith="code/")
+    claims = dict(code.values_list("name", "claimed_at"))
+    assert len(claims) == len(first.workflow_snapshot["files"])
+    [second] = run_launch(user=editor, experiment=chem_experiment)
+    assert dict(code.values_list("name", "claimed_at")) == claims  # not renewed a moment later
+    assert second.source_blob_id == first.source_blob_id and SourceBlob.objects.count() == 1
+    assert (first.number, second.number) == (1, 2)
+    assert Experiment.objects.get(pk=chem_experiment.pk).run_counter == 2
+
+
+# --- transitions and task rows -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_two_moves_write_both_rows_and_their_events_in_order(chem_experiment, editor, monkeypatch):
+    _no_broker(monkeypatch)
+    [run] = run_launch(user=editor, experiment=chem_experiment)
+    execution = Execution.objects.get(run=run)
+    with CaptureQueriesContext(connection) as queries:
+        with transaction.atomic():
+            status_transitions((execution, ExecutionStatus.RUNNING, "claimed", {"worker_pid": 7}),
+                               (run, RunStatus.RUNNING, "started", {}))  # fmt: skip
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 3 and writes[2].startswith("INSERT")  # two UPDATEs, one INSERT of both events
+    assert execution.status == ExecutionStatus.RUNNING and execution.worker_pid == 7 and run.started_at
+    events = list(RunEvent.objects.filter(run=run).order_by("id").values_list("subject", "to_status", "message"))
+    assert events[-2:] == [("execution", "running", "claimed"), ("run", "running", "started")]
+
+
+@pytest.mark.django_db
+def test_a_lost_race_on_a_later_move_rolls_the_callers_transaction_back(chem_experiment, editor, monkeypatch):
+    _no_broker(monkeypatch)
+    [run] = run_launch(user=editor, experiment=chem_experiment)
+    execution = Execution.objects.get(run=run)
+    stale = Run.objects.get(pk=run.pk)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED)  # changed under the caller
+    events = RunEvent.objects.count()
+    with transaction.atomic():
+        with pytest.raises(IllegalTransition, match="no longer queued"):
+            status_transitions((execution, ExecutionStatus.RUNNING, "claimed", {}),
+                               (stale, RunStatus.RUNNING, "started", {}))  # fmt: skip
+        assert transaction.get_rollback()  # the execution's UPDATE must not commit alone
+    assert Execution.objects.get(pk=execution.pk).status == ExecutionStatus.QUEUED
+    assert RunEvent.objects.count() == events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_row_an_earlier_delivery_wrote_is_updated_not_duplicated(chem_experiment, editor, monkeypatch):
+    _no_broker(monkeypatch)
+    [run] = run_launch(user=editor, experiment=chem_experiment)
+    execution = Execution.objects.get(run=run)
+    TaskExecution.objects.create(execution=execution, task_name="load", status=TaskStatus.FAILED)
+    recorder = _TaskRecorder(execution=execution, ctx=None)
+    recorder.task_started("load")
+    recorder.task_skipped("featurize", "not needed")
+    with CaptureQueriesContext(connection) as queries:
+        recorder.task_reused("load", None)  # the row this recorder wrote: one UPDATE
+    writes = [q["sql"][:6] for q in queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    assert writes == ["UPDATE"]
+    rows = dict(TaskExecution.objects.filter(execution=execution).values_list("task_name", "status"))
+    assert rows == {"load": TaskStatus.SUCCEEDED, "featurize": TaskStatus.SKIPPED}
+    assert TaskExecution.objects.get(execution=execution, task_name="load").reused
+
+
+# --- relaxed commits ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_a_relaxed_update_is_one_statement_committed_and_the_session_keeps_synchronous_commits(chem_experiment):
+    with CaptureQueriesContext(connection) as queries:
+        changed = durability.update_without_fsync_wait(Experiment.objects.filter(pk=chem_experiment.pk),
+                                                       description="relaxed")  # fmt: skip
+    assert changed == 1 and len(queries) == 1
+    assert "set_config('synchronous_commit', 'off', true)" in queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        # The setting is in force for the statement's own transaction (so for its commit):
+        cursor.execute(
+            "UPDATE runs_app_experiment SET description = 'x' WHERE id = %s "
+            "AND set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING current_setting('synchronous_commit')",
+            [chem_experiment.pk],
+        )
+        assert cursor.fetchone()[0] == "off"
+    assert Experiment.objects.get(pk=chem_experiment.pk).description == "x"
