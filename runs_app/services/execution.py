@@ -179,9 +179,10 @@ def execution_run(*, execution_id: int) -> str:
     from ..workflow.engine import TaskFailed, execute
     from ..workflow.loader import load_workflows, pick_workflow
 
-    execution = (
-        Execution.objects.select_related("run", "run__source_blob", "run__experiment").filter(pk=execution_id).first()
-    )
+    # One row by its key: no ORDER BY to compile (``first()`` would add one). The experiment is not
+    # joined: only the messages of a refusal or a cancel name it (then it is read when needed).
+    found = Execution.objects.select_related("run", "run__source_blob").filter(pk=execution_id)
+    execution = next(iter(found.order_by()[:1]), None)
     if execution is None:
         logger.warning("execution %s does not exist; message dropped", execution_id)
         return "missing"

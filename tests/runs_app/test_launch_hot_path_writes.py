@@ -20,6 +20,12 @@ from runs_app.services.execution import _TaskRecorder
 NAME = "code/ab/cd/abcd" + "0" * 60
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_claims():
+    """Claims an earlier test committed (then flushed with its database) are not this test's."""
+    blob_claims._committed.clear()
+
+
 def _upserts(queries) -> int:
     return sum(q["sql"].startswith("INSERT") for q in queries)
 
