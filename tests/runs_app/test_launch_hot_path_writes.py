@@ -1,8 +1,12 @@
 """Fewer writes per run without recording less: a launch renews its code files' claim at most every few
 seconds, the run-number UPDATE finds the source blob, several transitions share one event INSERT, a task's
-first row write is one upsert, and a relaxed UPDATE is one statement on PostgreSQL."""
+first row write is one upsert, a relaxed UPDATE is one statement on PostgreSQL, and git discovery and the
+index are read again whenever a stat shows a change."""
 
 from __future__ import annotations
+
+import shutil
+import subprocess
 
 import pytest
 from django.db import connection, transaction
@@ -11,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from assets_app.models import BlobClaim
 from assets_app.services import blob_claims
 from molexp_site.errors import IllegalTransition
+from runs_app import gitstate
 from runs_app.choices import ExecutionStatus, RunStatus, TaskStatus
 from runs_app.models import Execution, Experiment, Run, RunEvent, SourceBlob, TaskExecution
 from runs_app.services import durability, run_launch
@@ -164,3 +169,48 @@ def test_a_relaxed_update_is_one_statement_committed_and_the_session_keeps_synch
         )
         assert cursor.fetchone()[0] == "off"
     assert Experiment.objects.get(pk=chem_experiment.pk).description == "x"
+
+
+# --- git: what is remembered between launches --------------------------------------------------
+
+
+def _git(folder, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=folder, check=True,
+                   capture_output=True)  # fmt: skip
+
+
+def test_the_repository_found_is_kept_only_while_nothing_on_the_way_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr(gitstate, "RACY_NS", -(10**12))  # remember even what was written a moment ago
+    monkeypatch.setattr(gitstate, "_repos", {})
+    top, flows = tmp_path / "lab", tmp_path / "lab" / "flows"
+    flows.mkdir(parents=True)
+    (flows / "wf.py").write_text("x = 1\n")
+    _git(top, "init", "-q", "-b", "main")
+    _git(top, "add", ".")
+    _git(top, "commit", "-q", "-m", "first")
+    first = gitstate.git_capture(flows / "wf.py", root=flows)
+    assert first.commit and first.workflow_state == gitstate.COMMITTED
+    assert len(gitstate._repos) == 1
+    (flows / "wf.py").write_text("x = 2\n")  # read by the status process of every launch
+    assert gitstate.git_capture(flows / "wf.py", root=flows).workflow_state == gitstate.MODIFIED
+    _git(flows, "init", "-q", "-b", "inner")  # a repository appears on the way: found at once
+    inner = gitstate.git_capture(flows / "wf.py", root=flows)
+    assert inner.commit == "" and inner.workflow_state == gitstate.UNTRACKED
+    shutil.rmtree(flows / ".git")
+    assert gitstate.git_capture(flows / "wf.py", root=flows).commit == first.commit
+    shutil.rmtree(top / ".git")  # and vanishes: no repository, no state
+    assert gitstate.git_capture(flows / "wf.py", root=flows) == gitstate.GitState()
+
+
+def test_a_file_ignored_after_the_index_was_remembered_is_never_called_committed(tmp_path, monkeypatch):
+    monkeypatch.setattr(gitstate, "RACY_NS", -(10**12))
+    (tmp_path / "wf.py").write_text("x = 1\n")
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    assert gitstate.git_capture(tmp_path / "wf.py").workflow_state == gitstate.COMMITTED
+    _git(tmp_path, "rm", "-q", "--cached", "wf.py")  # the index is rewritten (a new file): read again
+    (tmp_path / ".gitignore").write_text("wf.py\n")
+    _git(tmp_path, "add", ".gitignore")
+    _git(tmp_path, "commit", "-q", "-m", "ignore it")  # git status no longer names wf.py at all
+    assert gitstate.git_capture(tmp_path / "wf.py").workflow_state == gitstate.UNTRACKED
