@@ -226,19 +226,38 @@ def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
     return filterset.qs
 
 
-def _shape_rows(qs: QuerySet[Asset]) -> QuerySet[Asset]:
-    return qs.select_related(*ASSET_LIST_RELATED).only(*ASSET_LIST_FIELDS)
+#: The API's catalog row (``assets_app.api.serializers.LIST_FIELDS``): the names of the workspace,
+#: project and experiment, the other references as ids (no producing-run label, so 3 joins, not 8).
+ASSET_API_FIELDS = (
+    "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",
+    "size", "sha256", "media_type", "tags", "created_at", "producer_run_id", "producer_task", "fingerprint",
+    "workspace__name", "project__name", "experiment__name",
+)  # fmt: skip
+ASSET_API_RELATED = ("workspace", "project", "experiment")
+#: Row shapes of a catalog search: the HTML rows (``ASSET_LIST_*``) and the API rows.
+ROW_SHAPES = {"page": (ASSET_LIST_RELATED, ASSET_LIST_FIELDS), "api": (ASSET_API_RELATED, ASSET_API_FIELDS)}
 
 
-def asset_search(*, user, q: str | None = "", filters: Any = None, sort: str = "relevance", strict: bool = True):
+def _shaper(rows: str):
+    related, fields = ROW_SHAPES[rows]
+    return lambda qs: qs.select_related(None).select_related(*related).only(*fields)
+
+
+def asset_search(
+    *, user, q: str | None = "", filters: Any = None, sort: str = "relevance", strict: bool = True, rows: str = "page"
+):
     """The catalog search: parse ``q`` (``QueryError`` if malformed), scope to the user, apply the
     column filters and the query. Returns an ``assets_app.search.AssetSearch`` whose ``page()``
-    and ``facets()`` cost a constant number of bounded queries."""
+    and ``facets()`` cost a constant number of bounded queries. ``rows``: the shape of the result
+    rows, "page" (the catalog page's, naming the producing run) or "api" (the API's fewer joins:
+    each joined table is one more model per row and, past 8 tables, a PostgreSQL plan in
+    written join order)."""
     from .search import AssetSearch, parse
 
     node = parse(q or "")
-    base = _catalog_base(user=user, filters=filters, strict=strict)
-    return AssetSearch(base, node, sort=sort, shape=_shape_rows)
+    shape = _shaper(rows)
+    base = shape(_catalog_base(user=user, filters=filters, strict=strict))
+    return AssetSearch(base, node, sort=sort, shape=shape)
 
 
 def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | None = None):

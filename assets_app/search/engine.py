@@ -8,7 +8,8 @@ COUNT over huge sets, no deep OFFSET).
   relevance is recency.
 - Paging: page numbers, offsets at most ``MAX_OFFSET`` (deeper: refine the query).
 - Facets: kind × project × producing-run status counted in ONE grouped query over
-  the newest ``FACET_CAP`` matching rows (``facets_capped`` when cut).
+  the newest ``FACET_CAP`` matching rows (``capped`` when cut, stated on the page and in the
+  API), sampled in the recency windows ``FACET_WINDOWS``.
 - Recency windows (newest-first orders: relevance candidates, unranked relevance,
   ``sort=newest``): the page is first computed among the newest ``WINDOWS[0]`` ids
   (``id >= bound`` / ``created_at >=`` the created_at at that id), then ``WINDOWS[1]``,
@@ -32,13 +33,16 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, QuerySet, Window
 
+from runs_app.models import Project, Run
+
 from .compiler import compile_query
-from .expressions import FTS_TABLE, fts5_quote, text_rank
+from .expressions import FTS_TABLE, IdInArray, fts5_quote, text_rank
 from .parser import Node, positive_terms
 
 COUNT_CAP = 1000
 RANK_CAP = 200
-FACET_CAP = 5000
+FACET_CAP = 1000  # facets count the newest this many hits (the page says so when cut)
+FACET_WINDOWS = (16_384, 65_536, 262_144, 1_048_576, 4_194_304)  # ×4 steps: a sample is 20× a page
 MAX_OFFSET = 10_000
 WINDOWS = (65_536, 524_288)  # newest ids searched first (then everything older)
 WINDOW_MAX_ROWS = 1_000  # rows wanted above which windows are not worth it (deep pages)
@@ -113,17 +117,18 @@ class AssetSearch:
     def ranked(self) -> bool:
         return self.sort == "relevance" and bool(self.terms)
 
-    def _bound(self, by: str, i: int):
-        """The lower bound of window ``i`` ("id": an id, "created": a ``created_at``), or None
-        when the table is smaller than that window. Looked up once per search, lazily."""
-        key = (by, i)
+    def _bound(self, by: str, size: int):
+        """The lower bound of the window of the newest ``size`` ids ("id": an id, "created": a
+        ``created_at``), or None when the table is smaller than that. Looked up once per search,
+        lazily: the largest id (one query), and for "created" the created_at there (one more)."""
+        key = (by, size)
         if key not in self._bounds:
             model = self.matching.model
             if "top" not in self._bounds:
                 self._bounds["top"] = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
             top, bound = self._bounds["top"], None
-            if top > WINDOWS[i]:
-                bound = top - WINDOWS[i] + 1
+            if top > size:
+                bound = top - size + 1
                 if by == "created":
                     bound = (
                         model.objects.filter(id__gte=bound).order_by("id").values_list("created_at", flat=True).first()
@@ -131,29 +136,31 @@ class AssetSearch:
             self._bounds[key] = bound
         return self._bounds[key]
 
-    def _windowed(self, fetch, need: int, by: str) -> list:
+    def _windowed(self, fetch, need: int, by: str, windows: tuple[int, ...] | None = None) -> list:
         """``fetch(qs)`` over ``self.matching`` restricted to the newest window that holds at
         least ``need`` hits (``fetch`` returns its result and how many hits the window held,
         capped); the whole ``self.matching`` when no window does or the table is small.
 
-        Windows are supersets (``column >= bound``); if one holds ``need`` hits, the first
-        ``need`` hits in newest-first order are all inside it, so the result is exactly the
-        unwindowed one. A window that held too few hits to make the next one likely to fill
-        sends the search straight to the whole set (a rare word: one GIN query more)."""
+        Windows (``WINDOWS`` unless given) are supersets (``column >= bound``); if one holds
+        ``need`` hits, the first ``need`` hits in newest-first order are all inside it, so the
+        result is exactly the unwindowed one. After a window that held too few, the next one
+        tried is the smallest whose size, at the density just seen, should hold ``need``; when
+        none should, the search goes straight to the whole set (a rare word: one GIN query more)."""
+        windows = WINDOWS if windows is None else windows
         column = "id" if by == "id" else "created_at"
         if connection.vendor != "postgresql":
             # SQLite: the FTS5 ``IN`` subquery lists every hit whatever the id range, so a
             # window would only add queries
             return fetch(self.matching)[0]
-        for i in range(len(WINDOWS)):
-            bound = self._bound(by, i)
+        i = 0
+        while i < len(windows):
+            bound = self._bound(by, windows[i])
             if bound is None:
                 break
             result, held = fetch(self.matching.filter(**{f"{column}__gte": bound}))
             if held >= need:
                 return result
-            if i + 1 == len(WINDOWS) or held * (WINDOWS[i + 1] // WINDOWS[i]) < need:
-                break
+            i = next((j for j in range(i + 1, len(windows)) if held * windows[j] >= need * windows[i]), len(windows))
         return fetch(self.matching)[0]
 
     def count(self) -> tuple[int, bool]:
@@ -173,7 +180,7 @@ class AssetSearch:
             # Rank by id only (the candidates already satisfy the query): never re-run the
             # match; ``held`` = how many candidates there were (COUNT(*) OVER () before LIMIT).
             qs = (
-                self.shape(self.matching.model.objects.filter(pk__in=candidates))
+                self.shape(self.matching.model.objects.filter(IdInArray(candidates)))
                 .annotate(search_rank=rank, held=Window(Count("id")))
                 .order_by("-search_rank", "-id")
             )
@@ -249,37 +256,51 @@ class AssetSearch:
         )
 
     def facets(self) -> dict[str, Any]:
-        """Counts by kind, project and producing-run status (one grouped query, capped sample)."""
-        sample = self.matching.order_by("-id").values("pk")[:FACET_CAP]
-        groups = (
-            self.matching.model.objects.filter(pk__in=sample)
-            .values("kind", "project_id", "project__name", "project__slug", "producer_run__status")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        kinds: dict[str, int] = {}
-        projects: dict[Any, dict[str, Any]] = {}
-        statuses: dict[str, int] = {}
-        total = 0
-        for g in groups:
-            n = g["n"]
-            total += n
-            kinds[g["kind"]] = kinds.get(g["kind"], 0) + n
-            if g["project_id"] is not None:
-                entry = projects.setdefault(
-                    g["project_id"],
-                    {"id": g["project_id"], "name": g["project__name"], "slug": g["project__slug"], "count": 0},
-                )
-                entry["count"] += n
-            if g["producer_run__status"]:
-                statuses[g["producer_run__status"]] = statuses.get(g["producer_run__status"], 0) + n
-        return {
-            "kind": [{"value": k, "count": v} for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))],
-            "project": sorted(projects.values(), key=lambda p: (-p["count"], p["name"] or "")),
-            "status": [{"value": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))],
-            "sampled": total,
-            "capped": total >= FACET_CAP,
-        }
+        """Counts by kind, project and producing-run status over the newest ``FACET_CAP`` hits
+        (by id), in one grouped query over that capped sample (no per-row lookups). On
+        PostgreSQL the sample is taken in the recency windows ``FACET_WINDOWS`` (finer than a
+        page's: a sample is 20× a page), so the rows visited follow the sample's size, not the
+        number of hits. ``capped`` (the sample was cut at ``FACET_CAP``) is what the page and
+        the API state."""
+        project_table, run_table = (connection.ops.quote_name(m._meta.db_table) for m in (Project, Run))
+
+        def fetch(matching: QuerySet) -> tuple[list, int]:
+            sample = matching.order_by("-id").values("id", "kind", "project_id", "producer_run_id")[:FACET_CAP]
+            sample_sql, params = sample.query.sql_with_params()
+            sql = (
+                "SELECT s.kind, s.project_id, p.name, p.slug, r.status, COUNT(*) "  # noqa: S608 - Django's own SQL
+                f"FROM ({sample_sql}) s LEFT JOIN {project_table} p ON p.id = s.project_id "
+                f"LEFT JOIN {run_table} r ON r.id = s.producer_run_id GROUP BY 1, 2, 3, 4, 5"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                groups = cursor.fetchall()
+            return groups, sum(g[5] for g in groups)
+
+        return facet_summary(self._windowed(fetch, FACET_CAP, "id", FACET_WINDOWS))
+
+
+def facet_summary(groups: list[tuple]) -> dict[str, Any]:
+    """The facets of grouped ``(kind, project id, name, slug, producing-run status, n)`` rows, largest first."""
+    kinds: dict[str, int] = {}
+    projects: dict[Any, dict[str, Any]] = {}
+    statuses: dict[str, int] = {}
+    total = 0
+    for kind, project_id, name, slug, status, n in groups:
+        total += n
+        kinds[kind] = kinds.get(kind, 0) + n
+        if project_id is not None:
+            entry = projects.setdefault(project_id, {"id": project_id, "name": name, "slug": slug, "count": 0})
+            entry["count"] += n
+        if status:
+            statuses[status] = statuses.get(status, 0) + n
+    return {
+        "kind": [{"value": k, "count": v} for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "project": sorted(projects.values(), key=lambda p: (-p["count"], p["name"] or "")),
+        "status": [{"value": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "sampled": total,
+        "capped": total >= FACET_CAP,
+    }
 
 
 class PageTooDeep(Exception):
