@@ -104,14 +104,19 @@ class SearchPage:
 class AssetSearch:
     """A compiled search over an already user-scoped, column-filtered queryset."""
 
-    def __init__(self, base: QuerySet, node: Node | None, *, sort: str = "relevance", shape=None) -> None:
-        """``shape(qs)`` adds ``select_related``/``only`` to the ranked page's id lookup."""
+    def __init__(self, base: QuerySet, node: Node | None, *, sort: str = "relevance", shape=None, finish=None) -> None:
+        """``shape(qs)`` adds ``select_related``/``only`` to the ranked page's id lookup;
+        ``finish(rows)`` completes the chosen page's rows (one query at most, e.g. a prefetch)."""
         self.node = node
         self.shape = shape or (lambda qs: qs)
+        self._finish = finish
         self.sort = sort if sort in SORTS else "relevance"
         self.matching = base.filter(compile_query(node))
         self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
         self._bounds: dict = {}  # "top" (largest id) and the window bounds by (order, window)
+
+    def finish(self, rows: list) -> list:
+        return self._finish(rows) if self._finish and rows else rows
 
     @property
     def ranked(self) -> bool:
@@ -242,7 +247,7 @@ class AssetSearch:
             raise PageTooDeep(f"Pages stop at {MAX_OFFSET} results; refine the query.")
         rows = self.rows(start, start + page_size + 1)
         has_next = len(rows) > page_size
-        rows = rows[:page_size]
+        rows = self.finish(rows[:page_size])
         count, capped = self.count() if with_count else (0, False)
         return SearchPage(
             rows=rows,
