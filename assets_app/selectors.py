@@ -303,7 +303,13 @@ def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | No
             raise ValidationError({"cursor": "Results ranked by relevance are paged by number, not by cursor."})
         return search.page(page, page_size)
     result = keyset_page(
-        search.matching, ordering=SORTS[search.sort], page_size=page_size, cursor=cursor, page=page, count=search.count
+        search.matching,
+        ordering=SORTS[search.sort],
+        page_size=page_size,
+        cursor=cursor,
+        page=page,
+        count=search.count,
+        first=lambda n: search.rows(0, n),
     )
     result.rows = search.finish(result.rows)
     result.sort = search.sort

@@ -78,7 +78,7 @@ def is_name_fragment(text: str) -> bool:
     return len(text) >= 3 and not text.replace(" ", "").isalnum()
 
 
-def _term(term: Term, vendor: str) -> Q:
+def _term(term: Term, vendor: str, floor: int | None = None) -> Q:
     text = term.text.strip()
     fragment = is_name_fragment(text)
     if vendor == "postgresql":
@@ -86,9 +86,9 @@ def _term(term: Term, vendor: str) -> Q:
         if fragment:
             q |= Q(ILike(F("name"), f"%{like_escape(text)}%"))
         return q
-    q = Q(sqlite_text_match(text))
+    q = Q(sqlite_text_match(text, floor))
     if fragment:
-        q |= Q(sqlite_name_substring(text))
+        q |= Q(sqlite_name_substring(text, floor))
     return q
 
 
@@ -133,25 +133,29 @@ def _filter(node: Filter, vendor: str) -> Q:
     raise ValueError(f"unknown key {key!r}")  # pragma: no cover - the parser refuses unknown keys
 
 
-def compile_query(node: Node | None, *, vendor: str | None = None) -> Q:
-    """The ``Q`` of a parsed query (an empty ``Q`` for an empty query)."""
+def compile_query(node: Node | None, *, vendor: str | None = None, fts_floor: int | None = None) -> Q:
+    """The ``Q`` of a parsed query (an empty ``Q`` for an empty query).
+
+    ``fts_floor`` (SQLite): every FTS5 subquery lists only rowids ``>= fts_floor``. Exact for the
+    rows with ``id >= fts_floor`` whatever the boolean structure (``NOT`` included), so only for a
+    queryset already restricted to such rows (the engine's recency windows)."""
     vendor = vendor or connection.vendor
     if node is None:
         return Q()
     if isinstance(node, Term):
-        return _term(node, vendor)
+        return _term(node, vendor, fts_floor)
     if isinstance(node, Filter):
         return _filter(node, vendor)
     if isinstance(node, Not):
-        return ~compile_query(node.child, vendor=vendor)
+        return ~compile_query(node.child, vendor=vendor, fts_floor=fts_floor)
     if isinstance(node, And):
         q = Q()
         for child in node.children:
-            q &= compile_query(child, vendor=vendor)
+            q &= compile_query(child, vendor=vendor, fts_floor=fts_floor)
         return q
     if isinstance(node, Or):
-        q = compile_query(node.children[0], vendor=vendor)
+        q = compile_query(node.children[0], vendor=vendor, fts_floor=fts_floor)
         for child in node.children[1:]:
-            q |= compile_query(child, vendor=vendor)
+            q |= compile_query(child, vendor=vendor, fts_floor=fts_floor)
         return q
     raise TypeError(node)  # pragma: no cover

@@ -71,16 +71,23 @@ def fts5_quote(text: str, *, prefix: bool = True) -> str:
     return '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
 
 
-def sqlite_text_match(text: str) -> Expression:
-    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"*')``."""
-    return _Condition("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", [fts5_quote(text)])
+def _floored(sql: str, floor: int | None) -> str:
+    return sql if floor is None else sql[:-1] + " AND rowid >= %s)"
 
 
-def sqlite_name_substring(text: str) -> Expression:
+def sqlite_text_match(text: str, floor: int | None = None) -> Expression:
+    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"*')``; with ``floor``
+    only rowids from there up (FTS5 seeks its doclists to it: a recency window's hits, not all)."""
+    params = [fts5_quote(text)] + ([] if floor is None else [floor])
+    return _Condition(_floored("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", floor), params)
+
+
+def sqlite_name_substring(text: str, floor: int | None = None) -> Expression:
     """SQLite: names containing ``text`` (3+ characters), through the FTS5 trigram index
-    ``asset_name_trgm``: PostgreSQL's trigram ``name ILIKE '%text%'``."""
+    ``asset_name_trgm``: PostgreSQL's trigram ``name ILIKE '%text%'`` (``floor`` as above)."""
+    params = [fts5_quote(text, prefix=False)] + ([] if floor is None else [floor])
     return _Condition(
-        "{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", [fts5_quote(text, prefix=False)]
+        _floored("{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", floor), params
     )
 
 
