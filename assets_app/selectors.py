@@ -309,7 +309,7 @@ def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | No
         cursor=cursor,
         page=page,
         count=search.count,
-        first=lambda n: search.rows(0, n),
+        first=search.first_rows(),
     )
     result.rows = search.finish(result.rows)
     result.sort = search.sort

@@ -34,13 +34,26 @@ class _AssetRows(serializers.ListSerializer):
         rows = data.all() if hasattr(data, "all") else data
         return [
             {
-                "id": a.id, "kind": a.kind, "name": a.name, "version": a.version, "scope": a.scope,
-                "workspace": a.workspace_id, "workspace_name": a.workspace.name,
-                "project": a.project_id, "project_name": a.project.name if a.project_id else None,
-                "experiment": a.experiment_id, "experiment_name": a.experiment.name if a.experiment_id else None,
-                "run": a.run_id, "producer_run": a.producer_run_id, "producer_task": a.producer_task,
-                "size": a.size, "sha256": a.sha256, "media_type": a.media_type, "tags": a.tags,
-                "fingerprint": a.fingerprint, "created_at": created(a.created_at),
+                "id": a.id,
+                "kind": a.kind,
+                "name": a.name,
+                "version": a.version,
+                "scope": a.scope,
+                "workspace": a.workspace_id,
+                "workspace_name": a.workspace.name,
+                "project": a.project_id,
+                "project_name": a.project.name if a.project_id else None,
+                "experiment": a.experiment_id,
+                "experiment_name": a.experiment.name if a.experiment_id else None,
+                "run": a.run_id,
+                "producer_run": a.producer_run_id,
+                "producer_task": a.producer_task,
+                "size": a.size,
+                "sha256": a.sha256,
+                "media_type": a.media_type,
+                "tags": a.tags,
+                "fingerprint": a.fingerprint,
+                "created_at": created(a.created_at),
             }  # fmt: skip
             for a in rows
         ]

@@ -9,8 +9,8 @@ Free words and phrases become a full-text condition (see ``expressions``):
   are matched by the tsvector alone (it includes the name): adding the OR to every
   word tripled mid-frequency latency in the 200k-row measurement.
 - SQLite: the FTS5 table ``asset_fts`` kept in sync by triggers (migration
-  0004), each term a quoted FTS5 phrase whose last token is a prefix
-  (``"w"*``), OR for name fragments (same rule) a substring match on the name through the
+  0004), each term a quoted FTS5 phrase of whole tokens (as PostgreSQL)
+  (``"w"``), OR for name fragments (same rule) a substring match on the name through the
   FTS5 ``trigram`` table ``asset_name_trgm`` (a ``LIKE`` would scan the table).
 
 Filters become column conditions; workspace/project/experiment/run references

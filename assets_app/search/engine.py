@@ -254,6 +254,15 @@ class AssetSearch:
                 out.append(found[pk])
         return out
 
+    def first_rows(self):
+        """For a keyset first page (``molexp_site.keyset.keyset_page(first=...)``): on SQLite, read
+        through the recency windows (the FTS5 list of a common word is the cost there); None on
+        PostgreSQL, whose walk of the order's index already stops after a page (and a cursor page
+        costs the same queries as the first)."""
+        if connection.vendor == "postgresql":
+            return None
+        return lambda n: self.rows(0, n)
+
     def rows(self, start: int, stop: int) -> list:
         """Rows ``start``..``stop`` (exclusive) of the result in the chosen order."""
         if not self.ranked:

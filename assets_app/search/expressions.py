@@ -66,9 +66,12 @@ def pg_text_match(text: str, *, phrase: bool) -> Expression:
     return _Condition(f"{{col}} @@ {func}('simple'::regconfig, %s)", [text], column="search_vector")
 
 
-def fts5_quote(text: str, *, prefix: bool = True) -> str:
-    """An FTS5 string (a phrase of the text's tokens), the last token matched as a prefix."""
-    return '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
+def fts5_quote(text: str) -> str:
+    """An FTS5 string: a phrase of the text's tokens, each matched whole, as PostgreSQL's
+    ``plainto_tsquery``/``phraseto_tsquery`` match them. (A prefix phrase, ``"w"*``, made FTS5
+    merge the doclists of every token starting with the word first: 235 ms for a common word
+    among the newest 65 536 ids at 1 M assets, 14 ms without; and PostgreSQL never matched prefixes.)"""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _floored(sql: str, floor: int | None) -> str:
@@ -76,7 +79,7 @@ def _floored(sql: str, floor: int | None) -> str:
 
 
 def sqlite_text_match(text: str, floor: int | None = None) -> Expression:
-    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"*')``; with ``floor``
+    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"')``; with ``floor``
     only rowids from there up (FTS5 seeks its doclists to it: a recency window's hits, not all)."""
     params = [fts5_quote(text)] + ([] if floor is None else [floor])
     return _Condition(_floored("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", floor), params)
@@ -85,7 +88,7 @@ def sqlite_text_match(text: str, floor: int | None = None) -> Expression:
 def sqlite_name_substring(text: str, floor: int | None = None) -> Expression:
     """SQLite: names containing ``text`` (3+ characters), through the FTS5 trigram index
     ``asset_name_trgm``: PostgreSQL's trigram ``name ILIKE '%text%'`` (``floor`` as above)."""
-    params = [fts5_quote(text, prefix=False)] + ([] if floor is None else [floor])
+    params = [fts5_quote(text)] + ([] if floor is None else [floor])
     return _Condition(
         _floored("{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", floor), params
     )
