@@ -81,7 +81,13 @@ def _floored(sql: str, floor: int | None) -> str:
 def sqlite_text_match(text: str, floor: int | None = None) -> Expression:
     """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"')``; with ``floor``
     only rowids from there up (FTS5 seeks its doclists to it: a recency window's hits, not all)."""
-    params = [fts5_quote(text)] + ([] if floor is None else [floor])
+    return sqlite_fts_match(fts5_quote(text), floor)
+
+
+def sqlite_fts_match(match: str, floor: int | None = None) -> Expression:
+    """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH <match>)`` for an FTS5
+    query string (``"a" AND "b"``: FTS5 intersects the doclists itself, seeking the longer one)."""
+    params = [match] + ([] if floor is None else [floor])
     return _Condition(_floored("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", floor), params)
 
 
