@@ -80,7 +80,7 @@ def is_name_fragment(text: str) -> bool:
     return len(text) >= 3 and not text.replace(" ", "").isalnum()
 
 
-def _term(term: Term, vendor: str, floor: int | None = None) -> Q:
+def _term(term: Term, vendor: str, floor: int | None = None, probe: bool = False) -> Q:
     text = term.text.strip()
     fragment = is_name_fragment(text)
     if vendor == "postgresql":
@@ -88,9 +88,9 @@ def _term(term: Term, vendor: str, floor: int | None = None) -> Q:
         if fragment:
             q |= Q(ILike(F("name"), f"%{like_escape(text)}%"))
         return q
-    q = Q(sqlite_text_match(text, floor))
+    q = Q(sqlite_text_match(text, floor, probe))
     if fragment:
-        q |= Q(sqlite_name_substring(text, floor))
+        q |= Q(sqlite_name_substring(text, floor, probe))
     return q
 
 
@@ -135,21 +135,24 @@ def _filter(node: Filter, vendor: str) -> Q:
     raise ValueError(f"unknown key {key!r}")  # pragma: no cover - the parser refuses unknown keys
 
 
-def compile_query(node: Node | None, *, vendor: str | None = None, fts_floor: int | None = None) -> Q:
+def compile_query(
+    node: Node | None, *, vendor: str | None = None, fts_floor: int | None = None, fts_probe: bool = False
+) -> Q:
     """The ``Q`` of a parsed query (an empty ``Q`` for an empty query).
 
     ``fts_floor`` (SQLite): every FTS5 subquery lists only rowids ``>= fts_floor``. Exact for the
     rows with ``id >= fts_floor`` whatever the boolean structure (``NOT`` included), so only for a
-    queryset already restricted to such rows (the engine's recency windows)."""
+    queryset already restricted to such rows (the engine's recency windows). ``fts_probe``:
+    ``+id IN (…)``, the lists only probed (a window walked in the order's index)."""
     vendor = vendor or connection.vendor
     if node is None:
         return Q()
     if isinstance(node, Term):
-        return _term(node, vendor, fts_floor)
+        return _term(node, vendor, fts_floor, fts_probe)
     if isinstance(node, Filter):
         return _filter(node, vendor)
     if isinstance(node, Not):
-        return ~compile_query(node.child, vendor=vendor, fts_floor=fts_floor)
+        return ~compile_query(node.child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
     if isinstance(node, And):
         q, children = Q(), node.children
         if vendor != "postgresql":
@@ -158,14 +161,14 @@ def compile_query(node: Node | None, *, vendor: str | None = None, fts_floor: in
             # common one: 50 000 lookups) and probed the other (common + mid word at 1 M: 0.5 s).
             words = [c for c in children if isinstance(c, Term) and not is_name_fragment(c.text.strip())]
             if len(words) > 1:
-                q &= Q(sqlite_fts_match(" AND ".join(fts5_quote(w.text.strip()) for w in words), fts_floor))
+                q &= Q(sqlite_fts_match(" AND ".join(fts5_quote(w.text.strip()) for w in words), fts_floor, fts_probe))
                 children = [c for c in children if c not in words]
         for child in children:
-            q &= compile_query(child, vendor=vendor, fts_floor=fts_floor)
+            q &= compile_query(child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         return q
     if isinstance(node, Or):
-        q = compile_query(node.children[0], vendor=vendor, fts_floor=fts_floor)
+        q = compile_query(node.children[0], vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         for child in node.children[1:]:
-            q |= compile_query(child, vendor=vendor, fts_floor=fts_floor)
+            q |= compile_query(child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         return q
     raise TypeError(node)  # pragma: no cover

@@ -74,29 +74,33 @@ def fts5_quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _floored(sql: str, floor: int | None) -> str:
-    return sql if floor is None else sql[:-1] + " AND rowid >= %s)"
+def _floored(sql: str, floor: int | None, probe: bool = False) -> str:
+    """``floor``: only rowids from there up. ``probe``: ``+id IN (…)``, so SQLite cannot drive the
+    query from the list (looking up every listed row, then sorting them) and walks the order's
+    index instead, probing the list (``sort=newest`` in a window: 1 s → a window's walk)."""
+    sql = sql if floor is None else sql[:-1] + " AND rowid >= %s)"
+    return "+" + sql if probe else sql
 
 
-def sqlite_text_match(text: str, floor: int | None = None) -> Expression:
+def sqlite_text_match(text: str, floor: int | None = None, probe: bool = False) -> Expression:
     """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH '"text"')``; with ``floor``
     only rowids from there up (FTS5 seeks its doclists to it: a recency window's hits, not all)."""
-    return sqlite_fts_match(fts5_quote(text), floor)
+    return sqlite_fts_match(fts5_quote(text), floor, probe)
 
 
-def sqlite_fts_match(match: str, floor: int | None = None) -> Expression:
+def sqlite_fts_match(match: str, floor: int | None = None, probe: bool = False) -> Expression:
     """SQLite: ``id IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH <match>)`` for an FTS5
     query string (``"a" AND "b"``: FTS5 intersects the doclists itself, seeking the longer one)."""
     params = [match] + ([] if floor is None else [floor])
-    return _Condition(_floored("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", floor), params)
+    return _Condition(_floored("{col} IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH %s)", floor, probe), params)
 
 
-def sqlite_name_substring(text: str, floor: int | None = None) -> Expression:
+def sqlite_name_substring(text: str, floor: int | None = None, probe: bool = False) -> Expression:
     """SQLite: names containing ``text`` (3+ characters), through the FTS5 trigram index
     ``asset_name_trgm``: PostgreSQL's trigram ``name ILIKE '%text%'`` (``floor`` as above)."""
     params = [fts5_quote(text)] + ([] if floor is None else [floor])
     return _Condition(
-        _floored("{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", floor), params
+        _floored("{col} IN (SELECT rowid FROM asset_name_trgm WHERE asset_name_trgm MATCH %s)", floor, probe), params
     )
 
 
