@@ -40,7 +40,7 @@ from runs_app.models import Project, Run
 
 from .compiler import compile_query
 from .expressions import FTS_TABLE, IdInArray, fts5_quote, text_rank
-from .parser import And, Node, Not, Or, Term, positive_terms
+from .parser import Node, positive_terms
 
 COUNT_CAP = 1000
 RANK_CAP = 200
@@ -156,8 +156,6 @@ class AssetSearch:
         tried is the smallest whose size, at the density just seen, should hold ``need``; when
         none should, the search goes straight to the whole set (a rare word: one GIN query more)."""
         windows = WINDOWS if windows is None else windows
-        if connection.vendor != "postgresql" and not _has_text(self.node):
-            return fetch(self.matching)[0]  # SQLite windows only shorten FTS5 lists; without words, none
         i = 0
         while i < len(windows):
             window = self._window(by, windows[i])
@@ -332,15 +330,6 @@ class AssetSearch:
             return groups, sum(g[5] for g in groups)
 
         return facet_summary(self._windowed(fetch, FACET_CAP, "id", FACET_WINDOWS))
-
-
-def _has_text(node: Node | None) -> bool:
-    """Whether the query holds a free word or phrase anywhere (negated ones included)."""
-    if isinstance(node, Term):
-        return True
-    if isinstance(node, Not):
-        return _has_text(node.child)
-    return isinstance(node, (And, Or)) and any(_has_text(c) for c in node.children)
 
 
 def facet_summary(groups: list[tuple]) -> dict[str, Any]:
