@@ -83,6 +83,27 @@ SCALES = {
         "upload_mib": 2048,
         "upload_chunk_mib": 64,
     },
+    # 10 M assets (issue 17): the catalog at the next scale. Runs stay at 500 000 (20 assets a run):
+    # gen_data keeps the runs, executions, events and metric points in memory before COPY (about
+    # 2–3 GiB here), the assets are streamed. Estimated from `full` (2.8 GB, 2 min idle / 10 min
+    # under load): about 28 GB of PostgreSQL data plus index builds, 20–100 minutes. Check `df -h`.
+    "huge": {
+        "runs": 500_000,
+        "assets": 10_000_000,
+        "workspaces": 8,
+        "projects_per_ws": 20,
+        "experiments_per_project": 20,
+        "big_experiment_share": 0.04,
+        "metric_keys": 2,
+        "metric_steps": 5,
+        "search_repeat": 30,
+        "list_repeat": 30,
+        "latency_runs": 100,
+        "sustained_runs": 300,
+        "sweep_cells": 1000,
+        "upload_mib": 2048,
+        "upload_chunk_mib": 64,
+    },
 }
 
 BENCH_USER = "bench"

@@ -235,8 +235,12 @@ def keyset_page(
     cursor: str | None = None,
     page: int = 1,
     count: Callable[[], tuple[int, bool]] | None = None,
+    first: Callable[[int], list] | None = None,
 ) -> KeysetPage:
     """One page of ``qs`` in ``ordering`` (the last term must be unique, e.g. ``-id``).
+
+    ``first(n)``: the first ``n`` rows of ``qs`` in ``ordering`` when the caller can read them
+    more cheaply (the catalog's recency windows); used for the first page only.
 
     ``cursor`` (from a previous page) seeks; without one, ``page`` > 1 is an OFFSET of at
     most ``MAX_OFFSET`` rows (``PageTooDeep`` deeper or past the end). ``count`` returns
@@ -269,7 +273,7 @@ def keyset_page(
         start = (page - 1) * page_size
         if start > MAX_OFFSET:
             raise PageTooDeep(f"Page numbers stop at {MAX_OFFSET} rows; follow the next links (cursors) instead.")
-        rows = list(ordered[start : start + page_size + 1])
+        rows = first(page_size + 1) if first is not None and page == 1 else list(ordered[start : start + page_size + 1])
         if page > 1 and not rows:
             raise PageTooDeep("Invalid page.")
         more_after, more_before = len(rows) > page_size, page > 1

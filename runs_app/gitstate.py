@@ -10,7 +10,21 @@ reading its index spawn no process), then one
 gives the commit, the branch, the changed tracked files and the untracked files.
 ``git diff HEAD -- <root>`` runs only when a tracked file under the root
 differs (a second process on a dirty tree only). ``--no-optional-locks`` keeps
-concurrent launches from fighting over ``index.lock``.
+concurrent launches from fighting over ``index.lock``. GitPython spawns the process
+(``as_process``); its output is read with ``Popen.communicate(timeout=…)``, which
+needs no watchdog thread per call as GitPython's ``kill_after_timeout`` does.
+
+Two things are remembered between launches, each only while a ``stat`` shows that what it
+was read from is unchanged (anything written in the last seconds is read again every time,
+as git treats "racy" files):
+- which paths ``.git/index`` lists (to tell a committed workflow file from an ignored one),
+  keyed by the index file's path, size, mtime and inode (git rewrites the index through a
+  new file, so any change shows in that key);
+- the ``git.Repo`` found from a folder (GitPython's discovery: the folders up to the work
+  tree, its ``.git`` and config files), keyed by the inode and mtime of every folder from the
+  workflow's up to the work tree (a ``.git`` appearing or vanishing on the way changes one),
+  of ``.git`` and of the config files. The commit, branch, changes and untracked files come
+  from the ``git status`` process of each launch, never from memory.
 
 Both commands are restricted to the workflow's root folder (a pathspec): an
 uncommitted change elsewhere in the repository (a server's ``.env``) is never
@@ -24,6 +38,9 @@ recorded, shown or exported (issue 12, finding 4).
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,25 +71,100 @@ class GitState:
 
 
 def _run(repo: git.Repo, *args: str) -> tuple[int, bytes]:
+    """Exit status and stdout of one git command spawned by GitPython; killed after ``GIT_TIMEOUT_SECONDS``."""
     env = {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-    status, out, _err = repo.git.execute(
-        ["git", "--no-optional-locks", *args],
-        with_extended_output=True,
-        with_exceptions=False,
-        stdout_as_string=False,
-        kill_after_timeout=GIT_TIMEOUT_SECONDS,
-        env=env,
-        strip_newline_in_stdout=False,
-    )
-    return status, out
+    command = ["git", "--no-optional-locks", *args]
+    process = repo.git.execute(command, as_process=True, env=env)
+    proc = process.proc
+    try:
+        out, _err = proc.communicate(timeout=GIT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise git.GitCommandError(command, -9, f"no answer in {GIT_TIMEOUT_SECONDS} s") from None
+    return proc.returncode, out
+
+
+#: Index files written less than this long ago (ns) are parsed again at every launch.
+RACY_NS = 2_000_000_000
+#: (index path, size, mtime_ns, inode) → the paths that index lists at stage 0.
+_index_cache: dict[tuple[str, int, int, int], frozenset[str]] = {}
 
 
 def _in_index(repo: git.Repo, rel: str) -> bool:
     """Whether ``rel`` is tracked (GitPython parses ``.git/index`` in Python: no process)."""
     try:
-        return (rel, 0) in repo.index.entries
-    except Exception:  # an index GitPython cannot read: do not claim the file is committed
+        index = repo.index
+        st = os.stat(index.path)
+        key = (index.path, st.st_size, st.st_mtime_ns, st.st_ino)
+        paths = _index_cache.get(key)
+        if paths is None:
+            paths = frozenset(path for path, stage in index.entries if stage == 0)
+            if time.time_ns() - st.st_mtime_ns > RACY_NS:
+                if len(_index_cache) > 64:
+                    _index_cache.clear()
+                _index_cache[key] = paths
+        return rel in paths
+    except Exception:  # no index, or one GitPython cannot read: do not claim the file is committed
         return False
+
+
+#: Folder → (stat key, Repo) of repositories found by GitPython (module docstring).
+_repos: dict[str, tuple[tuple, git.Repo]] = {}
+_repos_lock = threading.Lock()
+
+
+def _stat_key(paths: list[str]) -> tuple | None:
+    """``(inode, mtime_ns, size)`` of each path (None when absent); None if one was written in the last seconds."""
+    now = time.time_ns()
+    key = []
+    for name in paths:
+        try:
+            st = os.stat(name)
+        except OSError:
+            key.append(None)
+            continue
+        if now - st.st_mtime_ns <= RACY_NS:
+            return None
+        key.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(key)
+
+
+def _discovery_paths(where: Path, repo: git.Repo) -> list[str] | None:
+    """What GitPython's discovery from ``where`` read: the folders up to the work tree, ``.git``, config files."""
+    if not repo.working_tree_dir:
+        return None
+    top = Path(repo.working_tree_dir).resolve()
+    folder = where.resolve()
+    if not folder.is_relative_to(top):
+        return None
+    folders = [folder, *(p for p in folder.parents if p.is_relative_to(top))]
+    return [*map(str, folders), str(top / ".git"), os.path.join(repo.git_dir, "config"),
+            os.path.join(repo.common_dir, "config")]  # fmt: skip
+
+
+def _repo_open(where: Path) -> tuple[git.Repo, bool]:
+    """The repository holding ``where`` and whether it is shared (kept for later launches: never closed).
+
+    Raises what ``git.Repo`` raises when there is none.
+    """
+    name = str(where)
+    with _repos_lock:
+        known = _repos.get(name)
+    if known is not None:
+        paths = _discovery_paths(where, known[1])
+        if paths is not None and _stat_key(paths) == known[0]:
+            return known[1], True
+    repo = git.Repo(where, search_parent_directories=True)
+    paths = _discovery_paths(where, repo)
+    key = _stat_key(paths) if paths is not None else None
+    if key is None:
+        return repo, False
+    with _repos_lock:
+        if len(_repos) > 64:
+            _repos.clear()
+        _repos[name] = (key, repo)
+    return repo, True
 
 
 def git_capture(path: Path, *, root: Path | None = None) -> GitState:
@@ -83,7 +175,7 @@ def git_capture(path: Path, *, root: Path | None = None) -> GitState:
     where = path if path.is_dir() else path.parent
     root = (root or where).resolve()
     try:
-        repo = git.Repo(where, search_parent_directories=True)
+        repo, shared = _repo_open(where)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, OSError):
         return GitState()
     try:
@@ -146,6 +238,7 @@ def git_capture(path: Path, *, root: Path | None = None) -> GitState:
     for rel in sorted(untracked):
         full = top / rel
         relative.append(os.path.relpath(full, root) if full.is_relative_to(root) else rel)
-    repo.close()
+    if not shared:
+        repo.close()
     return GitState(commit=commit, branch=branch, dirty=dirty, diff=diff, untracked=relative[:MAX_UNTRACKED],
                     untracked_count=len(relative), workflow_state=workflow_state)  # fmt: skip

@@ -252,9 +252,12 @@ def bundle_store(bundle: Bundle) -> None:
 
     The names are claimed first (``code_blob_claim``, docs/lifecycle.md): a garbage collection
     running at the same time either skips them or has deleted them before the existence
-    checks below, which then write them again.
+    checks below, which then write them again. A claim this process committed in the last
+    seconds is not renewed (``blob_claim(recent=True)``): its row still protects the names.
     """
-    code_blob_claim(sha256s=[item.sha256 for item in bundle.files])
+    code_blob_claim(
+        sha256s=[item.sha256 for item in bundle.files], recent=True
+    )  # launches of one tree: one upsert per few s
     for item in bundle.files:
         if not code_blob_exists(sha256=item.sha256):
             data = item.data

@@ -21,6 +21,44 @@ LIST_FIELDS = [
 ]  # fmt: skip
 
 
+class _AssetRows(serializers.ListSerializer):
+    """A page of catalog rows. DRF's generic path resolves every field of every row through its
+    source (~4 ms of CPU for 50 rows on the loaded bench machine, a fifth of an API search); the row is
+    built here from the columns ``asset_search(rows="api")`` loads, in ``LIST_FIELDS`` order, the
+    datetime through the serializer's own field (test_api_assets_list checks it equals DRF's)."""
+
+    def to_representation(self, data):
+        if type(self.child) is not AssetSerializer:  # pragma: no cover - the detail shapes are never listed
+            return super().to_representation(data)
+        created = self.child.fields["created_at"].to_representation
+        rows = data.all() if hasattr(data, "all") else data
+        return [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "name": a.name,
+                "version": a.version,
+                "scope": a.scope,
+                "workspace": a.workspace_id,
+                "workspace_name": a.workspace.name,
+                "project": a.project_id,
+                "project_name": a.project.name if a.project_id else None,
+                "experiment": a.experiment_id,
+                "experiment_name": a.experiment.name if a.experiment_id else None,
+                "run": a.run_id,
+                "producer_run": a.producer_run_id,
+                "producer_task": a.producer_task,
+                "size": a.size,
+                "sha256": a.sha256,
+                "media_type": a.media_type,
+                "tags": a.tags,
+                "fingerprint": a.fingerprint,
+                "created_at": created(a.created_at),
+            }  # fmt: skip
+            for a in rows
+        ]
+
+
 class AssetSerializer(serializers.ModelSerializer):
     """A catalog row (list)."""
 
@@ -32,6 +70,7 @@ class AssetSerializer(serializers.ModelSerializer):
         model = Asset
         fields = LIST_FIELDS
         read_only_fields = fields
+        list_serializer_class = _AssetRows
 
 
 _DETAIL_FIELDS = [

@@ -146,7 +146,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         cursor = params.get("cursor") or None
         number, size = _page_params(request, self.paginator, cursor=cursor)
         try:
-            search = asset_search(user=request.user, q=params.get("q", ""), filters=params, sort=sort)
+            search = asset_search(user=request.user, q=params.get("q", ""), filters=params, sort=sort, rows="api")
         except QueryError as exc:
             return Response(exc.as_dict(), status=400)
         try:

@@ -9,8 +9,8 @@ Free words and phrases become a full-text condition (see ``expressions``):
   are matched by the tsvector alone (it includes the name): adding the OR to every
   word tripled mid-frequency latency in the 200k-row measurement.
 - SQLite: the FTS5 table ``asset_fts`` kept in sync by triggers (migration
-  0004), each term a quoted FTS5 phrase whose last token is a prefix
-  (``"w"*``), OR for name fragments (same rule) a substring match on the name through the
+  0004), each term a quoted FTS5 phrase of whole tokens (as PostgreSQL)
+  (``"w"``), OR for name fragments (same rule) a substring match on the name through the
   FTS5 ``trigram`` table ``asset_name_trgm`` (a ``LIKE`` would scan the table).
 
 Filters become column conditions; workspace/project/experiment/run references
@@ -33,9 +33,11 @@ from runs_app.models import Experiment, Project, Run, Workspace
 from ..models import AssetAlias
 from .expressions import (
     ILike,
+    fts5_quote,
     glob_to_like,
     like_escape,
     pg_text_match,
+    sqlite_fts_match,
     sqlite_name_substring,
     sqlite_text_match,
 )
@@ -78,7 +80,7 @@ def is_name_fragment(text: str) -> bool:
     return len(text) >= 3 and not text.replace(" ", "").isalnum()
 
 
-def _term(term: Term, vendor: str) -> Q:
+def _term(term: Term, vendor: str, floor: int | None = None, probe: bool = False) -> Q:
     text = term.text.strip()
     fragment = is_name_fragment(text)
     if vendor == "postgresql":
@@ -86,9 +88,9 @@ def _term(term: Term, vendor: str) -> Q:
         if fragment:
             q |= Q(ILike(F("name"), f"%{like_escape(text)}%"))
         return q
-    q = Q(sqlite_text_match(text))
+    q = Q(sqlite_text_match(text, floor, probe))
     if fragment:
-        q |= Q(sqlite_name_substring(text))
+        q |= Q(sqlite_name_substring(text, floor, probe))
     return q
 
 
@@ -133,25 +135,40 @@ def _filter(node: Filter, vendor: str) -> Q:
     raise ValueError(f"unknown key {key!r}")  # pragma: no cover - the parser refuses unknown keys
 
 
-def compile_query(node: Node | None, *, vendor: str | None = None) -> Q:
-    """The ``Q`` of a parsed query (an empty ``Q`` for an empty query)."""
+def compile_query(
+    node: Node | None, *, vendor: str | None = None, fts_floor: int | None = None, fts_probe: bool = False
+) -> Q:
+    """The ``Q`` of a parsed query (an empty ``Q`` for an empty query).
+
+    ``fts_floor`` (SQLite): every FTS5 subquery lists only rowids ``>= fts_floor``. Exact for the
+    rows with ``id >= fts_floor`` whatever the boolean structure (``NOT`` included), so only for a
+    queryset already restricted to such rows (the engine's recency windows). ``fts_probe``:
+    ``+id IN (…)``, the lists only probed (a window walked in the order's index)."""
     vendor = vendor or connection.vendor
     if node is None:
         return Q()
     if isinstance(node, Term):
-        return _term(node, vendor)
+        return _term(node, vendor, fts_floor, fts_probe)
     if isinstance(node, Filter):
         return _filter(node, vendor)
     if isinstance(node, Not):
-        return ~compile_query(node.child, vendor=vendor)
+        return ~compile_query(node.child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
     if isinstance(node, And):
-        q = Q()
-        for child in node.children:
-            q &= compile_query(child, vendor=vendor)
+        q, children = Q(), node.children
+        if vendor != "postgresql":
+            # SQLite: the plain words of an AND in ONE FTS5 query ("a" AND "b"): FTS5 intersects
+            # the doclists; as separate IN lists SQLite drove from one word's list (perhaps the
+            # common one: 50 000 lookups) and probed the other (common + mid word at 1 M: 0.5 s).
+            words = [c for c in children if isinstance(c, Term) and not is_name_fragment(c.text.strip())]
+            if len(words) > 1:
+                q &= Q(sqlite_fts_match(" AND ".join(fts5_quote(w.text.strip()) for w in words), fts_floor, fts_probe))
+                children = [c for c in children if c not in words]
+        for child in children:
+            q &= compile_query(child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         return q
     if isinstance(node, Or):
-        q = compile_query(node.children[0], vendor=vendor)
+        q = compile_query(node.children[0], vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         for child in node.children[1:]:
-            q |= compile_query(child, vendor=vendor)
+            q |= compile_query(child, vendor=vendor, fts_floor=fts_floor, fts_probe=fts_probe)
         return q
     raise TypeError(node)  # pragma: no cover

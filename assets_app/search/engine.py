@@ -8,7 +8,8 @@ COUNT over huge sets, no deep OFFSET).
   relevance is recency.
 - Paging: page numbers, offsets at most ``MAX_OFFSET`` (deeper: refine the query).
 - Facets: kind × project × producing-run status counted in ONE grouped query over
-  the newest ``FACET_CAP`` matching rows (``facets_capped`` when cut).
+  the newest ``FACET_CAP`` matching rows (``capped`` when cut, stated on the page and in the
+  API), sampled in the recency windows ``FACET_WINDOWS``.
 - Recency windows (newest-first orders: relevance candidates, unranked relevance,
   ``sort=newest``): the page is first computed among the newest ``WINDOWS[0]`` ids
   (``id >= bound`` / ``created_at >=`` the created_at at that id), then ``WINDOWS[1]``,
@@ -21,6 +22,9 @@ COUNT over huge sets, no deep OFFSET).
   (``COUNT(*) OVER ()`` of the ranked candidates, or a full slice), and windows are
   supersets of each other, so the result is exactly the unwindowed one. Cost: one
   primary-key lookup per search for the largest id (plus one per window for ``newest``).
+  SQLite windows too (relevance candidates, ``newest``, the capped count, facets): each FTS5
+  subquery gets the window's rowid floor, so a common word lists its hits among the newest
+  ids instead of all 770 000 of them (at 1 M assets).
 """
 
 from __future__ import annotations
@@ -30,15 +34,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, F, Min, QuerySet, Window
+
+from runs_app.models import Project, Run
 
 from .compiler import compile_query
-from .expressions import FTS_TABLE, fts5_quote, text_rank
+from .expressions import FTS_TABLE, IdInArray, fts5_quote, text_rank
 from .parser import Node, positive_terms
 
 COUNT_CAP = 1000
 RANK_CAP = 200
-FACET_CAP = 5000
+FACET_CAP = 1000  # facets count the newest this many hits (the page says so when cut)
+FACET_WINDOWS = (16_384, 65_536, 262_144, 1_048_576, 4_194_304)  # ×4 steps: a sample is 20× a page
 MAX_OFFSET = 10_000
 WINDOWS = (65_536, 524_288)  # newest ids searched first (then everything older)
 WINDOW_MAX_ROWS = 1_000  # rows wanted above which windows are not worth it (deep pages)
@@ -100,30 +107,37 @@ class SearchPage:
 class AssetSearch:
     """A compiled search over an already user-scoped, column-filtered queryset."""
 
-    def __init__(self, base: QuerySet, node: Node | None, *, sort: str = "relevance", shape=None) -> None:
-        """``shape(qs)`` adds ``select_related``/``only`` to the ranked page's id lookup."""
+    def __init__(self, base: QuerySet, node: Node | None, *, sort: str = "relevance", shape=None, finish=None) -> None:
+        """``shape(qs)`` adds ``select_related``/``only`` to the ranked page's id lookup;
+        ``finish(rows)`` completes the chosen page's rows (one query at most, e.g. a prefetch)."""
         self.node = node
         self.shape = shape or (lambda qs: qs)
+        self._finish = finish
         self.sort = sort if sort in SORTS else "relevance"
+        self.base = base
         self.matching = base.filter(compile_query(node))
         self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
         self._bounds: dict = {}  # "top" (largest id) and the window bounds by (order, window)
+
+    def finish(self, rows: list) -> list:
+        return self._finish(rows) if self._finish and rows else rows
 
     @property
     def ranked(self) -> bool:
         return self.sort == "relevance" and bool(self.terms)
 
-    def _bound(self, by: str, i: int):
-        """The lower bound of window ``i`` ("id": an id, "created": a ``created_at``), or None
-        when the table is smaller than that window. Looked up once per search, lazily."""
-        key = (by, i)
+    def _bound(self, by: str, size: int):
+        """The lower bound of the window of the newest ``size`` ids ("id": an id, "created": a
+        ``created_at``), or None when the table is smaller than that. Looked up once per search,
+        lazily: the largest id (one query), and for "created" the created_at there (one more)."""
+        key = (by, size)
         if key not in self._bounds:
             model = self.matching.model
             if "top" not in self._bounds:
                 self._bounds["top"] = model.objects.order_by("-id").values_list("id", flat=True).first() or 0
             top, bound = self._bounds["top"], None
-            if top > WINDOWS[i]:
-                bound = top - WINDOWS[i] + 1
+            if top > size:
+                bound = top - size + 1
                 if by == "created":
                     bound = (
                         model.objects.filter(id__gte=bound).order_by("id").values_list("created_at", flat=True).first()
@@ -131,33 +145,65 @@ class AssetSearch:
             self._bounds[key] = bound
         return self._bounds[key]
 
-    def _windowed(self, fetch, need: int, by: str) -> list:
+    def _windowed(self, fetch, need: int, by: str, windows: tuple[int, ...] | None = None) -> list:
         """``fetch(qs)`` over ``self.matching`` restricted to the newest window that holds at
         least ``need`` hits (``fetch`` returns its result and how many hits the window held,
         capped); the whole ``self.matching`` when no window does or the table is small.
 
-        Windows are supersets (``column >= bound``); if one holds ``need`` hits, the first
-        ``need`` hits in newest-first order are all inside it, so the result is exactly the
-        unwindowed one. A window that held too few hits to make the next one likely to fill
-        sends the search straight to the whole set (a rare word: one GIN query more)."""
-        column = "id" if by == "id" else "created_at"
-        if connection.vendor != "postgresql":
-            # SQLite: the FTS5 ``IN`` subquery lists every hit whatever the id range, so a
-            # window would only add queries
-            return fetch(self.matching)[0]
-        for i in range(len(WINDOWS)):
-            bound = self._bound(by, i)
-            if bound is None:
+        Windows (``WINDOWS`` unless given) are supersets (``column >= bound``); if one holds
+        ``need`` hits, the first ``need`` hits in newest-first order are all inside it, so the
+        result is exactly the unwindowed one. After a window that held too few, the next one
+        tried is the smallest whose size, at the density just seen, should hold ``need``; when
+        none should, the search goes straight to the whole set (a rare word: one GIN query more)."""
+        windows = WINDOWS if windows is None else windows
+        i = 0
+        while i < len(windows):
+            window = self._window(by, windows[i])
+            if window is None:
                 break
-            result, held = fetch(self.matching.filter(**{f"{column}__gte": bound}))
+            result, held = fetch(window)
             if held >= need:
                 return result
-            if i + 1 == len(WINDOWS) or held * (WINDOWS[i + 1] // WINDOWS[i]) < need:
-                break
+            i = next((j for j in range(i + 1, len(windows)) if held * windows[j] >= need * windows[i]), len(windows))
         return fetch(self.matching)[0]
 
+    def _window(self, by: str, size: int) -> QuerySet | None:
+        """``self.matching`` restricted to the newest ``size`` ids (``by`` "id") or to the rows
+        created since the row ``size`` ids from the top (``by`` "created"); None when the table
+        is smaller. On SQLite the FTS5 subqueries are compiled again with a rowid floor (the
+        window's lowest id; for "created" the lowest id created since, one query), or they
+        would list every hit of a word whatever the window (770 000 for a common one at 1 M)."""
+        bound = self._bound(by, size)
+        if bound is None:
+            return None
+        column = "id" if by == "id" else "created_at"
+        if connection.vendor == "postgresql":
+            return self.matching.filter(**{f"{column}__gte": bound})
+        floor = bound
+        if by == "created":
+            key = ("floor", size)
+            if key not in self._bounds:
+                # every row, trashed ones too (a lower floor is still exact), so asset_created_id alone
+                # answers; MIN(id + 0): plain MIN(id) made SQLite walk the rowids up from 1 (1.1 s)
+                rows = self.matching.model._base_manager.filter(created_at__gte=bound)
+                lowest = rows.aggregate(m=Min(F("id") + 0))["m"]
+                self._bounds[key] = lowest or 0
+            floor = self._bounds[key]
+        # "created" (sort=newest): the lists are probed while SQLite walks asset_created_id
+        matching = self.base.filter(compile_query(self.node, fts_floor=floor, fts_probe=by == "created"))
+        return matching.filter(**{f"{column}__gte": bound})
+
     def count(self) -> tuple[int, bool]:
-        n = self.matching.order_by().values("pk")[: COUNT_CAP + 1].count()
+        """``(min(hits, COUNT_CAP), hits > COUNT_CAP)``: one ``COUNT(*)`` over at most ``COUNT_CAP + 1``
+        ids. On SQLite first in the recency windows (a window holding more than the cap proves
+        the cap; otherwise the whole set is counted exactly): there the FTS5 list of a common
+        word is the cost, not the rows counted."""
+
+        def fetch(matching: QuerySet) -> tuple[int, int]:
+            n = matching.order_by().values("pk")[: COUNT_CAP + 1].count()
+            return n, n
+
+        n = fetch(self.matching)[0] if connection.vendor == "postgresql" else self._windowed(fetch, COUNT_CAP + 1, "id")
         return min(n, COUNT_CAP), n > COUNT_CAP
 
     def _ordered(self) -> QuerySet:
@@ -173,7 +219,7 @@ class AssetSearch:
             # Rank by id only (the candidates already satisfy the query): never re-run the
             # match; ``held`` = how many candidates there were (COUNT(*) OVER () before LIMIT).
             qs = (
-                self.shape(self.matching.model.objects.filter(pk__in=candidates))
+                self.shape(self.matching.model.objects.filter(IdInArray(candidates)))
                 .annotate(search_rank=rank, held=Window(Count("id")))
                 .order_by("-search_rank", "-id")
             )
@@ -185,20 +231,24 @@ class AssetSearch:
     def _ranked_slice_sqlite(self, start: int, stop: int) -> list:
         """SQLite: FTS5 ``bm25()`` in a correlated subquery re-reads the term's whole doclist
         for every candidate (~3 ms each at 1 M rows). Instead ONE query scores the candidates
-        (the newest ``RANK_CAP`` hits) with a single FTS5 scan over their rowid range, then
-        the page's rows are read by id. (No recency windows on SQLite: the FTS5 ``IN``
-        subquery lists every hit whatever the id range.)"""
-        cand_sql, cand_params = self.matching.order_by("-id").values("pk")[:RANK_CAP].query.sql_with_params()
+        (the newest ``RANK_CAP`` hits, found in the recency windows) with a single FTS5 scan
+        over their rowid range, then the page's rows are read by id."""
         match = " OR ".join(fts5_quote(text) for text, _ in self.terms)
-        sql = (
-            f"WITH cand(pk) AS ({cand_sql}), "  # noqa: S608 - Django's own SQL, parameters kept apart
-            f"scored(pk, score) AS (SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} "
-            f"WHERE {FTS_TABLE} MATCH %s AND rowid >= (SELECT min(pk) FROM cand) AND rowid <= (SELECT max(pk) FROM cand)) "
-            "SELECT cand.pk, scored.score FROM cand LEFT JOIN scored ON scored.pk = cand.pk"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*cand_params, match])
-            score = {pk: (0.0 if value is None else value) for pk, value in cursor.fetchall()}
+
+        def fetch(matching: QuerySet) -> tuple[dict, int]:
+            cand_sql, cand_params = matching.order_by("-id").values("pk")[:RANK_CAP].query.sql_with_params()
+            sql = (
+                f"WITH cand(pk) AS ({cand_sql}), "  # noqa: S608 - Django's own SQL, parameters kept apart
+                f"scored(pk, score) AS (SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} "
+                f"WHERE {FTS_TABLE} MATCH %s AND rowid >= (SELECT min(pk) FROM cand) AND rowid <= (SELECT max(pk) FROM cand)) "
+                "SELECT cand.pk, scored.score FROM cand LEFT JOIN scored ON scored.pk = cand.pk"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*cand_params, match])
+                found = {pk: (0.0 if value is None else value) for pk, value in cursor.fetchall()}
+            return found, len(found)
+
+        score = self._windowed(fetch, RANK_CAP, "id")
         order = sorted(score, key=lambda pk: (score[pk], -pk))  # bm25: lower is better
         page = order[start:stop]
         found = {a.pk: a for a in self.shape(self.matching.model.objects.filter(pk__in=page))}
@@ -208,6 +258,15 @@ class AssetSearch:
                 found[pk].search_rank = -score[pk]
                 out.append(found[pk])
         return out
+
+    def first_rows(self):
+        """For a keyset first page (``molexp_site.keyset.keyset_page(first=...)``): on SQLite, read
+        through the recency windows (the FTS5 list of a common word is the cost there); None on
+        PostgreSQL, whose walk of the order's index already stops after a page (and a cursor page
+        costs the same queries as the first)."""
+        if connection.vendor == "postgresql":
+            return None
+        return lambda n: self.rows(0, n)
 
     def rows(self, start: int, stop: int) -> list:
         """Rows ``start``..``stop`` (exclusive) of the result in the chosen order."""
@@ -235,7 +294,7 @@ class AssetSearch:
             raise PageTooDeep(f"Pages stop at {MAX_OFFSET} results; refine the query.")
         rows = self.rows(start, start + page_size + 1)
         has_next = len(rows) > page_size
-        rows = rows[:page_size]
+        rows = self.finish(rows[:page_size])
         count, capped = self.count() if with_count else (0, False)
         return SearchPage(
             rows=rows,
@@ -249,37 +308,51 @@ class AssetSearch:
         )
 
     def facets(self) -> dict[str, Any]:
-        """Counts by kind, project and producing-run status (one grouped query, capped sample)."""
-        sample = self.matching.order_by("-id").values("pk")[:FACET_CAP]
-        groups = (
-            self.matching.model.objects.filter(pk__in=sample)
-            .values("kind", "project_id", "project__name", "project__slug", "producer_run__status")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        kinds: dict[str, int] = {}
-        projects: dict[Any, dict[str, Any]] = {}
-        statuses: dict[str, int] = {}
-        total = 0
-        for g in groups:
-            n = g["n"]
-            total += n
-            kinds[g["kind"]] = kinds.get(g["kind"], 0) + n
-            if g["project_id"] is not None:
-                entry = projects.setdefault(
-                    g["project_id"],
-                    {"id": g["project_id"], "name": g["project__name"], "slug": g["project__slug"], "count": 0},
-                )
-                entry["count"] += n
-            if g["producer_run__status"]:
-                statuses[g["producer_run__status"]] = statuses.get(g["producer_run__status"], 0) + n
-        return {
-            "kind": [{"value": k, "count": v} for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))],
-            "project": sorted(projects.values(), key=lambda p: (-p["count"], p["name"] or "")),
-            "status": [{"value": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))],
-            "sampled": total,
-            "capped": total >= FACET_CAP,
-        }
+        """Counts by kind, project and producing-run status over the newest ``FACET_CAP`` hits
+        (by id), in one grouped query over that capped sample (no per-row lookups). On
+        PostgreSQL the sample is taken in the recency windows ``FACET_WINDOWS`` (finer than a
+        page's: a sample is 20× a page), so the rows visited follow the sample's size, not the
+        number of hits. ``capped`` (the sample was cut at ``FACET_CAP``) is what the page and
+        the API state."""
+        project_table, run_table = (connection.ops.quote_name(m._meta.db_table) for m in (Project, Run))
+
+        def fetch(matching: QuerySet) -> tuple[list, int]:
+            sample = matching.order_by("-id").values("id", "kind", "project_id", "producer_run_id")[:FACET_CAP]
+            sample_sql, params = sample.query.sql_with_params()
+            sql = (
+                "SELECT s.kind, s.project_id, p.name, p.slug, r.status, COUNT(*) "  # noqa: S608 - Django's own SQL
+                f"FROM ({sample_sql}) s LEFT JOIN {project_table} p ON p.id = s.project_id "
+                f"LEFT JOIN {run_table} r ON r.id = s.producer_run_id GROUP BY 1, 2, 3, 4, 5"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                groups = cursor.fetchall()
+            return groups, sum(g[5] for g in groups)
+
+        return facet_summary(self._windowed(fetch, FACET_CAP, "id", FACET_WINDOWS))
+
+
+def facet_summary(groups: list[tuple]) -> dict[str, Any]:
+    """The facets of grouped ``(kind, project id, name, slug, producing-run status, n)`` rows, largest first."""
+    kinds: dict[str, int] = {}
+    projects: dict[Any, dict[str, Any]] = {}
+    statuses: dict[str, int] = {}
+    total = 0
+    for kind, project_id, name, slug, status, n in groups:
+        total += n
+        kinds[kind] = kinds.get(kind, 0) + n
+        if project_id is not None:
+            entry = projects.setdefault(project_id, {"id": project_id, "name": name, "slug": slug, "count": 0})
+            entry["count"] += n
+        if status:
+            statuses[status] = statuses.get(status, 0) + n
+    return {
+        "kind": [{"value": k, "count": v} for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "project": sorted(projects.values(), key=lambda p: (-p["count"], p["name"] or "")),
+        "status": [{"value": k, "count": v} for k, v in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "sampled": total,
+        "capped": total >= FACET_CAP,
+    }
 
 
 class PageTooDeep(Exception):

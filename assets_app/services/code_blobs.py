@@ -25,10 +25,11 @@ def code_blob_store(*, sha256: str, data: bytes) -> None:
     storage.put_bytes(storage.code_blob_name(sha256), data)
 
 
-def code_blob_claim(*, sha256s: Iterable[str]) -> None:
+def code_blob_claim(*, sha256s: Iterable[str], recent: bool = False) -> None:
     """Claim code-store files about to be referenced (``blob_claim``, docs/lifecycle.md), before checking they exist.
 
     A garbage collection running at the same time then either skips them or has
-    deleted them before the caller's existence check, which writes them again.
+    deleted them before the caller's existence check, which writes them again. ``recent``:
+    a claim this process committed in the last seconds is not renewed (``blob_claim``).
     """
-    blob_claim(names=[storage.code_blob_name(sha) for sha in sha256s])
+    blob_claim(names=[storage.code_blob_name(sha) for sha in sha256s], recent=recent)

@@ -60,6 +60,34 @@ def status_transition(*, obj: Run | Execution, to_status: str, message: str = ""
     Raises ``IllegalTransition`` when the state machine forbids the move or when
     the row's status changed under us; nothing is written then.
     """
+    status_transitions((obj, to_status, message, fields))
+    return obj
+
+
+def status_transitions(*moves: tuple[Run | Execution, str, str, dict[str, Any]]) -> None:
+    """Several ``status_transition`` moves ``(obj, to_status, message, fields)`` in one transaction.
+
+    Each move is checked and applied in order as ``status_transition`` does (a conditional
+    UPDATE); their events are appended by one INSERT at the end, in the order of the moves.
+    Raises ``IllegalTransition`` when any move is refused; nothing is written then, or, inside a
+    caller's transaction, that transaction is marked for rollback if an earlier move was written.
+    """
+    planned = [_transition_plan(obj, to_status, fields) for obj, to_status, _message, fields in moves]
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction already: the UPDATEs and the events commit or roll back
+        # with it, so no savepoint (two round trips) is needed. A lost race on the first move
+        # raises before anything is written, so the caller's transaction stays usable.
+        _transitions_write(moves, planned)
+    else:
+        with transaction.atomic():
+            _transitions_write(moves, planned)
+    for (obj, *_rest), (_label, _from_status, updates) in zip(moves, planned, strict=True):
+        for key, value in updates.items():
+            setattr(obj, key, value)
+
+
+def _transition_plan(obj: Run | Execution, to_status: str, fields: dict[str, Any]) -> tuple[str, str, dict]:
+    """``(label, from_status, updates)`` of one move, or ``IllegalTransition`` if the state machine forbids it."""
     is_run = isinstance(obj, Run)
     table = RUN_TRANSITIONS if is_run else EXECUTION_TRANSITIONS
     # Named as people name runs where the row at hand says so (SPEC §15); ids for internal rows.
@@ -80,35 +108,35 @@ def status_transition(*, obj: Run | Execution, to_status: str, message: str = ""
         updates["started_at"] = now
     if is_run:
         updates["updated_at"] = now
-    model = type(obj)._meta.concrete_model
-    if transaction.get_connection().in_atomic_block:
-        # Inside the caller's transaction already: the UPDATE and the event commit or roll back
-        # with it, so no savepoint (two round trips) is needed. A lost race raises before
-        # anything is written, so the caller's transaction stays usable.
-        _transition_write(model, obj, is_run, label, from_status, to_status, message, updates)
-    else:
-        with transaction.atomic():
-            _transition_write(model, obj, is_run, label, from_status, to_status, message, updates)
-    for key, value in updates.items():
-        setattr(obj, key, value)
-    return obj
+    return label, from_status, updates
 
 
-def _transition_write(model, obj, is_run, label, from_status, to_status, message, updates) -> None:
-    changed = model._base_manager.filter(pk=obj.pk, status=from_status).update(**updates)  # a run in the trash too
-    if changed != 1:
-        current = model._base_manager.filter(pk=obj.pk).values_list("status", flat=True).first()
-        raise IllegalTransition(
-            f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
+def _transitions_write(moves, planned) -> None:
+    events = []
+    for index, ((obj, to_status, message, _fields), (label, from_status, updates)) in enumerate(
+        zip(moves, planned, strict=True)
+    ):
+        is_run = isinstance(obj, Run)
+        model = type(obj)._meta.concrete_model
+        changed = model._base_manager.filter(pk=obj.pk, status=from_status).update(**updates)  # a run in the trash too
+        if changed != 1:
+            current = model._base_manager.filter(pk=obj.pk).values_list("status", flat=True).first()
+            if index:  # an earlier move is written: the caller's transaction must not commit it alone
+                transaction.set_rollback(True)
+            raise IllegalTransition(
+                f"{label} is no longer {from_status} (now {current}); {from_status} → {to_status} not applied."
+            )
+        events.append(
+            RunEvent(
+                run_id=obj.pk if is_run else obj.run_id,
+                execution_id=None if is_run else obj.pk,
+                subject=EventSubject.RUN if is_run else EventSubject.EXECUTION,
+                from_status=from_status,
+                to_status=to_status,
+                message=message,
+            )
         )
-    RunEvent.objects.create(
-        run_id=obj.pk if is_run else obj.run_id,
-        execution_id=None if is_run else obj.pk,
-        subject=EventSubject.RUN if is_run else EventSubject.EXECUTION,
-        from_status=from_status,
-        to_status=to_status,
-        message=message,
-    )
+    RunEvent.objects.bulk_create(events)
 
 
 # --- workspaces and members -------------------------------------------------------

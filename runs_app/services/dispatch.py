@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Execution
-from .durability import without_fsync_wait
+from .durability import update_without_fsync_wait
 from .kombu_pipeline import pipelined_publishing
 
 logger = logging.getLogger(__name__)
@@ -75,5 +75,4 @@ def _send(executions: list[tuple[int, str]]) -> None:
         logger.exception("dispatch failed after %d of %d executions", len(sent), len(executions))
     finally:
         if sent:
-            with without_fsync_wait():
-                Execution.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+            update_without_fsync_wait(Execution.objects.filter(pk__in=sent), dispatched_at=timezone.now())

@@ -6,6 +6,7 @@ Invariants:
   recovered by design (the reconciler re-sends, the claim drops duplicates; the reaper
   handles a run whose worker lost its database).
 - Claims and terminal states never use it: they keep synchronous commits.
+- ``update_without_fsync_wait`` is the same for one UPDATE, in one statement on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models.expressions import RawSQL
 
 
 @contextmanager
@@ -35,3 +37,20 @@ def without_fsync_wait() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         yield
+
+
+def update_without_fsync_wait(queryset: models.QuerySet, **fields) -> int:
+    """``queryset.update(**fields)`` with a COMMIT that does not wait for the WAL flush (same uses as above).
+
+    On PostgreSQL outside a transaction this is one statement: the UPDATE is its own transaction,
+    and a condition of its WHERE sets ``synchronous_commit`` for that transaction
+    (``set_config(…, is_local => true)``, evaluated for the rows it changes, before the commit),
+    so BEGIN, SET LOCAL and COMMIT need no round trips of their own. Otherwise ``without_fsync_wait``.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        local_setting = RawSQL(
+            "set_config('synchronous_commit', 'off', true) IS NOT NULL", [], output_field=models.BooleanField()
+        )  # fmt: skip
+        return queryset.filter(local_setting).update(**fields)
+    with without_fsync_wait():
+        return queryset.update(**fields)

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import logging
 import os
@@ -38,8 +39,8 @@ from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, RunStatus, TaskStatus, Trigger
 from ..models import Execution, Run, TaskExecution
 from ..policy import run_code_refusal
-from .core import status_transition
-from .durability import without_fsync_wait
+from .core import status_transitions
+from .durability import update_without_fsync_wait, without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
 from .reproduce import reproduction_verdict_compute
 
@@ -82,14 +83,22 @@ class _TaskRecorder:
         self.execution = execution
         self.ctx = ctx
         self.reused_refs = reused_refs or {}
+        self._written: set[str] = set()  # tasks whose row this recorder has written
 
     def _save(self, name: str, **fields: Any) -> None:
         # Only the worker that claimed the execution writes its task rows (the claim is
-        # exclusive), so an UPDATE, then an INSERT when there was no row, cannot race: no
-        # locked read or savepoint as in update_or_create, and no wait for the WAL flush.
+        # exclusive), so they cannot race: no locked read or savepoint as in update_or_create,
+        # and no wait for the WAL flush. A task's first write is one upsert (the row is new,
+        # unless an earlier delivery wrote it); later ones update the row this recorder wrote.
+        query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
+        if name in self._written and update_without_fsync_wait(query, **fields):
+            return
         with without_fsync_wait():
-            if not TaskExecution.objects.filter(execution=self.execution, task_name=name).update(**fields):
-                TaskExecution.objects.create(execution=self.execution, task_name=name, **fields)
+            TaskExecution.objects.bulk_create(
+                [TaskExecution(execution=self.execution, task_name=name, **fields)],
+                update_conflicts=True, unique_fields=["execution", "task_name"], update_fields=list(fields),
+            )  # fmt: skip
+            self._written.add(name)
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
@@ -132,22 +141,28 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     """
     _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
-        execution = Execution.objects.select_related("run").get(pk=execution.pk)
-        run = execution.run
+        # Only the two statuses can have changed since the claim (a cancel request, the reaper):
+        # read them fresh, onto copies, instead of reloading both rows with every column.
+        execution_status, run_status = (
+            Execution.objects.filter(pk=execution.pk).values_list("status", "run__status").get()
+        )  # fmt: skip
+        execution, run = copy.copy(execution), copy.copy(run)
+        execution.status, run.status = execution_status, run_status
         if execution.is_terminal:
             return
         if execution.status == ExecutionStatus.CANCELLING or run.status == RunStatus.CANCELLING:
             if status != ExecutionStatus.CANCELLED:
                 message = f"{message} (after a cancel request)"
             status = ExecutionStatus.CANCELLED
-        status_transition(obj=execution, to_status=status, message=message, error=error)
         run_target = {
             ExecutionStatus.SUCCEEDED: RunStatus.SUCCEEDED,
             ExecutionStatus.FAILED: RunStatus.FAILED,
             ExecutionStatus.CANCELLED: RunStatus.CANCELLED,
         }[status]
+        moves = [(execution, status, message, {"error": error})]
         if run.status in (RunStatus.RUNNING, RunStatus.CANCELLING):
-            status_transition(obj=run, to_status=run_target, message=message, error=error)
+            moves.append((run, run_target, message, {"error": error}))
+        status_transitions(*moves)  # both events in one INSERT
 
 
 def execution_run(*, execution_id: int) -> str:
@@ -164,9 +179,10 @@ def execution_run(*, execution_id: int) -> str:
     from ..workflow.engine import TaskFailed, execute
     from ..workflow.loader import load_workflows, pick_workflow
 
-    execution = (
-        Execution.objects.select_related("run", "run__source_blob", "run__experiment").filter(pk=execution_id).first()
-    )
+    # One row by its key: no ORDER BY to compile (``first()`` would add one). The experiment is not
+    # joined: only the messages of a refusal or a cancel name it (then it is read when needed).
+    found = Execution.objects.select_related("run", "run__source_blob").filter(pk=execution_id)
+    execution = next(iter(found.order_by()[:1]), None)
     if execution is None:
         logger.warning("execution %s does not exist; message dropped", execution_id)
         return "missing"
@@ -179,13 +195,14 @@ def execution_run(*, execution_id: int) -> str:
     environment = _environment()
     now = timezone.now()
     try:
+        run = execution.run
         with transaction.atomic():
-            status_transition(obj=execution, to_status=ExecutionStatus.RUNNING, message=f"claimed by {host}:{pid}",
-                              worker_hostname=host, worker_pid=pid, heartbeat_at=now, started_at=now,
-                              celery_task_id=str(execution.uuid), environment=environment)  # fmt: skip
-            run = execution.run
-            status_transition(obj=run, to_status=RunStatus.RUNNING,
-                              message=f"execution {execution.number} ({execution.trigger}) on {host}")  # fmt: skip
+            status_transitions(
+                (execution, ExecutionStatus.RUNNING, f"claimed by {host}:{pid}",
+                 {"worker_hostname": host, "worker_pid": pid, "heartbeat_at": now, "started_at": now,
+                  "celery_task_id": str(execution.uuid), "environment": environment}),
+                (run, RunStatus.RUNNING, f"execution {execution.number} ({execution.trigger}) on {host}", {}),
+            )  # fmt: skip
     except IllegalTransition as exc:
         logger.info("execution %s not claimed: %s", execution_id, exc)
         return "not-claimed"

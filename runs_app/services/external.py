@@ -305,7 +305,7 @@ def external_run_create(
     with transaction.atomic():
         if Execution.objects.filter(uuid=key).exists():  # a concurrent create with the same uuid won
             return Execution.objects.select_related("run").get(uuid=key).run, False
-        number = _allocate_run_numbers(experiment_id=target.pk, count=1)
+        number, _ = _allocate_run_numbers(experiment_id=target.pk, count=1, source_sha256="")
         run = Run.objects.create(
             experiment=target, project_id=target.project_id, workspace_id=target.workspace_id, number=number,
             status=RunStatus.RUNNING, params=params, profile=profile, config=config, config_hash=digest_config,

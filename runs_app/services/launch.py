@@ -212,8 +212,9 @@ def _source_blob_id(*, content: bytes, sha256: str) -> int:
     return blob.pk
 
 
-def _allocate_run_numbers(*, experiment_id: int, count: int) -> int:
-    """Reserve ``count`` consecutive run numbers of an experiment; returns the first.
+def _allocate_run_numbers(*, experiment_id: int, count: int, source_sha256: str) -> tuple[int, int | None]:
+    """Reserve ``count`` consecutive run numbers of an experiment; returns the first, and the id of the
+    ``SourceBlob`` with ``source_sha256`` (None when there is none, or for ``""``), read by the same statement.
 
     One ``UPDATE … SET run_counter = run_counter + count … RETURNING`` (PostgreSQL,
     SQLite ≥ 3.35): the row lock it takes is held until the caller's transaction
@@ -223,15 +224,17 @@ def _allocate_run_numbers(*, experiment_id: int, count: int) -> int:
     one experiment.
     """
     table = connection.ops.quote_name(Experiment._meta.db_table)
+    blobs = connection.ops.quote_name(SourceBlob._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET run_counter = run_counter + %s WHERE id = %s RETURNING run_counter",  # noqa: S608
-            [count, experiment_id],
+            f"UPDATE {table} SET run_counter = run_counter + %s WHERE id = %s "  # noqa: S608
+            f"RETURNING run_counter, (SELECT id FROM {blobs} WHERE sha256 = %s)",
+            [count, experiment_id, source_sha256],
         )
         row = cursor.fetchone()
     if row is None:
         raise Experiment.DoesNotExist(f"experiment {experiment_id} does not exist")
-    return row[0] - count + 1
+    return row[0] - count + 1, row[1]
 
 
 def runs_create(
@@ -265,10 +268,12 @@ def runs_create(
         code_snapshot.bundle_store(plan.bundle)  # slow I/O before the transaction; each content once
     sweep_id = uuid.uuid4()
     with transaction.atomic():
-        blob_id = _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         # The counter UPDATE locks the experiment row until commit: it serializes run numbering
-        # between concurrent launches, so only the inserts below run under it.
-        first = _allocate_run_numbers(experiment_id=experiment.pk, count=len(plan.cells))
+        # between concurrent launches, so only the inserts below run under it. It also looks up
+        # the source's blob (one round trip); a new source's blob is inserted here, under the lock.
+        first, found = _allocate_run_numbers(experiment_id=experiment.pk, count=len(plan.cells),
+                                             source_sha256=plan.source_sha256)  # fmt: skip
+        blob_id = found if found is not None else _source_blob_id(content=plan.source, sha256=plan.source_sha256)
         now = timezone.now()
         runs = Run.objects.bulk_create(
             [

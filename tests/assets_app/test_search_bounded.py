@@ -21,8 +21,8 @@ BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 @pytest.fixture(autouse=True, params=["one query", "recency windows"])
 def windows(request, monkeypatch):
     """Every test runs twice: plain queries (a small table) and the recency windows of the
-    engine shrunk to this data (20 and 60 ids; PostgreSQL only, SQLite does not window), so
-    the windowed plans are compared with the same brute force."""
+    engine shrunk to this data (20 and 60 ids; on SQLite with the FTS5 rowid floor), so the
+    windowed plans are compared with the same brute force."""
     from assets_app.search import engine
 
     if request.param == "recency windows":

@@ -88,13 +88,13 @@ def test_usage_endpoint_and_panel_query_counts_are_constant(ws, project, experim
     _fill(experiment, 1)
     with django_assert_num_queries(6):
         assert api.get(f"/api/workspaces/{ws.pk}/usage/").status_code == 200
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         assert client.get(f"/w/{ws.slug}/usage/").status_code == 200
     for i in range(4):
         _fill(f.ExperimentFactory(project=f.ProjectFactory(workspace=ws), slug=f"e{i}"), 3)
     with django_assert_num_queries(6):
         assert api.get(f"/api/workspaces/{ws.pk}/usage/").status_code == 200
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         response = client.get(f"/w/{ws.slug}/usage/")
     assert b"Stored (after deduplication)" in response.content
 

@@ -120,12 +120,12 @@ def test_audit_page_lists_and_filters_with_constant_queries(ws, other_ws, owner,
     client = Client()
     client.force_login(owner)
     _events(ws, other_ws, owner, outsider)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         html = client.get(f"/w/{ws.slug}/audit/").content.decode()
     assert html.count("Member added or role changed") >= 2 and "someone" not in html
     for _ in range(10):
         membership_set(actor=owner, workspace=ws, username="viewer", role=Role.EDITOR)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         client.get(f"/w/{ws.slug}/audit/")
     filtered = client.get(f"/w/{ws.slug}/audit/", {"action": "invitation.create"}).content.decode()
     assert "No events." in filtered

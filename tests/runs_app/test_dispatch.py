@@ -56,6 +56,7 @@ def test_kombu_is_the_version_the_pipelining_was_written_for():
     assert pinned == kombu.__version__ == "5.5.4"
     for name in ("_put", "_get_message_priority", "_q_for_pri", "_create_client"):
         assert callable(getattr(kombu_redis.Channel, name)), name
+    assert isinstance(kombu_redis.Channel.__dict__["pool"], property)
     assert hasattr(kombu_redis.Channel, "global_keyprefix")
     assert callable(kombu_redis.dumps)
 
@@ -115,6 +116,25 @@ def test_pipelined_messages_wait_for_flush_and_equal_kombus_own():
             assert own["body"] == piped["body"]
         finally:
             client.delete(QUEUE)
+
+
+@redis_only
+def test_a_channel_keeps_its_pipelining_client_while_its_pool_is_the_same():
+    from molexp_site.celery import app
+
+    with app.producer_or_acquire() as producer:
+        with pipelined_publishing(producer) as first:
+            client = first.pipe
+        with pipelined_publishing(producer) as second:
+            assert second.pipe is not client  # a pipeline per use …
+            assert second.pipe.connection_pool is producer.channel.pool  # … of the channel's publishing pool
+            kept = producer.channel.__dict__["_molexp_pipeline_client"]
+        with pipelined_publishing(producer):
+            assert producer.channel.__dict__["_molexp_pipeline_client"] is kept  # one client, made once
+        producer.channel.__dict__["_molexp_pipeline_client"].connection_pool = object()  # as if the pool changed
+        with pipelined_publishing(producer) as again:
+            assert producer.channel.__dict__["_molexp_pipeline_client"] is not kept
+            assert again.pipe.connection_pool is producer.channel.pool
 
 
 # --- execution_dispatch ---------------------------------------------------------------------------
