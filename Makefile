@@ -73,7 +73,8 @@ lint: $(VENV)/.installed-dev
 # The two passes run side by side (each in its own var/ folder, its own broker and database), and
 # each pass spreads its test files over TEST_WORKERS pytest-xdist workers (tests/xdist_isolation.py
 # gives every worker its own var/ and Redis database): while one test waits on a worker process, a
-# browser or a timeout, another test uses the CPU. TEST_WORKERS=0 runs each pass in one process;
+# browser or a timeout, another test uses the CPU (on an idle 2-core machine the suite is CPU-bound and
+# this gains little; README, *What make test does*). TEST_WORKERS=0 runs each pass in one process;
 # TEST_PARALLEL=0 runs the passes one after the other, with live output.
 TEST_PARALLEL ?= 1
 TEST_WORKERS ?= 2
