@@ -173,8 +173,22 @@ def _build_world(tmp_path: Path, media: Path) -> World:
         other_run=other_run,
         tmp=tmp_path,
         media=media,
-        extra={"token": token, "trash": trash_entry, "trashed_run": trashed_run},
+        extra={"token": token, "trash": trash_entry, "trashed_run": trashed_run, "sessions": _sign_in(users)},
     )
+
+
+def _sign_in(users: dict) -> dict:
+    """A session cookie per signed-in actor, made by ``force_login`` (rows of the world like the others:
+    the URL walk's clients carry them instead of signing in again in every test)."""
+    from django.conf import settings
+
+    cookies = {}
+    for actor, user in users.items():
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            cookies[actor] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return cookies
 
 
 # --- one world per module, a savepoint per test -------------------------------------------------

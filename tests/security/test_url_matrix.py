@@ -39,6 +39,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
+from django.test import Client
 
 from assets_app.models import Asset, Upload
 from runs_app.models import Experiment, Membership, Project, Run
@@ -145,15 +146,19 @@ def _call(world, actor: str, route, verb: str, url: str):
 
 
 def _walk_client(world, actor: str, *, api: bool):
-    """``client_for(world, actor)``, signed in once per test and reset before every request to what a
-    fresh one sends: the login's cookies only, and the session read from its row as the login left it
-    (a request's session writes were rolled back with it; the cache may still hold them). The walk
-    makes thousands of requests: a login and a new client (middleware chain) per request was half its time.
+    """``client_for(world, actor)``, made once per test and reset before every request to what a fresh
+    one sends: the actor's session cookie only (the world's, made by ``force_login``), the session read
+    from its row (a request's session writes were rolled back with it; the cache may still hold them).
+    The walk makes thousands of requests: a login and a new client (middleware chain) per request were
+    half its time.
     """
     clients = world.extra.setdefault("walk_clients", {})
     if (actor, api) not in clients:
-        client = client_for(world, actor, api=api)  # outside the request's atomic block: the session row stays
-        clients[actor, api] = (client, {key: morsel.value for key, morsel in client.cookies.items()})
+        if api or actor == "anonymous":
+            client, cookies = client_for(world, actor, api=api), {}
+        else:  # signed in with the world's session of this actor (tests/security/conftest.py, _sign_in)
+            client, cookies = Client(), {settings.SESSION_COOKIE_NAME: world.extra["sessions"][actor]}
+        clients[actor, api] = (client, cookies)
     client, cookies = clients[actor, api]
     client.cookies = SimpleCookie(cookies)
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
