@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from assets_app import services as asset_services
@@ -172,6 +172,25 @@ class ArtifactStore:
         name twice in a run makes version 2. Returns the ``ArtifactAsset``.
         """
         self._ctx.check_cancel()
+        # One transaction from the blob's claim to the row that references it: one commit, not two
+        # (docs/lifecycle.md, "a writer inside a larger transaction"). It begins with the claim,
+        # after the bytes are written and hashed: no transaction is open while they are.
+        with transaction.atomic():
+            blob, media_type = self._store(name, data)
+            return asset_services.asset_create(
+                kind="artifact",
+                name=name,
+                run=self._ctx.run,
+                blob=blob,
+                media_type=media_type,
+                tags=tags,
+                metadata=metadata,
+                producer_execution=self._ctx.execution,
+                producer_task=self._ctx.task or "",
+            )
+
+    def _store(self, name: str, data: Any) -> tuple[asset_services.StoredBlob, str]:
+        """The stored blob of ``data`` and its media type ("": guessed from the name)."""
         media_type = ""
         if isinstance(data, bytes | bytearray | memoryview):
             blob = asset_services.blob_store_bytes(bytes(data))
@@ -193,17 +212,7 @@ class ArtifactStore:
                 ) from None
             blob = asset_services.blob_store_bytes(payload.encode("utf-8"))
             media_type = "application/json"
-        return asset_services.asset_create(
-            kind="artifact",
-            name=name,
-            run=self._ctx.run,
-            blob=blob,
-            media_type=media_type,
-            tags=tags,
-            metadata=metadata,
-            producer_execution=self._ctx.execution,
-            producer_task=self._ctx.task or "",
-        )
+        return blob, media_type
 
 
 class RunContext:
@@ -357,6 +366,10 @@ class RunContext:
         ``tags`` are the asset's tags (``tag:best`` in the catalog, editable later like any asset's).
         """
         self.check_cancel()
+        with transaction.atomic():  # the blob's claim commits with the row, as in ``artifact.save``
+            return self._checkpoint(name, data, file, tags)
+
+    def _checkpoint(self, name: str, data: Any, file: Any, tags: Iterable[str]):
         blob = None
         if file is not None:
             if isinstance(file, bytes | bytearray):
