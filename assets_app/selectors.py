@@ -14,7 +14,7 @@ from django.db.models import F, QuerySet
 from django.http import Http404
 
 from runs_app.access import scope_to_user
-from runs_app.models import Run, TaskExecution
+from runs_app.models import Experiment, Run, TaskExecution
 
 from . import storage
 from .choices import AssetKind  # re-exported: runs_app reads asset kinds through selectors
@@ -242,16 +242,42 @@ ASSET_API_RELATED = ("workspace", "project", "experiment")
 
 
 def _with_producer_runs(rows: list[Asset]) -> list[Asset]:
-    """Attach each row's producing run with what names it ("<experiment> #N" and its URL); one
-    query for the whole page (none when no row has a producing run)."""
+    """Attach each row's producing run with what names it ("<experiment> #N" and its URL).
+
+    A row its own run produced (a run-scoped asset: ``producer_run_id == run_id``, and the row's
+    experiment, project and workspace are that run's) names it from what the row query already
+    joined (``ASSET_PAGE_FIELDS``): no query, no new instances. The other rows' producing runs are
+    read in one query (none when there are none): a page costs what it did before the rows named
+    their producing run (issue 13)."""
     from django.db.models import Prefetch, prefetch_related_objects
 
-    # all_objects: a run in the trash still names the rows it produced, as the join did
-    runs = Run.all_objects.select_related("experiment__project", "experiment__workspace").only(
-        "id", "number", "experiment__name", "experiment__slug", "experiment__project__slug",
-        "experiment__workspace__slug",
-    )  # fmt: skip
-    prefetch_related_objects(rows, Prefetch("producer_run", queryset=runs))
+    # the relation caches are filled directly, as select_related and prefetching do
+    producer_run, run_experiment = Asset._meta.get_field("producer_run"), Run._meta.get_field("experiment")
+    project, workspace = (Experiment._meta.get_field(name) for name in ("project", "workspace"))
+    others = []
+    for row in rows:
+        if row.producer_run_id is None:
+            continue
+        if row.producer_run_id == row.run_id:
+            run, experiment = row.run, row.experiment
+            run.experiment_id, experiment.project_id, experiment.workspace_id = (
+                row.experiment_id,
+                row.project_id,
+                row.workspace_id,
+            )
+            project.set_cached_value(experiment, row.project)
+            workspace.set_cached_value(experiment, row.workspace)
+            run_experiment.set_cached_value(run, experiment)
+            producer_run.set_cached_value(row, run)
+        else:
+            others.append(row)
+    if others:
+        # all_objects: a run in the trash still names the rows it produced, as the join did
+        runs = Run.all_objects.select_related("experiment__project", "experiment__workspace").only(
+            "id", "number", "experiment__name", "experiment__slug", "experiment__project__slug",
+            "experiment__workspace__slug",
+        )  # fmt: skip
+        prefetch_related_objects(others, Prefetch("producer_run", queryset=runs))
     return rows
 
 

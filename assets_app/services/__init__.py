@@ -26,13 +26,16 @@ from .aliases import alias_clean, asset_alias_set, asset_edit
 from .blob_claims import blob_claim
 from .blob_gc import GcReport, blob_free, blob_gc
 from .blobs import (
+    StagedBlob,
     StorageProbeFailed,
     StoredBlob,
     blob_adopt_file,
+    blob_stage_chunks,
     blob_store_bytes,
     blob_store_chunks,
     blob_store_fileobj,
     blob_store_path,
+    fileobj_chunks,
     storage_ping,
     storage_probe,
 )
@@ -117,6 +120,7 @@ __all__ = [
     "LogCountPending",
     "StorageProbeFailed",
     "StoredBlob",
+    "StagedBlob",
     "asset_create",
     "asset_name_clean",
     "asset_resolve_for_run",
@@ -165,6 +169,8 @@ __all__ = [
     "UploadOffsetMismatch",
     "UploadTooLarge",
     "blob_adopt_file",
+    "blob_stage_chunks",
+    "fileobj_chunks",
     "upload_append",
     "upload_create",
     "upload_get",

@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -52,8 +52,23 @@ def _tmp_dir() -> Path:
     return path
 
 
-def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
-    """Store a stream of bytes content-addressed, hashing while writing; returns the blob."""
+@dataclass(frozen=True)
+class StagedBlob:
+    """Bytes written and hashed into a temporary file (fsynced), not yet in the store."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+def blob_stage_chunks(chunks: Iterable[bytes]) -> StagedBlob:
+    """Write a stream of bytes to a temporary file in ``MEDIA_ROOT/tmp``, hashing while writing, and fsync it.
+
+    No database access and no claim: a caller that registers the blob in one transaction
+    (``ctx.artifact.save``) writes the bytes first, so no transaction is open while they are
+    written (SQLite's ``BEGIN IMMEDIATE`` would hold the write lock), then publishes them with
+    ``blob_adopt_file`` inside it. The caller removes ``path`` if it does not publish it.
+    """
     digest = hashlib.sha256()
     size = 0
     fd, tmp_path = tempfile.mkstemp(dir=_tmp_dir(), suffix=".part")
@@ -67,26 +82,33 @@ def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        sha = digest.hexdigest()
-        name = _blob_name(sha)
-        blob_claim(names=[name])  # before the existence check: a collection running now skips it or finishes first
-        if not storage.exists(name):
-            storage.put_file(name, Path(tmp_path), move=True)  # readers see all bytes or no file
-        return StoredBlob(name=name, sha256=sha, size=size)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+    return StagedBlob(path=Path(tmp_path), sha256=digest.hexdigest(), size=size)
+
+
+def fileobj_chunks(fileobj: IO) -> Iterator[bytes]:
+    """The bytes of a binary (or text: UTF-8) file object in ``CHUNK`` pieces."""
+    while True:
+        chunk = fileobj.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+
+
+def blob_store_chunks(chunks: Iterable[bytes]) -> StoredBlob:
+    """Store a stream of bytes content-addressed, hashing while writing; returns the blob."""
+    staged = blob_stage_chunks(chunks)
+    try:
+        # claims before the existence check: a collection running now skips it or finishes first
+        return blob_adopt_file(path=staged.path, sha256=staged.sha256, size=staged.size)
     finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
+        staged.path.unlink(missing_ok=True)
 
 
 def blob_store_fileobj(fileobj: IO[bytes]) -> StoredBlob:
-    def chunks():
-        while True:
-            chunk = fileobj.read(CHUNK)
-            if not chunk:
-                return
-            yield chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
-
-    return blob_store_chunks(chunks())
+    return blob_store_chunks(fileobj_chunks(fileobj))
 
 
 def blob_store_bytes(data: bytes) -> StoredBlob:

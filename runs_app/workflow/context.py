@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from assets_app import services as asset_services
@@ -172,18 +172,43 @@ class ArtifactStore:
         name twice in a run makes version 2. Returns the ``ArtifactAsset``.
         """
         self._ctx.check_cancel()
+        staged, media_type = self._stage(name, data)
+        try:
+            # One transaction from the blob's claim to the row that references it: one commit, not
+            # two (docs/lifecycle.md, "a writer inside a larger transaction"). The bytes are written
+            # and hashed before it begins: no transaction is open while they are.
+            with transaction.atomic():
+                blob = asset_services.blob_adopt_file(path=staged.path, sha256=staged.sha256, size=staged.size)
+                return asset_services.asset_create(
+                    kind="artifact",
+                    name=name,
+                    run=self._ctx.run,
+                    blob=blob,
+                    media_type=media_type,
+                    tags=tags,
+                    metadata=metadata,
+                    producer_execution=self._ctx.execution,
+                    producer_task=self._ctx.task or "",
+                )
+        finally:
+            staged.path.unlink(missing_ok=True)
+
+    def _stage(self, name: str, data: Any) -> tuple[asset_services.StagedBlob, str]:
+        """``data`` written to a temporary file (``blob_stage_chunks``) and its media type ("": from the name)."""
+        stage = asset_services.blob_stage_chunks
         media_type = ""
         if isinstance(data, bytes | bytearray | memoryview):
-            blob = asset_services.blob_store_bytes(bytes(data))
+            staged = stage([bytes(data)])
         elif isinstance(data, str):
-            blob = asset_services.blob_store_bytes(data.encode("utf-8"))
+            staged = stage([data.encode("utf-8")])
             if "." not in name.rsplit("/", 1)[-1]:
                 media_type = "text/plain"
         elif isinstance(data, Path):
             path = data if data.is_absolute() else Path(self._ctx.workdir) / data
-            blob = asset_services.blob_store_path(path)
+            with open(path, "rb") as fh:
+                staged = stage(asset_services.fileobj_chunks(fh))
         elif hasattr(data, "read"):
-            blob = asset_services.blob_store_fileobj(data)
+            staged = stage(asset_services.fileobj_chunks(data))
         else:
             try:
                 payload = json.dumps(data, ensure_ascii=False, indent=None, allow_nan=False)
@@ -191,19 +216,9 @@ class ArtifactStore:
                 raise TypeError(
                     f"artifact.save({name!r}): data must be bytes, str, a Path, a file object or JSON-serializable ({exc})"
                 ) from None
-            blob = asset_services.blob_store_bytes(payload.encode("utf-8"))
+            staged = stage([payload.encode("utf-8")])
             media_type = "application/json"
-        return asset_services.asset_create(
-            kind="artifact",
-            name=name,
-            run=self._ctx.run,
-            blob=blob,
-            media_type=media_type,
-            tags=tags,
-            metadata=metadata,
-            producer_execution=self._ctx.execution,
-            producer_task=self._ctx.task or "",
-        )
+        return staged, media_type
 
 
 class RunContext:

@@ -1,0 +1,75 @@
+"""How a catalog search page reads its rows (issue 13: the search service as fast as before the wave).
+
+- A row its own run produced names that run from what the row query joined (no query); a row
+  another run produced names it through one query for the page; the label and link are the same.
+- On PostgreSQL an unranked page chooses its ids first and reads their rows by primary key
+  (``= ANY(ARRAY(...))``): the planner meets two small join problems, not one large one; the
+  rows and their order are those of the single ordered query.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets_app.choices import AssetKind
+from assets_app.search import SORTS
+from assets_app.selectors import asset_search
+from assets_app.services import asset_create
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def _run_reads(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "runs_app_run"."id"')]
+
+
+def test_producing_runs_are_named_from_the_row_or_one_query(experiment, project, viewer):
+    own = f.RunFactory(experiment=experiment, number=7)
+    other_experiment = f.ExperimentFactory(project=project, name="Sweep", slug="sweep")
+    producer = f.RunFactory(experiment=other_experiment, number=3)
+    execution = f.ExecutionFactory(run=producer, number=1)
+    own_execution = f.ExecutionFactory(run=own, number=1)
+    asset_create(kind=AssetKind.ARTIFACT, name="weights.pt", run=own, producer_execution=own_execution)
+    with CaptureQueriesContext(connection) as ctx:
+        page = asset_search(user=viewer, q="weights").page(1, 10)
+    [row] = page.rows
+    assert _run_reads(ctx) == []  # named from the joined run, experiment, project and workspace
+    with CaptureQueriesContext(connection) as ctx:
+        pr = row.producer_run
+        label = (pr.number, pr.experiment.name, pr.experiment.slug, pr.experiment.project.slug)
+        assert (label, pr.experiment.workspace.slug, row.run.number) == ((7, "Baseline", "baseline", "qm9"), "lab", 7)
+    assert len(ctx.captured_queries) == 0
+
+    asset_create(kind=AssetKind.DATA, name="weights.csv", project=project, producer_execution=execution)
+    with CaptureQueriesContext(connection) as ctx:
+        page = asset_search(user=viewer, q="weights", sort="newest").page(1, 10)
+    assert [a.name for a in page.rows] == ["weights.csv", "weights.pt"]
+    assert len(_run_reads(ctx)) == 1  # the other run's label: one query for the page
+    pr = page.rows[0].producer_run
+    assert (pr.number, pr.experiment.name, pr.experiment.project.slug, pr.experiment.workspace.slug) == (
+        3, "Sweep", "qm9", "lab",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("q", "sort"),
+    [("weights", "newest"), ("-elsewhere", "relevance"), ("kind:artifact", "name"), ("kind:artifact", "size")],
+)
+def test_unranked_pages_read_ids_first_with_the_same_rows(experiment, viewer, q, sort):
+    run = f.RunFactory(experiment=experiment, number=1)
+    for i in range(12):
+        asset_create(kind=AssetKind.ARTIFACT, name=f"weights-{i % 5}.pt", run=run, tags=["t"] if i % 2 else [])
+    search = asset_search(user=viewer, q=q, sort=sort)
+    expected = [a.pk for a in search.matching.order_by(*SORTS[sort])[2:9]]
+    with CaptureQueriesContext(connection) as ctx:
+        rows = search.rows(2, 9)
+    assert [a.pk for a in rows] == expected and expected
+    row_sql = [q["sql"] for q in ctx.captured_queries if '"assets_app_asset"."media_type"' in q["sql"]]
+    assert row_sql
+    if connection.vendor == "postgresql":
+        assert all("= ANY(ARRAY(" in sql for sql in row_sql)
+        outer = [sql.split("= ANY(ARRAY(", 1)[0] for sql in row_sql]
+        assert all(sql.count(" JOIN ") <= 4 for sql in outer)
