@@ -54,14 +54,23 @@ def _send(executions: list[tuple[int, str]]) -> None:
     try:
         with app.producer_or_acquire() as producer, pipelined_publishing(producer) as pipelined:
             pending = []
+            declare = None  # the first message declares the queue (as Celery would), the others need not
             for execution_id, task_id in executions:
+                kwargs = {"execution_id": execution_id}
                 app.send_task(
                     "runs.execution_run",
-                    kwargs={"execution_id": execution_id},
+                    kwargs=kwargs,
                     task_id=task_id,
                     queue="runs",
                     producer=producer,
+                    # What Celery would compute per message (saferepr of the arguments) and the
+                    # declaration kombu would look up again: the same message, less CPU per message.
+                    argsrepr="()",
+                    kwargsrepr=repr(kwargs),
+                    declare=declare,
+                    add_to_parent=False,
                 )
+                declare = []
                 pending.append(execution_id)
                 if not pipelined.active or len(pending) >= DISPATCH_BATCH:
                     pipelined.flush()
