@@ -70,10 +70,20 @@ def test_a_sweeps_shared_snapshot_is_stored_whole_either_way(chem_experiment, ed
     assert [r.params for r in stored] == [{"i": 1}, {"i": 2}, {"i": 3}]
 
 
-def test_each_dispatched_message_is_celerys_own_with_the_queue_declared_once(monkeypatch):
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "one-by-one"])
+def test_each_dispatched_message_is_celerys_own_with_the_queue_declared_once(monkeypatch, pipelined):
+    import contextlib
+
     from molexp_site.celery import app
     from runs_app.services import dispatch
 
+    class _Pipe:
+        active = pipelined
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(dispatch, "pipelined_publishing", lambda producer: contextlib.nullcontext(_Pipe()))
     calls = []
     monkeypatch.setattr(app, "send_task", lambda name, **options: calls.append((name, options)))
     monkeypatch.setattr(dispatch, "update_without_fsync_wait", lambda *a, **k: 0)
@@ -87,3 +97,6 @@ def test_each_dispatched_message_is_celerys_own_with_the_queue_declared_once(mon
 
     assert all(o["kwargsrepr"] == saferepr(o["kwargs"]) and o["argsrepr"] == saferepr(()) for _, o in calls)
     assert calls[0][1]["declare"] is None and calls[1][1]["declare"] == []
+    # kombu's retry policy for the declaring message and whenever messages go out one by one; a pipelined
+    # message's publish only queues its LPUSH (nothing to retry until the flush).
+    assert calls[0][1]["retry"] is None and calls[1][1]["retry"] is (False if pipelined else None)
