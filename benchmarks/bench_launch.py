@@ -38,6 +38,8 @@ def noop(ctx, i: int = 0):
 """
 MOLCFG = "version: 1\ndefaults: {}\nprofiles:\n  default: {}\n"
 QUEUES = ("runs", "default")
+#: Prefork children of the bench worker (the Procfile's ``--concurrency``).
+CONCURRENCY = os.environ.get("BENCH_WORKER_CONCURRENCY", "2")
 #: Threads calling run_launch concurrently in the sustained test (like several web workers).
 PRODUCERS = int(os.environ.get("BENCH_PRODUCERS", "4"))
 
@@ -58,7 +60,7 @@ def purge() -> int:
 
 
 def start_worker(log_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "celery", "-A", "molexp_site", "worker", "-Q", "runs", "--concurrency", "2",
+    cmd = [sys.executable, "-m", "celery", "-A", "molexp_site", "worker", "-Q", "runs", "--concurrency", CONCURRENCY,
            "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "-l", "info", "--without-gossip", "--without-mingle"]  # fmt: skip
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, cwd=common.BASE_DIR, env=common.bench_env(), stdout=log, stderr=subprocess.STDOUT,

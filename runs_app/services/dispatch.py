@@ -54,14 +54,26 @@ def _send(executions: list[tuple[int, str]]) -> None:
     try:
         with app.producer_or_acquire() as producer, pipelined_publishing(producer) as pipelined:
             pending = []
+            # The first message declares the queue (as Celery would) with kombu's retry policy; the others
+            # need no declaration, and while pipelined their publish only queues an LPUSH (no I/O to retry:
+            # the pipeline's round trip is ``flush``), so kombu's retry wrapper is left out for them.
+            declare, retry = None, None
             for execution_id, task_id in executions:
+                kwargs = {"execution_id": execution_id}
                 app.send_task(
                     "runs.execution_run",
-                    kwargs={"execution_id": execution_id},
+                    kwargs=kwargs,
                     task_id=task_id,
                     queue="runs",
                     producer=producer,
+                    # What Celery would compute per message (saferepr of the arguments): the same message.
+                    argsrepr="()",
+                    kwargsrepr=repr(kwargs),
+                    declare=declare,
+                    retry=retry,
+                    add_to_parent=False,
                 )
+                declare, retry = [], (False if pipelined.active else None)
                 pending.append(execution_id)
                 if not pipelined.active or len(pending) >= DISPATCH_BATCH:
                     pipelined.flush()

@@ -39,6 +39,7 @@ from .. import snapshot as code_snapshot
 from ..choices import ExecutionStatus, RunStatus, TaskStatus, Trigger
 from ..models import Execution, Run, TaskExecution
 from ..policy import run_code_refusal
+from ..workflow.context import RECHECK_AFTER
 from .core import status_transitions
 from .durability import update_without_fsync_wait, without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
@@ -67,13 +68,18 @@ def _environment() -> dict:
     return {**_environment_cache, "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
-def _reconnect_if_broken() -> None:
+def _reconnect_if_broken(execution: Execution | None = None) -> None:
     """Drop this thread's connection if it broke (database restart); the next query reconnects.
 
-    Outside a transaction only: closing inside one would lose it.
+    Outside a transaction only: closing inside one would lose it. Skipped for an ``execution``
+    claimed less than ``RECHECK_AFTER`` ago.
     """
-    if not connection.in_atomic_block:
-        close_old_connections()
+    if connection.in_atomic_block:
+        return
+    started = getattr(execution, "started_at", None)
+    if started is not None and timezone.now() - started < RECHECK_AFTER:
+        return
+    close_old_connections()
 
 
 class _TaskRecorder:
@@ -109,7 +115,7 @@ class _TaskRecorder:
     def task_succeeded(self, name: str, output: Any) -> None:
         # The task may have computed for minutes without touching the database; if the server
         # restarted meanwhile this thread's connection is dead: health-check it (reconnect) first.
-        _reconnect_if_broken()
+        _reconnect_if_broken(self.execution)
         self.ctx.flush()
         self._save(name, status=TaskStatus.SUCCEEDED, finished_at=timezone.now(), output_ref=output_ref(output))
 
@@ -139,7 +145,7 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     cancelling → succeeded/failed). An execution already terminal (terminated
     after the grace period, or reaped as lost) is left as recorded.
     """
-    _reconnect_if_broken()  # a connection broken by a database restart would leave the run stuck running
+    _reconnect_if_broken(execution)  # a connection broken by a database restart would leave the run stuck running
     with transaction.atomic():
         # Only the two statuses can have changed since the claim (a cancel request, the reaper):
         # read them fresh, onto copies, instead of reloading both rows with every column.

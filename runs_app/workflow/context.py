@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 #: Lines buffered per log before an append flushes by itself.
 LOG_BUFFER_LINES = 50_000
 METRIC_BUFFER_POINTS = 50_000
+#: An execution younger than this is not health-checked again before its next writes: its connection
+#: was checked when the task began (Celery's Django fixup) and used by the claim moments ago, and each
+#: check costs a ``SELECT 1`` round trip (two or three per quick run). Longer ones are checked as before.
+RECHECK_AFTER = timedelta(seconds=1)
 
 
 def _insert_metric_points(points: list) -> None:
@@ -266,7 +271,8 @@ class RunContext:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        if not connection.in_atomic_block:
+        started = self.execution.started_at
+        if not connection.in_atomic_block and (started is None or timezone.now() - started >= RECHECK_AFTER):
             close_old_connections()  # reconnect if the database restarted while the task computed
         self.flush()
         for writer in list(self._logs.values()):
