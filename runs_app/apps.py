@@ -7,4 +7,6 @@ class RunsAppConfig(AppConfig):
     verbose_name = "Runs"
 
     def ready(self) -> None:
+        from molexp_site import celery  # noqa: F401  (the Celery app: shared tasks bind to it)
+
         from . import checks  # noqa: F401  (registers the system checks)
