@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ._events import _event_lines, _log_chunks, _log_text, send_event
+from ._events import _event_lines, _log_chunks, _log_lines_text, send_event
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
@@ -411,9 +411,16 @@ class Run:
             if not count:
                 continue
             items = list(itertools.starmap(queue.popleft, itertools.repeat((), count)))  # one C loop
-            data = _log_text(items).encode("utf-8", errors="replace")
-            for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST):
-                events.append({"t": "log", "name": name, "data": chunk})
+            text, lines = _log_lines_text(items)
+            del items  # the line objects go now, not after the send
+            data = text.encode("utf-8", errors="replace")
+            del text
+            chunks = _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST, lines)
+            for chunk in chunks:
+                event = {"t": "log", "name": name, "data": chunk}
+                if len(chunks) == 1:
+                    event["lines"] = lines  # else counted when sent
+                events.append(event)
         start = 0
         while start < len(points):
             end, size = start, 0
@@ -493,6 +500,7 @@ class Run:
         for event in self._take():
             if "data" in event:  # log bytes (UTF-8) as JSON text
                 event["text"] = event.pop("data").decode("utf-8")
+                event.pop("lines", None)
             self._events_fh.write(json.dumps(event) + "\n")
         self._events_fh.flush()
 
