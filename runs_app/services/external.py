@@ -356,18 +356,17 @@ def _apply_once(execution: Execution, seq: Any, write):
     """Apply the client's write batch number ``seq`` once: a resend (its answer was lost) is a no-op.
 
     The client sends batches in order and numbers them; the execution keeps the
-    last number applied, under a row lock, in the same transaction as the write's rows.
+    last number applied, in the same transaction as the write's rows. One conditional
+    UPDATE both claims the number and takes the row lock (a concurrent resend waits on
+    it, then finds the number taken); a failed write rolls the claim back with its rows.
     """
     seq = _seq(seq)
     if seq is None:
         return write()
     with transaction.atomic():
-        last = Execution.objects.select_for_update().filter(pk=execution.pk).values_list("client_seq", flat=True).get()
-        if seq <= last:
+        if not Execution.objects.filter(pk=execution.pk, client_seq__lt=seq).update(client_seq=seq):
             return None
-        result = write()
-        Execution.objects.filter(pk=execution.pk).update(client_seq=seq)
-    return result
+        return write()
 
 
 def external_heartbeat(*, user, run: Run) -> dict:

@@ -76,3 +76,30 @@ def test_an_unprintable_object_does_not_stop_the_sender():
             raise ValueError("no")
 
     assert _log_text(["ok", Bad()]) == "ok\n<unprintable Bad: ValueError>\n"
+
+
+def test_lines_taken_early_are_sent_together_in_order(tmp_path, monkeypatch):
+    """The sender takes a fast loop's lines in pieces (``_stage_logs``) and sends them joined: in
+    order, at most MAX_LOG_BATCH_BYTES / MAX_LINES_PER_REQUEST per request, each line once."""
+    monkeypatch.setattr(_run, "MAX_LOG_BATCH_BYTES", 64)
+    monkeypatch.setattr(_run, "MAX_LINES_PER_REQUEST", 5)
+    run = _run_offline(tmp_path, monkeypatch)
+    log, other = run.log("train"), run.log("other")
+    expected = []
+    for piece in range(6):
+        for i in range(3):
+            log.append(f"p{piece} l{i}")
+            expected.append(f"p{piece} l{i}")
+        other.append(f"o{piece}")
+        run._stage_logs()
+    log.append("x" * 100)  # one line longer than a request: its head, alone
+    log.append("last")
+    events = run._take()
+    train = [e for e in events if e["name"] == "train"]
+    assert all(len(e["data"]) <= 64 and e["lines"] <= 5 for e in events)
+    assert all(e["lines"] == e["data"].count(b"\n") for e in events)
+    text = b"".join(e["data"] for e in train).decode()
+    assert text == "".join(f"{line}\n" for line in expected) + "x" * 63 + "\n" + "last\n"
+    assert b"".join(e["data"] for e in events if e["name"] == "other") == b"o0\no1\no2\no3\no4\no5\n"
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    assert run._take() == [] and run._staged_bytes == 0

@@ -63,6 +63,24 @@ def test_a_resent_text_batch_is_applied_once(api, run_id):
     assert _log().line_count == 2
 
 
+def test_a_failed_batch_does_not_take_its_seq(api, run_id, monkeypatch):
+    """The seq is claimed in the write's transaction: a write that fails leaves it free for the resend."""
+    from assets_app import services as asset_services
+
+    real = asset_services.log_append_payload
+
+    def broken(**kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(asset_services, "log_append_payload", broken)
+    with pytest.raises(OSError):
+        _post(api, run_id, b"a\nb\n", name="train", seq=4)
+    monkeypatch.setattr(asset_services, "log_append_payload", real)
+    response = _post(api, run_id, b"a\nb\n", name="train", seq=4)
+    assert response.json() == {"lines": 2, "duplicate": False}
+    assert _log().line_count == 2
+
+
 @pytest.mark.parametrize(
     ("body", "params", "status"),
     [

@@ -49,6 +49,8 @@ def send_event(http: Http, run_id: int, event: dict[str, Any]) -> None:
 def _event_lines(event: dict[str, Any]) -> int:
     if "logs" in event:
         return sum(len(v) for v in event["logs"].values())
+    if "lines" in event:  # counted when the batch was made
+        return event["lines"]
     return event["data"].count(b"\n") if "data" in event else event["text"].count("\n")
 
 
@@ -59,21 +61,38 @@ def _line(item: Any) -> str:
         return f"<unprintable {type(item).__name__}: {type(exc).__name__}>"
 
 
-def _log_text(items: list[Any]) -> str:
+def _log_lines_text(items: list[Any]) -> tuple[str, int]:
     """The lines of ``items`` as text, each followed by ``\\n`` (what ``append`` promises: ``str(item)``
-    without its trailing newlines, split at inner newlines)."""
+    without its trailing newlines, split at inner newlines), and how many lines that is.
+
+    The common case (every item a ``str`` without a newline) is one ``join`` and one ``count``, no
+    other copy of the text: ``items`` gets a last empty item for the final newline (and loses it again).
+    """
+    count = len(items)
+    items.append("")
     try:
         text = "\n".join(items)
     except TypeError:
         text = None
-    if text is None or text.count("\n") != len(items) - 1:  # a non-str item or a line with a newline in it
-        text = "\n".join(map(_line, items))
-    return text + "\n"
+    finally:
+        items.pop()
+    if text is not None and text.count("\n") == count:
+        return text, count
+    text = "\n".join(map(_line, items)) + "\n"  # a non-str item or a line with a newline in it
+    return text, text.count("\n")
 
 
-def _log_chunks(data: bytes, limit: int, max_lines: int) -> list[bytes]:
+def _log_text(items: list[Any]) -> str:
+    """``_log_lines_text`` without the count."""
+    return _log_lines_text(items)[0]
+
+
+def _log_chunks(data: bytes, limit: int, max_lines: int, lines: int | None = None) -> list[bytes]:
     """``data`` (lines ending with ``\\n``) cut at line ends into pieces of at most ``limit`` bytes and
-    ``max_lines`` lines; a single line longer than ``limit`` keeps only its head."""
+    ``max_lines`` lines; a single line longer than ``limit`` keeps only its head. ``lines`` (the
+    newline count of ``data``, when the caller has it) spares a pass over a batch that fits whole."""
+    if len(data) <= limit and (lines if lines is not None else data.count(b"\n")) <= max_lines:
+        return [data] if data else []
     chunks = []
     start, size = 0, len(data)
     while start < size:

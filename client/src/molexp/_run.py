@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ._events import _event_lines, _log_chunks, _log_text, send_event
+from ._events import _event_lines, _log_chunks, _log_lines_text, send_event
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
 
@@ -46,12 +46,16 @@ MAX_POINTS_PER_REQUEST = 50_000
 #: One log batch is a text/plain body (the server takes up to 16 MiB and 500 000 lines).
 MAX_LOG_BATCH_BYTES = 8 * 1024 * 1024
 MAX_LINES_PER_REQUEST = 500_000
-#: The sender sends what is buffered every SEND_EVERY_SECONDS, or sooner (it looks every
-#: SEND_POLL_SECONDS) once SEND_AT_ITEMS lines and points wait: a fast loop's batches go out
-#: while it runs, a slow trickle still makes one request per SEND_EVERY_SECONDS.
+#: The sender sends what is buffered every SEND_EVERY_SECONDS. In between it looks every
+#: SEND_POLL_SECONDS: once SEND_AT_ITEMS metric points wait it sends them; once SEND_AT_ITEMS
+#: lines wait it only *takes* them (joined and encoded, the line objects freed: a fast loop's
+#: memory stays small and warm) and sends what it took once SEND_AT_BYTES are ready, so a fast
+#: loop makes one request per MAX_LOG_BATCH_BYTES, not one per SEND_AT_ITEMS lines (each request
+#: costs the server ~20 ms of CPU); a slow trickle still makes one request per SEND_EVERY_SECONDS.
 SEND_EVERY_SECONDS = 0.5
 SEND_POLL_SECONDS = 0.02
 SEND_AT_ITEMS = 50_000
+SEND_AT_BYTES = MAX_LOG_BATCH_BYTES // 2
 
 
 class AssetNotFound(MolExpError):
@@ -177,6 +181,10 @@ class Run:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # one sender at a time: the background thread or flush()
         self._logs: dict[str, collections.deque] = {}
+        #: Lines taken from a log's queue but not yet numbered as events: (UTF-8 bytes, line count)
+        #: pieces per log, in order (only the thread holding ``_send_lock`` touches them).
+        self._staged: dict[str, list[tuple[bytes, int]]] = {}
+        self._staged_bytes = 0
         self._writers: dict[str, LogWriter] = {}
         self._cancelled = False
         self._points: list[list[Any]] = []
@@ -399,21 +407,52 @@ class Run:
         with self._lock:
             self._ops.append(event)
 
-    def _take(self) -> list[dict[str, Any]]:
-        """Move what is buffered into a list of events (log lines and points first, then ops in order)."""
+    def _stage_logs(self) -> None:
+        """Take every log's queued lines into encoded pieces (``_staged``); called with ``_send_lock``."""
         with self._lock:
             queues = list(self._logs.items())
-            points, self._points = self._points, []
-            ops, self._ops = self._ops, []
-        events: list[dict[str, Any]] = []
         for name, queue in queues:
             count = len(queue)  # appends after this point stay queued for the next take
             if not count:
                 continue
             items = list(itertools.starmap(queue.popleft, itertools.repeat((), count)))  # one C loop
-            data = _log_text(items).encode("utf-8", errors="replace")
-            for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST):
-                events.append({"t": "log", "name": name, "data": chunk})
+            text, lines = _log_lines_text(items)
+            del items  # the line objects go now, not after the send
+            data = text.encode("utf-8", errors="replace")
+            del text
+            self._staged.setdefault(name, []).append((data, lines))
+            self._staged_bytes += len(data)
+
+    def _log_events(self) -> list[dict[str, Any]]:
+        """The staged pieces as log events: per log, pieces joined up to MAX_LOG_BATCH_BYTES and
+        MAX_LINES_PER_REQUEST per request (a piece larger than that is cut at line ends)."""
+        events: list[dict[str, Any]] = []
+        staged, self._staged, self._staged_bytes = self._staged, {}, 0
+        for name, pieces in staged.items():
+            batch: list[bytes] = []
+            size = lines = 0
+            for data, count in pieces:
+                if batch and (size + len(data) > MAX_LOG_BATCH_BYTES or lines + count > MAX_LINES_PER_REQUEST):
+                    events.append({"t": "log", "name": name, "data": b"".join(batch), "lines": lines})
+                    batch, size, lines = [], 0, 0
+                if len(data) > MAX_LOG_BATCH_BYTES or count > MAX_LINES_PER_REQUEST:
+                    for chunk in _log_chunks(data, MAX_LOG_BATCH_BYTES, MAX_LINES_PER_REQUEST, count):
+                        events.append({"t": "log", "name": name, "data": chunk, "lines": chunk.count(b"\n")})
+                    continue
+                batch.append(data)
+                size, lines = size + len(data), lines + count
+            if batch:
+                events.append({"t": "log", "name": name, "data": batch[0] if len(batch) == 1 else b"".join(batch),
+                               "lines": lines})  # fmt: skip
+        return events
+
+    def _take(self) -> list[dict[str, Any]]:
+        """Move what is buffered into a list of events (log lines and points first, then ops in order)."""
+        self._stage_logs()
+        with self._lock:
+            points, self._points = self._points, []
+            ops, self._ops = self._ops, []
+        events = self._log_events()
         start = 0
         while start < len(points):
             end, size = start, 0
@@ -457,9 +496,9 @@ class Run:
             if not final:
                 return
 
-    def _buffered(self) -> int:
-        """Lines and points waiting to be taken (a racy count is fine: it only decides when to send)."""
-        return len(self._points) + sum(len(queue) for queue in list(self._logs.values()))
+    def _queued_lines(self) -> int:
+        """Lines waiting to be taken (a racy count is fine: it only decides when to take them)."""
+        return sum(len(queue) for queue in list(self._logs.values()))
 
     def _background(self) -> None:
         last_beat = last_send = time.monotonic()
@@ -467,10 +506,18 @@ class Run:
         while not self._stop.wait(timeout=delay) and not self._dead:
             try:
                 now = time.monotonic()
-                if self._pending or now - last_send >= SEND_EVERY_SECONDS or self._buffered() >= SEND_AT_ITEMS:
+                if (
+                    self._pending
+                    or now - last_send >= SEND_EVERY_SECONDS
+                    or self._staged_bytes >= SEND_AT_BYTES
+                    or len(self._points) >= SEND_AT_ITEMS
+                ):
                     last_send = now
                     with self._send_lock:
                         self._send_pending()
+                elif self._queued_lines() >= SEND_AT_ITEMS:
+                    with self._send_lock:
+                        self._stage_logs()
                 if time.monotonic() - last_beat >= self._heartbeat_every:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
@@ -493,6 +540,7 @@ class Run:
         for event in self._take():
             if "data" in event:  # log bytes (UTF-8) as JSON text
                 event["text"] = event.pop("data").decode("utf-8")
+                event.pop("lines", None)
             self._events_fh.write(json.dumps(event) + "\n")
         self._events_fh.flush()
 
