@@ -8,13 +8,14 @@ selectors return rows shaped for a list page in one query.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db.models import F, QuerySet
 from django.http import Http404
 
 from runs_app.access import scope_to_user
-from runs_app.models import Experiment, Run, TaskExecution
+from runs_app.models import Run, TaskExecution
 
 from . import storage
 from .choices import AssetKind  # re-exported: runs_app reads asset kinds through selectors
@@ -220,17 +221,23 @@ def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
 
     from .filtersets import AssetFilterSet
 
-    filterset = AssetFilterSet(filters or None, queryset=asset_list(user=user))
+    # scoped only: ``asset_search`` gives the rows their shape (``asset_list``'s joins and columns
+    # would be cloned through every filter and then dropped)
+    filterset = AssetFilterSet(filters or None, queryset=scope_to_user(Asset.objects.all(), user=user))
     if strict and filters and not filterset.is_valid():
         raise ValidationError({k: [str(e) for e in v] for k, v in filterset.errors.items()})
     return filterset.qs
 
 
-#: The catalog page's row joins (``ASSET_LIST_FIELDS`` but the producing run's label, which
-#: ``_with_producer_runs`` reads in one query for the page's rows): 4 joins, not 8. Past 8 joined
-#: tables PostgreSQL plans in written order and spends 6–13 ms planning each page query (1 M assets).
-ASSET_PAGE_FIELDS = tuple(f for f in ASSET_LIST_FIELDS if not f.startswith("producer_run__"))
-ASSET_PAGE_RELATED = ("workspace", "project", "experiment", "run")
+#: The catalog page's row joins: the row's workspace, project and experiment (``ASSET_LIST_FIELDS``
+#: but the runs). A row's run is named by its number, read as a value (``RUN_NUMBER``), and its
+#: producing run by ``_name_runs``: 3 joins and a value, not 8 joins and a model per row. Past 8
+#: joined tables PostgreSQL plans in written order and spends 6–13 ms planning each page query (1 M
+#: assets); a ``Run`` instance per row cost ~3 ms of Python a page (issue 13).
+ASSET_PAGE_FIELDS = tuple(f for f in ASSET_LIST_FIELDS if not f.startswith(("producer_run__", "run__")))
+ASSET_PAGE_RELATED = ("workspace", "project", "experiment")
+#: The run's number on a catalog page row (``row.run_number``; None for wider scopes).
+RUN_NUMBER = {"run_number": F("run__number")}
 #: The API's catalog row (``assets_app.api.serializers.LIST_FIELDS``): the names of the workspace,
 #: project and experiment, the other references as ids (no producing-run label).
 ASSET_API_FIELDS = (
@@ -241,50 +248,53 @@ ASSET_API_FIELDS = (
 ASSET_API_RELATED = ("workspace", "project", "experiment")
 
 
-def _with_producer_runs(rows: list[Asset]) -> list[Asset]:
-    """Attach each row's producing run with what names it ("<experiment> #N" and its URL).
+@dataclass(frozen=True, slots=True)
+class RunName:
+    """How a catalog row names a run: "<experiment> #N", linked to the run's page (the URL
+    arguments of ``runs:run-detail``)."""
 
-    A row its own run produced (a run-scoped asset: ``producer_run_id == run_id``, and the row's
-    experiment, project and workspace are that run's) names it from what the row query already
-    joined (``ASSET_PAGE_FIELDS``): no query, no new instances. The other rows' producing runs are
-    read in one query (none when there are none): a page costs what it did before the rows named
-    their producing run (issue 13)."""
-    from django.db.models import Prefetch, prefetch_related_objects
+    number: int
+    experiment_name: str
+    workspace_slug: str
+    project_slug: str
+    experiment_slug: str
 
-    # the relation caches are filled directly, as select_related and prefetching do
-    producer_run, run_experiment = Asset._meta.get_field("producer_run"), Run._meta.get_field("experiment")
-    project, workspace = (Experiment._meta.get_field(name) for name in ("project", "workspace"))
-    others = []
+
+def _name_runs(rows: list[Asset]) -> list[Asset]:
+    """Set each row's ``producer``: the ``RunName`` of its producing run (None when it has none).
+
+    A row its own run produced (a run-scoped asset: ``producer_run_id == run_id``; the row's
+    experiment, project and workspace are that run's) is named from what the row query already
+    read (``ASSET_PAGE_FIELDS``, ``RUN_NUMBER``): no query. The other rows' producing runs are read
+    as values in one query (none when there are none)."""
+    others: dict[int, list[Asset]] = {}
     for row in rows:
+        row.producer = None
         if row.producer_run_id is None:
             continue
         if row.producer_run_id == row.run_id:
-            run, experiment = row.run, row.experiment
-            run.experiment_id, experiment.project_id, experiment.workspace_id = (
-                row.experiment_id,
-                row.project_id,
-                row.workspace_id,
+            experiment = row.experiment
+            row.producer = RunName(
+                row.run_number, experiment.name, row.workspace.slug, row.project.slug, experiment.slug
             )
-            project.set_cached_value(experiment, row.project)
-            workspace.set_cached_value(experiment, row.workspace)
-            run_experiment.set_cached_value(run, experiment)
-            producer_run.set_cached_value(row, run)
         else:
-            others.append(row)
+            others.setdefault(row.producer_run_id, []).append(row)
     if others:
-        # all_objects: a run in the trash still names the rows it produced, as the join did
-        runs = Run.all_objects.select_related("experiment__project", "experiment__workspace").only(
-            "id", "number", "experiment__name", "experiment__slug", "experiment__project__slug",
-            "experiment__workspace__slug",
+        # all_objects: a run in the trash still names the rows it produced
+        names = Run.all_objects.filter(id__in=list(others)).values_list(
+            "id", "number", "experiment__name", "experiment__workspace__slug", "experiment__project__slug",
+            "experiment__slug",
         )  # fmt: skip
-        prefetch_related_objects(others, Prefetch("producer_run", queryset=runs))
+        for run_id, *name in names:
+            for row in others[run_id]:
+                row.producer = RunName(*name)
     return rows
 
 
-#: Row shapes of a catalog search: joins, columns, and what is read for the chosen page's rows.
+#: Row shapes of a catalog search: joins, columns, values, and what is read for the chosen page's rows.
 ROW_SHAPES = {
-    "page": (ASSET_PAGE_RELATED, ASSET_PAGE_FIELDS, _with_producer_runs),
-    "api": (ASSET_API_RELATED, ASSET_API_FIELDS, None),
+    "page": (ASSET_PAGE_RELATED, ASSET_PAGE_FIELDS, RUN_NUMBER, _name_runs),
+    "api": (ASSET_API_RELATED, ASSET_API_FIELDS, {}, None),
 }
 
 
@@ -294,17 +304,22 @@ def asset_search(
     """The catalog search: parse ``q`` (``QueryError`` if malformed), scope to the user, apply the
     column filters and the query. Returns an ``assets_app.search.AssetSearch`` whose ``page()``
     and ``facets()`` cost a constant number of bounded queries. ``rows``: the shape of the result
-    rows, "page" (the catalog page's: names the producing run, one query more for the page) or
+    rows, "page" (the catalog page's: names the run and the producing run, ``_name_runs``) or
     "api" (the API row)."""
     from .search import AssetSearch, parse
 
-    related, fields, finish = ROW_SHAPES[rows]
+    related, fields, values, finish = ROW_SHAPES[rows]
 
-    def shape(qs: QuerySet[Asset]) -> QuerySet[Asset]:
+    def select(qs: QuerySet[Asset]) -> QuerySet[Asset]:
         return qs.select_related(None).select_related(*related).only(*fields)
 
+    def shape(qs: QuerySet[Asset]) -> QuerySet[Asset]:
+        # the values' joins only where rows are read: an annotation's join would stay in every
+        # query built on the base (ids, counts, facets)
+        return select(qs).annotate(**values)
+
     node = parse(q or "")
-    base = shape(_catalog_base(user=user, filters=filters, strict=strict))
+    base = select(_catalog_base(user=user, filters=filters, strict=strict))
     return AssetSearch(base, node, sort=sort, shape=shape, finish=finish)
 
 
@@ -329,7 +344,7 @@ def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | No
             raise ValidationError({"cursor": "Results ranked by relevance are paged by number, not by cursor."})
         return search.page(page, page_size)
     result = keyset_page(
-        search.matching,
+        search.shape(search.matching),
         ordering=SORTS[search.sort],
         page_size=page_size,
         cursor=cursor,

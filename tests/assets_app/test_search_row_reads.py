@@ -1,7 +1,8 @@
 """How a catalog search page reads its rows (issue 13: the search service as fast as before the wave).
 
-- A row its own run produced names that run from what the row query joined (no query); a row
-  another run produced names it through one query for the page; the label and link are the same.
+- A row its own run produced names that run from what the row query read (its experiment, project
+  and workspace joined, the run's number as a value: no query, no ``Run`` instance); a row another
+  run produced names it through one query for the page; the label and link are the same.
 - On PostgreSQL an unranked page chooses its ids first and reads their rows by primary key
   (``= ANY(ARRAY(...))``): the planner meets two small join problems, not one large one; the
   rows and their order are those of the single ordered query.
@@ -38,9 +39,9 @@ def test_producing_runs_are_named_from_the_row_or_one_query(experiment, project,
     [row] = page.rows
     assert _run_reads(ctx) == []  # named from the joined run, experiment, project and workspace
     with CaptureQueriesContext(connection) as ctx:
-        pr = row.producer_run
-        label = (pr.number, pr.experiment.name, pr.experiment.slug, pr.experiment.project.slug)
-        assert (label, pr.experiment.workspace.slug, row.run.number) == ((7, "Baseline", "baseline", "qm9"), "lab", 7)
+        pr = row.producer
+        label = (pr.number, pr.experiment_name, pr.experiment_slug, pr.project_slug)
+        assert (label, pr.workspace_slug, row.run_number) == ((7, "Baseline", "baseline", "qm9"), "lab", 7)
     assert len(ctx.captured_queries) == 0
 
     asset_create(kind=AssetKind.DATA, name="weights.csv", project=project, producer_execution=execution)
@@ -48,10 +49,11 @@ def test_producing_runs_are_named_from_the_row_or_one_query(experiment, project,
         page = asset_search(user=viewer, q="weights", sort="newest").page(1, 10)
     assert [a.name for a in page.rows] == ["weights.csv", "weights.pt"]
     assert len(_run_reads(ctx)) == 1  # the other run's label: one query for the page
-    pr = page.rows[0].producer_run
-    assert (pr.number, pr.experiment.name, pr.experiment.project.slug, pr.experiment.workspace.slug) == (
-        3, "Sweep", "qm9", "lab",
+    pr = page.rows[0].producer
+    assert (pr.number, pr.experiment_name, pr.experiment_slug, pr.project_slug, pr.workspace_slug) == (
+        3, "Sweep", "sweep", "qm9", "lab",
     )  # fmt: skip
+    assert page.rows[0].run_number is None  # a project-scoped row has no run
 
 
 @pytest.mark.parametrize(
