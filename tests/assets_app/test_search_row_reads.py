@@ -75,3 +75,23 @@ def test_unranked_pages_read_ids_first_with_the_same_rows(experiment, viewer, q,
         assert all("= ANY(ARRAY(" in sql for sql in row_sql)
         outer = [sql.split("= ANY(ARRAY(", 1)[0] for sql in row_sql]
         assert all(sql.count(" JOIN ") <= 4 for sql in outer)
+
+
+def test_catalog_page_links_the_run_and_the_producing_run(web_client_for, experiment, project):
+    """The rendered table: the scope names the run's number, the producer column links
+    "<experiment> #N" to the run's page, for a row its own run produced and for another's."""
+    from django.urls import reverse
+
+    own = f.RunFactory(experiment=experiment, number=7)
+    other_experiment = f.ExperimentFactory(project=project, name="Sweep", slug="sweep")
+    producer = f.RunFactory(experiment=other_experiment, number=3)
+    asset_create(kind=AssetKind.ARTIFACT, name="weights.pt", run=own,
+                 producer_execution=f.ExecutionFactory(run=own, number=1))  # fmt: skip
+    asset_create(kind=AssetKind.DATA, name="weights.csv", project=project,
+                 producer_execution=f.ExecutionFactory(run=producer, number=1))  # fmt: skip
+    body = web_client_for("viewer").get(reverse("assets:asset-list"), {"q": "weights"}).content.decode()
+    own_url = reverse("runs:run-detail", args=["lab", "qm9", "baseline", 7])
+    other_url = reverse("runs:run-detail", args=["lab", "qm9", "sweep", 3])
+    assert f'<a href="{own_url}">Baseline #7</a>' in body
+    assert f'<a href="{other_url}">Sweep #3</a>' in body
+    assert "/ Baseline #7" in body  # the run-scoped row's scope
