@@ -19,8 +19,13 @@ TEST_VAR_DIR := $(CURDIR)/var/test
 # Decided when the recipe runs, after install-dev, not when make reads this file.
 BROWSER_MARKERS = -m "$$([ -x /usr/bin/chromium ] || echo 'not browser')"
 PYTEST_ARGS ?=
+# The suite writes bytecode caches (__pycache__/, ignored by git) even when the caller's shell sets
+# PYTHONDONTWRITEBYTECODE: otherwise every pytest worker compiles and assertion-rewrites the ~600
+# modules it collects (≈ 15 CPU-s each) and every worker, inspector and client subprocess compiles
+# the project again (≈ 0.4 CPU-s each).
+KEEP_BYTECODE := -u PYTHONDONTWRITEBYTECODE
 # The embedded default must not see a DATABASE_URL or broker from the caller's shell.
-EMBEDDED_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)
+EMBEDDED_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL $(KEEP_BYTECODE) MOLEXP_VAR_DIR=$(TEST_VAR_DIR)
 
 .PHONY: help run serve test lint venv install install-dev
 
@@ -79,9 +84,9 @@ lint: $(VENV)/.installed-dev
 TEST_PARALLEL ?= 1
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),-n 0,-n $(TEST_WORKERS) --dist loadfile)
-SQLITE_PASS = env -u DATABASE_URL -u CELERY_BROKER_URL MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/sqlite \
+SQLITE_PASS = env -u DATABASE_URL -u CELERY_BROKER_URL $(KEEP_BYTECODE) MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/sqlite \
 	$(PY) -m pytest $(XDIST) --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
-POSTGRES_PASS = env MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/postgres DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
+POSTGRES_PASS = env $(KEEP_BYTECODE) MOLEXP_VAR_DIR=$(TEST_VAR_DIR)/postgres DATABASE_URL=$(MOLEXP_TEST_DATABASE_URL) \
 	CELERY_BROKER_URL=$(MOLEXP_TEST_BROKER_URL) $(PY) -m pytest $(XDIST) --durations=15 $(BROWSER_MARKERS) $(PYTEST_ARGS)
 
 test: lint

@@ -43,16 +43,18 @@ def corpus(ws, project, other_ws):
         if i % 17 == 0:
             words.append("scarce")
         proj = (project if i % 3 else other_project) if mine else None
-        asset = f.AssetFactory(
+        asset = f.AssetFactory.build(
             workspace=ws if mine else other_ws,
             project=proj,
             name=f"item-{i:03d}.bin",
             search_text=f"item {' '.join(words)} filler{i}",
         )
         rows.append(asset)
+    rows = Asset.objects.bulk_create(rows)  # one INSERT, ids in list order
     for asset in rows:
         # 40 distinct instants for 180 rows: many ties on created_at
-        Asset.objects.filter(pk=asset.pk).update(created_at=BASE + dt.timedelta(minutes=rng.randrange(40)))
+        asset.created_at = BASE + dt.timedelta(minutes=rng.randrange(40))
+    Asset.objects.bulk_update(rows, ["created_at"])
     return {a.pk: a for a in Asset.objects.all()}
 
 

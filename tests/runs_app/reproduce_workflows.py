@@ -8,6 +8,8 @@ from assets_app.services import asset_create, blob_store_bytes
 from runs_app.models import Execution, Run
 from runs_app.services import execution_run, experiment_create, run_launch
 
+from .workflow_fixtures import write_fresh_folder
+
 DETERMINISTIC = """
 from runs_app.workflow import Workflow
 
@@ -67,13 +69,15 @@ def _no_broker(monkeypatch):
     monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
 
 
+@pytest.fixture(scope="session")
+def _repro_dir_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared-repro") / "workflows"
+
+
 @pytest.fixture
-def repro_dir(tmp_path, settings):
-    wf = tmp_path / "workflows"
-    wf.mkdir()
-    (wf / "steady.py").write_text(DETERMINISTIC)
-    (wf / "noisy.py").write_text(NOISY)
-    (wf / "molcfg.yaml").write_text(MOLCFG)
+def repro_dir(tmp_path, settings, _repro_dir_path):
+    """``steady.py``, ``noisy.py`` and ``molcfg.yaml``, written afresh for each test (``write_fresh_folder``)."""
+    wf = write_fresh_folder(_repro_dir_path, {"steady.py": DETERMINISTIC, "noisy.py": NOISY, "molcfg.yaml": MOLCFG})
     settings.MOLEXP_WORKFLOW_DIRS = [str(wf)]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.MOLEXP_WORK_DIR = tmp_path / "work"
@@ -109,4 +113,4 @@ def finished_run(experiment, user, **kwargs) -> Run:
     return execute(run)
 
 
-__all__ = ["_no_broker", "execute", "finished_run", "noisy", "repro_dir", "steady"]
+__all__ = ["_no_broker", "_repro_dir_path", "execute", "finished_run", "noisy", "repro_dir", "steady"]

@@ -149,11 +149,12 @@ def test_another_process_reuses_the_shared_topology_and_a_changed_helper_is_insp
     workflow_dir, inspect_calls, monkeypatch
 ):
     path = workflow_dir / "chem.py"
+    monkeypatch.setattr(discovery, "_topology_cache", {})  # this process knows nothing yet
     first = discovery.workflow_inspect(path=path)
     assert first["workflows"][0]["name"] == "chem"
     monkeypatch.setattr(discovery, "_topology_cache", {})  # a fresh web process, a manage.py launch
     assert discovery.workflow_inspect(path=path) == first
-    assert len(inspect_calls) == 1  # tmp_path is new for each test: nothing was cached before
+    assert len(inspect_calls) == 1  # the cache is cleared per test (_private_cache): nothing was shared before
     before = len(inspect_calls)
 
     (workflow_dir / "helpers.py").write_text("SCALE = 2\n")  # a module the workflow could import

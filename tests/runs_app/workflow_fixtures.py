@@ -1,5 +1,29 @@
 """Workflow files written into a temporary workflow directory for launch and execution tests."""
 
+import os
+import shutil
+from pathlib import Path
+
+#: The files ``write_fresh_folder`` writes get this modification time (2026-01-01), whatever the test.
+FIXTURE_MTIME_NS = 1_767_225_600 * 10**9
+
+
+def write_fresh_folder(folder: Path, files: dict[str, str]) -> Path:
+    """Empty ``folder`` and write ``files`` into it with fixed modification times.
+
+    A fixture calls this for each test at one path per session: the bytes, path and times are
+    then those of the previous test, so the workflow topology this process inspected before is
+    reused (inspections are keyed by path and content, as on a server whose files do not
+    change), instead of a subprocess per test; anything a test adds or edits changes the key.
+    """
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        os.utime(folder / name, ns=(FIXTURE_MTIME_NS, FIXTURE_MTIME_NS))
+    return folder
+
+
 WORKFLOW = """
 from pathlib import Path
 
