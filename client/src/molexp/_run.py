@@ -54,11 +54,6 @@ SEND_EVERY_SECONDS = 0.5
 SEND_POLL_SECONDS = 0.02
 SEND_AT_ITEMS = 50_000
 SEND_AT_BYTES = MAX_LOG_BATCH_BYTES // 2
-#: While lines flow fast (the last look found at least TAKE_AT_LINES waiting), the sender looks
-#: every TAKE_POLL_SECONDS and takes what waits once TAKE_AT_LINES lines do: the loop's live
-#: lines stay a few thousand (memory the allocator reuses, warm in the cache) instead of 50 000.
-TAKE_AT_LINES = 5_000
-TAKE_POLL_SECONDS = 0.005
 
 
 class AssetNotFound(MolExpError):
@@ -117,8 +112,9 @@ class LogWriter:
 
     While the run goes on, ``append`` and ``extend`` *are* the log queue's
     ``list.append``/``extend`` (a C call, atomic, no lock: the cheapest write a
-    training loop can make; the sender takes a queue's head with one slice and one
-    ``del``, each atomic, while appends only ever add at its end). The sender turns what it takes into text: ``str(item)``
+    training loop can make; the sender takes the queue's head with one slice and one
+    ``del``, each atomic, and appends only ever add at its end). The sender turns what
+    it takes into text: ``str(item)``
     then (within ``SEND_EVERY_SECONDS``), trailing newlines dropped, one line per
     inner newline — pass a ``str`` to freeze a mutable object's text. Once the run
     is cancelled on the server, both raise ``RunCancelled``.
@@ -520,18 +516,15 @@ class Run:
                     last_send = now
                     with self._send_lock:
                         self._send_pending()
-                    delay = TAKE_POLL_SECONDS if self._queued_lines() >= TAKE_AT_LINES else SEND_POLL_SECONDS
-                elif self._queued_lines() >= TAKE_AT_LINES:
+                elif self._queued_lines() >= SEND_AT_ITEMS:
                     with self._send_lock:
                         self._stage_logs()
-                    delay = TAKE_POLL_SECONDS
-                else:
-                    delay = SEND_POLL_SECONDS
                 if time.monotonic() - last_beat >= self._heartbeat_every:
                     reply = self._http.post(f"/api/external/runs/{self.id}/heartbeat/")  # type: ignore[union-attr]
                     last_beat = time.monotonic()
                     if reply and reply.get("cancel_requested"):
                         self._cancel_seen()
+                delay = SEND_POLL_SECONDS
             except TransientError:
                 self.sent["retries"] += 1
                 delay = min(self._retry_max, delay * 2)
