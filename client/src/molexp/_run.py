@@ -19,9 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
-import collections
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -113,8 +111,10 @@ class LogWriter:
     """``ctx.log(name)``: buffered lines of one named log (one writer per name).
 
     While the run goes on, ``append`` and ``extend`` *are* the log queue's
-    ``deque.append``/``extend`` (a C call, atomic, no lock: the cheapest write a
-    training loop can make). The sender turns what it takes into text: ``str(item)``
+    ``list.append``/``extend`` (a C call, atomic, no lock: the cheapest write a
+    training loop can make; the sender takes the queue's head with one slice and one
+    ``del``, each atomic, and appends only ever add at its end). The sender turns what
+    it takes into text: ``str(item)``
     then (within ``SEND_EVERY_SECONDS``), trailing newlines dropped, one line per
     inner newline — pass a ``str`` to freeze a mutable object's text. Once the run
     is cancelled on the server, both raise ``RunCancelled``.
@@ -180,7 +180,7 @@ class Run:
         self._script = Path(script).resolve() if script else calling_script()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # one sender at a time: the background thread or flush()
-        self._logs: dict[str, collections.deque] = {}
+        self._logs: dict[str, list] = {}
         #: Lines taken from a log's queue but not yet numbered as events: (UTF-8 bytes, line count)
         #: pieces per log, in order (only the thread holding ``_send_lock`` touches them).
         self._staged: dict[str, list[tuple[bytes, int]]] = {}
@@ -228,9 +228,9 @@ class Run:
                 writer._cancelled()
         return writer
 
-    def _log_queue(self, name: str) -> collections.deque:
+    def _log_queue(self, name: str) -> list:
         with self._lock:
-            return self._logs.setdefault(name, collections.deque())
+            return self._logs.setdefault(name, [])
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         self.check_cancel()
@@ -415,7 +415,8 @@ class Run:
             count = len(queue)  # appends after this point stay queued for the next take
             if not count:
                 continue
-            items = list(itertools.starmap(queue.popleft, itertools.repeat((), count)))  # one C loop
+            items = queue[:count]  # a copy of the head, then the head goes: appends land after it
+            del queue[:count]
             text, lines = _log_lines_text(items)
             del items  # the line objects go now, not after the send
             data = text.encode("utf-8", errors="replace")
