@@ -23,7 +23,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from .conftest import all_routes, build_url, client_for, fill_kwargs
+from .conftest import all_routes, build_url, fill_kwargs, reused_client
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,8 @@ CREDENTIALS = {
 
 
 def _owner(world, *, api: bool):
-    return client_for(world, "owner", api=api)
+    """The owner's client, as fresh as a new one (conftest.reused_client): one per test, not one per request."""
+    return reused_client(world, "owner", api=api)
 
 
 # --- deeply nested bodies -------------------------------------------------------------------------
