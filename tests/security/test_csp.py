@@ -21,7 +21,7 @@ from django.conf import settings as django_settings
 
 from molexp_site.csp import policy_for
 
-from .conftest import all_routes, build_url, client_for, fill_kwargs
+from .conftest import all_routes, build_url, fill_kwargs, reused_client
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_every_html_page_sends_the_nonce_policy_and_scripts_carry_the_nonce(worl
     url = build_url(route, fill_kwargs(route, world))
     for actor in ("owner", "anonymous"):
         # A browser asks for HTML: API routes then answer with DRF's browsable page.
-        response = client_for(world, actor, api=False).get(url, HTTP_ACCEPT="text/html,*/*;q=0.8")
+        response = reused_client(world, actor, api=False).get(url, HTTP_ACCEPT="text/html,*/*;q=0.8")
         assert response.status_code < 500, (actor, url, response.status_code)
         if not response.get("Content-Type", "").startswith("text/html"):
             continue

@@ -21,9 +21,8 @@ import re
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
-from .conftest import all_routes, build_url, client_for, fill_kwargs
+from .conftest import all_routes, build_url, fill_kwargs, reused_client
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +88,8 @@ CREDENTIALS = {
 
 
 def _owner(world, *, api: bool):
-    return client_for(world, "owner", api=api)
+    """The owner's client, as fresh as a new one (conftest.reused_client): one per test, not one per request."""
+    return reused_client(world, "owner", api=api)
 
 
 # --- deeply nested bodies -------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_every_route_survives_huge_headers(world, route):
             response = getattr(client, verb)(url, **headers)
             assert response.status_code < 500, f"{family}: {verb.upper()} {url} → {response.status_code}"
     for family, headers in CREDENTIALS.items():
-        response = (APIClient() if route.is_api else Client()).get(url, **headers)
+        response = reused_client(world, "anonymous", api=route.is_api).get(url, **headers)  # a fresh, anonymous one
         assert response.status_code < 500, f"{family}: GET {url} → {response.status_code}"
         assert response.status_code not in (200, 201, 204) or route.name in (
             "login",
