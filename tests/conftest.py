@@ -39,6 +39,13 @@ def pytest_collection_modifyitems(items):
         raise pytest.UsageError(f"{len(duplicates)} node ids name several tests, e.g. {duplicates[0]}")
 
 
+@pytest.fixture(scope="session")
+def _workflow_dir_path(tmp_path_factory):
+    """Where ``tests/runs_app/conftest.py``'s ``workflow_dir`` writes its folder: one path per
+    session (here, not there: other packages import ``workflow_dir`` from that module)."""
+    return tmp_path_factory.mktemp("shared") / "workflows"
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(settings):
     """Each test gets an empty in-memory cache (sign-in counters, throttles), never one from a previous test or run."""

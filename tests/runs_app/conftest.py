@@ -8,11 +8,6 @@ from .workflow_fixtures import MOLCFG, WORKFLOW, write_fresh_folder
 LIGANDS = b"name,smiles\naspirin,CC(=O)OC1=CC=CC=C1C(=O)O\ncaffeine,CN1C=NC2=C1C(=O)N(C(=O)N2C)C\n"
 
 
-@pytest.fixture(scope="session")
-def _workflow_dir_path(tmp_path_factory):
-    return tmp_path_factory.mktemp("shared") / "workflows"
-
-
 @pytest.fixture
 def workflow_dir(tmp_path, settings, _workflow_dir_path):
     """A workflow folder with ``chem.py`` and ``molcfg.yaml``, written afresh for each test at one
