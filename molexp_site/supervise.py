@@ -93,7 +93,20 @@ class SupervisedManager(manager.Manager):
         return [(name, proc["pid"]) for name, proc in list(self._processes.items()) if "returncode" not in proc]
 
 
+def _clear_inherited_signal_state() -> None:
+    """Start the Procfile processes with no signal blocked and SIGQUIT at its default action.
+
+    A signal mask survives ``exec``, and so does an ignored signal: a supervisor started from a
+    thread that blocks signals (a test runner's, a library's) or as a background job of a script
+    (which ignores SIGINT and SIGQUIT) would hand that on to every process, and step 2's SIGQUIT
+    would never arrive (a process that ignores SIGTERM then lived until SIGKILL). honcho installs
+    its SIGINT/SIGTERM handlers after this."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def main() -> None:
+    _clear_inherited_signal_state()
     command.Manager = SupervisedManager
     sys.argv[0] = "honcho"
     command.main()

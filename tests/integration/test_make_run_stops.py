@@ -174,8 +174,19 @@ def test_make_run_serves_health_and_metrics_and_stops_cleanly(var_dir, tmp_path,
             make.wait(timeout=10)
 
 
-def test_the_supervisor_escalates_to_a_cold_shutdown_then_sigkill(tmp_path):
-    """A process that ignores SIGTERM gets SIGQUIT after ``MOLEXP_STOP_GRACE``; one ignoring both, SIGKILL 10 s later."""
+def _block_sigquit() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGQUIT})
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("inherited", ["clean", "sigquit-blocked-and-ignored"])
+def test_the_supervisor_escalates_to_a_cold_shutdown_then_sigkill(tmp_path, inherited):
+    """A process that ignores SIGTERM gets SIGQUIT after ``MOLEXP_STOP_GRACE``; one ignoring both, SIGKILL 10 s later.
+
+    Also when the supervisor itself starts with SIGQUIT blocked and ignored (a mask and an ignored
+    signal survive ``exec``: a test runner's thread, a script's background job): it clears both for
+    its processes (seen in CI: an xdist worker's blocked SIGQUIT reached "stubborn", which then
+    lived until SIGKILL)."""
     ignore = "import signal, time; {}; print('armed', flush=True); time.sleep(600)"
     stubborn = ignore.format("signal.signal(signal.SIGTERM, signal.SIG_IGN)")
     deaf = ignore.format("signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGQUIT, signal.SIG_IGN)")
@@ -187,6 +198,7 @@ def test_the_supervisor_escalates_to_a_cold_shutdown_then_sigkill(tmp_path):
         supervisor = subprocess.Popen(
             [python, "-m", "molexp_site.supervise", "start", "-f", str(tmp_path / "Procfile"), "-d", str(tmp_path)],
             cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_block_sigquit if inherited != "clean" else None,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
