@@ -52,6 +52,7 @@ FACET_WINDOWS = (16_384, 65_536, 262_144, 1_048_576, 4_194_304)  # ×4 steps: a 
 MAX_OFFSET = 10_000
 WINDOWS = (65_536, 524_288)  # newest ids searched first (then everything older)
 WINDOW_MAX_ROWS = 1_000  # rows wanted above which windows are not worth it (deep pages)
+SPARSE_HITS = 20_000  # after the windows, at most this many hits expected: list them first (``_rest``)
 SORTS = {
     "relevance": ("-id",),
     "newest": ("-created_at", "-id"),
@@ -161,7 +162,7 @@ class AssetSearch:
         tried is the smallest whose size, at the density just seen, should hold ``need``; when
         none should, the search goes straight to the whole set (a rare word: one GIN query more)."""
         windows = WINDOWS if windows is None else windows
-        i = 0
+        i, seen = 0, None
         while i < len(windows):
             window = self._window(by, windows[i])
             if window is None:
@@ -169,8 +170,25 @@ class AssetSearch:
             result, held = fetch(window)
             if held >= need:
                 return result
+            seen = (held, windows[i])
             i = next((j for j in range(i + 1, len(windows)) if held * windows[j] >= need * windows[i]), len(windows))
-        return fetch(self.matching)[0]
+        return fetch(self._rest(seen))[0]
+
+    def _rest(self, seen: tuple[int, int] | None) -> QuerySet:
+        """The whole set, after windows that held too few hits (``seen``: the last one's hits and size).
+
+        When the hits seen, spread over the whole table, come to at most ``SPARSE_HITS`` (PostgreSQL),
+        the hits are listed first (``IdInArray`` of the unordered, unlimited match: the text GIN
+        answers it) and only they are ordered. Left to itself with an order and a limit, PostgreSQL
+        trusts its estimate of a word not among the column's most common elements (0.1 % of the rows)
+        and walks the newest-first index filtering every row: a rare word at 10 M assets read 2.9 M
+        rows for 200 hits (3 s). The result is the same rows either way."""
+        if seen is None or connection.vendor != "postgresql":
+            return self.matching
+        held, size = seen
+        if held * self._bounds.get("top", 0) > SPARSE_HITS * size:
+            return self.matching
+        return self.matching.filter(IdInArray(self.matching.order_by().values("pk")))
 
     def _window(self, by: str, size: int) -> QuerySet | None:
         """``self.matching`` restricted to the newest ``size`` ids (``by`` "id") or to the rows
