@@ -53,6 +53,7 @@ MAX_OFFSET = 10_000
 WINDOWS = (65_536, 524_288)  # newest ids searched first (then everything older)
 WINDOW_MAX_ROWS = 1_000  # rows wanted above which windows are not worth it (deep pages)
 SPARSE_HITS = 20_000  # after the windows, at most this many hits expected: list them first (``_rest``)
+SPARSE_WALK_ROWS = 262_144  # ... when a newest-first walk for them would visit at least this many rows
 SORTS = {
     "relevance": ("-id",),
     "newest": ("-created_at", "-id"),
@@ -172,23 +173,28 @@ class AssetSearch:
                 return result
             seen = (held, windows[i])
             i = next((j for j in range(i + 1, len(windows)) if held * windows[j] >= need * windows[i]), len(windows))
-        return fetch(self._rest(seen))[0]
+        return fetch(self._rest(seen, need))[0]
 
-    def _rest(self, seen: tuple[int, int] | None) -> QuerySet:
+    def _rest(self, seen: tuple[int, int] | None, need: int) -> QuerySet:
         """The whole set, after windows that held too few hits (``seen``: the last one's hits and size).
 
-        When the hits seen, spread over the whole table, come to at most ``SPARSE_HITS`` (PostgreSQL),
-        the hits are listed first (``IdInArray`` of the unordered, unlimited match: the text GIN
-        answers it) and only they are ordered. Left to itself with an order and a limit, PostgreSQL
-        trusts its estimate of a word not among the column's most common elements (0.1 % of the rows)
-        and walks the newest-first index filtering every row: a rare word at 10 M assets read 2.9 M
-        rows for 200 hits (3 s). The result is the same rows either way."""
+        PostgreSQL, when the hits seen, spread over the whole table, come to at most ``SPARSE_HITS``
+        while a newest-first walk would visit at least ``SPARSE_WALK_ROWS`` rows to find ``need``
+        of them: the hits are listed first (``IdInArray`` of the unordered, unlimited match, which the
+        text GIN answers) and only they are ordered, by primary key. Left to itself with an order and
+        a limit, PostgreSQL trusts its estimate of a word that is not among the column's most common
+        elements (0.1 % of the rows at 10 M assets) and walks the id index filtering every row: a
+        rare word read 2.9 M rows for 200 hits (3 s). On a smaller table the walk is short whatever
+        the planner chooses, and the plain query stays. The result is the same rows either way."""
         if seen is None or connection.vendor != "postgresql":
             return self.matching
         held, size = seen
-        if held * self._bounds.get("top", 0) > SPARSE_HITS * size:
+        top = self._bounds.get("top", 0)
+        walk = min(top, need * size // max(held, 1))
+        if held * top > SPARSE_HITS * size or walk < SPARSE_WALK_ROWS:
             return self.matching
-        return self.matching.filter(IdInArray(self.matching.order_by().values("pk")))
+        # by primary key only: the listed ids are the match already (no second text match per row)
+        return self.matching.model._base_manager.filter(IdInArray(self.matching.order_by().values("pk")))
 
     def _window(self, by: str, size: int) -> QuerySet | None:
         """``self.matching`` restricted to the newest ``size`` ids (``by`` "id") or to the rows

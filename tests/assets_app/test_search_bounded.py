@@ -23,12 +23,14 @@ def windows(request, monkeypatch):
     """Every test runs three times: plain queries (a small table) and the recency windows of the
     engine shrunk to this data (20 and 60 ids; on SQLite with the FTS5 rowid floor), so the
     windowed plans are compared with the same brute force. After windows that held too few hits,
-    PostgreSQL lists a sparse query's hits first (``AssetSearch._rest``, what this data always is
-    with the real ``SPARSE_HITS``); "dense rest" turns that off so the plain fallback is compared too."""
+    PostgreSQL lists a sparse query's hits first (``AssetSearch._rest``; on a table this small only
+    with ``SPARSE_WALK_ROWS`` lowered to 0, as here); "dense rest" turns that off so the plain
+    fallback is compared too."""
     from assets_app.search import engine
 
     if request.param.startswith("recency windows"):
         monkeypatch.setattr(engine, "WINDOWS", (20, 60))
+        monkeypatch.setattr(engine, "SPARSE_WALK_ROWS", 0)
     if request.param == "recency windows, dense rest":
         monkeypatch.setattr(engine, "SPARSE_HITS", -1)
     return request.param
