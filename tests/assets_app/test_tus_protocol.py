@@ -6,6 +6,7 @@ import base64
 import fcntl
 import hashlib
 import io
+import os
 import re
 
 import pytest
@@ -225,6 +226,33 @@ def test_body_ending_before_content_length_is_never_published(as_editor, ws, med
     # the client resumes from the server's offset and finishes
     rest = patch(as_editor, location, data[upload.offset :], upload.offset)
     assert rest.status_code == 204 and Asset.objects.get().sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("with_checksum", [False, True])
+def test_a_large_body_cut_short_then_resumed_publishes_the_right_bytes(as_editor, ws, media, with_checksum):
+    """A body past ``WRITEBACK_EVERY`` (the kernel is asked to write back as it arrives) keeps the same
+    bookkeeping: only what arrived is committed, and the published SHA-256 is of every byte."""
+    from assets_app.services.uploads import WRITEBACK_EVERY
+
+    data = os.urandom(2 * WRITEBACK_EVERY + 12_345)
+    location = new_upload(as_editor, ws, data)
+    extra = {"HTTP_UPLOAD_CHECKSUM": sha256_header(data)} if with_checksum else {}
+    cut = WRITEBACK_EVERY + 999
+    response = as_editor.generic(
+        "PATCH", location, b"", content_type=OCTETS, HTTP_UPLOAD_OFFSET="0",
+        CONTENT_LENGTH=str(len(data)), **{"wsgi.input": ShortBody(data[:cut])}, **TUS, **extra,
+    )  # fmt: skip
+    assert response.status_code == 400
+    upload = Upload.objects.get()
+    assert upload.offset == (0 if with_checksum else cut)
+    assert (media / upload.partial_name).stat().st_size == upload.offset
+    assert not Asset.objects.exists()
+    rest = patch(as_editor, location, data[upload.offset :], upload.offset)
+    assert rest.status_code == 204
+    asset = Asset.objects.get()
+    assert asset.sha256 == hashlib.sha256(data).hexdigest() and asset.size == len(data)
+    with asset.open() as fh:
+        assert fh.read() == data
 
 
 def test_a_second_concurrent_writer_gets_423(as_editor, ws, media):
