@@ -113,7 +113,7 @@ endif
 
 # Benchmarks (SPEC §11): PostgreSQL + Redis on 127.0.0.1; own database molexp_bench, Redis db 9.
 # `make bench` = reduced scale (a few minutes); `make bench SCALE=full` = 100 k runs / 1 M assets;
-# `SCALE=huge` = 500 k runs / 10 M assets (~28 GB of PostgreSQL data; benchmarks/common.py).
+# `SCALE=huge` = 500 k runs / 10 M assets (24 GB of PostgreSQL data, 25 min to generate; benchmarks/common.py).
 SCALE ?= reduced
 BENCH_ARGS ?=
 .PHONY: bench

@@ -85,8 +85,9 @@ SCALES = {
     },
     # 10 M assets (issue 17): the catalog at the next scale. Runs stay at 500 000 (20 assets a run):
     # gen_data keeps the runs, executions, events and metric points in memory before COPY (about
-    # 2–3 GiB here), the assets are streamed. Estimated from `full` (2.8 GB, 2 min idle / 10 min
-    # under load): about 28 GB of PostgreSQL data plus index builds, 20–100 minutes. Check `df -h`.
+    # 2–3 GiB here), the assets are streamed. Measured idle on 2026-12-07: 24 GB of PostgreSQL data,
+    # 25 min to generate (13 of them the deferred foreign-key checks that gen_data now skips;
+    # docs/performance.md). Check `df -h`.
     "huge": {
         "runs": 500_000,
         "assets": 10_000_000,
