@@ -49,6 +49,9 @@ def test_drop_a_file_watch_progress_and_open_the_asset(page: Page, live_server, 
     page.goto(f"{live_server.url}/w/demo/")
     page.get_by_role("link", name="Upload data").click()
     expect(page).to_have_url(re.compile(r"/uploads/new/\?workspace="))
+    # the drop handlers are attached by the script at the end of the page, after tus.min.js: the
+    # form above it is usable earlier, so wait for the scripts (CI saw the drop land before them)
+    page.wait_for_load_state("load")
     page.select_option("#upload-project", str(project.pk))
     page.fill("#upload-tags", "screening, raw")
     # drag and drop: a real drop event carrying the file, as a browser delivers it
