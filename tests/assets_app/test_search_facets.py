@@ -23,13 +23,17 @@ pytestmark = pytest.mark.django_db
 KINDS = [AssetKind.DATA, AssetKind.ARTIFACT, AssetKind.LOG, AssetKind.ERROR_TRACE]
 
 
-@pytest.fixture(autouse=True, params=["one query", "recency windows"])
+@pytest.fixture(autouse=True, params=["one query", "recency windows", "recency windows, sparse rest"])
 def windows(request, monkeypatch):
+    """With "sparse rest", after the windows PostgreSQL lists the hits first (``AssetSearch._rest``),
+    as it does on a large table; the counts must not change."""
     from assets_app.search import engine
 
-    if request.param == "recency windows":
+    if request.param.startswith("recency windows"):
         monkeypatch.setattr(engine, "WINDOWS", (20, 60))
         monkeypatch.setattr(engine, "FACET_WINDOWS", (12, 48, 96))
+    if request.param == "recency windows, sparse rest":
+        monkeypatch.setattr(engine, "SPARSE_WALK_ROWS", 0)
     return request.param
 
 
