@@ -156,7 +156,7 @@ def test_an_outsider_never_gets_rows_of_the_walk(api_client_for, corpus, ws):
     }
 
 
-def test_a_sparse_query_lists_its_hits_before_ordering_them(corpus, ws, viewer, windows, django_assert_num_queries):
+def test_a_sparse_query_lists_its_hits_before_ordering_them(corpus, ws, viewer, windows):
     """After windows that held too few hits, a query whose hits, spread over the table, stay under
     ``SPARSE_HITS`` is read from the list of its hits (PostgreSQL): the planner never gets to walk the
     newest-first index filtering every row (3 s for a rare word at 10 M assets)."""
