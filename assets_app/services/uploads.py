@@ -18,9 +18,8 @@ Invariants:
   to the view under gunicorn — commits only the bytes received (none when a
   checksum was sent) and never publishes.
 - Bodies are read in ``CHUNK`` (1 MiB) pieces straight into the partial, so
-  memory stays bounded whatever the upload size. Every ``WRITEBACK_EVERY`` bytes the
-  kernel is asked to start writing the new range to disk (``posix_fadvise``), so the
-  fsync of the last PATCH waits for the tail only, not for the whole file.
+  memory stays bounded whatever the upload size (``upload_body``: large bodies are
+  written past the page cache and hashed beside the reads).
 """
 
 from __future__ import annotations
@@ -51,9 +50,9 @@ from runs_app.models import Experiment, Project, Workspace
 
 from ..choices import UploadStatus
 from ..models import Upload
-from .blobs import CHUNK
 from .quota import QuotaExceeded, quota_check_upload
 from .registration import _clean_tags, asset_name_clean
+from .upload_body import body_receive
 from .upload_errors import (
     UploadChecksumMismatch,
     UploadError,
@@ -73,9 +72,6 @@ from .upload_partials import (
     upload_max_size,
 )
 from .upload_publish import _run_for_artifact, _upload_publish
-
-#: Start the writeback of what a PATCH wrote every this many bytes (see the module invariants).
-WRITEBACK_EVERY = 8 * 1024 * 1024
 
 #: Checksum algorithms of the tus checksum extension that this server verifies.
 CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5")
@@ -307,24 +303,8 @@ def upload_append(
             )
         digest = _running_hash(upload.pk, fh, committed)
         chunk_digest = hashlib.new(wanted[0]) if wanted else None
-        fh.seek(committed)
-        received = hinted = 0
-        while received < content_length:
-            try:
-                data = stream.read(min(CHUNK, content_length - received)) if stream is not None else b""
-            except OSError:  # includes UnreadablePostError: the client went away
-                data = b""
-            if not data:
-                break
-            fh.write(data)
-            digest.update(data)
-            if chunk_digest is not None:
-                chunk_digest.update(data)
-            received += len(data)
-            if received - hinted >= WRITEBACK_EVERY:
-                _writeback_start(fh, committed + hinted, received - hinted)
-                hinted = received
-        fh.flush()
+        received = body_receive(stream=stream, fh=fh, path=path, start=committed, length=content_length,
+                                digests=[digest] if chunk_digest is None else [digest, chunk_digest])  # fmt: skip
         ended_early = received < content_length
         if chunk_digest is not None and (ended_early or chunk_digest.digest() != wanted[1]):
             fh.truncate(committed)
@@ -361,17 +341,6 @@ def upload_append(
         _hash_cache_drop(upload.pk)
         _upload_publish(upload, path)
     return upload
-
-
-def _writeback_start(fh: IO[bytes], start: int, length: int) -> None:
-    """Ask the kernel to start writing ``length`` bytes at ``start`` to disk now (not waiting for it).
-
-    ``POSIX_FADV_DONTNEED`` on pages still dirty starts their writeback and leaves them
-    cached; it never loses a byte (durability still comes from the final fsync).
-    """
-    fh.flush()
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fh.fileno(), start, length, os.POSIX_FADV_DONTNEED)
 
 
 def upload_status(*, user, pk: Any) -> Upload:

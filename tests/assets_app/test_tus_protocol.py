@@ -232,7 +232,7 @@ def test_body_ending_before_content_length_is_never_published(as_editor, ws, med
 def test_a_large_body_cut_short_then_resumed_publishes_the_right_bytes(as_editor, ws, media, with_checksum):
     """A body past ``WRITEBACK_EVERY`` (the kernel is asked to write back as it arrives) keeps the same
     bookkeeping: only what arrived is committed, and the published SHA-256 is of every byte."""
-    from assets_app.services.uploads import WRITEBACK_EVERY
+    from assets_app.services.upload_body import WRITEBACK_EVERY
 
     data = os.urandom(2 * WRITEBACK_EVERY + 12_345)
     location = new_upload(as_editor, ws, data)
