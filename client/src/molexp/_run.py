@@ -8,9 +8,9 @@ Invariants:
   server is unreachable, and beats the heartbeat.
 - Only ``find_asset`` asks the server synchronously (it needs the answer); it
   retries too.
-- A spooled file is removed once the server has it (a long run that saves a
-  checkpoint per epoch does not fill the disk; a short-lived file is often never
-  written out by the kernel at all).
+- A spooled file is released once the server has it (``_spool``: removed, or
+  kept to be overwritten by the next save), so a long run that saves a
+  checkpoint per epoch does not fill the disk.
 - Leaving the block flushes everything, then records ``succeeded``; an
   exception records ``failed`` with the structured error and is re-raised.
 - Offline, the same events go to a spool folder; ``molexp sync`` replays them
@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -37,6 +36,7 @@ from typing import IO, Any
 from ._events import _event_lines, _log_chunks, _log_lines_text, send_event
 from ._http import Http, MolExpError, TransientError
 from ._record import calling_script, environment, git_state, snapshot_bundle
+from ._spool import SpoolFiles
 
 #: A JSON request body stays under the server's default body limit (Django: 2.5 MB).
 MAX_REQUEST_BYTES = 2_000_000
@@ -76,37 +76,6 @@ def offline_dir() -> Path:
     return Path(os.environ.get("MOLEXP_OFFLINE_DIR") or (_cache_dir() / "offline"))
 
 
-def _to_bytes_file(data: Any, spool: Path) -> tuple[Path, str]:
-    """Copy ``data`` (bytes, str, Path, file object, JSON-able) to a spool file now; returns (path, media type)."""
-    spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool, suffix=".bin")
-    media_type = ""
-    if isinstance(data, Path):  # copied by the kernel (sendfile), not through Python buffers
-        os.close(fd)
-        try:
-            shutil.copyfile(data, name)
-        except BaseException:
-            os.unlink(name)
-            raise
-        return Path(name), media_type
-    with os.fdopen(fd, "wb") as fh:
-        if isinstance(data, bytes | bytearray | memoryview):
-            fh.write(data)
-        elif isinstance(data, str):
-            fh.write(data.encode("utf-8"))
-        elif hasattr(data, "read"):
-            shutil.copyfileobj(data, fh, 1024 * 1024)
-        else:
-            try:
-                fh.write(json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8"))
-            except (TypeError, ValueError) as exc:
-                raise TypeError(
-                    f"data must be bytes, str, a Path, a file object or JSON-serializable ({exc})"
-                ) from None
-            media_type = "application/json"
-    return Path(name), media_type
-
-
 class LogWriter:
     """``ctx.log(name)``: buffered lines of one named log (one writer per name).
 
@@ -144,7 +113,7 @@ class ArtifactStore:
 
     def save(self, name: str, data: Any, *, tags: Iterable[str] = (), metadata: dict | None = None) -> None:
         """Save bytes, str, a ``Path``, a file object or a JSON-serializable object (uploaded in the background)."""
-        path, media_type = _to_bytes_file(data, self._run._files_dir)
+        path, media_type = self._run._files.copy(data)
         self._run._event({"t": "artifact", "name": name, "file": str(path), "tags": list(tags),
                           "metadata": metadata, "media_type": media_type})  # fmt: skip
 
@@ -198,7 +167,7 @@ class Run:
         self._heartbeat_every = float(heartbeat_seconds or os.environ.get("MOLEXP_HEARTBEAT_SECONDS", 10))
         self._retry_max = float(os.environ.get("MOLEXP_RETRY_MAX_SECONDS", 10))
         self.spool = (offline_dir() if offline else _cache_dir() / "spool") / self.uuid
-        self._files_dir = self.spool / "files"
+        self._files = SpoolFiles(self.spool / "files", keep=not offline)
         self._events_fh: IO[str] | None = None
         self.sent = {"lines": 0, "points": 0, "retries": 0}
 
@@ -249,7 +218,7 @@ class Run:
 
     def checkpoint(self, name: str, data: Any = None, file: Any = None, *, tags: Iterable[str] = ()) -> None:
         json.dumps(data)  # TypeError at once for data that is not JSON-serializable
-        path = _to_bytes_file(file, self._files_dir)[0] if file is not None else None
+        path = self._files.copy(file)[0] if file is not None else None
         self._event({"t": "checkpoint", "name": name, "data": data, "file": str(path) if path else None,
                      "tags": list(tags)})  # fmt: skip
 
@@ -344,7 +313,9 @@ class Run:
             self._events_fh.close()
             (self.spool / "finish.json").write_text(json.dumps(finish), encoding="utf-8")
             return
-        if not self._drain():
+        drained = self._drain()
+        self._files.close()  # the kept copy (sent already) goes whatever happens next
+        if not drained:
             print(f"molexp: run {self.id}: server unreachable; unsent data kept in {self.spool}", file=sys.stderr)
             return
         if self._dead:
@@ -488,8 +459,8 @@ class Run:
                         return
                     print(f"molexp: run {self.id}: dropped a {event['t']} write: {exc}", file=sys.stderr)
                 self._pending.pop(0)
-                if event.get("file"):  # its spool copy is on the server now (or was refused): free the disk
-                    Path(event["file"]).unlink(missing_ok=True)
+                if event.get("file"):  # its spool copy is on the server now (or was refused)
+                    self._files.release(Path(event["file"]))
                 if event["t"] == "log":
                     self.sent["lines"] += _event_lines(event)
                 elif event["t"] == "metric":
