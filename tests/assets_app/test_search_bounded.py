@@ -18,19 +18,26 @@ pytestmark = pytest.mark.django_db
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-@pytest.fixture(autouse=True, params=["one query", "recency windows", "recency windows, dense rest"])
+@pytest.fixture(
+    autouse=True,
+    params=["one query", "recency windows", "recency windows, dense rest", "recency windows, table share"],
+)
 def windows(request, monkeypatch):
-    """Every test runs three times: plain queries (a small table) and the recency windows of the
+    """Every test runs four times: plain queries (a small table) and the recency windows of the
     engine shrunk to this data (20 and 60 ids; on SQLite with the FTS5 rowid floor), so the
     windowed plans are compared with the same brute force. After windows that held too few hits,
     PostgreSQL lists a sparse query's hits first (``AssetSearch._rest``; on a table this small only
     with ``SPARSE_WALK_ROWS`` lowered to 0, as here); "dense rest" turns that off so the plain
-    fallback is compared too."""
+    fallback is compared too. The windows are tried whatever the table's size (``WINDOW_TABLE_SHARE``
+    1) except in "table share", where PostgreSQL keeps its rule for word queries (the 20-id window
+    on these 180 rows, not the 60-id one)."""
     from assets_app.search import engine
 
     if request.param.startswith("recency windows"):
         monkeypatch.setattr(engine, "WINDOWS", (20, 60))
         monkeypatch.setattr(engine, "SPARSE_WALK_ROWS", 0)
+    if request.param != "recency windows, table share":
+        monkeypatch.setattr(engine, "WINDOW_TABLE_SHARE", 1)
     if request.param == "recency windows, dense rest":
         monkeypatch.setattr(engine, "SPARSE_HITS", -1)
     return request.param
@@ -170,5 +177,35 @@ def test_a_sparse_query_lists_its_hits_before_ordering_them(corpus, ws, viewer, 
     assert sorted(r.pk for r in page.rows) == sorted(a.pk for a in _visible(corpus, ws, "scarce"))
     ranked = [q["sql"] for q in ctx.captured_queries if "ts_rank" in q["sql"]]
     lists_hits = [sql for sql in ranked if sql.count("= ANY(ARRAY") == 2]
-    expect = connection.vendor == "postgresql" and windows == "recency windows"
+    expect = connection.vendor == "postgresql" and windows in ("recency windows", "recency windows, table share")
     assert bool(lists_hits) is expect, ranked
+
+
+@pytest.mark.parametrize("share", [1, 10**9])
+def test_word_queries_skip_windows_too_large_for_the_table(corpus, ws, viewer, windows, share, monkeypatch):
+    """PostgreSQL: a word query's page uses a window only on a table at least ``WINDOW_TABLE_SHARE``
+    times the window (the BRIN range ANDed with the text GIN is a lossy bitmap); a query without
+    words keeps its windows, and so does SQLite (FTS5 rowid floors, no bitmap). Same rows either way."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assets_app.search import engine
+    from assets_app.selectors import asset_search
+
+    if windows != "recency windows":
+        pytest.skip("the windows shrunk to this data, the share set here")
+    monkeypatch.setattr(engine, "WINDOW_TABLE_SHARE", share)
+    windowed = {}
+    for q in ("frequent", "kind:data"):
+        with CaptureQueriesContext(connection) as ctx:
+            page = asset_search(user=viewer, q=q, filters={}, sort="newest", rows="api").page(1, 5)
+        hits = (
+            _visible(corpus, ws, "frequent")
+            if q == "frequent"
+            else [a for a in corpus.values() if a.workspace_id == ws.pk]
+        )
+        expected = sorted(hits, key=lambda a: (a.created_at, a.pk), reverse=True)[:5]
+        assert [r.pk for r in page.rows] == [a.pk for a in expected]
+        windowed[q] = any('"created_at" >=' in x["sql"] for x in ctx.captured_queries)
+    skipped = connection.vendor == "postgresql" and share > 1
+    assert windowed == {"frequent": not skipped, "kind:data": True}

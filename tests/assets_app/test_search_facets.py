@@ -32,6 +32,7 @@ def windows(request, monkeypatch):
     if request.param.startswith("recency windows"):
         monkeypatch.setattr(engine, "WINDOWS", (20, 60))
         monkeypatch.setattr(engine, "FACET_WINDOWS", (12, 48, 96))
+        monkeypatch.setattr(engine, "WINDOW_TABLE_SHARE", 1)
     if request.param == "recency windows, sparse rest":
         monkeypatch.setattr(engine, "SPARSE_WALK_ROWS", 0)
     return request.param
