@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 
 import molexp
 import pytest
@@ -87,6 +88,38 @@ def test_without_sendfile_between_files_the_copy_goes_through_a_buffer(files, tm
     source.write_bytes(os.urandom(2 * _spool.BLOCK + 1))
     path, _ = files.copy(source)
     assert path.read_bytes() == source.read_bytes()
+
+
+def test_sendfile_failing_midway_goes_on_through_a_buffer(files, tmp_path, monkeypatch):
+    real, calls = os.sendfile, []
+
+    def once(out, source, offset, count):
+        calls.append(offset)
+        if len(calls) > 1:
+            raise OSError(22, "Invalid argument")
+        return real(out, source, offset, min(count, _spool.BLOCK + 3))
+
+    monkeypatch.setattr(_spool.os, "sendfile", once)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * _spool.BLOCK + 11))
+    path, _ = files.copy(source)
+    assert calls == [0, _spool.BLOCK + 3] and path.read_bytes() == source.read_bytes()
+
+
+def test_a_pipe_is_copied_too(files, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    payload = os.urandom(200_000)
+
+    def feed():
+        with open(fifo, "wb") as fh:
+            fh.write(payload)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    path, _ = files.copy(fifo)
+    writer.join()
+    assert path.read_bytes() == payload
 
 
 def test_a_failed_copy_leaves_no_file(files):

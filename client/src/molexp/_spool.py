@@ -120,10 +120,10 @@ def _copy_file(source: int, fd: int) -> int:
         while sent := os.sendfile(fd, source, copied, 64 * BLOCK):
             copied += sent
         return copied
-    except (OSError, AttributeError):  # no sendfile between files on this platform: through a buffer
+    except (OSError, AttributeError):  # no sendfile between files here: the rest through a buffer
         pass
-    os.lseek(fd, copied, os.SEEK_SET)
-    os.lseek(source, copied, os.SEEK_SET)
+    if copied:  # sendfile moved fd's offset, not the source's (it was given an explicit one)
+        os.lseek(source, copied, os.SEEK_SET)
     while block := os.read(source, BLOCK):
         copied += _write_all(fd, memoryview(block))
     return copied
