@@ -43,7 +43,9 @@ MIB = 1024 * 1024
 
 #: Lines and the file are measured this many times, MolExp and MLflow alternating (who goes first
 #: alternates too); the figures are medians. Points once each (MLflow's 200 requests are slow).
-ROUNDS = 3
+#: Five rounds, not three: on the benchmark VMs one 64 MiB round of either side can take twice its
+#: median (page-cache faults, session 24), and a median of three moved the ratio by ±0.3.
+ROUNDS = 5
 
 #: The MLflow side: a process of the MLflow venv that runs one operation per line read from stdin
 #: (``points``, ``lines``, ``artifact``) on one run and answers with its time, as JSON on one line.
