@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import time
 
@@ -188,3 +189,90 @@ def test_pieces_are_hashed_in_order_one_at_a_time(tmp_path):
     assert first.inner.hexdigest() == hashlib.sha256(data).hexdigest()
     assert second.hexdigest() == hashlib.md5(data).hexdigest()
     assert peak == [1]
+
+
+class Pieces:
+    """A request body that answers each read with at most the next of ``sizes`` bytes (as a socket
+    can), cycling through them; ``fail_at``: raise ``OSError`` (a reset) once that many bytes went."""
+
+    def __init__(self, data: bytes, sizes: list[int], fail_at: int | None = None) -> None:
+        self.data, self.sizes, self.fail_at, self.offset, self.reads = data, sizes, fail_at, 0, 0
+
+    def read(self, size: int) -> bytes:
+        if self.fail_at is not None and self.offset >= self.fail_at:
+            raise OSError("connection reset by peer")
+        size = min(size, self.sizes[self.reads % len(self.sizes)])
+        if self.fail_at is not None:
+            size = min(size, self.fail_at - self.offset)
+        self.reads += 1
+        piece = self.data[self.offset : self.offset + size]
+        self.offset += len(piece)
+        return piece
+
+
+def _receive(tmp_path, stream, length: int, prefix: bytes = b""):
+    path = tmp_path / "partial"
+    path.write_bytes(prefix)
+    digest = hashlib.sha256(prefix)
+    with open(path, "r+b") as fh:
+        got = upload_body.body_receive(stream=stream, fh=fh, path=path, start=len(prefix), length=length,
+                                       digests=[digest])  # fmt: skip
+    return got, path.read_bytes(), digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[300_000], [CHUNK, 1000, CHUNK, upload_body.ALIGN - 1000], [upload_body.ALIGN * 3, 7]],
+    ids=["socket-sized reads", "unaligned then aligned again", "small aligned reads"],
+)
+def test_short_reads_mix_both_paths_and_keep_every_byte(tmp_path, direct_writes, sizes):
+    """Reads shorter than asked move the position off the block boundary and sometimes back onto it:
+    pieces go direct or buffered as they fall, and the file and the hash hold every byte in order."""
+    data, prefix = os.urandom(SIZE), b"c" * upload_body.ALIGN
+    got, stored, digest = _receive(tmp_path, Pieces(data, sizes), len(data), prefix=prefix)
+    assert got == len(data) and stored == prefix + data
+    assert digest == hashlib.sha256(prefix + data).hexdigest()
+    if sizes[0] == CHUNK and _direct_supported(tmp_path):
+        # direct at the start, buffered from the 1 000-byte read on, direct again once realigned
+        realigned = upload_body.ALIGN + 2 * CHUNK + upload_body.ALIGN
+        assert direct_writes[0] == upload_body.ALIGN and realigned in direct_writes
+
+
+def test_a_large_body_reset_midway_counts_what_arrived(tmp_path):
+    data = os.urandom(SIZE)
+    cut = 5 * CHUNK + 777
+    got, stored, digest = _receive(tmp_path, Pieces(data, [CHUNK], fail_at=cut), len(data))
+    assert got == cut and stored == data[:cut]
+    assert digest == hashlib.sha256(data[:cut]).hexdigest()
+
+
+def test_no_body_stores_nothing(tmp_path):
+    assert _receive(tmp_path, None, SIZE) == (0, b"", hashlib.sha256().hexdigest())
+
+
+@pytest.mark.parametrize("where", ["direct", "buffered"])
+def test_a_full_disk_is_raised_not_swallowed(tmp_path, monkeypatch, where):
+    """ENOSPC is no alignment refusal: it fails the request (the caller commits nothing past its offset)."""
+    if where == "direct":
+        if not _direct_supported(tmp_path):
+            pytest.skip("this file system refuses O_DIRECT")
+
+        def full(fd, data, position):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(upload_body.os, "pwrite", full)
+    else:
+        monkeypatch.setattr(upload_body, "_open_direct", lambda path: None)
+
+    class FullFile(io.BufferedRandom):
+        def write(self, data) -> int:
+            if where == "buffered" and self.tell() >= 2 * CHUNK:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    path = tmp_path / "partial"
+    path.write_bytes(b"")
+    with FullFile(open(path, "r+b", buffering=0)) as fh:  # noqa: SIM115
+        with pytest.raises(OSError, match="No space left"):
+            upload_body.body_receive(stream=Pieces(os.urandom(SIZE), [CHUNK]), fh=fh, path=path, start=0,
+                                     length=SIZE, digests=[hashlib.sha256()])  # fmt: skip
