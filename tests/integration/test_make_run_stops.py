@@ -161,7 +161,8 @@ def test_make_run_serves_health_and_metrics_and_stops_cleanly(var_dir, tmp_path,
         make.wait(timeout=10)
         output = log_path.read_text(errors="replace")
         assert not left, f"still running {took:.1f} s after {sig.name}: {left}\n{output[-3000:]}"
-        stopping = output[output.rindex(" received") :]
+        # from honcho's own line: a Celery worker also logs "Task … received" while stopping
+        stopping = output[output.rindex(f"| {sig.name} received") :]
         assert "SIGKILL" not in stopping and "SIGQUIT" not in stopping, stopping
         for name in PROCFILE_PROCESSES:
             assert f"{name} stopped (rc=0)" in stopping, f"{name} did not shut down warm:\n{stopping}"
