@@ -197,9 +197,14 @@ if DATABASE_URL:
         # workers only add start-up cost to them (measured at 1 M assets: kind:error_trace searches
         # 34 → 22 ms p50). 0 = no parallel query for MolExp's connections; raise it for ad-hoc SQL.
         _parallel = env_int("MOLEXP_PG_MAX_PARALLEL_WORKERS_PER_GATHER", 0)
+        # JIT compilation likewise: it starts above a plan *cost* (jit_above_cost, 100 000), and a
+        # bounded query with a poor row estimate crosses it. The runs table's latest-metrics read of
+        # 25 runs (0.4 ms of work) was estimated at 6.2 M and spent 179 ms compiling (docs/performance.md,
+        # "JIT"). Off for MolExp's connections; MOLEXP_PG_JIT=on restores the server's setting.
+        _jit = "" if env_str("MOLEXP_PG_JIT", "off") == "on" else " -c jit=off"
         _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
         _pg_options["options"] = (
-            f"{_pg_options.get('options', '')} -c max_parallel_workers_per_gather={_parallel}".strip()
+            f"{_pg_options.get('options', '')} -c max_parallel_workers_per_gather={_parallel}{_jit}".strip()
         )
 else:
     DATABASES = {
