@@ -234,23 +234,27 @@ def _catalog_base(*, user, filters: Any, strict: bool) -> QuerySet[Asset]:
     return filterset.qs
 
 
-#: The catalog page's row joins: the row's workspace, project and experiment (``ASSET_LIST_FIELDS``
-#: but the runs). A row's run is named by its number, read as a value (``RUN_NUMBER``), and its
-#: producing run by ``_name_runs``: 3 joins and a value, not 8 joins and a model per row. Past 8
-#: joined tables PostgreSQL plans in written order and spends 6–13 ms planning each page query (1 M
-#: assets); a ``Run`` instance per row cost ~3 ms of Python a page (issue 13).
-ASSET_PAGE_FIELDS = tuple(f for f in ASSET_LIST_FIELDS if not f.startswith(("producer_run__", "run__")))
-ASSET_PAGE_RELATED = ("workspace", "project", "experiment")
-#: The run's number on a catalog page row (``row.run_number``; None for wider scopes).
-RUN_NUMBER = {"run_number": F("run__number")}
+#: A catalog row's own columns (``ASSET_LIST_FIELDS`` without the joined ones); the names of its
+#: workspace, project, experiment and run are read as values (``ASSET_PAGE_VALUES``,
+#: ``ASSET_API_VALUES``), not as joined models: one model instance per row instead of four.
+#: ``select_related`` built a Workspace, Project and Experiment for each of a page's 51 rows (~200
+#: instances, ~2.5 ms of Python a search); the values take the same joins. A producing run other
+#: than the row's own is named by ``_name_runs`` (one query when there is one). Past 8 joined tables
+#: PostgreSQL plans in written order and spends 6–13 ms planning each page query (1 M assets): 4 here.
+ASSET_ROW_FIELDS = tuple(f for f in ASSET_LIST_FIELDS if "__" not in f)
+#: The catalog page's row values (``row.workspace_name`` …, ``row.run_number``: None for wider scopes).
+ASSET_PAGE_VALUES = {
+    "workspace_name": F("workspace__name"), "workspace_slug": F("workspace__slug"),
+    "project_name": F("project__name"), "project_slug": F("project__slug"),
+    "experiment_name": F("experiment__name"), "experiment_slug": F("experiment__slug"),
+    "run_number": F("run__number"),
+}  # fmt: skip
 #: The API's catalog row (``assets_app.api.serializers.LIST_FIELDS``): the names of the workspace,
 #: project and experiment, the other references as ids (no producing-run label).
-ASSET_API_FIELDS = (
-    "id", "kind", "name", "version", "scope", "workspace_id", "project_id", "experiment_id", "run_id",
-    "size", "sha256", "media_type", "tags", "created_at", "producer_run_id", "producer_task", "fingerprint",
-    "workspace__name", "project__name", "experiment__name",
-)  # fmt: skip
-ASSET_API_RELATED = ("workspace", "project", "experiment")
+ASSET_API_VALUES = {
+    "workspace_name": F("workspace__name"), "project_name": F("project__name"),
+    "experiment_name": F("experiment__name"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +274,7 @@ def _name_runs(rows: list[Asset]) -> list[Asset]:
 
     A row its own run produced (a run-scoped asset: ``producer_run_id == run_id``; the row's
     experiment, project and workspace are that run's) is named from what the row query already
-    read (``ASSET_PAGE_FIELDS``, ``RUN_NUMBER``): no query. The other rows' producing runs are read
+    read (``ASSET_PAGE_VALUES``): no query. The other rows' producing runs are read
     as values in one query (none when there are none)."""
     others: dict[int, list[Asset]] = {}
     for row in rows:
@@ -278,9 +282,8 @@ def _name_runs(rows: list[Asset]) -> list[Asset]:
         if row.producer_run_id is None:
             continue
         if row.producer_run_id == row.run_id:
-            experiment = row.experiment
             row.producer = RunName(
-                row.run_number, experiment.name, row.workspace.slug, row.project.slug, experiment.slug
+                row.run_number, row.experiment_name, row.workspace_slug, row.project_slug, row.experiment_slug
             )
         else:
             others.setdefault(row.producer_run_id, []).append(row)
@@ -298,8 +301,8 @@ def _name_runs(rows: list[Asset]) -> list[Asset]:
 
 #: Row shapes of a catalog search: joins, columns, values, and what is read for the chosen page's rows.
 ROW_SHAPES = {
-    "page": (ASSET_PAGE_RELATED, ASSET_PAGE_FIELDS, RUN_NUMBER, _name_runs),
-    "api": (ASSET_API_RELATED, ASSET_API_FIELDS, {}, None),
+    "page": (ASSET_PAGE_VALUES, _name_runs),
+    "api": (ASSET_API_VALUES, None),
 }
 
 
@@ -313,10 +316,10 @@ def asset_search(
     "api" (the API row)."""
     from .search import AssetSearch, parse
 
-    related, fields, values, finish = ROW_SHAPES[rows]
+    values, finish = ROW_SHAPES[rows]
 
     def select(qs: QuerySet[Asset]) -> QuerySet[Asset]:
-        return qs.select_related(None).select_related(*related).only(*fields)
+        return qs.select_related(None).only(*ASSET_ROW_FIELDS)
 
     def shape(qs: QuerySet[Asset]) -> QuerySet[Asset]:
         # the values' joins only where rows are read: an annotation's join would stay in every
