@@ -133,6 +133,7 @@ class AssetSearch:
         self.matching = base.filter(compile_query(node))
         self.terms = [(t.text.strip(), t.phrase) for t in positive_terms(node)]
         self._bounds: dict = {}  # "top" (largest id) and the window bounds by (order, window)
+        self._hits: int | None = None  # the number of hits, when a read of rows already showed it (``count``)
 
     def finish(self, rows: list) -> list:
         return self._finish(rows) if self._finish and rows else rows
@@ -234,11 +235,21 @@ class AssetSearch:
         matching = self.base.filter(compile_query(self.node, fts_floor=floor, fts_probe=by == "created"))
         return matching.filter(**{f"{column}__gte": bound})
 
+    def _saw_all(self, start: int, read: int, wanted: int) -> None:
+        """Note the number of hits when a read of ``wanted`` rows from ``start`` came back short
+        (``read`` < ``wanted``, ``read`` > 0 or ``start`` == 0): the result ends there. A short read
+        is always over the whole set (a window is used only when it held every row wanted)."""
+        if read < wanted and (read or not start):
+            self._hits = start + read
+
     def count(self) -> tuple[int, bool]:
         """``(min(hits, COUNT_CAP), hits > COUNT_CAP)``: one ``COUNT(*)`` over at most ``COUNT_CAP + 1``
-        ids. On SQLite first in the recency windows (a window holding more than the cap proves
-        the cap; otherwise the whole set is counted exactly): there the FTS5 list of a common
-        word is the cost, not the rows counted."""
+        ids, or none when the page's read already came to the end of the result (fewer hits than a
+        page, or than the ``RANK_CAP`` ranked candidates: ``_saw_all``). On SQLite first in the recency
+        windows (a window holding more than the cap proves the cap; otherwise the whole set is counted
+        exactly): there the FTS5 list of a common word is the cost, not the rows counted."""
+        if self._hits is not None:
+            return min(self._hits, COUNT_CAP), self._hits > COUNT_CAP
 
         def fetch(matching: QuerySet) -> tuple[int, int]:
             n = matching.order_by().values("pk")[: COUNT_CAP + 1].count()
@@ -264,7 +275,10 @@ class AssetSearch:
             rows = list(qs[start:stop])
             return rows, (rows[0].held if rows else 0)
 
-        return self._windowed(fetch, RANK_CAP, "id")
+        rows = self._windowed(fetch, RANK_CAP, "id")
+        if rows:  # ``held``: every candidate, the whole result when fewer than RANK_CAP
+            self._saw_all(0, rows[0].held, RANK_CAP)
+        return rows
 
     def _ranked_slice_sqlite(self, start: int, stop: int) -> list:
         """SQLite: FTS5 ``bm25()`` in a correlated subquery re-reads the term's whole doclist
@@ -287,6 +301,7 @@ class AssetSearch:
             return found, len(found)
 
         score = self._windowed(fetch, RANK_CAP, "id")
+        self._saw_all(0, len(score), RANK_CAP)
         order = sorted(score, key=lambda pk: (score[pk], -pk))  # bm25: lower is better
         page = order[start:stop]
         found = {a.pk: a for a in self.shape(self.matching.model.objects.filter(pk__in=page))}
@@ -345,6 +360,8 @@ class AssetSearch:
         if start > MAX_OFFSET:
             raise PageTooDeep(f"Pages stop at {MAX_OFFSET} results; refine the query.")
         rows = self.rows(start, start + page_size + 1)
+        if not self.ranked:  # (ranked: ``_ranked_slice`` noted it from its candidates)
+            self._saw_all(start, len(rows), page_size + 1)
         has_next = len(rows) > page_size
         rows = self.finish(rows[:page_size])
         count, capped = self.count() if with_count else (0, False)

@@ -1,0 +1,89 @@
+"""A search page whose read reached the end of the result takes its count from that read, with no
+``COUNT`` query (``AssetSearch._saw_all``): an unranked page that came back short, a ranked page
+whose candidates were fewer than ``RANK_CAP``. Every count equals the ``COUNT`` query's; a read that
+could not show the end (a full page, as many candidates as the cap, a page past the end) still counts."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets_app.choices import AssetKind
+from assets_app.search import engine
+from assets_app.selectors import asset_search
+from assets_app.services import asset_create
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts(ctx) -> int:
+    # the capped count's statement (not the ranked read's ``COUNT(*) OVER ()``)
+    return sum(q["sql"].startswith("SELECT COUNT(*)") for q in ctx.captured_queries)
+
+
+def _page(user, q, number, size, **kw):
+    with CaptureQueriesContext(connection) as ctx:
+        page = asset_search(user=user, q=q, **kw).page(number, size)
+    return page, _counts(ctx)
+
+
+def _truth(user, q, **kw) -> int:
+    search = asset_search(user=user, q=q, **kw)
+    return search.matching.order_by().values("pk")[: engine.COUNT_CAP + 1].count()
+
+
+@pytest.fixture
+def assets(experiment, viewer):
+    run = f.RunFactory(experiment=experiment)
+    for i in range(7):
+        asset_create(kind=AssetKind.ARTIFACT, name=f"alpha-{i}.bin", run=run, tags=["alpha"])
+    for i in range(3):
+        asset_create(kind=AssetKind.ARTIFACT, name=f"beta-{i}.bin", run=run, tags=["beta"])
+    return viewer
+
+
+@pytest.mark.parametrize(
+    ("q", "sort"),
+    [("alpha", "relevance"), ("alpha", "newest"), ("kind:artifact", "relevance"), ("tag:beta", "name")],
+)
+def test_a_short_read_is_the_count(assets, q, sort):
+    page, counts = _page(assets, q, 1, 50, sort=sort)
+    assert counts == 0
+    assert (page.count, page.count_capped) == (_truth(assets, q, sort=sort), False)
+    assert page.count == len(page.rows) > 0
+
+
+def test_a_short_last_page_is_the_count(assets):
+    page, counts = _page(assets, "kind:artifact", 3, 4, sort="name")  # rows 9-10 of 10
+    assert (counts, page.count, len(page.rows)) == (0, 10, 2)
+
+
+@pytest.mark.parametrize(("number", "size", "sort"), [(1, 5, "name"), (9, 5, "name"), (1, 5, "newest")])
+def test_a_full_page_or_a_page_past_the_end_still_counts(assets, number, size, sort):
+    page, counts = _page(assets, "kind:artifact", number, size, sort=sort)
+    assert counts == 1
+    assert page.count == 10
+
+
+def test_ranked_candidates_at_the_cap_still_count(assets, monkeypatch):
+    monkeypatch.setattr(engine, "RANK_CAP", 7)  # "alpha" has 7 hits: as many as the cap, maybe more
+    page, counts = _page(assets, "alpha", 1, 50)
+    assert (counts, page.count) == (1, 7)
+    monkeypatch.setattr(engine, "RANK_CAP", 8)
+    page, counts = _page(assets, "alpha", 1, 50)
+    assert (counts, page.count) == (0, 7)
+
+
+def test_ranked_page_past_the_candidates(assets):
+    page, counts = _page(assets, "alpha", 3, 5)  # rows 11-15 of 7: none read
+    # SQLite scores every candidate whatever the page (one FTS5 scan), so it saw all 7; PostgreSQL read
+    # no row of this page, so nothing showed the end and it counts
+    assert (counts, page.count, page.rows) == (0 if connection.vendor == "sqlite" else 1, 7, [])
+
+
+def test_without_count_nothing_is_assumed(assets):
+    search = asset_search(user=assets, q="alpha")
+    page = search.page(1, 50, with_count=False)
+    assert (page.count, len(page.rows)) == (0, 7)
