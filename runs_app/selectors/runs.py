@@ -34,7 +34,10 @@ RUN_LIST_ORDERING = ("-created_at", "-id")
 
 
 def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[Run]:
-    """Runs the user may read, newest first (``RUN_LIST_ORDERING``), with what a list row shows (one query)."""
+    """Runs the user may read, newest first (``RUN_LIST_ORDERING``), with what a list row shows (one query).
+
+    ``filters["experiment"]`` scopes by the experiment's workspace, one value (``scope_runs_of_experiment``).
+    """
     filters = filters or {}
     if filters.get("experiment") not in (None, ""):  # one experiment: its scope check is one value
         qs = scope_runs_of_experiment(Run.objects.all(), user=user, experiment_id=filters["experiment"])
