@@ -26,7 +26,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.http import Http404
 
 from molexp_site.errors import Conflict
@@ -76,6 +76,24 @@ def scope_to_user(qs: QuerySet, *, user: User, field: str = "workspace_id") -> Q
     """Restrict any queryset with a workspace key to what ``user`` may read (NetBox's ``restrict``)."""
     ids = visible_workspace_ids(user=user)
     return qs if ids is None else qs.filter(**{f"{field}__in": ids})
+
+
+def scope_runs_of_experiment(qs: QuerySet, *, user: User, experiment_id: int) -> QuerySet:
+    """Runs ``qs`` narrowed to experiment ``experiment_id`` and to what ``user`` may read.
+
+    ``scope_to_user`` for the runs of one experiment, never wider: a run is kept when its
+    workspace is its experiment's and that one is a workspace the user may read (staff: the
+    experiment alone). The check is one value (``workspace_id = (SELECT …)``, trashed
+    experiments included, as before) rather than a semi-join over the memberships, which
+    PostgreSQL merge-joined along the whole workspace index (docs/performance.md).
+    """
+    qs = qs.filter(experiment_id=experiment_id)
+    ids = visible_workspace_ids(user=user)
+    if ids is None:
+        return qs
+    workspace = Experiment.all_objects.filter(pk=experiment_id, workspace_id__in=ids)
+    workspace = workspace.order_by().values("workspace_id")[:1]
+    return qs.filter(workspace_id=Subquery(workspace))
 
 
 def workspace_role(*, user: User, workspace: Workspace) -> str | None:

@@ -124,6 +124,16 @@ class RunFilterSet(django_filters.FilterSet):
         return queryset.filter(fingerprint=value)
 
 
+def run_filter_experiment(params) -> int | None:
+    """The ``experiment`` of a ``RunFilterSet`` query as its own field reads it; None if absent or
+    invalid (the FilterSet then reports the error). Lets a list hand it to ``selectors.run_list``,
+    which scopes the runs of one experiment by one value (``access.scope_runs_of_experiment``)."""
+    try:
+        return RunFilterSet.base_filters["experiment"].field.clean(params.get("experiment"))
+    except forms.ValidationError:
+        return None
+
+
 class AuditEventFilterSet(django_filters.FilterSet):
     """The audit log's filters (page and API): workspace, action, actor (username), object type, time range."""
 

@@ -30,7 +30,7 @@ from molexp_site.throttle import token_signin_guard
 
 from .. import selectors, services
 from ..choices import Role
-from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet
+from ..filtersets import ExperimentFilterSet, ProjectFilterSet, RunFilterSet, run_filter_experiment
 from ..forms import EVENT_CURSOR_PARAMS, run_event_cursor_clean
 from ..models import Experiment, Invitation, Membership, Project, Run, Workspace
 from ..run_conditions import sort_apply, sort_parse
@@ -324,7 +324,8 @@ class RunViewSet(TrashDestroyMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         return RunDetailSerializer
 
     def get_queryset(self) -> QuerySet[Run]:
-        return selectors.run_list(user=self.request.user)
+        experiment = run_filter_experiment(self.request.query_params) if self.action == "list" else None
+        return selectors.run_list(user=self.request.user, filters={"experiment": experiment})
 
     def filter_queryset(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
         """The run conditions (``RunFilterSet``, 400 if malformed), then ``?sort=`` (SPEC §15)."""

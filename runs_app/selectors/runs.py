@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from ..access import User, scope_to_user
+from ..access import User, scope_runs_of_experiment, scope_to_user
 from ..choices import RunStatus
 from ..models import Execution, Experiment, Run, Workspace
 
@@ -34,10 +34,16 @@ RUN_LIST_ORDERING = ("-created_at", "-id")
 
 
 def run_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[Run]:
-    """Runs the user may read, newest first (``RUN_LIST_ORDERING``), with what a list row shows (one query)."""
-    qs = scope_to_user(Run.objects.all(), user=user)
+    """Runs the user may read, newest first (``RUN_LIST_ORDERING``), with what a list row shows (one query).
+
+    ``filters["experiment"]`` scopes by the experiment's workspace, one value (``scope_runs_of_experiment``).
+    """
     filters = filters or {}
-    for key in ("experiment", "project", "workspace"):
+    if filters.get("experiment") not in (None, ""):  # one experiment: its scope check is one value
+        qs = scope_runs_of_experiment(Run.objects.all(), user=user, experiment_id=filters["experiment"])
+    else:
+        qs = scope_to_user(Run.objects.all(), user=user)
+    for key in ("project", "workspace"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{f"{key}_id": filters[key]})
     for key in ("status", "profile", "config_hash", "fingerprint"):
