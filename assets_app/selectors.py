@@ -339,7 +339,8 @@ def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | No
     shallow OFFSET (``molexp_site.keyset.PageTooDeep`` past ``MAX_OFFSET`` or the end). Ranked
     results keep the engine's page numbers (only the newest ``RANK_CAP`` hits are ranked; offsets
     stop at the engine's ``MAX_OFFSET``) and refuse a cursor. The count is the engine's capped one.
-    Two queries (rows, count). Raises ``ValidationError`` for a bad cursor.
+    Two queries (rows, count); on PostgreSQL the rows are read like the search pages' (``AssetSearch.read_ordered``:
+    the page's ids first, then the rows with the shape's joins). Raises ``ValidationError`` for a bad cursor.
     """
     from django.core.exceptions import ValidationError
 
@@ -352,13 +353,14 @@ def asset_search_page(*, search, page_size: int, page: int = 1, cursor: str | No
             raise ValidationError({"cursor": "Results ranked by relevance are paged by number, not by cursor."})
         return search.page(page, page_size)
     result = keyset_page(
-        search.shape(search.matching),
+        search.matching,
         ordering=SORTS[search.sort],
         page_size=page_size,
         cursor=cursor,
         page=page,
         count=search.count,
         first=search.first_rows(),
+        read=search.read_ordered,  # the shape's joins for the page's rows only (``AssetSearch._read``)
     )
     result.rows = search.finish(result.rows)
     result.sort = search.sort

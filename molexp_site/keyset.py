@@ -236,11 +236,15 @@ def keyset_page(
     page: int = 1,
     count: Callable[[], tuple[int, bool]] | None = None,
     first: Callable[[int], list] | None = None,
+    read: Callable[[QuerySet, int, int], list] | None = None,
 ) -> KeysetPage:
     """One page of ``qs`` in ``ordering`` (the last term must be unique, e.g. ``-id``).
 
     ``first(n)``: the first ``n`` rows of ``qs`` in ``ordering`` when the caller can read them
     more cheaply (the catalog's recency windows); used for the first page only.
+    ``read(ordered, start, stop)``: rows ``start``..``stop`` of an ordered queryset of ``qs`` when the
+    caller reads them its own way (the catalog on PostgreSQL: ids first, then rows by primary key);
+    by default ``list(ordered[start:stop])``.
 
     ``cursor`` (from a previous page) seeks; without one, ``page`` > 1 is an OFFSET of at
     most ``MAX_OFFSET`` rows (``PageTooDeep`` deeper or past the end). ``count`` returns
@@ -250,21 +254,22 @@ def keyset_page(
     """
     model = qs.model
     ordered = qs.order_by(*ordering)
+    fetch = read or (lambda q, start, stop: list(q[start:stop]))
     rows: list
     if cursor:
         direction, values = decode_cursor(cursor, model=model, ordering=ordering)
         if direction == "n":
-            rows = list(ordered.filter(_seek(ordering, values, forward=True))[: page_size + 1])
+            rows = fetch(ordered.filter(_seek(ordering, values, forward=True)), 0, page_size + 1)
             more_after, more_before = len(rows) > page_size, bool(rows)
             rows = rows[:page_size]
         else:
             back = qs.filter(_seek(ordering, values, forward=False)).order_by(*_reverse(ordering))
-            rows = list(back[: page_size + 1])
+            rows = fetch(back, 0, page_size + 1)
             if len(rows) > page_size:
                 rows, more_before, more_after = rows[:page_size][::-1], True, True
             else:
                 # Back at the start: serve the first page whole (a stable first page, no short one).
-                rows = list(ordered[: page_size + 1])
+                rows = fetch(ordered, 0, page_size + 1)
                 more_after, more_before = len(rows) > page_size, False
                 rows = rows[:page_size]
     else:
@@ -273,7 +278,7 @@ def keyset_page(
         start = (page - 1) * page_size
         if start > MAX_OFFSET:
             raise PageTooDeep(f"Page numbers stop at {MAX_OFFSET} rows; follow the next links (cursors) instead.")
-        rows = first(page_size + 1) if first is not None and page == 1 else list(ordered[start : start + page_size + 1])
+        rows = first(page_size + 1) if first is not None and page == 1 else fetch(ordered, start, start + page_size + 1)
         if page > 1 and not rows:
             raise PageTooDeep("Invalid page.")
         more_after, more_before = len(rows) > page_size, page > 1

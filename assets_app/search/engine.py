@@ -321,6 +321,11 @@ class AssetSearch:
             return None
         return lambda n: self.rows(0, n)
 
+    def read_ordered(self, ordered: QuerySet, start: int, stop: int) -> list:
+        """Rows ``start``..``stop`` of ``ordered`` (``self.matching`` narrowed and ordered, e.g. a
+        keyset page's seek), in the shape: ``_read`` in the queryset's own order."""
+        return self._read(ordered, tuple(ordered.query.order_by), start, stop)
+
     def _read(self, matching: QuerySet, order: tuple[str, ...], start: int, stop: int) -> list:
         """Rows ``start``..``stop`` of ``matching`` in ``order``. On PostgreSQL the page's ids are
         chosen first, from the query's own tables only, and its rows read by primary key with the

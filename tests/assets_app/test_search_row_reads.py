@@ -77,6 +77,33 @@ def test_unranked_pages_read_ids_first_with_the_same_rows(experiment, viewer, q,
         assert all(sql.count(" JOIN ") <= 4 for sql in outer)
 
 
+@pytest.mark.parametrize("sort", ["relevance", "newest", "oldest", "name", "size"])
+def test_keyset_pages_read_ids_first_with_the_same_rows(experiment, viewer, sort):
+    """The catalog's keyset pages (browsing, and any sort but relevance) read their rows like the
+    search pages: on PostgreSQL the page's ids first, then the rows by primary key with the shape's
+    joins; page 1, the next page by cursor and back again hold the rows of the one ordered query."""
+    from assets_app.selectors import asset_search_page
+
+    run = f.RunFactory(experiment=experiment, number=1)
+    for i in range(11):
+        asset_create(kind=AssetKind.ARTIFACT, name=f"weights-{i % 4}.pt", run=run)
+    search = asset_search(user=viewer, q="", sort=sort)
+    expected = [a.pk for a in search.shape(search.matching).order_by(*SORTS[sort])]
+    with CaptureQueriesContext(connection) as ctx:
+        first = asset_search_page(search=asset_search(user=viewer, q="", sort=sort), page_size=4)
+    second = asset_search_page(search=asset_search(user=viewer, q="", sort=sort), page_size=4, cursor=first.next_cursor)
+    back = asset_search_page(search=asset_search(user=viewer, q="", sort=sort), page_size=4,
+                             cursor=second.previous_cursor)  # fmt: skip
+    assert [a.pk for a in first.rows] == expected[:4] == [a.pk for a in back.rows]
+    assert [a.pk for a in second.rows] == expected[4:8]
+    assert all(a.workspace_name == "Lab" and a.run_number == 1 for a in first.rows + second.rows)
+    row_sql = [q["sql"] for q in ctx.captured_queries if '"assets_app_asset"."media_type"' in q["sql"]]
+    assert len(row_sql) == 1
+    if connection.vendor == "postgresql":
+        assert "= ANY(ARRAY(" in row_sql[0]
+        assert row_sql[0].split("= ANY(ARRAY(", 1)[0].count(" JOIN ") <= 4
+
+
 def test_catalog_page_links_the_run_and_the_producing_run(web_client_for, experiment, project):
     """The rendered table: the scope names the run's number, the producer column links
     "<experiment> #N" to the run's page, for a row its own run produced and for another's."""
