@@ -251,10 +251,7 @@ ASSET_PAGE_VALUES = {
 }  # fmt: skip
 #: The API's catalog row (``assets_app.api.serializers.LIST_FIELDS``): the names of the workspace,
 #: project and experiment, the other references as ids (no producing-run label).
-ASSET_API_VALUES = {
-    "workspace_name": F("workspace__name"), "project_name": F("project__name"),
-    "experiment_name": F("experiment__name"),
-}  # fmt: skip
+ASSET_API_VALUES = {k: ASSET_PAGE_VALUES[k] for k in ("workspace_name", "project_name", "experiment_name")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +296,8 @@ def _name_runs(rows: list[Asset]) -> list[Asset]:
     return rows
 
 
-#: Row shapes of a catalog search: joins, columns, values, and what is read for the chosen page's rows.
+#: Row shapes of a catalog search (columns: ``ASSET_ROW_FIELDS``): the values read with each row, and what
+#: completes the chosen page's rows.
 ROW_SHAPES = {
     "page": (ASSET_PAGE_VALUES, _name_runs),
     "api": (ASSET_API_VALUES, None),
