@@ -17,16 +17,16 @@ import mimetypes
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from runs_app.models import Execution, Experiment, Project, Run, Workspace
 
 from ..choices import AssetKind, ScopeKind
 from ..models import KIND_CLASSES, Asset, AssetUse
-from .blobs import StoredBlob
+from .blobs import StagedBlob, StoredBlob, blob_adopt_file
 from .quota import quota_check_object
 
 #: How much of a log's text the catalog indexes (its tail), so search stays bounded.
@@ -106,6 +106,48 @@ def _clean_tags(tags: Iterable[str] | None) -> list[str]:
     return cleaned
 
 
+class _Latest(NamedTuple):
+    id: int
+    version: int
+    sha256: str
+    trash_id: int | None
+
+
+def _latest_and_quota(
+    *, scope_key: str, kind: str, name: str, workspace_id: int
+) -> tuple[_Latest | None, tuple[str, int | None] | None]:
+    """The two reads every registration makes, as one statement (one round trip, no query compiler).
+
+    Returns the newest version of ``(scope_key, kind, name)`` (trashed versions count: their numbers
+    stay taken), None when there is none; and the workspace's ``(name, storage_quota_bytes)``, None
+    when the workspace is in the trash. Before, these were an ORM ``first()`` and a second statement:
+    ~0.4 ms more per ``ctx.artifact.save`` (issue 13). The names come from the models.
+    """
+    quote = connection.ops.quote_name
+    a_meta, w_meta = Asset._meta, Workspace._meta
+    a = {
+        f: quote(a_meta.get_field(f).column) for f in ("id", "version", "sha256", "trash", "scope_key", "kind", "name")
+    }
+    w = {f: quote(w_meta.get_field(f).column) for f in ("id", "name", "storage_quota_bytes", "trash")}
+    asset_table, workspace_table = quote(a_meta.db_table), quote(w_meta.db_table)
+    # quoted names from the models; every value is a parameter
+    sql = (
+        f"SELECT w.{w['name']}, w.{w['storage_quota_bytes']}, w.{w['trash']}, "  # noqa: S608
+        f"a.{a['id']}, a.{a['version']}, a.{a['sha256']}, a.{a['trash']} "
+        f"FROM {workspace_table} w LEFT JOIN {asset_table} a ON a.{a['id']} = ("
+        f"SELECT b.{a['id']} FROM {asset_table} b WHERE b.{a['scope_key']} = %s AND b.{a['kind']} = %s "
+        f"AND b.{a['name']} = %s ORDER BY b.{a['version']} DESC LIMIT 1) "
+        f"WHERE w.{w['id']} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [scope_key, kind, name, workspace_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    latest = _Latest(*row[3:]) if row[3] is not None else None
+    return latest, (row[0], row[1]) if row[2] is None else None
+
+
 def asset_create(
     *,
     kind: str,
@@ -115,6 +157,7 @@ def asset_create(
     experiment: Experiment | None = None,
     run: Run | None = None,
     blob: StoredBlob | None = None,
+    staged: StagedBlob | None = None,
     media_type: str = "",
     tags: Iterable[str] | None = None,
     description: str = "",
@@ -131,6 +174,9 @@ def asset_create(
     The narrowest of ``run``/``experiment``/``project``/``workspace`` given is the
     scope. With ``reuse_identical`` (data libraries), when the newest version
     already has the same SHA-256, that version is returned and nothing is written.
+    ``staged`` (instead of ``blob``): bytes written and hashed by ``blob_stage_chunks``, published
+    (``blob_adopt_file``: claim, rename) in the same transaction as the row, so one commit covers
+    both; the caller removes ``staged.path`` afterwards if it is still there.
     Raises ``ValidationError`` for a bad name, tags or metadata, and ``QuotaExceeded``
     when new bytes of a data, artifact or checkpoint version would pass the workspace's quota.
     """
@@ -154,13 +200,13 @@ def asset_create(
     cls = KIND_CLASSES[kind]
     for _attempt in range(5):
         try:
+            # Each attempt is its own transaction when the caller has none: a concurrent writer's
+            # version number is retried without a savepoint (two statements fewer per save).
             with transaction.atomic():
-                # Every version counts, those in the trash too: their numbers stay taken.
-                latest = (
-                    Asset.all_objects.filter(scope_key=scope_key, kind=kind, name=name)
-                    .order_by("-version")
-                    .only("id", "version", "sha256", "trash_id")
-                    .first()
+                if staged is not None:  # claimed again on a retry: the rolled-back claim is gone
+                    blob = blob_adopt_file(path=staged.path, sha256=staged.sha256, size=staged.size)
+                latest, quota = _latest_and_quota(
+                    scope_key=scope_key, kind=kind, name=name, workspace_id=keys["workspace_id"]
                 )
                 if (
                     reuse_identical
@@ -169,9 +215,9 @@ def asset_create(
                     and blob is not None
                     and latest.sha256 == blob.sha256
                 ):
-                    return cls.objects.get(pk=latest.pk)
+                    return cls.objects.get(pk=latest.id)
                 if blob is not None and kind in QUOTA_KINDS:
-                    quota_check_object(workspace_id=keys["workspace_id"], name=blob.name, size=blob.size)
+                    quota_check_object(workspace_id=keys["workspace_id"], quota=quota, name=blob.name, size=blob.size)
                 asset = cls(
                     kind=kind,
                     name=name,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from assets_app import services as asset_services
@@ -179,22 +179,20 @@ class ArtifactStore:
         self._ctx.check_cancel()
         staged, media_type = self._stage(name, data)
         try:
-            # One transaction from the blob's claim to the row that references it: one commit, not
-            # two (docs/lifecycle.md, "a writer inside a larger transaction"). The bytes are written
+            # ``staged``: one transaction from the blob's claim to the row that references it, one
+            # commit (docs/lifecycle.md, "a writer inside a larger transaction"). The bytes are written
             # and hashed before it begins: no transaction is open while they are.
-            with transaction.atomic():
-                blob = asset_services.blob_adopt_file(path=staged.path, sha256=staged.sha256, size=staged.size)
-                return asset_services.asset_create(
-                    kind="artifact",
-                    name=name,
-                    run=self._ctx.run,
-                    blob=blob,
-                    media_type=media_type,
-                    tags=tags,
-                    metadata=metadata,
-                    producer_execution=self._ctx.execution,
-                    producer_task=self._ctx.task or "",
-                )
+            return asset_services.asset_create(
+                kind="artifact",
+                name=name,
+                run=self._ctx.run,
+                staged=staged,
+                media_type=media_type,
+                tags=tags,
+                metadata=metadata,
+                producer_execution=self._ctx.execution,
+                producer_task=self._ctx.task or "",
+            )
         finally:
             staged.path.unlink(missing_ok=True)
 

@@ -57,3 +57,41 @@ def test_refused_save_leaves_no_claim_and_no_temporary_file(ctx):
         ctx.artifact.save("big.bin", b"more than three bytes")
     assert not BlobClaim.objects.exists()
     assert _temp_files() == []
+
+
+def test_save_is_one_transaction_without_a_savepoint(ctx):
+    """BEGIN, the claim, one read (newest version and the workspace's quota), the INSERT, COMMIT: the
+    version retry is the save's own transaction, so no SAVEPOINT/RELEASE round trips (issue 13)."""
+    ctx.artifact.save("first.bin", b"one")  # the workspace and run rows are warm, as in a running task
+    with CaptureQueriesContext(connection) as queries:
+        asset = ctx.artifact.save("first.bin", b"two")
+    assert asset.version == 2
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("SAVEPOINT" in sql for sql in statements), statements
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1, reads
+    if connection.vendor == "postgresql":
+        assert len(statements) == 5, statements  # BEGIN, claim upsert, read, INSERT, COMMIT
+
+
+def test_a_concurrent_writers_version_is_retried_with_the_blob_claimed_again(ctx, monkeypatch):
+    """A writer that took version 1 between this save's read and its INSERT: the unique constraint
+    refuses the row, the whole transaction (claim included) rolls back, and the retry claims the
+    already published blob again and registers version 2."""
+    from assets_app.services import registration
+
+    ctx.artifact.save("raced.bin", b"other writer")
+    real = registration._latest_and_quota
+    calls = []
+
+    def stale_first(**kwargs):
+        latest, quota = real(**kwargs)
+        calls.append(latest)
+        return (None, quota) if len(calls) == 1 else (latest, quota)  # the first read misses version 1
+
+    monkeypatch.setattr(registration, "_latest_and_quota", stale_first)
+    asset = ctx.artifact.save("raced.bin", b"this writer")
+    assert len(calls) == 2 and calls[1].version == 1
+    assert asset.version == 2 and asset.read_bytes() == b"this writer"
+    assert BlobClaim.objects.filter(name=asset.file.name).exists()
+    assert _temp_files() == []
