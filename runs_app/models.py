@@ -218,9 +218,10 @@ class Run(models.Model):
     permission-scoped lists need no joins.
     """
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    # No plain index on ``experiment`` or ``workspace``: the composite indexes below lead with them.
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs", db_index=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs", db_index=False)
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
     params = models.JSONField(default=dict, blank=True)
@@ -291,6 +292,9 @@ class Run(models.Model):
             models.Index(fields=["workspace", "status", "-created_at", "-id"], name="run_ws_status_created_id"),
             models.Index(fields=["-created_at", "-id"], name="run_created_id"),
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
+            # The live runs of a workspace: an exact count of a run list (which hides the trash) is an
+            # index-only scan, not a read of every run's row (issue 13: 10 → 5 ms for 10 000 runs).
+            models.Index(fields=["workspace"], condition=models.Q(trash__isnull=True), name="run_ws_live"),
             # The per-user queue bound (services/limits.py) counts a user's queued runs on every launch.
             models.Index(fields=["launched_by"], condition=models.Q(status="queued"), name="run_queued_by_user"),
             # One index serves ``fingerprint =``, ``IN (…)`` and the prefix match of ``fingerprint:``
