@@ -10,6 +10,10 @@ COUNT over huge sets, no deep OFFSET).
 - Rows (PostgreSQL): a page's ids are chosen first, from the query's own tables, and the rows read
   by primary key with the shape's joins (``IdInArray``, ranked and unranked alike): the planner
   meets two small join problems instead of one of 6–7 relations (``_read``).
+- Run-side filters (PostgreSQL): the ranked candidates of a query that ANDs ``status:`` or
+  ``config_hash:`` (a join to the producing run) with the rest are first taken from the newest
+  ``SPLIT_CANDIDATES`` hits of the rest, which the planner estimates from the asset table alone;
+  kept only when ``RANK_CAP`` of them pass, so the result is exactly the plain query's.
 - Facets: kind × project × producing-run status counted in ONE grouped query over
   the newest ``FACET_CAP`` matching rows (``capped`` when cut, stated on the page and in the
   API), sampled in the recency windows ``FACET_WINDOWS``.
