@@ -125,8 +125,9 @@ def test_the_plain_query_follows_when_too_few_newest_hits_pass(api_client_for, w
     assert len(ranked) == 2 and f"LIMIT {SPLIT}" in ranked[0] and f"LIMIT {SPLIT}" not in ranked[1]
 
 
-@pytest.mark.parametrize("q", ["boom", "status:failed OR boom", "kind:error_trace"])
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.parametrize("q", ["boom", "status:failed OR boom", "boom -status:failed"])
 def test_no_split_without_a_run_side_filter_anded_at_the_top(api_client_for, ws, project, q):
     _corpus(ws, project, "mostly failed")
     ranked = _ranked_statements(api_client_for("viewer"), q)
-    assert all(f"LIMIT {SPLIT}" not in sql for sql in ranked)
+    assert len(ranked) == 1 and f"LIMIT {SPLIT}" not in ranked[0]
