@@ -293,7 +293,7 @@ class Run(models.Model):
             models.Index(fields=["-created_at", "-id"], name="run_created_id"),
             models.Index(fields=["workspace", "config_hash"], name="run_ws_config_hash"),
             # The live runs of a workspace: an exact count of a run list (which hides the trash) is an
-            # index-only scan, not a read of every run's row (issue 13: 10 → 5 ms for 10 000 runs).
+            # index-only scan, not a read of every run's row (issue 13: 6.3 → 2.2 ms of execution, 10 000 runs).
             models.Index(fields=["workspace"], condition=models.Q(trash__isnull=True), name="run_ws_live"),
             # The per-user queue bound (services/limits.py) counts a user's queued runs on every launch.
             models.Index(fields=["launched_by"], condition=models.Q(status="queued"), name="run_queued_by_user"),
