@@ -66,6 +66,26 @@ def pg_text_match(text: str, *, phrase: bool) -> Expression:
     return _Condition(f"{{col}} @@ {func}('simple'::regconfig, %s)", [text], column="search_vector")
 
 
+def pg_text_match_all(terms: list[tuple[str, bool]]) -> Expression:
+    """PostgreSQL: the AND of several terms ``(text, phrase)`` as ONE ``search_vector @@ (q1 && q2 …)``.
+
+    The same rows as one ``@@`` per term when no term's query is empty (``&&`` drops an empty
+    operand, where a separate ``@@ ''`` matches nothing): callers pass only ``mergeable`` terms.
+    A row's tsvector is searched once instead of once per word (a walk or scan visiting 7 000
+    rows for two common words spent a quarter of its time in the second ``@@``), and the GIN
+    index meets one query whose AND it resolves itself, skipping through the longer posting list
+    ("fast scan"), instead of two bitmaps built whole and ANDed."""
+    parts = [("phraseto_tsquery" if phrase else "plainto_tsquery") + "('simple'::regconfig, %s)" for _, phrase in terms]
+    return _Condition(f"{{col}} @@ ({' && '.join(parts)})", [text for text, _ in terms], column="search_vector")
+
+
+def mergeable(text: str) -> bool:
+    """A term whose ``plainto_tsquery``/``phraseto_tsquery('simple', …)`` is never empty: ASCII letters
+    and digits, words separated by spaces (each run of them is a token the ``simple`` dictionary keeps)."""
+    words = text.split()
+    return bool(words) and all(w.isascii() and w.isalnum() for w in words)
+
+
 def fts5_quote(text: str) -> str:
     """An FTS5 string: a phrase of the text's tokens, each matched whole, as PostgreSQL's
     ``plainto_tsquery``/``phraseto_tsquery`` match them. (A prefix phrase, ``"w"*``, made FTS5
@@ -129,6 +149,28 @@ class IdInArray(Expression):
         col_sql, col_params = compiler.compile(self.ref)
         sub_sql, sub_params = compiler.compile(self.subquery)
         return f"{col_sql} = ANY(ARRAY{sub_sql})", [*col_params, *sub_params]
+
+
+class IdIn(Expression):
+    """PostgreSQL ``id = ANY(%s::bigint[])``: ids already chosen (one array parameter, whatever their number)."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__()
+        self.ref = F("id")
+        self.ids = list(ids)
+
+    def get_source_expressions(self):
+        return [self.ref]
+
+    def set_source_expressions(self, exprs):
+        (self.ref,) = exprs
+
+    def as_sql(self, compiler, connection):
+        col_sql, col_params = compiler.compile(self.ref)
+        return f"{col_sql} = ANY(%s::bigint[])", [*col_params, self.ids]
 
 
 class _Rank(Expression):

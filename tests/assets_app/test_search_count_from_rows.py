@@ -1,7 +1,8 @@
 """A search page whose read reached the end of the result takes its count from that read, with no
 ``COUNT`` query (``AssetSearch._saw_all``): an unranked page that came back short, a ranked page
-whose candidates were fewer than ``RANK_CAP``. Every count equals the ``COUNT`` query's; a read that
-could not show the end (a full page, as many candidates as the cap, a page past the end) still counts."""
+whose candidates were fewer than ``RANK_CAP`` (SQLite) or, on PostgreSQL, whose listed candidate ids
+(up to ``COUNT_CAP + 1`` over the whole set) showed the count. Every count equals the ``COUNT`` query's;
+a read that could not show the end (a full page, as many candidates as the cap) still counts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _counts(ctx) -> int:
-    # the capped count's statement (not the ranked read's ``COUNT(*) OVER ()``)
+    # the capped count's statement
     return sum(q["sql"].startswith("SELECT COUNT(*)") for q in ctx.captured_queries)
 
 
@@ -70,17 +71,33 @@ def test_a_full_page_or_a_page_past_the_end_still_counts(assets, number, size, s
 def test_ranked_candidates_at_the_cap_still_count(assets, monkeypatch):
     monkeypatch.setattr(engine, "RANK_CAP", 7)  # "alpha" has 7 hits: as many as the cap, maybe more
     page, counts = _page(assets, "alpha", 1, 50)
-    assert (counts, page.count) == (1, 7)
+    # SQLite scores the newest RANK_CAP hits: 7 of 7 may be 7 of more, so it counts. PostgreSQL lists
+    # the ids of up to COUNT_CAP + 1 hits first (the ranked head is the newest RANK_CAP of them): all 7
+    assert (counts, page.count) == (1 if connection.vendor == "sqlite" else 0, 7)
     monkeypatch.setattr(engine, "RANK_CAP", 8)
     page, counts = _page(assets, "alpha", 1, 50)
     assert (counts, page.count) == (0, 7)
 
 
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_ranked_ids_above_the_count_cap_prove_it(assets, monkeypatch):
+    """PostgreSQL: the listed ids (at least RANK_CAP) show the count capped when they pass COUNT_CAP."""
+    monkeypatch.setattr(engine, "COUNT_CAP", 5)
+    page, counts = _page(assets, "alpha", 1, 50)
+    assert (counts, page.count, page.count_capped, len(page.rows)) == (0, 5, True, 7)
+    monkeypatch.setattr(engine, "COUNT_CAP", 7)  # 7 hits listed of at most 8: exact
+    page, counts = _page(assets, "alpha", 1, 50)
+    assert (counts, page.count, page.count_capped) == (0, 7, False)
+    monkeypatch.setattr(engine, "COUNT_CAP", 6)  # 7 hits: capped at 6
+    page, counts = _page(assets, "alpha", 1, 50)
+    assert (counts, page.count, page.count_capped) == (0, 6, True)
+
+
 def test_ranked_page_past_the_candidates(assets):
     page, counts = _page(assets, "alpha", 3, 5)  # rows 11-15 of 7: none read
-    # SQLite scores every candidate whatever the page (one FTS5 scan), so it saw all 7; PostgreSQL read
-    # no row of this page, so nothing showed the end and it counts
-    assert (counts, page.count, page.rows) == (0 if connection.vendor == "sqlite" else 1, 7, [])
+    # SQLite scores every candidate whatever the page (one FTS5 scan), so it saw all 7; PostgreSQL
+    # listed the ids of every hit before reading the page's rows (none here), so it knows 7 too
+    assert (counts, page.count, page.rows) == (0, 7, [])
 
 
 def test_without_count_nothing_is_assumed(assets):
