@@ -34,8 +34,15 @@ def corpus(ws, project, experiment):
     key = Asset.make_scope_key(ws.pk, project.pk, experiment.pk, run.pk)
     rows = [
         f.AssetFactory(
-            workspace=ws, project=project, experiment=experiment, run=run, producer_run=run, scope="run",
-            scope_key=key, name=f"doc-{i}.txt", search_text=text,
+            workspace=ws,
+            project=project,
+            experiment=experiment,
+            run=run,
+            producer_run=run,
+            scope="run",
+            scope_key=key,
+            name=f"doc-{i}.txt",
+            search_text=text,
         )  # fmt: skip
         for i, text in enumerate(TEXTS)
     ]
