@@ -306,7 +306,11 @@ class AssetSearch:
         whole = {"set": False}  # is the fetch over the whole set (its ids: every hit, capped)? (``_windowed``)
 
         def newest(matching: QuerySet) -> tuple[list, int]:
-            ids = list(matching.order_by("-id").values_list("pk", flat=True)[: max(COUNT_CAP + 1, RANK_CAP)])
+            # read with one fetchall: Django's flat values iterator cost ~1 ms of Python per 1 000 ids
+            sql, params = matching.order_by("-id").values("pk")[: max(COUNT_CAP + 1, RANK_CAP)].query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                ids = [row[0] for row in cursor.fetchall()]
             return ids, len(ids)
 
         def fetch(matching: QuerySet) -> tuple[list, int]:
