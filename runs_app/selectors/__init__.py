@@ -65,7 +65,7 @@ from .metrics import (
     metric_series,
     metric_series_for_runs,
 )
-from .run_table import RunTable, run_table_build, run_table_hidden_get, value_display
+from .run_table import RunTable, run_table_build, run_table_hidden_get, run_table_texts, value_display
 from .runs import (
     RUN_LIST_FIELDS,
     RUN_LIST_ORDERING,
@@ -120,6 +120,7 @@ __all__ = [
     "trash_workspace_get",
     "RunTable",
     "run_table_build",
+    "run_table_texts",
     "run_table_hidden_get",
     "value_display",
     "_is_staff",

@@ -168,6 +168,7 @@ def run_table_context(request: HttpRequest, experiment) -> dict:
     table = selectors.run_table_build(
         runs=page.object_list, metrics=metrics, hidden=getattr(experiment, "table_hidden", None) or []
     )
+    selectors.run_table_texts(table, experiment_name=experiment.name)
     sort = filterset.form.cleaned_data.get("sort") if filterset.is_bound and not page_error else None
     current = sort.text if sort else ""
     for column in table.columns:
@@ -178,6 +179,7 @@ def run_table_context(request: HttpRequest, experiment) -> dict:
         "page": page,
         "page_error": page_error,
         "table": table,
+        "colspan": len(table.shown) + 6,
         "sort": current,
         "conditions": [c for c in request.GET.getlist("filter") if c],
     }
