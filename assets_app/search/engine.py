@@ -41,7 +41,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Min, QuerySet
+from django.db.models import Count, F, Min, QuerySet, Window
 
 from runs_app.models import Project, Run
 
@@ -291,54 +291,73 @@ class AssetSearch:
         return min(n, COUNT_CAP), n > COUNT_CAP
 
     def _ranked_slice(self, start: int, stop: int) -> list:
-        """Rows ``start``..``stop`` of the ranked result (PostgreSQL; SQLite: ``_ranked_slice_sqlite``).
+        """Rows ``start``..``stop`` of the ranked result (PostgreSQL; SQLite: ``_ranked_slice_sqlite``):
+        the newest ``RANK_CAP`` hits, scored and ordered.
 
-        Two statements: the ids of the newest ``COUNT_CAP + 1`` hits (at least ``RANK_CAP``; in the recency windows), then the
-        rows of the newest ``RANK_CAP`` of them, scored and ordered. The ids give the capped count
-        too (``_hits``) when they were taken over the whole set, or when a window held more than the
-        cap: the count's statement is not run. Listing up to 1 001 hits instead of 200 walks the same
-        rows the count walked; two common words at 100 000 assets walked 1 500 rows for the candidates
-        and 7 100 again for the count. The rows' statement names its ids (an array parameter), so it is
-        planned as a lookup by primary key, without the match and the scope (1.2–2.7 ms of planning
-        as one statement with the candidates as a subquery). Queries with run-side filters list
-        ``RANK_CAP`` ids only (below)."""
+        Inside a recency window, and for queries with run-side filters, ONE statement: the candidates
+        as a subquery (``held``: how many there were). Over the whole set otherwise, the ids of up to
+        ``COUNT_CAP + 1`` newest hits are listed first, then the newest ``RANK_CAP`` of them read and
+        scored by primary key (an array parameter): the ids give the capped count too (``_hits``), so
+        the count's statement is not run. Listing 1 001 hits walks the rows the count walked: two
+        common words at 100 000 assets walked 1 500 rows for the candidates, then 7 100 for the count.
+        A window's hits do not give the total count, so there the single statement stays (the listing
+        would be one statement more); with run-side filters PostgreSQL underestimates the hits (the
+        run join taken as independent) and, asked for 1 001 of them, sorted every hit of a window
+        (120 ms at 1 M assets)."""
         if connection.vendor == "sqlite":
             return self._ranked_slice_sqlite(start, stop)
-        whole = {"set": False}  # is the fetch over the whole set (its ids: every hit, capped)? (``_windowed``)
+        rank = text_rank(self.terms, vendor=connection.vendor)
+        whole = {"set": False}  # is the fetch over the whole set? (``_windowed``)
 
-        # Run-side filters (``status:``, ``config_hash:``): RANK_CAP ids only, and the count its own statement.
-        # PostgreSQL underestimates their hits (the run join taken as independent), and asked for 1 001 of
-        # them it sorted every hit of a recency window (65 536 rows walked: 120 ms at 1 M assets).
-        limit = RANK_CAP if self.asset_side is not None else max(COUNT_CAP + 1, RANK_CAP)
+        def ranked(matching: QuerySet) -> tuple[list, int]:
+            candidates = matching.order_by("-id").values("pk")[:RANK_CAP]
+            # Rank by id only (the candidates already satisfy the query): never re-run the
+            # match; ``held`` = how many candidates there were (COUNT(*) OVER () before LIMIT).
+            qs = (
+                self.shape(self.matching.model.objects.filter(IdInArray(candidates)))
+                .annotate(search_rank=rank, held=Window(Count("id")))
+                .order_by("-search_rank", "-id")
+            )
+            rows = list(qs[start:stop])
+            return rows, (rows[0].held if rows else 0)
 
-        def newest(matching: QuerySet) -> tuple[list, int]:
-            # read with one fetchall: Django's flat values iterator cost ~1 ms of Python per 1 000 ids
+        def listed(matching: QuerySet) -> tuple[list, int]:
+            limit = max(COUNT_CAP + 1, RANK_CAP)
+            # one fetchall: Django's flat values iterator cost ~1 ms of Python per 1 000 ids
             sql, params = matching.order_by("-id").values("pk")[:limit].query.sql_with_params()
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 ids = [row[0] for row in cursor.fetchall()]
-            return ids, len(ids)
+            if len(ids) < limit or len(ids) > COUNT_CAP:  # every hit, or more than the cap
+                self._hits = len(ids)
+            if not ids:
+                return [], 0
+            qs = self.shape(self.matching.model.objects.filter(IdIn(ids[:RANK_CAP])))
+            return list(qs.annotate(search_rank=rank).order_by("-search_rank", "-id")[start:stop]), len(ids)
 
-        def fetch(matching: QuerySet) -> tuple[list, int]:
-            if matching is self.matching and self.asset_side is not None:  # the whole set, run-side filters
+        def choose(matching: QuerySet) -> tuple[list, int]:
+            if not whole["set"]:
+                return ranked(matching)
+            if self.asset_side is None:
+                return listed(matching)
+            if matching is self.matching:  # the whole set, run-side filters
                 # Among the newest SPLIT_CANDIDATES hits of the asset's own conditions first. Exact when
                 # RANK_CAP of them pass: every hit newer than the last of those is one of them (the
                 # newest hits of a superset). Otherwise the plain query (one statement more).
-                side = self.asset_side.order_by("-id").values("pk")[:SPLIT_CANDIDATES]
-                ids, held = newest(matching.filter(IdInArray(side)))
+                newest = self.asset_side.order_by("-id").values("pk")[:SPLIT_CANDIDATES]
+                rows, held = ranked(matching.filter(IdInArray(newest)))
                 if held >= RANK_CAP:
-                    whole["set"] = False  # some of the hits only: no count from them
-                    return ids, held
-            return newest(matching)
+                    return rows, held
+            return ranked(matching)
 
-        ids = self._windowed(fetch, RANK_CAP, "id", whole=whole)
-        if (whole["set"] and len(ids) < limit) or len(ids) > COUNT_CAP:  # every hit, or more than the cap
-            self._hits = len(ids)
-        if not ids:
-            return []
-        rank = text_rank(self.terms, vendor=connection.vendor)
-        qs = self.shape(self.matching.model.objects.filter(IdIn(ids[:RANK_CAP])))
-        return list(qs.annotate(search_rank=rank).order_by("-search_rank", "-id")[start:stop])
+        def fetch(matching: QuerySet) -> tuple[tuple[list, int], int]:
+            rows, held = choose(matching)
+            return (rows, held), held
+
+        rows, held = self._windowed(fetch, RANK_CAP, "id", whole=whole)
+        if rows:  # ``held``: every candidate, the whole result when fewer than RANK_CAP
+            self._saw_all(0, held, RANK_CAP)
+        return rows
 
     def _ranked_slice_sqlite(self, start: int, stop: int) -> list:
         """SQLite: FTS5 ``bm25()`` in a correlated subquery re-reads the term's whole doclist
