@@ -2,7 +2,9 @@
 COUNT over huge sets, no deep OFFSET).
 
 - Counting: ``COUNT(*)`` over at most ``COUNT_CAP + 1`` matching ids; above the cap the
-  result says ``count_capped`` ("1000+").
+  result says ``count_capped`` ("1000+"). No count statement when a read already showed the
+  number: a short page, fewer candidates than ``RANK_CAP``, or (PostgreSQL, ranked, whole set) the
+  listed ids of the newest ``COUNT_CAP + 1`` hits (``_ranked_slice``).
 - Relevance: only the newest ``RANK_CAP`` matching rows are ranked (``ts_rank`` /
   FTS5 ``bm25``); results after them follow in recency order. Without free words
   relevance is recency.
