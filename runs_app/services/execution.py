@@ -41,7 +41,7 @@ from ..models import Execution, Run, TaskExecution
 from ..policy import run_code_refusal
 from ..workflow.context import RECHECK_AFTER
 from .core import status_transitions
-from .durability import update_without_fsync_wait, without_fsync_wait
+from .durability import upsert_without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
 from .reproduce import reproduction_verdict_compute
 
@@ -89,22 +89,15 @@ class _TaskRecorder:
         self.execution = execution
         self.ctx = ctx
         self.reused_refs = reused_refs or {}
-        self._written: set[str] = set()  # tasks whose row this recorder has written
 
     def _save(self, name: str, **fields: Any) -> None:
         # Only the worker that claimed the execution writes its task rows (the claim is
         # exclusive), so they cannot race: no locked read or savepoint as in update_or_create,
-        # and no wait for the WAL flush. A task's first write is one upsert (the row is new,
-        # unless an earlier delivery wrote it); later ones update the row this recorder wrote.
-        query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
-        if name in self._written and update_without_fsync_wait(query, **fields):
-            return
-        with without_fsync_wait():
-            TaskExecution.objects.bulk_create(
-                [TaskExecution(execution=self.execution, task_name=name, **fields)],
-                update_conflicts=True, unique_fields=["execution", "task_name"], update_fields=list(fields),
-            )  # fmt: skip
-            self._written.add(name)
+        # and no wait for the WAL flush. Every write is one upsert that sets ``fields``: the
+        # first inserts the row (unless an earlier delivery wrote it), later ones update only
+        # ``fields`` of it, as an UPDATE would; one round trip each, no query compilation.
+        upsert_without_fsync_wait(TaskExecution(execution=self.execution, task_name=name, **fields),
+                                  unique_fields=["execution", "task_name"], update_fields=list(fields))  # fmt: skip
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
