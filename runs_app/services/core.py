@@ -39,6 +39,7 @@ from ..gitstate import git_capture
 from ..models import AuditEvent, Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
 from ..selectors import workflow_path_is_server_file, workflow_resolve, workspace_require_role  # noqa: F401 - re-exported
 from ..snapshot import workflow_root
+from .row_inserts import rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -138,34 +139,7 @@ def _transitions_write(moves, planned) -> None:
                 message=message,
             )
         )
-    _events_insert(events)
-
-
-#: The INSERT of ``n`` status events, per (database, n) (see ``_events_insert``).
-_COMPILED_EVENT_INSERTS: dict[tuple, str] = {}
-
-
-def _events_insert(events: list[RunEvent]) -> None:
-    """``RunEvent.objects.bulk_create(events)`` for the one or two events of a transition, without
-    compiling the query each time (≈ 0.5 ms of CPU; a run writes two such inserts in the worker).
-
-    The same row values as ``bulk_create``: every concrete column but the id, each prepared by its
-    field (``pre_save`` fills ``created_at``). The events' ids are not read back (nothing uses them).
-    """
-    connection = connections[router.db_for_write(RunEvent)]
-    fields = [f for f in RunEvent._meta.local_concrete_fields if not f.primary_key]
-    key = (connection.alias, len(events))
-    sql = _COMPILED_EVENT_INSERTS.get(key)
-    if sql is None:
-        qn = connection.ops.quote_name
-        row = f"({', '.join(['%s'] * len(fields))})"
-        columns = ", ".join(qn(f.column) for f in fields)
-        sql = _COMPILED_EVENT_INSERTS[key] = (
-            f"INSERT INTO {qn(RunEvent._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(events))}"  # noqa: S608
-        )
-    params = [f.get_db_prep_save(f.pre_save(event, True), connection=connection) for event in events for f in fields]
-    with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    rows_insert(events)  # one INSERT, not compiled again for each transition
 
 
 #: The SQL Django compiled for a conditional status UPDATE, per shape (see ``_update_if_status``).
