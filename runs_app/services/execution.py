@@ -130,6 +130,25 @@ class _TaskRecorder:
         self._save(name, status=TaskStatus.SKIPPED, error={"type": "Skipped", "message": reason})
 
 
+def _statuses(*, execution_id: int) -> tuple[str, str]:
+    """``Execution.objects.filter(pk=…).values_list("status", "run__status").get()``, written out: the read
+    is 0.1 ms, compiling it through the ORM was ≈ 0.5 ms of the worker's CPU per run (the same kind
+    of written-out read as the launch's archive check). Raises ``Execution.DoesNotExist``."""
+    qn = connection.ops.quote_name
+    execution, run = Execution._meta, Run._meta
+    sql = (
+        f"SELECT e.{qn(execution.get_field('status').column)}, r.{qn(run.get_field('status').column)} "  # noqa: S608
+        f"FROM {qn(execution.db_table)} e JOIN {qn(run.db_table)} r "
+        f"ON r.{qn(run.pk.column)} = e.{qn(execution.get_field('run').column)} WHERE e.{qn(execution.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [execution_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Execution.DoesNotExist(f"execution {execution_id} does not exist")
+    return row[0], row[1]
+
+
 def _finish(*, execution: Execution, run: Run, status: str, message: str, error: dict | None = None) -> None:
     """Record the end of an execution and its run in one transaction.
 
@@ -142,9 +161,7 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     with transaction.atomic():
         # Only the two statuses can have changed since the claim (a cancel request, the reaper):
         # read them fresh, onto copies, instead of reloading both rows with every column.
-        execution_status, run_status = (
-            Execution.objects.filter(pk=execution.pk).values_list("status", "run__status").get()
-        )  # fmt: skip
+        execution_status, run_status = _statuses(execution_id=execution.pk)
         execution, run = copy.copy(execution), copy.copy(run)
         execution.status, run.status = execution_status, run_status
         if execution.is_terminal:

@@ -114,3 +114,15 @@ def test_a_transitions_events_are_one_insert_with_the_rows_bulk_create_wrote(che
     claim = [(run.pk, execution.pk, "execution", "queued", "running", "claimed"),
              (run.pk, None, "run", "queued", "running", "started")]  # fmt: skip
     assert events == claim + claim
+
+
+@pytest.mark.django_db
+def test_the_finish_reads_the_two_statuses_the_orm_would(chem_experiment, editor, monkeypatch):
+    from runs_app.services.execution import _statuses
+
+    run, execution = _launched(chem_experiment, editor, monkeypatch)
+    Execution.objects.filter(pk=execution.pk).update(status=ExecutionStatus.CANCELLING)
+    expected = Execution.objects.filter(pk=execution.pk).values_list("status", "run__status").get()
+    assert _statuses(execution_id=execution.pk) == expected == (ExecutionStatus.CANCELLING, RunStatus.QUEUED)
+    with pytest.raises(Execution.DoesNotExist):
+        _statuses(execution_id=execution.pk + 10_000)
