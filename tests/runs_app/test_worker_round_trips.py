@@ -126,3 +126,20 @@ def test_the_finish_reads_the_two_statuses_the_orm_would(chem_experiment, editor
     assert _statuses(execution_id=execution.pk) == expected == (ExecutionStatus.CANCELLING, RunStatus.QUEUED)
     with pytest.raises(Execution.DoesNotExist):
         _statuses(execution_id=execution.pk + 10_000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marking_dispatched_executions_is_one_relaxed_update_of_exactly_those(chem_experiment, editor, monkeypatch):
+    from runs_app.services import dispatch
+
+    monkeypatch.setattr("runs_app.services.dispatch.execution_dispatch", lambda executions: None)
+    runs = run_launch(user=editor, experiment=chem_experiment, sweep={"x": [1, 2, 3]})
+    ids = list(Execution.objects.filter(run__in=runs).order_by("pk").values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        dispatch._dispatched_mark(ids[:2])
+    statements = _statements(queries)
+    assert len(statements) == 1 and statements[0].startswith("UPDATE")
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1 and "set_config('synchronous_commit', 'off', true)" in statements[0]
+    marked = dict(Execution.objects.filter(pk__in=ids).values_list("pk", "dispatched_at"))
+    assert marked[ids[0]] and marked[ids[1]] and marked[ids[2]] is None
