@@ -202,9 +202,13 @@ if DATABASE_URL:
         # 25 runs (0.4 ms of work) was estimated at 6.2 M and spent 179 ms compiling (docs/performance.md,
         # "JIT"). Off for MolExp's connections; MOLEXP_PG_JIT=on restores the server's setting.
         _jit = "" if env_str("MOLEXP_PG_JIT", "off") == "on" else " -c jit=off"
+        # The session time zone Django wants (USE_TZ: UTC), set at connect: a server whose own setting is
+        # spelled otherwise (Debian: "Etc/UTC") made Django send SET TIME ZONE on every new connection, one
+        # round trip more (each launch through the launch bench opens one).
+        _tz = " -c TimeZone=UTC" if DATABASES["default"].get("TIME_ZONE") is None else ""
         _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
         _pg_options["options"] = (
-            f"{_pg_options.get('options', '')} -c max_parallel_workers_per_gather={_parallel}{_jit}".strip()
+            f"{_pg_options.get('options', '')} -c max_parallel_workers_per_gather={_parallel}{_jit}{_tz}".strip()
         )
 else:
     DATABASES = {

@@ -39,6 +39,7 @@ from ..gitstate import git_capture
 from ..models import AuditEvent, Execution, Experiment, Invitation, Membership, Project, Run, RunEvent, Workspace
 from ..selectors import workflow_path_is_server_file, workflow_resolve, workspace_require_role  # noqa: F401 - re-exported
 from ..snapshot import workflow_root
+from .row_inserts import rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def _transitions_write(moves, planned) -> None:
                 message=message,
             )
         )
-    RunEvent.objects.bulk_create(events)
+    rows_insert(events)  # one INSERT, not compiled again for each transition
 
 
 #: The SQL Django compiled for a conditional status UPDATE, per shape (see ``_update_if_status``).

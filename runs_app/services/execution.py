@@ -41,7 +41,7 @@ from ..models import Execution, Run, TaskExecution
 from ..policy import run_code_refusal
 from ..workflow.context import RECHECK_AFTER
 from .core import status_transitions
-from .durability import update_without_fsync_wait, without_fsync_wait
+from .durability import upsert_without_fsync_wait
 from .execution_outputs import output_ref, outputs_reusable
 from .reproduce import reproduction_verdict_compute
 
@@ -89,22 +89,15 @@ class _TaskRecorder:
         self.execution = execution
         self.ctx = ctx
         self.reused_refs = reused_refs or {}
-        self._written: set[str] = set()  # tasks whose row this recorder has written
 
     def _save(self, name: str, **fields: Any) -> None:
         # Only the worker that claimed the execution writes its task rows (the claim is
         # exclusive), so they cannot race: no locked read or savepoint as in update_or_create,
-        # and no wait for the WAL flush. A task's first write is one upsert (the row is new,
-        # unless an earlier delivery wrote it); later ones update the row this recorder wrote.
-        query = TaskExecution.objects.filter(execution=self.execution, task_name=name)
-        if name in self._written and update_without_fsync_wait(query, **fields):
-            return
-        with without_fsync_wait():
-            TaskExecution.objects.bulk_create(
-                [TaskExecution(execution=self.execution, task_name=name, **fields)],
-                update_conflicts=True, unique_fields=["execution", "task_name"], update_fields=list(fields),
-            )  # fmt: skip
-            self._written.add(name)
+        # and no wait for the WAL flush. Every write is one upsert that sets ``fields``: the
+        # first inserts the row (unless an earlier delivery wrote it), later ones update only
+        # ``fields`` of it, as an UPDATE would; one round trip each, no query compilation.
+        upsert_without_fsync_wait(TaskExecution(execution=self.execution, task_name=name, **fields),
+                                  unique_fields=["execution", "task_name"], update_fields=list(fields))  # fmt: skip
 
     def check_cancel(self) -> None:
         self.ctx.check_cancel()
@@ -137,6 +130,25 @@ class _TaskRecorder:
         self._save(name, status=TaskStatus.SKIPPED, error={"type": "Skipped", "message": reason})
 
 
+def _statuses(*, execution_id: int) -> tuple[str, str]:
+    """``Execution.objects.filter(pk=…).values_list("status", "run__status").get()``, written out: the read
+    is 0.1 ms, compiling it through the ORM was ≈ 0.5 ms of the worker's CPU per run (the same kind
+    of written-out read as the launch's archive check). Raises ``Execution.DoesNotExist``."""
+    qn = connection.ops.quote_name
+    execution, run = Execution._meta, Run._meta
+    sql = (
+        f"SELECT e.{qn(execution.get_field('status').column)}, r.{qn(run.get_field('status').column)} "  # noqa: S608
+        f"FROM {qn(execution.db_table)} e JOIN {qn(run.db_table)} r "
+        f"ON r.{qn(run.pk.column)} = e.{qn(execution.get_field('run').column)} WHERE e.{qn(execution.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [execution_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Execution.DoesNotExist(f"execution {execution_id} does not exist")
+    return row[0], row[1]
+
+
 def _finish(*, execution: Execution, run: Run, status: str, message: str, error: dict | None = None) -> None:
     """Record the end of an execution and its run in one transaction.
 
@@ -149,9 +161,7 @@ def _finish(*, execution: Execution, run: Run, status: str, message: str, error:
     with transaction.atomic():
         # Only the two statuses can have changed since the claim (a cancel request, the reaper):
         # read them fresh, onto copies, instead of reloading both rows with every column.
-        execution_status, run_status = (
-            Execution.objects.filter(pk=execution.pk).values_list("status", "run__status").get()
-        )  # fmt: skip
+        execution_status, run_status = _statuses(execution_id=execution.pk)
         execution, run = copy.copy(execution), copy.copy(run)
         execution.status, run.status = execution_status, run_status
         if execution.is_terminal:
