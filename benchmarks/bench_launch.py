@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -191,6 +192,33 @@ def main() -> None:
             target="0 / 0",
             ok=lost == 0 and multi + twice == 0,
         )
+
+        # 2b. reference: the same, each producer thread keeping its database connection across its launches
+        # (as a deployed web thread does with DB_CONN_MAX_AGE, 60 s by default); the row above opens one per launch
+        barrier = threading.Barrier(PRODUCERS)
+
+        def produce_kept(k: int) -> int:
+            return run_launch(user=user, experiment=experiment, params={"i": 20_000 + k})[0].pk
+
+        def close_own(_: int) -> None:
+            barrier.wait(timeout=60)  # one call per thread: each waits for the others
+            connection.close()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=PRODUCERS) as pool:
+            kept = list(pool.map(produce_kept, range(n)))
+            list(pool.map(close_own, range(PRODUCERS)))
+        produce_kept_s = time.perf_counter() - t0
+        done_kept = common.wait_until(
+            lambda: Run.objects.filter(pk__in=kept, finished_at__isnull=False).count() == n, timeout=300, interval=0.2
+        )
+        kept_runs = Run.objects.filter(pk__in=kept)
+        span = kept_runs.aggregate(first=Min("created_at"), last=Max("finished_at"))
+        kept_s = (span["last"] - span["first"]).total_seconds() if done_kept else float("nan")
+        kept_lost = n - kept_runs.filter(status="succeeded").count()
+        report.add(f"  reference: the same, producers keeping their connections ({n} runs)",
+                   p50=round(n / kept_s, 1) if kept_s else 0.0, unit="runs/s", target="reference",
+                   lost=kept_lost, produce_rate=round(n / produce_kept_s, 1))  # fmt: skip
     finally:
         stop_worker(worker)
 
