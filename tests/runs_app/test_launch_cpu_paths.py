@@ -86,8 +86,10 @@ def test_each_dispatched_message_is_celerys_own_with_the_queue_declared_once(mon
     monkeypatch.setattr(dispatch, "pipelined_publishing", lambda producer: contextlib.nullcontext(_Pipe()))
     calls = []
     monkeypatch.setattr(app, "send_task", lambda name, **options: calls.append((name, options)))
-    monkeypatch.setattr(dispatch, "update_without_fsync_wait", lambda *a, **k: 0)
+    marked = []
+    monkeypatch.setattr(dispatch, "_dispatched_mark", marked.append)  # no database here: the messages are the subject
     dispatch._send([(5, "u-5"), (6, "u-6")])
+    assert marked == [[5, 6]]
     assert [(name, o["kwargs"], o["task_id"], o["queue"]) for name, o in calls] == [
         ("runs.execution_run", {"execution_id": 5}, "u-5", "runs"),
         ("runs.execution_run", {"execution_id": 6}, "u-6", "runs"),

@@ -40,6 +40,8 @@ SERVER_BUILT = {
     "favicon_href",
     "swagger_ui_css",
     "edit_url",
+    # the runs table's run link: runs_app.selectors.run_table._run_url (reverse() of runs:run-detail)
+    "t.url",
 }
 URL_ATTRIBUTE = re.compile(
     r"""\b(href|src|action|formaction|poster|hx-(?:get|post|put|patch|delete)|data-[\w-]*url)\s*=\s*["']\{\{\s*([^}]*?)\s*\}\}""",
