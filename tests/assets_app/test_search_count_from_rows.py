@@ -81,10 +81,12 @@ def test_ranked_candidates_at_the_cap_still_count(assets, monkeypatch):
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_ranked_ids_above_the_count_cap_prove_it(assets, monkeypatch):
-    """PostgreSQL: the listed ids (at least RANK_CAP) show the count capped when they pass COUNT_CAP."""
+    """PostgreSQL: the listed ids (up to COUNT_CAP + 1, at least RANK_CAP) show the count, capped or exact,
+    even when the ranked head (RANK_CAP 3 of 7 hits) could not."""
+    monkeypatch.setattr(engine, "RANK_CAP", 3)
     monkeypatch.setattr(engine, "COUNT_CAP", 5)
     page, counts = _page(assets, "alpha", 1, 50)
-    assert (counts, page.count, page.count_capped, len(page.rows)) == (0, 5, True, 7)
+    assert (counts, page.count, page.count_capped, len(page.rows)) == (0, 5, True, 7)  # 3 ranked, then 4 by recency
     monkeypatch.setattr(engine, "COUNT_CAP", 7)  # 7 hits listed of at most 8: exact
     page, counts = _page(assets, "alpha", 1, 50)
     assert (counts, page.count, page.count_capped) == (0, 7, False)
