@@ -48,7 +48,7 @@ from django.db.models import Count, F, Min, QuerySet, Window
 from runs_app.models import Project, Run
 
 from .compiler import compile_query
-from .expressions import FTS_TABLE, IdIn, IdInArray, fts5_quote, text_rank
+from .expressions import FTS_TABLE, IdInArray, fts5_quote, id_in, text_rank
 from .parser import And, Filter, Node, positive_terms
 
 COUNT_CAP = 1000
@@ -334,7 +334,7 @@ class AssetSearch:
                 self._hits = len(ids)
             if not ids:
                 return [], 0
-            qs = self.shape(self.matching.model.objects.filter(IdIn(ids[:RANK_CAP])))
+            qs = self.shape(self.matching.model.objects.filter(id_in(ids[:RANK_CAP])))
             return list(qs.annotate(search_rank=rank).order_by("-search_rank", "-id")[start:stop]), len(ids)
 
         def choose(matching: QuerySet) -> tuple[list, int]:

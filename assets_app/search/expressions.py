@@ -151,26 +151,9 @@ class IdInArray(Expression):
         return f"{col_sql} = ANY(ARRAY{sub_sql})", [*col_params, *sub_params]
 
 
-class IdIn(Expression):
+def id_in(ids: list[int]) -> Expression:
     """PostgreSQL ``id = ANY(%s::bigint[])``: ids already chosen (one array parameter, whatever their number)."""
-
-    output_field = BooleanField()
-    conditional = True
-
-    def __init__(self, ids: list[int]) -> None:
-        super().__init__()
-        self.ref = F("id")
-        self.ids = list(ids)
-
-    def get_source_expressions(self):
-        return [self.ref]
-
-    def set_source_expressions(self, exprs):
-        (self.ref,) = exprs
-
-    def as_sql(self, compiler, connection):
-        col_sql, col_params = compiler.compile(self.ref)
-        return f"{col_sql} = ANY(%s::bigint[])", [*col_params, self.ids]
+    return _Condition("{col} = ANY(%s::bigint[])", [list(ids)])
 
 
 class _Rank(Expression):
