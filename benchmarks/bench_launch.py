@@ -156,42 +156,47 @@ def main() -> None:
 
         from django.db import connection
 
+        def sustained(produce, *, after=None) -> dict:
+            """``n`` launches by ``produce`` from PRODUCERS threads (``after(pool)`` before the pool closes),
+            then until every run finished: the rate end to end, the producers' rate, lost and run twice."""
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=PRODUCERS) as pool:
+                ids = list(pool.map(produce, range(n)))
+                if after:
+                    after(pool)
+            produce_s = time.perf_counter() - t0
+            done = common.wait_until(
+                lambda: Run.objects.filter(pk__in=ids, finished_at__isnull=False).count() == n,
+                timeout=300,
+                interval=0.2,
+            )
+            runs = Run.objects.filter(pk__in=ids)
+            span = runs.aggregate(first=Min("created_at"), last=Max("finished_at"))
+            seconds = (span["last"] - span["first"]).total_seconds() if done else float("nan")
+            multi = runs.annotate(n=Count("executions")).filter(n__gt=1).count()
+            twice = (
+                RunEvent.objects.filter(run_id__in=ids, subject="execution", to_status="running")
+                .values("execution_id").annotate(n=Count("id")).filter(n__gt=1).count()
+            )  # fmt: skip
+            return {"done": done, "rate": n / seconds if seconds else 0.0, "produce_rate": n / produce_s,
+                    "lost": n - runs.filter(status="succeeded").count(), "twice": multi + twice, "seconds": seconds}  # fmt: skip
+
         def produce(k: int) -> int:
             try:
                 return run_launch(user=user, experiment=experiment, params={"i": 10_000 + k})[0].pk
             finally:
                 connection.close()  # this thread's connection
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=PRODUCERS) as pool:
-            ids = list(pool.map(produce, range(n)))
-        produce_s = time.perf_counter() - t0
-        done = common.wait_until(
-            lambda: Run.objects.filter(pk__in=ids, finished_at__isnull=False).count() == n, timeout=300, interval=0.2
-        )
-        runs = Run.objects.filter(pk__in=ids)
-        span = runs.aggregate(first=Min("created_at"), last=Max("finished_at"))
-        seconds = (span["last"] - span["first"]).total_seconds() if done else float("nan")
-        succeeded = runs.filter(status="succeeded").count()
-        multi = runs.annotate(n=Count("executions")).filter(n__gt=1).count()
-        twice = (
-            RunEvent.objects.filter(run_id__in=ids, subject="execution", to_status="running")
-            .values("execution_id").annotate(n=Count("id")).filter(n__gt=1).count()
-        )  # fmt: skip
-        lost = n - succeeded
-        rate = n / seconds if seconds else 0.0
+        m = sustained(produce)
+        lost, twice, rate = m["lost"], m["twice"], m["rate"]
         report.add(f"sustained launches end to end ({n} runs, {PRODUCERS} producers)", p50=round(rate, 1), unit="runs/s",
-                   target="≥ 50 runs/s, 0 lost, 0 twice", ok=done and rate >= 50 and lost == 0 and multi + twice == 0,
-                   lost=lost, run_twice=multi + twice, produce_rate=round(n / produce_s, 1),
-                   seconds=round(seconds, 2))  # fmt: skip
-        report.add("  of which: producers' launch rate (one run per call)", p50=round(n / produce_s, 1), unit="runs/s")
+                   target="≥ 50 runs/s, 0 lost, 0 twice", ok=m["done"] and rate >= 50 and lost == 0 and twice == 0,
+                   lost=lost, run_twice=twice, produce_rate=round(m["produce_rate"], 1),
+                   seconds=round(m["seconds"], 2))  # fmt: skip
         report.add(
-            "  lost / run twice",
-            p50=f"{lost} / {multi + twice}",
-            unit="",
-            target="0 / 0",
-            ok=lost == 0 and multi + twice == 0,
+            "  of which: producers' launch rate (one run per call)", p50=round(m["produce_rate"], 1), unit="runs/s"
         )
+        report.add("  lost / run twice", p50=f"{lost} / {twice}", unit="", target="0 / 0", ok=lost == 0 and twice == 0)
 
         # 2b. reference: the same, each producer thread keeping its database connection across its launches
         # (as a deployed web thread does with DB_CONN_MAX_AGE, 60 s by default); the row above opens one per launch
@@ -204,21 +209,10 @@ def main() -> None:
             barrier.wait(timeout=60)  # one call per thread: each waits for the others
             connection.close()
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=PRODUCERS) as pool:
-            kept = list(pool.map(produce_kept, range(n)))
-            list(pool.map(close_own, range(PRODUCERS)))
-        produce_kept_s = time.perf_counter() - t0
-        done_kept = common.wait_until(
-            lambda: Run.objects.filter(pk__in=kept, finished_at__isnull=False).count() == n, timeout=300, interval=0.2
-        )
-        kept_runs = Run.objects.filter(pk__in=kept)
-        span = kept_runs.aggregate(first=Min("created_at"), last=Max("finished_at"))
-        kept_s = (span["last"] - span["first"]).total_seconds() if done_kept else float("nan")
-        kept_lost = n - kept_runs.filter(status="succeeded").count()
+        kept = sustained(produce_kept, after=lambda pool: list(pool.map(close_own, range(PRODUCERS))))
         report.add(f"  reference: the same, producers keeping their connections ({n} runs)",
-                   p50=round(n / kept_s, 1) if kept_s else 0.0, unit="runs/s", target="reference",
-                   lost=kept_lost, produce_rate=round(n / produce_kept_s, 1))  # fmt: skip
+                   p50=round(kept["rate"], 1), unit="runs/s", target="reference", lost=kept["lost"],
+                   run_twice=kept["twice"], produce_rate=round(kept["produce_rate"], 1))  # fmt: skip
     finally:
         stop_worker(worker)
 
