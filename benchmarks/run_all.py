@@ -24,7 +24,19 @@ import common  # noqa: E402
 #: minute at reduced scale, several at full); ``mlflow`` (side by side with a real MLflow server,
 #: own venv), then ``client`` (the molexp client over HTTP, with MLflow ratios from that venv). ``scaling``
 #: (three data sizes, the cost curve picture) is opt-in: ``--only=scaling``.
-BENCHES = ["search", "search_sqlite", "lists", "workbench", "charts", "launch", "context", "upload", "mlflow", "client"]
+BENCHES = [
+    "search",
+    "search_sqlite",
+    "lists",
+    "workbench",
+    "charts",
+    "launch",
+    "context",
+    "upload",
+    "lifecycle",
+    "mlflow",
+    "client",
+]
 OPTIONAL = ["scaling"]
 
 

@@ -134,6 +134,43 @@ def test_delete_restore_purge_a_run_whose_bytes_another_run_shares(backend, clie
 
 
 @pytest.mark.django_db
+def test_purging_a_project_keeps_what_its_runs_produced_elsewhere(
+    media, ws, owner, project, experiment, django_capture_on_commit_callbacks
+):
+    """The purge deletes the assets under the project in their own cascade first; an asset its runs
+    produced in another scope (the workspace) outlives it, its producer links set to NULL."""
+    run = f.RunFactory(experiment=experiment, number=1, status=RunStatus.SUCCEEDED, launched_by=owner)
+    execution = f.ExecutionFactory(run=run, number=1, status=ExecutionStatus.SUCCEEDED)
+    inside = [
+        asset_services.asset_create(
+            kind="artifact",
+            name=f"out-{i}.bin",
+            run=run,
+            producer_execution=execution,
+            blob=asset_services.blob_store_bytes(b"inside %d" % i),
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    outside = asset_services.asset_create(kind="data", name="shared.csv", workspace=ws, producer_execution=execution,
+                                          blob=asset_services.blob_store_bytes(b"outside"))  # fmt: skip
+    assert outside.producer_run_id == run.pk and outside.project_id is None
+    f.AssetUseFactory(asset=inside[0], run=run, execution=execution)
+
+    entry = services.object_delete(user=owner, obj=project)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.trash_purge(user=owner, entry=entry)
+    assert result["deleted"]["asset"] == 3
+    assert result["deleted"]["project"] == result["deleted"]["experiment"] == result["deleted"]["run"] == 1
+    assert result["deleted"]["assetuse"] == result["deleted"]["execution"] == 1
+    assert result["freed"] == {"objects": 3, "bytes": sum(a.size for a in inside)}
+    assert not Asset.all_objects.filter(pk__in=[a.pk for a in inside]).exists()
+    kept = Asset.objects.get(pk=outside.pk)
+    assert (kept.producer_run_id, kept.producer_execution_id) == (None, None)
+    assert _names() == {outside.file.name}
+    assert _sha(b"".join(kept.open())) == kept.sha256
+
+
+@pytest.mark.django_db
 def test_restoring_a_parent_restores_exactly_what_its_delete_hid(ws, owner, project, experiment):
     first = f.RunFactory(experiment=experiment, number=1, status=RunStatus.SUCCEEDED)
     second = f.RunFactory(experiment=experiment, number=2, status=RunStatus.SUCCEEDED)
