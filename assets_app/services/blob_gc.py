@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs_app.choices import AuditAction
@@ -97,20 +97,35 @@ def _asset_refs(names: list[str]) -> set[str]:
 
 
 def _code_refs(names: list[str]) -> set[str]:
-    """The names among ``names`` some run's code manifest lists (streams every manifest once)."""
+    """The names among ``names`` some run's code manifest lists (one statement; the database reads
+    every manifest once, and only the hashes asked for come back).
+
+    A run's manifest is written when the run is created and never changed. Read in Python, every
+    manifest crossed the wire for each batch of names (twice: the candidates, then the re-check
+    under the lock): at 135 000 runs, 4 000 unreferenced code files took 80 scans of ~0.4 s. The
+    database's own JSON functions answer the same question. An entry the Python reading skipped
+    (a ``files`` list instead of a mapping) may count as a reference here: the object is kept."""
     wanted = {name.rsplit("/", 1)[-1]: name for name in names}
-    found: set[str] = set()
-    manifests = Run.all_objects.values_list("workflow_snapshot__files", flat=True)
-    for manifest in manifests.iterator(chunk_size=2000):
-        if not isinstance(manifest, dict):
-            continue
-        for entry in manifest.values():
-            sha = entry.get("sha256") if isinstance(entry, dict) else None
-            if sha in wanted:
-                found.add(wanted[sha])
-        if len(found) == len(wanted):
-            break
-    return found
+    if not wanted:
+        return set()
+    table = connection.ops.quote_name(Run._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = (  # lax jsonpath: a run without a manifest, or an odd one, yields nothing instead of an error
+            f"SELECT DISTINCT h #>> '{{}}' FROM {table} r, "  # noqa: S608 - a model's table name, values bound
+            "jsonb_path_query(r.workflow_snapshot, '$.files.*.sha256') h WHERE h #>> '{}' = ANY(%s)"
+        )
+        params = [list(wanted)]
+    else:
+        marks = ", ".join(["%s"] * len(wanted))
+        sql = (
+            "SELECT DISTINCT CASE WHEN f.type = 'object' THEN json_extract(f.value, '$.sha256') END AS h "  # noqa: S608
+            f"FROM {table} r, json_each(r.workflow_snapshot, '$.files') f WHERE json_valid(r.workflow_snapshot) "
+            f"AND json_type(r.workflow_snapshot, '$.files') = 'object' AND h IN ({marks})"
+        )
+        params = list(wanted)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {wanted[row[0]] for row in cursor.fetchall() if row[0] in wanted}
 
 
 #: prefix → (report kind, references of a batch of names)

@@ -143,15 +143,19 @@ def test_writers_racing_a_collection_never_lose_their_bytes(backend):
 
 @pytest.mark.django_db
 def test_gc_frees_code_files_no_run_lists(backend):
-    kept, dropped = b"print('kept')\n", b"print('dropped')\n"
-    for data in (kept, dropped):
+    kept, helper, dropped = b"print('kept')\n", b"HELPER = 1\n", b"print('dropped')\n"
+    for data in (kept, helper, dropped):
         storage.put_bytes(storage.code_blob_name(_sha(data)), data)
     f.RunFactory(workflow_snapshot={"files": {"wf.py": {"sha256": _sha(kept), "size": len(kept)}}})
+    f.RunFactory(workflow_snapshot={"files": {"wf.py": {"sha256": _sha(kept)}, "lib/h.py": {"sha256": _sha(helper)}}})
+    # manifests without a mapping of entries name nothing, and do not stop the collection
+    for odd in ({}, {"files": None}, {"files": "x"}, {"files": {"a.py": "not an entry"}}, {"files": {"b.py": {}}}):
+        f.RunFactory(workflow_snapshot=odd)
     _age_past_grace()
 
     report = services.blob_gc(grace_seconds=GRACE)
     assert report.kinds["code"] == {"objects": 1, "bytes": len(dropped)}
-    assert _names("code/") == {storage.code_blob_name(_sha(kept))}
+    assert _names("code/") == {storage.code_blob_name(_sha(kept)), storage.code_blob_name(_sha(helper))}
 
 
 @pytest.mark.django_db
