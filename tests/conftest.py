@@ -56,6 +56,18 @@ def _private_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_term_statistics():
+    """The catalog's word statistics (``assets_app.search.term_stats``) are a per-process cache of
+    ``pg_stats``: each test starts with none known, so its statements do not depend on the tests
+    before it. Tests of the statistics call ``term_stats.forget()``."""
+    from assets_app.search import term_stats
+
+    term_stats.assume({})
+    yield
+    term_stats.assume({})
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """PBKDF2 is slow on purpose; tests hash many passwords and do not test hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

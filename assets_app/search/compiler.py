@@ -39,6 +39,7 @@ from .expressions import (
     glob_to_like,
     like_escape,
     mergeable,
+    pg_text_check_all,
     pg_text_match,
     pg_text_match_all,
     sqlite_fts_match,
@@ -46,6 +47,7 @@ from .expressions import (
     sqlite_text_match,
 )
 from .parser import And, Filter, Node, Not, Or, Term, parse_date_value
+from .term_stats import term_shares
 
 _ID_MAX = 2**63 - 1
 
@@ -139,6 +141,33 @@ def _filter(node: Filter, vendor: str) -> Q:
     raise ValueError(f"unknown key {key!r}")  # pragma: no cover - the parser refuses unknown keys
 
 
+#: A word held by at least this share of the assets is "very common" (``_pg_words``) ...
+COMMON_SHARE = 0.5
+#: ... and is checked on the rows found by the other words when each of those is held by less than this.
+SELECTIVE_SHARE = 0.05
+
+
+def _pg_words(words: list[Term]) -> Q:
+    """The AND of mergeable words and phrases as one tsquery (``pg_text_match_all``): each row's
+    tsvector searched once, the AND resolved by the GIN index.
+
+    Except for very common words (single words in at least ``COMMON_SHARE`` of the rows, per
+    ``term_stats``) ANDed with selective ones (every other word under ``SELECTIVE_SHARE``): the GIN
+    lookup takes the selective words only, and the common ones are checked on the rows it found
+    (``pg_text_check_all``). The same rows either way. At 10 M assets a word in 77 % of them ANDed
+    with one in 0.7 % cost 38 ms per GIN lookup against 10 ms for the rarer word alone, and a search
+    makes two lookups (the page's candidates, the capped count)."""
+    terms = [(w.text.strip(), w.phrase) for w in words]
+    shares = term_shares()
+    if shares:
+        share = {t: max(shares.get(lexeme, 0.0) for lexeme in t[0].lower().split()) for t in terms}
+        common = [t for t in terms if len(t[0].split()) == 1 and share[t] >= COMMON_SHARE]
+        rest = [t for t in terms if t not in common]
+        if common and rest and all(share[t] < SELECTIVE_SHARE for t in rest):
+            return Q(pg_text_match_all(rest)) & Q(pg_text_check_all(common))
+    return Q(pg_text_match_all(terms))
+
+
 def compile_query(
     node: Node | None, *, vendor: str | None = None, fts_floor: int | None = None, fts_probe: bool = False
 ) -> Q:
@@ -160,10 +189,10 @@ def compile_query(
     if isinstance(node, And):
         q, children = Q(), node.children
         if vendor == "postgresql":
-            # PostgreSQL: the plain words and phrases of an AND in ONE tsquery (``pg_text_match_all``)
+            # PostgreSQL: the plain words and phrases of an AND in ONE tsquery (``_pg_words``)
             words = [c for c in children if isinstance(c, Term) and mergeable(c.text.strip())]
             if len(words) > 1:
-                q &= Q(pg_text_match_all([(w.text.strip(), w.phrase) for w in words]))
+                q &= _pg_words(words)
                 children = [c for c in children if c not in words]
         else:
             # SQLite: the plain words of an AND in ONE FTS5 query ("a" AND "b"): FTS5 intersects
