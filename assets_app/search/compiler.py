@@ -47,7 +47,7 @@ from .expressions import (
     sqlite_text_match,
 )
 from .parser import And, Filter, Node, Not, Or, Term, parse_date_value
-from .term_stats import term_shares
+from .term_stats import term_share, term_shares
 
 _ID_MAX = 2**63 - 1
 
@@ -158,9 +158,8 @@ def _pg_words(words: list[Term]) -> Q:
     with one in 0.7 % cost 38 ms per GIN lookup against 10 ms for the rarer word alone, and a search
     makes two lookups (the page's candidates, the capped count)."""
     terms = [(w.text.strip(), w.phrase) for w in words]
-    shares = term_shares()
-    if shares:
-        share = {t: max(shares.get(lexeme, 0.0) for lexeme in t[0].lower().split()) for t in terms}
+    if term_shares():
+        share = {t: term_share(t[0]) for t in terms}
         common = [t for t in terms if len(t[0].split()) == 1 and share[t] >= COMMON_SHARE]
         rest = [t for t in terms if t not in common]
         if common and rest and all(share[t] < SELECTIVE_SHARE for t in rest):

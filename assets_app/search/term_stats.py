@@ -41,6 +41,13 @@ def term_shares() -> dict[str, float]:
     return shares
 
 
+def term_share(text: str) -> float:
+    """The share of rows holding the commonest word of ``text`` (a mergeable term: ASCII words, which the
+    ``simple`` configuration keeps lower-cased); 0 when none is among the most common."""
+    shares = term_shares()
+    return max((shares.get(word, 0.0) for word in text.lower().split()), default=0.0)
+
+
 def assume(shares: dict[str, float], seconds: float = TTL_SECONDS) -> None:
     """Use ``shares`` as the statistics for ``seconds`` (tests: a known state, no lookup)."""
     _known.update(until=time.monotonic() + seconds, shares=dict(shares))

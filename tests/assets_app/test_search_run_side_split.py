@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from assets_app.choices import AssetKind
 from assets_app.models import Asset
-from assets_app.search import engine
+from assets_app.search import engine, term_stats
 from runs_app.choices import RunStatus
 from tests import factories as f
 
@@ -140,3 +140,39 @@ def test_no_split_without_a_run_side_filter_anded_at_the_top(api_client_for, ws,
     _corpus(ws, project, "mostly failed")
     ranked = _ranked_statements(api_client_for("viewer"), q)
     assert len(ranked) == 1 and not _split(ranked[0])
+
+
+@pytest.mark.parametrize(
+    ("q", "shares", "newest_first"),
+    [
+        ("kind:error_trace status:failed boom", {"boom": 0.9}, True),  # every word very common
+        ("kind:error_trace status:failed boom", {"boom": 0.2}, False),  # a rarer word: unordered
+        ("kind:error_trace status:failed", {}, True),  # no words
+        ("kind:error_trace boom", {"boom": 0.9}, None),  # no run-side filter: the listed ids gave the count
+        ('kind:error_trace status:failed "trace boom"', {"trace": 0.9, "boom": 0.9}, False),  # a phrase
+    ],
+)
+def test_the_capped_count_of_run_side_queries_with_common_words_is_taken_newest_first(
+    api_client_for, monkeypatch, ws, project, q, shares, newest_first
+):
+    """The count walks the newest hits only where the words are all very common (PostgreSQL), and is
+    the brute force's, capped, either way."""
+    monkeypatch.setattr(engine, "COUNT_CAP", 12)
+    term_stats.assume(shares)
+    corpus = _corpus(ws, project, "mostly failed")
+    words = [w for w in q.replace('"', "").split() if ":" not in w]
+    status = "failed" if "status:failed" in q else None
+    expected = [
+        a for a in corpus.values()
+        if a.kind == "error_trace" and (status is None or a.producer_run.status == status)
+        and all(w in a.search_text.split() for w in words)
+    ]  # fmt: skip
+    assert len(expected) > 12
+    with CaptureQueriesContext(connection) as ctx:
+        body = api_client_for("viewer").get("/api/assets/", {"q": q}).json()
+    assert (body["count"], body["count_capped"]) == (12, True)
+    counts = [x["sql"] for x in ctx.captured_queries if x["sql"].startswith("SELECT COUNT(*)")]
+    if connection.vendor == "postgresql":
+        assert len(counts) == (0 if newest_first is None else 1), counts
+        ordered = [sql.endswith('ORDER BY "assets_app_asset"."id" DESC LIMIT 13) subquery') for sql in counts]
+        assert ordered == ([] if newest_first is None else [newest_first]), counts
