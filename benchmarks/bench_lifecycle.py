@@ -16,8 +16,8 @@ Measured, through the same code a user reaches:
 - ``DELETE /api/trash/{id}/`` (the purge: rows deleted, then the world's blobs freed under their
   claim locks): assets purged per second, with their bytes.
 
-Targets: the purge of a project through the API is one request, so it must finish well inside a
-request's time limit (gunicorn's 30 s) for a project of the scale's size: ≥ 1 000 assets/s with
+Targets: the purge of a project through the API is one request, so it must finish well inside what a
+client or a proxy waits for an answer (30 s) for a project of the scale's size: ≥ 1 000 assets/s with
 every row under them and their bytes; the collector must walk ≥ 2 000 objects/s and free
 ≥ 1 000 objects/s (a store of a million objects in under ten minutes, while writers go on).
 """
