@@ -171,20 +171,55 @@ def test_a_sparse_query_lists_its_hits_before_ordering_them(corpus, ws, viewer, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from assets_app.search import engine
     from assets_app.selectors import asset_search
 
     with CaptureQueriesContext(connection) as ctx:
         page = asset_search(user=viewer, q="scarce", filters={}, sort="relevance", rows="api").page(1, 50)
     assert sorted(r.pk for r in page.rows) == sorted(a.pk for a in _visible(corpus, ws, "scarce"))
-    ranked = [q["sql"] for q in ctx.captured_queries if "@@" in q["sql"] or "ts_rank" in q["sql"]]
-    # the candidates' ids (newest first) taken from the list of every hit, by primary key
-    lists_hits = [
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    # the hits listed (unordered, capped at SPARSE_HITS + 1), then the candidates' ids (newest first)
+    # taken from that list by primary key
+    lists_hits = [sql for sql in sqls if "@@" in sql and sql.endswith(f"LIMIT {engine.SPARSE_HITS + 1}")]
+    by_ids = [
         sql
-        for sql in ranked
-        if "ts_rank" not in sql and "= ANY(ARRAY(" in sql and re.search(r'"id" DESC LIMIT \d+$', sql)
-    ]
+        for sql in sqls
+        if sql.startswith('SELECT "assets_app_asset"."id" AS "pk"') and "::bigint[])" in sql and "@@" not in sql
+        and re.search(r'"id" DESC LIMIT \d+$', sql)
+    ]  # fmt: skip
     expect = connection.vendor == "postgresql" and windows in ("recency windows", "recency windows, table share")
-    assert bool(lists_hits) is expect, ranked
+    assert bool(lists_hits) is expect and bool(by_ids) is expect, sqls
+    if expect:
+        assert sqls.index(lists_hits[0]) < sqls.index(by_ids[0])
+
+
+def test_a_sparse_listing_that_reaches_its_cap_gives_way_to_the_plain_query(ws, viewer, windows, monkeypatch):
+    """New rows without the query's words fill the newest ids, so the windows see almost no hits and the
+    hits look sparse; the capped list shows otherwise, and the plain query follows (PostgreSQL). Before
+    the cap every hit was listed: 770 000 ids for a common word at 1 M assets, 1.1 s a facet count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assets_app.search import engine
+    from assets_app.selectors import asset_search
+
+    monkeypatch.setattr(engine, "SPARSE_HITS", 10)
+    texts = ["older frequent"] * 40 + ["burst log"] * 140  # ids in list order: the burst is newest
+    rows = Asset.objects.bulk_create(
+        [f.AssetFactory.build(workspace=ws, name=f"b-{i:03d}", search_text=t) for i, t in enumerate(texts)]
+    )
+    expected = sorted((a.pk for a in rows if "frequent" in a.search_text), reverse=True)
+    with CaptureQueriesContext(connection) as ctx:
+        page = asset_search(user=viewer, q="frequent", filters={}, sort="newest", rows="api").page(1, 30)
+        facets = asset_search(user=viewer, q="frequent", filters={}, sort="relevance").facets()
+    assert [r.pk for r in page.rows] == expected[:30] and page.count == 40
+    assert facets["sampled"] == 40
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    capped = [sql for sql in sqls if "@@" in sql and sql.endswith("LIMIT 11")]
+    if connection.vendor == "postgresql" and windows in ("recency windows", "recency windows, table share"):
+        assert capped, sqls  # listed, found more than the cap ...
+        read_from_list = [sql for sql in sqls if "::bigint[])" in sql and "@@" not in sql]
+        assert not read_from_list, sqls  # ... so never read from the list
 
 
 @pytest.mark.parametrize("share", [1, 10**9])
