@@ -143,21 +143,23 @@ def test_no_split_without_a_run_side_filter_anded_at_the_top(api_client_for, ws,
 
 
 @pytest.mark.parametrize(
-    ("q", "shares", "newest_first"),
+    ("q", "shares", "windows", "newest_first"),
     [
-        ("kind:error_trace status:failed boom", {"boom": 0.9}, True),  # every word very common
-        ("kind:error_trace status:failed boom", {"boom": 0.2}, False),  # a rarer word: unordered
-        ("kind:error_trace status:failed", {}, True),  # no words
-        ("kind:error_trace boom", {"boom": 0.9}, None),  # no run-side filter: the listed ids gave the count
-        ('kind:error_trace status:failed "trace boom"', {"trace": 0.9, "boom": 0.9}, False),  # a phrase
+        ("kind:error_trace status:failed boom", {"boom": 0.9}, (20, 60), True),  # every word very common
+        ("kind:error_trace status:failed boom", {"boom": 0.2}, (20, 60), False),  # a rarer word: unordered
+        ("kind:error_trace status:failed", {}, (20, 60), True),  # no words
+        ("kind:error_trace status:failed", {}, (10**12, 10**13), False),  # a table within the windows
+        ("kind:error_trace boom", {"boom": 0.9}, (20, 60), False),  # no run-side filter
+        ('kind:error_trace status:failed "trace boom"', {"trace": 0.9, "boom": 0.9}, (20, 60), False),  # a phrase
     ],
 )
 def test_the_capped_count_of_run_side_queries_with_common_words_is_taken_newest_first(
-    api_client_for, monkeypatch, ws, project, q, shares, newest_first
+    api_client_for, monkeypatch, ws, project, q, shares, windows, newest_first
 ):
-    """The count walks the newest hits only where the words are all very common (PostgreSQL), and is
-    the brute force's, capped, either way."""
+    """The count walks the newest hits only where the words are all very common and the table is larger
+    than the largest recency window (PostgreSQL), and is the brute force's, capped, either way."""
     monkeypatch.setattr(engine, "COUNT_CAP", 12)
+    monkeypatch.setattr(engine, "WINDOWS", windows)
     term_stats.assume(shares)
     corpus = _corpus(ws, project, "mostly failed")
     words = [w for w in q.replace('"', "").split() if ":" not in w]
@@ -172,7 +174,8 @@ def test_the_capped_count_of_run_side_queries_with_common_words_is_taken_newest_
         body = api_client_for("viewer").get("/api/assets/", {"q": q}).json()
     assert (body["count"], body["count_capped"]) == (12, True)
     counts = [x["sql"] for x in ctx.captured_queries if x["sql"].startswith("SELECT COUNT(*)")]
-    if connection.vendor == "postgresql":
-        assert len(counts) == (0 if newest_first is None else 1), counts
-        ordered = [sql.endswith('ORDER BY "assets_app_asset"."id" DESC LIMIT 13) subquery') for sql in counts]
-        assert ordered == ([] if newest_first is None else [newest_first]), counts
+    ordered = [sql.endswith('ORDER BY "assets_app_asset"."id" DESC LIMIT 13) subquery') for sql in counts]
+    if connection.vendor == "postgresql" and newest_first:
+        assert ordered == [True], counts
+    else:
+        assert not any(ordered), counts
