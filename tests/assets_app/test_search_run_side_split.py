@@ -157,9 +157,11 @@ def test_the_capped_count_of_run_side_queries_with_common_words_is_taken_newest_
     api_client_for, monkeypatch, ws, project, q, shares, windows, newest_first
 ):
     """The count walks the newest hits only where the words are all very common and the table is larger
-    than the largest recency window (PostgreSQL), and is the brute force's, capped, either way."""
+    than ``COUNT_NEWEST_ROWS`` (here the largest window; PostgreSQL), and is the brute force's, capped,
+    either way."""
     monkeypatch.setattr(engine, "COUNT_CAP", 12)
     monkeypatch.setattr(engine, "WINDOWS", windows)
+    monkeypatch.setattr(engine, "COUNT_NEWEST_ROWS", windows[-1])
     term_stats.assume(shares)
     corpus = _corpus(ws, project, "mostly failed")
     words = [w for w in q.replace('"', "").split() if ":" not in w]
