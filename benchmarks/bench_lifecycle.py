@@ -73,6 +73,7 @@ def make_world(user, size: dict) -> tuple:
 
     from assets_app import storage
     from assets_app.models import Asset, AssetUse
+    from assets_app.services.blobs import blob_name
     from runs_app.choices import Role
     from runs_app.models import (
         Execution,
@@ -129,7 +130,7 @@ def make_world(user, size: dict) -> tuple:
         run = e.run
         for k in range(size["assets"]):
             sha, data = _payload(f"world-{run.pk}-{k}")
-            name = f"blobs/{sha[:2]}/{sha[2:4]}/{sha}"
+            name = blob_name(sha)
             storage.put_bytes(name, data, fsync=False)
             files[name] = len(data)
             kind = ("artifact", "log", "checkpoint")[k % 3]
@@ -152,10 +153,11 @@ def make_world(user, size: dict) -> tuple:
 def make_orphans(n: int) -> int:
     """``n`` unreferenced blob files and ``n // 5`` unreferenced code bundle files; returns how many."""
     from assets_app import storage
+    from assets_app.services.blobs import blob_name
 
     for i in range(n):
         sha, data = _payload(f"orphan-{os.getpid()}-{i}")
-        storage.put_bytes(f"blobs/{sha[:2]}/{sha[2:4]}/{sha}", data, fsync=False)
+        storage.put_bytes(blob_name(sha), data, fsync=False)
     for i in range(n // 5):
         sha, data = _payload(f"orphan-code-{os.getpid()}-{i}")
         storage.put_bytes(storage.code_blob_name(sha), data, fsync=False)
@@ -164,7 +166,7 @@ def make_orphans(n: int) -> int:
 
 def main() -> None:
     common.setup()
-    from django.db import connection, reset_queries
+    from django.db import connection
 
     from assets_app import storage
     from assets_app.models import Asset, AssetUse
@@ -219,7 +221,6 @@ def main() -> None:
                seconds=round(gc_s, 3), walked_per_s=round(walked / gc_s))  # fmt: skip
 
     entry = TrashEntry.objects.get(object_type="project", object_id=project.pk)
-    reset_queries()
     t = time.perf_counter()
     response = client.delete(f"/api/trash/{entry.pk}/")
     purge_s = time.perf_counter() - t

@@ -42,7 +42,8 @@ class StoredBlob:
     size: int
 
 
-def _blob_name(sha256: str) -> str:
+def blob_name(sha256: str) -> str:
+    """Where the asset bytes of this content hash are stored (content-addressed, two folder levels)."""
     return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
@@ -129,7 +130,7 @@ def blob_adopt_file(*, path: Path, sha256: str, size: int) -> StoredBlob:
     file and renamed across file systems); an object store receives it in one
     upload. If the blob exists already the file is dropped.
     """
-    name = _blob_name(sha256)
+    name = blob_name(sha256)
     blob_claim(names=[name])  # before the existence check (garbage-collection protocol)
     if storage.exists(name):
         path.unlink(missing_ok=True)

@@ -29,7 +29,7 @@ from django.core.files.storage import default_storage
 from .. import storage
 from ..choices import ImportAction
 from .blob_claims import blob_claim
-from .blobs import CHUNK, StoredBlob, _blob_name, _tmp_dir, blob_store_path
+from .blobs import CHUNK, StoredBlob, _tmp_dir, blob_name, blob_store_path
 from .import_archive import _Entry
 
 
@@ -145,7 +145,7 @@ def _move_file(real: Path) -> StoredBlob:
                 size += len(chunk)
             os.fsync(fh.fileno())
         sha = digest.hexdigest()
-        name = _blob_name(sha)
+        name = blob_name(sha)
         blob_claim(names=[name])  # before _publish looks for an identical blob (garbage-collection protocol)
         _publish(tmp, Path(default_storage.path(name)))
     except BaseException:

@@ -29,7 +29,7 @@ from .. import storage
 from ..choices import AssetKind, ImportAction, UploadStatus
 from ..models import Upload
 from .blob_claims import blob_claim
-from .blobs import StoredBlob, _blob_name, blob_adopt_file
+from .blobs import StoredBlob, blob_adopt_file, blob_name
 from .registration import asset_create
 from .run_assets import checkpoint_create
 from .upload_errors import UploadGone
@@ -90,7 +90,7 @@ def _upload_publish(upload: Upload, path: Path | None) -> None:
     if path is not None and path.exists():
         blob = blob_adopt_file(path=path, sha256=upload.sha256, size=upload.length)
     else:
-        blob = StoredBlob(name=_blob_name(upload.sha256), sha256=upload.sha256, size=upload.length)
+        blob = StoredBlob(name=blob_name(upload.sha256), sha256=upload.sha256, size=upload.length)
         blob_claim(names=[blob.name])  # before the existence check (garbage-collection protocol)
         if not storage.exists(blob.name):
             Upload.objects.filter(pk=upload.pk).update(status=UploadStatus.FAILED, error="The finished file is gone.")
