@@ -153,18 +153,7 @@ def walk(prefix: str) -> Iterator[StoredObject]:
     system a directory walk.
     """
     if is_local():
-        root = Path(default_storage.path(prefix))
-        for folder, _dirs, files in os.walk(root):
-            for fname in sorted(files):
-                if fname.startswith("."):
-                    continue
-                path = Path(folder) / fname
-                try:
-                    st = path.lstat()
-                except FileNotFoundError:
-                    continue
-                rel = path.relative_to(root).as_posix()
-                yield StoredObject(prefix + rel, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC))
+        yield from _walk_local(default_storage.path(prefix), prefix)
         return
     if hasattr(default_storage, "bucket_name") and hasattr(default_storage, "connection"):
         client = default_storage.connection.meta.client
@@ -186,6 +175,33 @@ def walk(prefix: str) -> Iterator[StoredObject]:
             yield StoredObject(name, default_storage.size(name), default_storage.get_modified_time(name))
     for sub in sorted(dirs):
         yield from walk(f"{prefix}{sub}/")
+
+
+def _walk_local(folder: str, prefix: str) -> Iterator[StoredObject]:
+    """``walk`` on the file system: ``os.scandir`` (the file type comes with the listing; one ``lstat``
+    a file for its size and time) and names built as strings. Through ``os.walk`` and ``pathlib`` (a
+    ``Path`` joined, stat-ed and made relative per file) a collection's walk of 16 000 objects cost
+    1.5 s of CPU, a quarter of it (bench_lifecycle, issue 17)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    subfolders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry)
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        yield StoredObject(prefix + entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC))
+    for entry in subfolders:
+        yield from _walk_local(entry.path, f"{prefix}{entry.name}/")
 
 
 def segment_stamp(name: str) -> tuple[int, int | None]:

@@ -44,6 +44,11 @@ logger = logging.getLogger("assets_app.services.gc")
 
 #: Names locked and re-checked per transaction (short: on SQLite a writer's claim waits at most busy_timeout).
 BATCH = 100
+#: ... code files on PostgreSQL (row locks: only a writer of one of these very names waits). Each batch's
+#: references are two statements that read every run's manifest, whatever the batch's size: 100 names a
+#: batch made them 60 % of a collection's database time (22 scans of 68 ms for 1 100 code files at 11 000
+#: runs, bench_lifecycle); 1 000 a batch, 4.
+CODE_BATCH_PG = 1000
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL = re.compile(r"^[0-9a-f]{32}\.part$")
 
@@ -146,7 +151,8 @@ def _content_addressed(name: str) -> bool:
 def _collect_prefix(*, prefix: str, cutoff: datetime, dry_run: bool, report: GcReport) -> None:
     kind, refs = _CONTENT_ADDRESSED[prefix]
     old = (o for o in storage.walk(prefix) if o.modified < cutoff and _content_addressed(o.name))
-    for batch in _batches(old):
+    size = CODE_BATCH_PG if kind == "code" and connection.vendor == "postgresql" else BATCH
+    for batch in _batches(old, size):
         sizes = {o.name: o.size for o in batch}
         unreferenced = sorted(set(sizes) - refs(sorted(sizes)))
         if not unreferenced:
