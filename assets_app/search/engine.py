@@ -27,7 +27,10 @@ COUNT over huge sets, no deep OFFSET).
   (migration 0007): a mid-frequency word visits the heap only for its hits among recent
   rows instead of for every hit (bitmap then sort) or for every recent row (index walk then
   filter). A frequent word still walks the id / ``(created_at, id)`` index and stops after a
-  page; a rare one falls through to the GIN. A window is used only if it held enough hits
+  page; a rare one falls through to the GIN. The BRIN narrows only while new rows sit in new pages:
+  inserts that fill the free-space slivers ``VACUUM`` records in old pages put a recent id in every
+  range, and the windows then narrow nothing until the table is clustered again (docs/performance.md,
+  *Search after a burst of rows*). A window is used only if it held enough hits
   (``COUNT(*) OVER ()`` of the ranked candidates, or a full slice), and windows are
   supersets of each other, so the result is exactly the unwindowed one. Cost: one
   primary-key lookup per search for the largest id (plus one per window for ``newest``).
