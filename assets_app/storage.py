@@ -187,14 +187,13 @@ def _walk_local(folder: str, prefix: str) -> Iterator[StoredObject]:
     except (FileNotFoundError, NotADirectoryError):
         return
     subfolders = []
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
+    for entry in entries:  # what os.walk(followlinks=False) did: a link to a folder is neither listed nor entered
         try:
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(entry)
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    subfolders.append(entry)
                 continue
-            if not entry.is_file(follow_symlinks=False):
+            if entry.name.startswith("."):  # temporary files; folders are entered whatever their name
                 continue
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
